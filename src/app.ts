@@ -1,0 +1,58 @@
+import cors from '@koa/cors';
+import type { RouterInstance } from '@koa/router';
+import Koa from 'koa';
+import type { Config } from './config/config.js';
+import type { ClientLookup } from './flows/client-authentication.js';
+import type { Introspect } from './flows/introspection.js';
+import type { Revoke } from './flows/revocation.js';
+import type { Grant } from './grants/grant.js';
+import { introspectRoutes } from './http/routes/introspect.js';
+import { revokeRoutes } from './http/routes/revoke.js';
+import { tokenRoutes } from './http/routes/token.js';
+import { handleErrors } from './http/middleware/errors.js';
+import { observeRequests } from './http/middleware/observe.js';
+import { requestId } from './http/middleware/request-id.js';
+import { healthRoutes, type ReadinessCheck } from './http/routes/health.js';
+import { jwksRoutes, type JwksSource } from './http/routes/jwks.js';
+import { metadataRoutes } from './http/routes/metadata.js';
+import { metricsRoutes } from './http/routes/metrics.js';
+import type { Logger } from './observability/logger.js';
+import type { Metrics } from './observability/metrics.js';
+
+/** Everything the HTTP layer needs, built by main.ts (or a test) and passed in. */
+export interface AppDependencies {
+  readonly config: Pick<Config, 'issuer' | 'corsOrigins' | 'trustProxy'>;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly keys: JwksSource;
+  readonly readiness: readonly ReadinessCheck[];
+  readonly scopesSupported: () => Promise<readonly string[]>;
+  readonly clients: ClientLookup;
+  readonly grants: readonly Grant[];
+  readonly revoke: Revoke;
+  readonly introspect: Introspect;
+}
+
+/** The koa application, without listening: main.ts listens, tests drive it directly. */
+export function createApp(deps: AppDependencies): Koa {
+  const app = new Koa({ proxy: deps.config.trustProxy });
+  app.silent = true;
+  app.use(requestId());
+  app.use(observeRequests(deps.logger, deps.metrics));
+  app.use(handleErrors(deps.logger));
+  if (deps.config.corsOrigins.length > 0) {
+    const allowed = new Set(deps.config.corsOrigins);
+    app.use(cors({ origin: (ctx) => (allowed.has(ctx.get('Origin')) ? ctx.get('Origin') : ''), allowMethods: ['GET', 'POST'] }));
+  }
+  const routers: RouterInstance[] = [
+    jwksRoutes(deps.keys),
+    metadataRoutes({ issuer: deps.config.issuer, scopesSupported: deps.scopesSupported }),
+    healthRoutes(deps.readiness),
+    metricsRoutes(deps.metrics.registry),
+    tokenRoutes({ clients: deps.clients, grants: deps.grants }),
+    revokeRoutes({ clients: deps.clients, revoke: deps.revoke }),
+    introspectRoutes({ clients: deps.clients, introspect: deps.introspect }),
+  ];
+  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  return app;
+}

@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { systemClock } from '../../clock.js';
+import { createKeyring, KeyringError, type Keyring, type KeyView } from '../../keys/keyring.js';
+import { cliLogger } from '../cli-logger.js';
+import { CliError, loadRuntimeConfig } from '../context.js';
+
+const when = (date: Date | undefined) => (date === undefined ? '-' : date.toISOString().replace('.000Z', 'Z'));
+
+const describe = (key: KeyView) =>
+  `${key.kid}  ${key.state.padEnd(8)} created ${when(key.created)}  activates ${when(key.activates)}` +
+  (key.retiredAt ? `  retired ${when(key.retiredAt)}` : '') +
+  (key.dropsAt ? `  drops ${when(key.dropsAt)}` : '') +
+  (key.revoked ? `  revoked ${when(key.revoked)}` : '');
+
+/** Opens the configured keyring and runs one operation, turning refusals into one-line errors. */
+async function withKeyring(work: (keyring: Keyring) => Promise<void>): Promise<void> {
+  const config = loadRuntimeConfig();
+  const keyring = createKeyring({
+    dir: config.keysDir,
+    clock: systemClock,
+    logger: cliLogger(config),
+    rotationInterval: config.keyRotationInterval,
+  });
+  await keyring.load();
+  try {
+    await work(keyring);
+  } catch (error) {
+    throw error instanceof KeyringError ? new CliError(error.message) : error;
+  }
+}
+
+export function registerKeysCommands(program: Command): void {
+  const keys = program.command('keys').description('the signing keyring in KEYS_DIR');
+
+  keys
+    .command('list')
+    .description('every key with its state and dates')
+    .action(() =>
+      withKeyring(async (keyring) => {
+        const all = keyring.list();
+        process.stdout.write(all.length === 0 ? 'no keys (authd makes one at first start)\n' : all.map((key) => `${describe(key)}\n`).join(''));
+      }),
+    );
+
+  keys
+    .command('rotate')
+    .description('create the next key: published now, signing 6 minutes from now')
+    .action(() =>
+      withKeyring(async (keyring) => {
+        const key = await keyring.rotate();
+        process.stdout.write(`created ${key.kid}; it signs from ${when(key.activates)}\n`);
+      }),
+    );
+
+  keys
+    .command('retire <kid>')
+    .description('stop a key signing; it stays published until its tokens have expired')
+    .action((kid: string) =>
+      withKeyring(async (keyring) => {
+        process.stdout.write(`${describe(await keyring.retire(kid))}\n`);
+      }),
+    );
+
+  keys
+    .command('revoke <kid>')
+    .description('drop a key at once: its tokens stop verifying (a replacement is made if it was signing)')
+    .action((kid: string) =>
+      withKeyring(async (keyring) => {
+        const { revoked, replacement } = await keyring.revoke(kid);
+        process.stdout.write(`revoked ${revoked.kid}\n`);
+        if (replacement) process.stdout.write(`created ${replacement.kid}; it signs now\n`);
+      }),
+    );
+}

@@ -1,0 +1,30 @@
+import { existsSync } from 'node:fs';
+import { ConfigError, loadConfig, type Config } from '../config/config.js';
+
+/** Thrown by a command for a problem the user can fix; printed as one line, exit code 1. */
+export class CliError extends Error {
+  override readonly name = 'CliError';
+}
+
+/** Reads `.env` (if present) into the environment without overriding what is already set. */
+export function loadDotEnv(path = '.env'): void {
+  if (existsSync(path)) process.loadEnvFile(path);
+}
+
+/** The configuration for a CLI command or the server: `.env`, then the environment, validated once. */
+export function loadRuntimeConfig(): Config {
+  loadDotEnv();
+  return loadConfig(process.env);
+}
+
+/** Prints a known failure as one line and exits 1; anything else is a bug and keeps its stack. */
+export function exitOnError(error: unknown): never {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`authd: configuration error: ${error.message}\n`);
+  } else if (error instanceof CliError) {
+    process.stderr.write(`authd: ${error.message}\n`);
+  } else {
+    process.stderr.write(`authd: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  }
+  process.exit(1);
+}

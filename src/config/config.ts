@@ -1,0 +1,172 @@
+import { z } from 'zod';
+
+/** The longest access-token lifetime authd will issue, whatever a client or the environment asks for. */
+export const MAX_ACCESS_TOKEN_TTL_SECONDS = 3600;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** The parsed, validated configuration. Built once at start-up and frozen. */
+export interface Config {
+  readonly nodeEnv: string;
+  readonly port: number;
+  readonly host: string;
+  readonly issuer: string;
+  /** Unset means embedded mode (PGlite). */
+  readonly databaseUrl: string | undefined;
+  /** Unset means embedded mode (in-process denylist). */
+  readonly redisUrl: string | undefined;
+  readonly keysDir: string;
+  readonly accessTokenTtl: number;
+  readonly refreshTokenTtl: number;
+  readonly refreshFamilyMaxAge: number;
+  readonly refreshReuseGrace: number;
+  readonly keyRotationInterval: number;
+  readonly argon2: { readonly memoryCost: number; readonly timeCost: number; readonly parallelism: number };
+  readonly loginMaxFailures: number;
+  readonly loginLockSeconds: number;
+  readonly corsOrigins: readonly string[];
+  readonly trustProxy: boolean;
+  readonly logLevel: (typeof LOG_LEVELS)[number];
+}
+
+/** A configuration problem, phrased as one line naming the variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const integer = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^-?\d+$/, { message: 'must be a whole number' })
+    .transform(Number)
+    .pipe(z.number().int().min(min, { message: `must be at least ${min}` }).max(max, { message: `must be at most ${max}` }));
+
+const seconds = (min: number, max = 10 * 365 * 24 * 3600) => integer(min, max);
+
+const url = (schemes: readonly string[]) =>
+  z.string().refine(
+    (value) => {
+      try {
+        return schemes.includes(new URL(value).protocol) && new URL(value).hostname !== '';
+      } catch {
+        return false;
+      }
+    },
+    { message: `must be a URL with scheme ${schemes.map((s) => s.replace(':', '://')).join(' or ')}` },
+  );
+
+const issuer = url(['http:', 'https:']).refine(
+  (value) => {
+    const parsed = new URL(value);
+    return !value.endsWith('/') && parsed.search === '' && parsed.hash === '' && parsed.username === '';
+  },
+  { message: 'must be an http(s) URL without a trailing slash, query, fragment or credentials' },
+);
+
+const origin = z.string().refine(
+  (value) => {
+    try {
+      return new URL(value).origin === value;
+    } catch {
+      return false;
+    }
+  },
+  { message: 'must list exact origins like https://app.example.com (scheme, host, optional port; no path, no *)' },
+);
+
+const corsOrigins = z
+  .string()
+  .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part !== ''))
+  .pipe(z.array(origin));
+
+const boolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+
+const schema = z.object({
+  NODE_ENV: z.string().default('development'),
+  PORT: integer(0, 65535).default(8080),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  ISSUER: issuer.default('http://localhost:8080'),
+  DATABASE_URL: url(['postgres:', 'postgresql:']).optional(),
+  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  KEYS_DIR: z.string().min(1).default('./keys'),
+  ACCESS_TOKEN_TTL: seconds(60, MAX_ACCESS_TOKEN_TTL_SECONDS).default(900),
+  REFRESH_TOKEN_TTL: seconds(60).default(1_209_600),
+  REFRESH_FAMILY_MAX_AGE: seconds(60).default(2_592_000),
+  REFRESH_REUSE_GRACE: seconds(0, 3600).default(0),
+  KEY_ROTATION_INTERVAL: seconds(0)
+    .refine((value) => value === 0 || value >= 3600, { message: 'must be 0 (off) or at least 3600' })
+    .default(2_592_000),
+  ARGON2_MEMORY_KIB: integer(1024, 4_194_304).default(19_456),
+  ARGON2_TIME_COST: integer(1, 100).default(2),
+  ARGON2_PARALLELISM: integer(1, 64).default(1),
+  LOGIN_MAX_FAILURES: integer(1, 1000).default(5),
+  LOGIN_LOCK_SECONDS: seconds(1).default(900),
+  CORS_ORIGINS: corsOrigins.default([]),
+  TRUST_PROXY: boolean.default(false),
+  LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+});
+
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/**
+ * Parses the environment into a frozen Config. Empty values count as unset.
+ * Throws ConfigError with one line naming the first offending variable.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  const present = Object.fromEntries(
+    Object.keys(schema.shape).flatMap((name) => {
+      const value = env[name]?.trim();
+      return value === undefined || value === '' ? [] : [[name, value]];
+    }),
+  );
+  const parsed = schema.safeParse(present);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const name = String(issue.path[0]);
+    const shown = present[name] === undefined ? '' : ` (got ${JSON.stringify(redactUrl(present[name]))})`;
+    throw new ConfigError(`${name} ${issue.message}${shown}`);
+  }
+  const e = parsed.data;
+  if (e.CORS_ORIGINS.length === 0 && present['CORS_ORIGINS'] !== undefined) {
+    throw new ConfigError('CORS_ORIGINS lists no origin');
+  }
+  if (e.NODE_ENV === 'production') {
+    if (e.DATABASE_URL === undefined) throw new ConfigError('DATABASE_URL is required when NODE_ENV=production');
+    if (e.REDIS_URL === undefined) throw new ConfigError('REDIS_URL is required when NODE_ENV=production');
+    const issuerUrl = new URL(e.ISSUER);
+    if (issuerUrl.protocol === 'http:' && !LOCAL_HOSTS.has(issuerUrl.hostname)) {
+      throw new ConfigError('ISSUER must be https:// when NODE_ENV=production (http is allowed for localhost only)');
+    }
+  }
+  return Object.freeze({
+    nodeEnv: e.NODE_ENV,
+    port: e.PORT,
+    host: e.HOST,
+    issuer: e.ISSUER,
+    databaseUrl: e.DATABASE_URL,
+    redisUrl: e.REDIS_URL,
+    keysDir: e.KEYS_DIR,
+    accessTokenTtl: e.ACCESS_TOKEN_TTL,
+    refreshTokenTtl: e.REFRESH_TOKEN_TTL,
+    refreshFamilyMaxAge: e.REFRESH_FAMILY_MAX_AGE,
+    refreshReuseGrace: e.REFRESH_REUSE_GRACE,
+    keyRotationInterval: e.KEY_ROTATION_INTERVAL,
+    argon2: Object.freeze({ memoryCost: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM }),
+    loginMaxFailures: e.LOGIN_MAX_FAILURES,
+    loginLockSeconds: e.LOGIN_LOCK_SECONDS,
+    corsOrigins: Object.freeze(e.CORS_ORIGINS),
+    trustProxy: e.TRUST_PROXY,
+    logLevel: e.LOG_LEVEL,
+  });
+}
+
+/** Keeps a URL's password out of error messages. */
+function redactUrl(value: string): string {
+  try {
+    const parsed = new URL(value);
+    if (parsed.password !== '') parsed.password = '***';
+    return parsed.password === '' ? value : parsed.toString();
+  } catch {
+    return value;
+  }
+}

@@ -1,0 +1,47 @@
+import type { Clock } from './clock.js';
+import { ConfigError, type Config } from './config/config.js';
+import { createDenylist } from './flows/denylist.js';
+import { createSessions } from './flows/sessions.js';
+import { createAudit } from './observability/audit.js';
+import { describeError, type Logger } from './observability/logger.js';
+import { createClientStore } from './stores/client-store.js';
+import { createDatabase } from './stores/database.js';
+import { createDenylistCache } from './stores/denylist-cache.js';
+import { createRedis } from './stores/redis.js';
+import { createRefreshTokenStore } from './stores/refresh-token-store.js';
+import { createRevocationStore } from './stores/revocation-store.js';
+import { createUserStore } from './stores/user-store.js';
+
+/** Postgres and Redis with the stores and flows over them that both the server and the CLI use. */
+export function createDataLayer(config: Config & { databaseUrl: string; redisUrl: string }, logger: Logger, clock: Clock) {
+  const db = createDatabase(config.databaseUrl);
+  const redis = createRedis(config.redisUrl);
+  redis.on('error', (error: unknown) => logger.warn({ err: describeError(error) }, 'redis connection error'));
+  const audit = createAudit(logger);
+  const revocations = createRevocationStore(db);
+  const refreshTokens = createRefreshTokenStore(db, revocations);
+  const denylist = createDenylist({ store: revocations, cache: createDenylistCache(redis), clock, logger });
+  return {
+    db,
+    redis,
+    audit,
+    users: createUserStore(db),
+    clients: createClientStore(db),
+    refreshTokens,
+    denylist,
+    sessions: createSessions({ refreshTokens, denylist, clock, audit }),
+    async close() {
+      await Promise.allSettled([db.$disconnect(), redis.quit()]);
+    },
+  };
+}
+
+export type DataLayer = ReturnType<typeof createDataLayer>;
+
+/** Narrows a configuration to one with both services; embedded mode (SPEC) is not built yet. */
+export function requireServices(config: Config): Config & { databaseUrl: string; redisUrl: string } {
+  if (config.databaseUrl === undefined || config.redisUrl === undefined) {
+    throw new ConfigError('DATABASE_URL and REDIS_URL must both be set (embedded mode is not available yet)');
+  }
+  return config as Config & { databaseUrl: string; redisUrl: string };
+}

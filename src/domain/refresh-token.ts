@@ -1,0 +1,22 @@
+/** One refresh token of a login session (family), as stored: the token itself never is. */
+export interface RefreshTokenRecord {
+  readonly id: string;
+  readonly tokenHash: string;
+  readonly familyId: string;
+  readonly userId: string;
+  readonly clientId: string;
+  readonly scope: readonly string[];
+  readonly audience: string;
+  readonly createdAt: Date;
+  /** Idle expiry: this token's own end, never past the family's. */
+  readonly expiresAt: Date;
+  /** Absolute end of the login session; rotation never moves it. */
+  readonly familyExpiresAt: Date;
+  readonly usedAt: Date | null;
+  readonly revokedAt: Date | null;
+  readonly replacedById: string | null;
+  readonly accessTokenJti: string;
+  readonly accessTokenExpiresAt: Date;
+}
+
+export type NewRefreshToken = Omit<RefreshTokenRecord, 'usedAt' | 'revokedAt' | 'replacedById'>;

@@ -1,0 +1,172 @@
+import { randomUUID } from 'node:crypto';
+import { epochSeconds, type Clock } from '../clock.js';
+import type { Client } from '../domain/client.js';
+import type { RefreshTokenRecord } from '../domain/refresh-token.js';
+import type { RevokedAccessToken } from '../domain/revocation.js';
+import { parseScope } from '../domain/scope.js';
+import { invalidGrant, invalidScope } from '../errors/oauth-error.js';
+import type { Audit } from '../observability/audit.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { LockedFamily, RefreshTokenStore } from '../stores/refresh-token-store.js';
+import { newJti } from '../tokens/access-token.js';
+import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from '../tokens/refresh-token.js';
+import type { AccessTokenIssuer, IssuedAccessToken } from './access-token-issuer.js';
+import type { Denylist } from './denylist.js';
+import { accessTokenTtl } from './token-policy.js';
+
+export interface RotationPolicy {
+  readonly defaultAccessTokenTtl: number;
+  readonly refreshTokenTtl: number;
+  /** Seconds after a rotation in which the family's most recently spent token may be exchanged again. */
+  readonly reuseGrace: number;
+}
+
+export interface RefreshRotationDeps {
+  readonly policy: RotationPolicy;
+  readonly refreshTokens: RefreshTokenStore;
+  readonly accessTokens: AccessTokenIssuer;
+  readonly denylist: Pick<Denylist, 'publish'>;
+  readonly clock: Clock;
+  readonly audit: Audit;
+  readonly metrics: Pick<Metrics, 'refreshReuseDetected'>;
+}
+
+export interface Rotation {
+  readonly accessToken: IssuedAccessToken;
+  readonly refreshToken: string;
+  readonly scopes: readonly string[];
+}
+
+/** What the locked slow path decided; errors are thrown only after its transaction commits. */
+type Outcome =
+  | { kind: 'rotated'; successor: RefreshTokenRecord; roles: readonly string[]; denied: RevokedAccessToken[] }
+  | { kind: 'reused'; token: RefreshTokenRecord; denied: RevokedAccessToken[] }
+  | { kind: 'refused'; error: Error };
+
+const invalidToken = () => invalidGrant('refresh token is invalid, expired or revoked');
+
+/**
+ * Exchanges a refresh token for a new access token and a new refresh token of the same family.
+ * The common case is one conditional statement in Postgres (exactly one concurrent caller wins);
+ * everything else is decided with the token's row locked: reuse of a spent token revokes the
+ * family and denylists its access tokens, except the grace exchange of the most recently spent one.
+ */
+export function createRefreshRotation(deps: RefreshRotationDeps) {
+  const { policy, refreshTokens, accessTokens, clock } = deps;
+
+  return async function rotate(client: Client, presented: string, scopeParam: string | undefined): Promise<Rotation> {
+    if (!looksLikeRefreshToken(presented)) throw invalidToken();
+    const requested = scopeParam === undefined ? undefined : parseScope(scopeParam);
+    accessTokens.assertCanSign();
+
+    const now = new Date(clock.now());
+    const issuedAt = epochSeconds(clock);
+    const ttlSeconds = accessTokenTtl(client, policy.defaultAccessTokenTtl);
+    const preassigned = { jti: newJti(), issuedAt };
+    const accessTokenExpiresAt = new Date((issuedAt + ttlSeconds) * 1000);
+    const successorToken = newRefreshToken();
+    const successorFields = {
+      id: randomUUID(),
+      tokenHash: hashRefreshToken(successorToken),
+      createdAt: now,
+      accessTokenJti: preassigned.jti,
+      accessTokenExpiresAt,
+    };
+    const idleExpiry = new Date(now.getTime() + policy.refreshTokenTtl * 1000);
+    const tokenHash = hashRefreshToken(presented);
+
+    let outcome: Outcome;
+    const fast = await refreshTokens.rotateLive({
+      tokenHash,
+      clientId: client.clientId,
+      now,
+      requestedScope: requested ?? [],
+      successorId: successorFields.id,
+      successorHash: successorFields.tokenHash,
+      successorIdleExpiry: idleExpiry,
+      accessTokenJti: preassigned.jti,
+      accessTokenExpiresAt,
+    });
+    if (fast !== undefined) {
+      outcome = { kind: 'rotated', successor: fast.successor, roles: fast.userRoles, denied: [] };
+    } else {
+      outcome = await refreshTokens.withLockedToken(tokenHash, now, (family) =>
+        decide(family, { client, requested, now, idleExpiry, successorFields, reuseGrace: policy.reuseGrace }),
+      );
+    }
+
+    if (outcome.kind === 'refused') throw outcome.error;
+    await deps.denylist.publish(outcome.denied);
+    if (outcome.kind === 'reused') {
+      deps.metrics.refreshReuseDetected.inc();
+      deps.audit('refresh_reuse_detected', {
+        family_id: outcome.token.familyId,
+        sub: outcome.token.userId,
+        client_id: client.clientId,
+        access_tokens_denylisted: outcome.denied.length,
+      });
+      throw invalidToken();
+    }
+    const { successor, roles } = outcome;
+    const scopes = requested ?? successor.scope;
+    const accessToken = accessTokens.issue({
+      subject: successor.userId,
+      clientId: client.clientId,
+      audience: successor.audience,
+      scopes,
+      roles,
+      ttlSeconds,
+      preassigned,
+    });
+    return { accessToken, refreshToken: successorToken, scopes };
+  };
+}
+
+interface Decision {
+  readonly client: Client;
+  readonly requested: readonly string[] | undefined;
+  readonly now: Date;
+  readonly idleExpiry: Date;
+  readonly successorFields: Pick<RefreshTokenRecord, 'id' | 'tokenHash' | 'createdAt' | 'accessTokenJti' | 'accessTokenExpiresAt'>;
+  readonly reuseGrace: number;
+}
+
+/** The slow path, run with the presented token's row locked. */
+async function decide(family: LockedFamily | undefined, d: Decision): Promise<Outcome> {
+  const refuse = (error: Error): Outcome => ({ kind: 'refused', error });
+  if (family === undefined || family.token.clientId !== d.client.clientId) return refuse(invalidToken());
+  const { token } = family;
+  if (token.revokedAt !== null) return refuse(invalidToken());
+
+  let supersededSuccessor: RefreshTokenRecord | undefined;
+  if (token.usedAt !== null) {
+    const successor = token.replacedById === null ? undefined : await family.lockToken(token.replacedById);
+    const withinGrace =
+      d.reuseGrace > 0 &&
+      d.now.getTime() - token.usedAt.getTime() <= d.reuseGrace * 1000 &&
+      successor !== undefined &&
+      successor.usedAt === null &&
+      successor.revokedAt === null;
+    if (!withinGrace) return { kind: 'reused', token, denied: await family.revokeFamily('refresh_reuse') };
+    supersededSuccessor = successor;
+  }
+
+  if (token.expiresAt <= d.now || token.familyExpiresAt <= d.now) return refuse(invalidToken());
+  const user = await family.isUserEnabled(token.userId);
+  if (!user.enabled) return refuse(invalidToken());
+  if (d.requested !== undefined && !d.requested.every((scope) => token.scope.includes(scope))) {
+    return refuse(invalidScope('scope exceeds the refresh token'));
+  }
+  const denied = supersededSuccessor === undefined ? [] : await family.revokeToken(supersededSuccessor, 'revoked');
+  const successor = await family.replaceSuccessor({
+    ...d.successorFields,
+    familyId: token.familyId,
+    userId: token.userId,
+    clientId: token.clientId,
+    scope: token.scope,
+    audience: token.audience,
+    expiresAt: new Date(Math.min(d.idleExpiry.getTime(), token.familyExpiresAt.getTime())),
+    familyExpiresAt: token.familyExpiresAt,
+  });
+  return { kind: 'rotated', successor, roles: user.roles, denied };
+}

@@ -1,0 +1,60 @@
+import type { Clock } from '../clock.js';
+import type { Client } from '../domain/client.js';
+import { unauthorizedClient } from '../errors/oauth-error.js';
+import type { Audit } from '../observability/audit.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { RefreshTokenStore } from '../stores/refresh-token-store.js';
+import type { AccessTokenVerifier } from '../tokens/access-token-verifier.js';
+import { hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js';
+import type { Denylist } from './denylist.js';
+
+export interface RevocationDeps {
+  readonly verifyAccessToken: AccessTokenVerifier;
+  readonly denylist: Pick<Denylist, 'revoke' | 'publish'>;
+  readonly refreshTokens: Pick<RefreshTokenStore, 'findByHash' | 'withLockedToken'>;
+  readonly clock: Clock;
+  readonly audit: Audit;
+  readonly metrics: Pick<Metrics, 'revocations'>;
+}
+
+const otherClients = () => unauthorizedClient('token was issued to another client');
+
+/**
+ * RFC 7009. The token's shape decides what it is (`token_type_hint` is only a hint): a refresh
+ * token revokes its whole family and denylists the family's access tokens; an access token of
+ * ours joins the denylist until it expires. Tokens that are unknown, invalid or expired need no
+ * work; a live token of another client is refused and left alone.
+ */
+export function createRevocation(deps: RevocationDeps) {
+  const { refreshTokens, denylist, audit, metrics } = deps;
+
+  const revokeRefreshToken = async (client: Client, token: string) => {
+    const tokenHash = hashRefreshToken(token);
+    const known = await refreshTokens.findByHash(tokenHash);
+    if (known === undefined) return;
+    if (known.clientId !== client.clientId) throw otherClients();
+    const denied = await refreshTokens.withLockedToken(tokenHash, new Date(deps.clock.now()), async (family) =>
+      family === undefined ? [] : family.revokeFamily('family_revoked'),
+    );
+    await denylist.publish(denied);
+    metrics.revocations.inc({ token_type: 'refresh_token' });
+    audit('family_revoked', { family_id: known.familyId, client_id: client.clientId, access_tokens_denylisted: denied.length });
+  };
+
+  const revokeAccessToken = async (client: Client, token: string) => {
+    const result = await deps.verifyAccessToken(token);
+    if (!result.valid) return;
+    const { jti, exp, client_id: owner } = result.claims;
+    if (owner !== client.clientId) throw otherClients();
+    await denylist.revoke([{ jti, expiresAt: new Date(exp * 1000), reason: 'revoked' }]);
+    metrics.revocations.inc({ token_type: 'access_token' });
+    audit('token_revoked', { jti, client_id: client.clientId });
+  };
+
+  return async function revoke(client: Client, token: string): Promise<void> {
+    if (looksLikeRefreshToken(token)) await revokeRefreshToken(client, token);
+    else await revokeAccessToken(client, token);
+  };
+}
+
+export type Revoke = ReturnType<typeof createRevocation>;

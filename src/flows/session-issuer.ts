@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { Client } from '../domain/client.js';
+import type { User } from '../domain/user.js';
+import { hashRefreshToken, newRefreshToken } from '../tokens/refresh-token.js';
+import type { AccessTokenIssuer, IssuedAccessToken } from './access-token-issuer.js';
+import { accessTokenTtl } from './token-policy.js';
+import type { RefreshTokenStore } from '../stores/refresh-token-store.js';
+
+export interface SessionPolicy {
+  readonly defaultAccessTokenTtl: number;
+  /** Idle lifetime of one refresh token, seconds. */
+  readonly refreshTokenTtl: number;
+  /** Absolute lifetime of a family, seconds. */
+  readonly refreshFamilyMaxAge: number;
+}
+
+export interface SessionIssuerDeps {
+  readonly policy: SessionPolicy;
+  readonly accessTokens: AccessTokenIssuer;
+  readonly refreshTokens: Pick<RefreshTokenStore, 'insert'>;
+  readonly clock: Clock;
+}
+
+export interface NewSession {
+  readonly accessToken: IssuedAccessToken;
+  readonly refreshToken: string;
+  readonly familyId: string;
+}
+
+export interface SessionIssuer {
+  /** A login: an access token and the first refresh token of a new family, stored as its hash. */
+  start(input: { user: User; client: Client; scopes: readonly string[]; audience: string }): Promise<NewSession>;
+}
+
+export function createSessionIssuer({ policy, accessTokens, refreshTokens, clock }: SessionIssuerDeps): SessionIssuer {
+  return {
+    async start({ user, client, scopes, audience }) {
+      const accessToken = accessTokens.issue({
+        subject: user.id,
+        clientId: client.clientId,
+        audience,
+        scopes,
+        roles: user.roles,
+        ttlSeconds: accessTokenTtl(client, policy.defaultAccessTokenTtl),
+      });
+      const now = clock.now();
+      const familyExpiresAt = new Date(now + policy.refreshFamilyMaxAge * 1000);
+      const refreshToken = newRefreshToken();
+      const familyId = randomUUID();
+      await refreshTokens.insert({
+        id: randomUUID(),
+        tokenHash: hashRefreshToken(refreshToken),
+        familyId,
+        userId: user.id,
+        clientId: client.clientId,
+        scope: scopes,
+        audience,
+        createdAt: new Date(now),
+        expiresAt: new Date(Math.min(now + policy.refreshTokenTtl * 1000, familyExpiresAt.getTime())),
+        familyExpiresAt,
+        accessTokenJti: accessToken.jti,
+        accessTokenExpiresAt: accessToken.expiresAt,
+      });
+      return { accessToken, refreshToken, familyId };
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config/config.js';
+import type { Client } from '../domain/client.js';
+import { parseScope, SCOPE_TOKEN } from '../domain/scope.js';
+import { invalidScope, invalidTarget } from '../errors/oauth-error.js';
+
+/**
+ * The scopes a token gets: all of the client's allowed scopes when none are asked for,
+ * else exactly those asked for, each of which the client must be allowed.
+ */
+export function grantedScopes(client: Client, requested: string | undefined, ceiling: readonly string[] = client.scopes): string[] {
+  if (requested === undefined) return [...ceiling];
+  const scopes = parseScope(requested);
+  for (const scope of scopes) {
+    if (!SCOPE_TOKEN.test(scope) || !ceiling.includes(scope)) throw invalidScope(`scope ${JSON.stringify(scope.slice(0, 64))} is not allowed`);
+  }
+  return scopes;
+}
+
+/** The token's audience: the one asked for, which the client must have, or the client's first (else the issuer). */
+export function grantedAudience(client: Client, requested: string | undefined, issuer: string): string {
+  if (requested === undefined) return client.audiences[0] ?? issuer;
+  if (!client.audiences.includes(requested)) throw invalidTarget('audience not allowed for this client');
+  return requested;
+}
+
+/** The client's own lifetime or the default, never more than the cap. */
+export const accessTokenTtl = (client: Client, defaultTtl: number): number =>
+  Math.min(client.accessTokenTtl ?? defaultTtl, MAX_ACCESS_TOKEN_TTL_SECONDS);

@@ -1,0 +1,33 @@
+import type { Client, GrantType } from '../domain/client.js';
+import { invalidRequest } from '../errors/oauth-error.js';
+
+/** A token request after client authentication, as a grant handler sees it. */
+export interface TokenRequest {
+  readonly params: Readonly<Record<string, string>>;
+  readonly client: Client;
+  /** The client's IP address (from X-Forwarded-For only when TRUST_PROXY is on). */
+  readonly ip: string;
+  readonly requestId: string;
+}
+
+/** RFC 6749 §5.1 success body. */
+export interface TokenResponse {
+  readonly access_token: string;
+  readonly token_type: 'Bearer';
+  readonly expires_in: number;
+  readonly refresh_token?: string;
+  readonly scope?: string;
+}
+
+/** One grant type: what it is called and how it turns a request into tokens. */
+export interface Grant {
+  readonly grantType: GrantType;
+  handle(request: TokenRequest): Promise<TokenResponse>;
+}
+
+/** A required, non-empty parameter of the request. */
+export function requiredParam(request: TokenRequest, name: string): string {
+  const value = request.params[name];
+  if (value === undefined || value === '') throw invalidRequest(`${name} is required`);
+  return value;
+}

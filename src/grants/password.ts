@@ -1,0 +1,99 @@
+import type { User } from '../domain/user.js';
+import { formatScope } from '../domain/scope.js';
+import { invalidGrant, temporarilyUnavailable, tooManyRequests } from '../errors/oauth-error.js';
+import type { LoginThrottle } from '../flows/login-throttle.js';
+import type { SessionIssuer } from '../flows/session-issuer.js';
+import { grantedAudience, grantedScopes } from '../flows/token-policy.js';
+import type { Audit } from '../observability/audit.js';
+import type { Metrics } from '../observability/metrics.js';
+import { HasherBusyError, type PasswordHasher } from '../passwords/password-hasher.js';
+import { requiredParam, type Grant } from './grant.js';
+
+export interface PasswordUsers {
+  findByUsername(username: string): Promise<User | undefined>;
+  updatePasswordHash(id: string, hash: string, options: { ifCurrent: string }): Promise<boolean>;
+}
+
+export interface PasswordGrantDeps {
+  readonly issuer: string;
+  readonly users: PasswordUsers;
+  readonly passwords: PasswordHasher;
+  readonly throttle: LoginThrottle;
+  readonly sessions: SessionIssuer;
+  readonly audit: Audit;
+  readonly metrics: Pick<Metrics, 'loginFailures'>;
+}
+
+/** The one answer for a wrong password, an unknown user and a disabled user. */
+const badCredentials = () => invalidGrant('invalid username or password');
+
+/**
+ * RFC 6749 §4.3. Unknown and disabled users cost the same argon2 work and get the same answer
+ * as a wrong password; failures count per (username, IP) and per IP, and a locked pair is
+ * refused before any password work.
+ */
+export function passwordGrant(deps: PasswordGrantDeps): Grant {
+  const { users, passwords, throttle, audit } = deps;
+  return {
+    grantType: 'password',
+    async handle(request) {
+      const username = requiredParam(request, 'username');
+      const password = requiredParam(request, 'password');
+      const { client, ip } = request;
+      const scopes = grantedScopes(client, request.params['scope']);
+      const audience = grantedAudience(client, request.params['audience'], deps.issuer);
+
+      const lock = await throttle.check(username, ip);
+      if (lock.locked) {
+        audit('login_locked', { username, ip, client_id: client.clientId, scope: lock.scope });
+        throw tooManyRequests(lock.retryAfterSeconds);
+      }
+
+      const user = await users.findByUsername(username);
+      const verdict = await checkPassword(passwords, user, password);
+      if (user === undefined || !verdict.ok || user.disabled) {
+        const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
+        deps.metrics.loginFailures.inc({ reason });
+        audit('login_failed', { username, ip, client_id: client.clientId, reason });
+        const { lockedNow } = await throttle.recordFailure(username, ip);
+        if (lockedNow) audit('login_locked', { username, ip, client_id: client.clientId, scope: 'pair' });
+        throw badCredentials();
+      }
+
+      await throttle.recordSuccess(username, ip);
+      if (verdict.needsRehash) await upgradeHash(deps, user, password);
+      const session = await deps.sessions.start({ user, client, scopes, audience });
+      audit('login_succeeded', { sub: user.id, ip, client_id: client.clientId, family_id: session.familyId });
+      return {
+        access_token: session.accessToken.token,
+        token_type: 'Bearer',
+        expires_in: session.accessToken.expiresIn,
+        refresh_token: session.refreshToken,
+        ...(scopes.length > 0 ? { scope: formatScope(scopes) } : {}),
+      };
+    },
+  };
+}
+
+/** Verifies against the user's hash, or a dummy hash of the same cost when there is no usable user. */
+async function checkPassword(passwords: PasswordHasher, user: User | undefined, password: string) {
+  try {
+    if (user === undefined || user.disabled) {
+      await passwords.verifyDummy(password);
+      return { ok: false, needsRehash: false };
+    }
+    return await passwords.verify(user.passwordHash, password);
+  } catch (error) {
+    if (error instanceof HasherBusyError) throw temporarilyUnavailable(error.retryAfterSeconds);
+    throw error;
+  }
+}
+
+/** Re-hashes with the current cost after a good login; skipped (until the next login) when the hasher is busy. */
+async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, password: string): Promise<void> {
+  try {
+    await users.updatePasswordHash(user.id, await passwords.hash(password), { ifCurrent: user.passwordHash });
+  } catch (error) {
+    if (!(error instanceof HasherBusyError)) throw error;
+  }
+}

@@ -1,0 +1,41 @@
+import type { Context } from 'koa';
+import { invalidClient, invalidRequest } from '../errors/oauth-error.js';
+import type { ClientCredentials } from '../flows/client-authentication.js';
+
+/**
+ * Reads how the client authenticates: HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret),
+ * `client_id`/`client_secret` in the body, or `client_id` alone for a public client.
+ * Using two methods at once is `invalid_request`.
+ */
+export function readClientCredentials(ctx: Context, params: Record<string, string>): ClientCredentials {
+  const authorization = ctx.get('authorization');
+  if (authorization !== '') {
+    if (params['client_secret'] !== undefined) throw invalidRequest('use one client authentication method');
+    const basic = parseBasic(authorization);
+    if (params['client_id'] !== undefined && params['client_id'] !== basic.clientId) {
+      throw invalidRequest('client_id does not match the Authorization header');
+    }
+    return { ...basic, method: 'client_secret_basic' };
+  }
+  const clientId = params['client_id'];
+  if (clientId === undefined || clientId === '') throw invalidClient('client authentication required');
+  const secret = params['client_secret'];
+  return secret === undefined ? { clientId, method: 'none' } : { clientId, secret, method: 'client_secret_post' };
+}
+
+function parseBasic(header: string): { clientId: string; secret: string } {
+  const fail = () => invalidClient('malformed Basic credentials', { basicChallenge: true });
+  const match = /^Basic ([A-Za-z0-9+/]+={0,2})$/i.exec(header.trim());
+  if (match === null) throw fail();
+  const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
+  const colon = decoded.indexOf(':');
+  if (colon <= 0) throw fail();
+  try {
+    return {
+      clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
+      secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
+    };
+  } catch {
+    throw fail();
+  }
+}

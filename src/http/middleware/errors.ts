@@ -1,0 +1,50 @@
+import type { Middleware } from 'koa';
+import { OAuthError } from '../../errors/oauth-error.js';
+import { describeError, type Logger } from '../../observability/logger.js';
+
+/** What body parsing and koa throw: http-errors with a status and `expose`. */
+interface HttpError {
+  status: number;
+  expose?: boolean;
+}
+
+const isHttpError = (error: unknown): error is HttpError =>
+  typeof error === 'object' && error !== null && typeof (error as HttpError).status === 'number';
+
+/**
+ * The one place errors become responses: OAuthError as RFC 6749 §5.2 JSON; client errors from
+ * body parsing as `invalid_request` (413 kept for oversized bodies); anything else as a generic
+ * 500 `server_error` and a log line without secrets.
+ */
+export function handleErrors(logger: Logger): Middleware {
+  return async (ctx, next) => {
+    try {
+      await next();
+    } catch (error) {
+      const oauthError = asOAuthError(error);
+      if (oauthError === undefined) {
+        logger.error({ reqId: ctx.state.requestId, err: describeError(error) }, 'unexpected error');
+        ctx.status = 500;
+        ctx.body = { error: 'server_error' };
+        return;
+      }
+      const { options } = oauthError;
+      ctx.status = oauthError.status;
+      ctx.body = options.omitDescription
+        ? { error: oauthError.code }
+        : { error: oauthError.code, error_description: oauthError.description };
+      if (options.retryAfter !== undefined) ctx.set('Retry-After', String(Math.max(1, Math.ceil(options.retryAfter))));
+      if (options.basicChallenge && oauthError.status === 401) ctx.set('WWW-Authenticate', 'Basic realm="authd", charset="UTF-8"');
+      ctx.set('Cache-Control', 'no-store');
+      ctx.set('Pragma', 'no-cache');
+    }
+  };
+}
+
+function asOAuthError(error: unknown): OAuthError | undefined {
+  if (error instanceof OAuthError) return error;
+  if (!isHttpError(error) || error.status >= 500 || error.expose === false) return undefined;
+  if (error.status === 413) return new OAuthError('invalid_request', 'request body too large', { status: 413, omitDescription: true });
+  if (error.status === 404 || error.status === 405) return undefined;
+  return new OAuthError('invalid_request', error.status === 415 ? 'unsupported content type' : 'malformed request body');
+}

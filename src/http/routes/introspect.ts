@@ -1,0 +1,25 @@
+import Router from '@koa/router';
+import { isConfidential } from '../../domain/client.js';
+import { invalidClient, invalidRequest } from '../../errors/oauth-error.js';
+import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
+import type { Introspect } from '../../flows/introspection.js';
+import { parseOAuthBody } from '../middleware/body.js';
+import { readClientCredentials } from '../client-credentials.js';
+
+/** `POST /introspect` (RFC 7662), for confidential clients only. */
+export function introspectRoutes({ clients, introspect }: { clients: ClientLookup; introspect: Introspect }): Router {
+  return new Router().post('/introspect', parseOAuthBody(), async (ctx) => {
+    const params = ctx.state.params as Record<string, string>;
+    const credentials = readClientCredentials(ctx, params);
+    const client = await authenticateClient(clients, credentials);
+    if (!isConfidential(client)) {
+      throw invalidClient('introspection requires a confidential client', { basicChallenge: credentials.method === 'client_secret_basic' });
+    }
+    ctx.state.clientId = client.clientId;
+    const token = params['token'];
+    if (token === undefined || token === '') throw invalidRequest('token is required');
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Pragma', 'no-cache');
+    ctx.body = await introspect(token);
+  });
+}

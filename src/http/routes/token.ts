@@ -1,0 +1,40 @@
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import { isGrantType, type GrantType } from '../../domain/client.js';
+import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../errors/oauth-error.js';
+import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
+import type { Grant, TokenResponse } from '../../grants/grant.js';
+import { parseOAuthBody } from '../middleware/body.js';
+import { readClientCredentials } from '../client-credentials.js';
+
+export interface TokenRouteDeps {
+  readonly clients: ClientLookup;
+  readonly grants: readonly Grant[];
+}
+
+/** `POST /token` and `POST /token/refresh`: authenticate the client, check it may use the grant, run the grant. */
+export function tokenRoutes({ clients, grants }: TokenRouteDeps): Router {
+  const byType = new Map<GrantType, Grant>(grants.map((grant) => [grant.grantType, grant]));
+
+  const exchange = async (ctx: Context, grantTypeParam: string | undefined) => {
+    const params = ctx.state.params as Record<string, string>;
+    if (grantTypeParam === undefined || grantTypeParam === '') throw invalidRequest('grant_type is required');
+    const grant = isGrantType(grantTypeParam) ? byType.get(grantTypeParam) : undefined;
+    if (grant === undefined) throw unsupportedGrantType('unsupported grant_type');
+    const client = await authenticateClient(clients, readClientCredentials(ctx, params));
+    ctx.state.clientId = client.clientId;
+    if (!client.grantTypes.includes(grant.grantType)) throw unauthorizedClient(`client may not use ${grant.grantType}`);
+    respond(ctx, await grant.handle({ params, client, ip: ctx.ip, requestId: ctx.state.requestId as string }));
+  };
+
+  return new Router()
+    .post('/token', parseOAuthBody(), (ctx) => exchange(ctx, (ctx.state.params as Record<string, string>)['grant_type']))
+    .post('/token/refresh', parseOAuthBody(), (ctx) => exchange(ctx, 'refresh_token'));
+}
+
+/** RFC 6749 §5.1: token responses are never cached. */
+export function respond(ctx: Context, body: TokenResponse): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Pragma', 'no-cache');
+  ctx.body = body;
+}

@@ -1,0 +1,18 @@
+import type { Logger } from './logger.js';
+
+export type AuditEvent =
+  | 'login_succeeded'
+  | 'login_failed'
+  | 'login_locked'
+  | 'refresh_reuse_detected'
+  | 'token_revoked'
+  | 'family_revoked'
+  | 'sessions_revoked';
+
+/** Writes one audit line: `{"audit":true,"event":…}` plus the fields (never a secret or token). */
+export type Audit = (event: AuditEvent, fields: Record<string, unknown>) => void;
+
+export const createAudit =
+  (logger: Logger): Audit =>
+  (event, fields) =>
+    logger.info({ audit: true, event, ...fields }, event);

@@ -1,0 +1,63 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/** Every metric authd exports, on a registry of its own (one per app, so tests stay apart). */
+export interface Metrics {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'method' | 'route' | 'status'>;
+  readonly httpDuration: Histogram<'method' | 'route' | 'status'>;
+  readonly tokensIssued: Counter<'grant_type'>;
+  readonly refreshReuseDetected: Counter;
+  readonly revocations: Counter<'token_type'>;
+  readonly argon2QueueDepth: Gauge;
+  readonly loginFailures: Counter<'reason'>;
+}
+
+export function createMetrics({ defaultMetrics = true } = {}): Metrics {
+  const registry = new Registry();
+  if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'authd_' });
+  const registers = [registry];
+  return {
+    registry,
+    httpRequests: new Counter({
+      name: 'authd_http_requests_total',
+      help: 'HTTP requests by route and status',
+      labelNames: ['method', 'route', 'status'],
+      registers,
+    }),
+    httpDuration: new Histogram({
+      name: 'authd_http_request_duration_seconds',
+      help: 'HTTP request latency by route and status',
+      labelNames: ['method', 'route', 'status'],
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    }),
+    tokensIssued: new Counter({
+      name: 'authd_tokens_issued_total',
+      help: 'Access tokens issued by grant type',
+      labelNames: ['grant_type'],
+      registers,
+    }),
+    refreshReuseDetected: new Counter({
+      name: 'authd_refresh_reuse_detected_total',
+      help: 'Spent refresh tokens presented again (the family was revoked)',
+      registers,
+    }),
+    revocations: new Counter({
+      name: 'authd_revocations_total',
+      help: 'Tokens revoked by type',
+      labelNames: ['token_type'],
+      registers,
+    }),
+    argon2QueueDepth: new Gauge({
+      name: 'authd_argon2_queue_depth',
+      help: 'Password hashing jobs waiting for a worker',
+      registers,
+    }),
+    loginFailures: new Counter({
+      name: 'authd_login_failures_total',
+      help: 'Failed password logins by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+  };
+}

@@ -1,0 +1,31 @@
+import type { Config } from './config/config.js';
+import { describeError } from './observability/logger.js';
+import { startServer } from './server.js';
+
+/** Starts the server in this process and wires SIGHUP (reload keys) and SIGTERM/SIGINT (drain, exit). */
+export async function runServer(config: Config): Promise<void> {
+  const running = await startServer(config);
+  const { logger } = running;
+  process.on('SIGHUP', () => {
+    logger.info('SIGHUP: reloading keys');
+    running.reloadKeys().catch((error: unknown) => logger.error({ err: describeError(error) }, 'key reload failed'));
+  });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'draining and shutting down');
+    running.shutdown().then(
+      () => {
+        logger.info('stopped');
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: describeError(error) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}

@@ -1,0 +1,129 @@
+import type { Server } from 'node:http';
+import { createApp } from './app.js';
+import { systemClock, type Clock } from './clock.js';
+import type { Config } from './config/config.js';
+import { createDataLayer, requireServices } from './data-layer.js';
+import { createAccessTokenIssuer } from './flows/access-token-issuer.js';
+import { createIntrospection } from './flows/introspection.js';
+import { createLoginThrottle } from './flows/login-throttle.js';
+import { createRefreshRotation } from './flows/refresh-rotation.js';
+import { createRevocation } from './flows/revocation.js';
+import { createSessionIssuer } from './flows/session-issuer.js';
+import { clientCredentialsGrant } from './grants/client-credentials.js';
+import { passwordGrant } from './grants/password.js';
+import { refreshTokenGrant } from './grants/refresh-token.js';
+import { createKeyring } from './keys/keyring.js';
+import { createLogger, describeError, type Logger } from './observability/logger.js';
+import { createMetrics } from './observability/metrics.js';
+import { createPasswordHasher } from './passwords/password-hasher.js';
+import { pingDatabase } from './stores/database.js';
+import { pingRedis } from './stores/redis.js';
+import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
+
+/** How long SIGTERM waits for in-flight requests before closing connections anyway. */
+const DRAIN_TIMEOUT_MS = 10_000;
+const HOUR_MS = 3_600_000;
+
+export interface RunningServer {
+  readonly server: Server;
+  readonly logger: Logger;
+  reloadKeys(): Promise<void>;
+  /** Brings Redis's denylist up to date with Postgres now (also runs on a timer). */
+  syncDenylist(): Promise<void>;
+  /** Stops accepting, drains in-flight requests, then closes Postgres and Redis. */
+  shutdown(): Promise<void>;
+}
+
+export interface ServerOptions {
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  /** How often the denylist is checked against Postgres. */
+  readonly denylistSyncMs?: number;
+}
+
+/** Builds every dependency from the configuration and listens. */
+export async function startServer(baseConfig: Config, options: ServerOptions = {}): Promise<RunningServer> {
+  const config = requireServices(baseConfig);
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const clock = options.clock ?? systemClock;
+  const metrics = createMetrics();
+  const data = createDataLayer(config, logger, clock);
+  const { audit, denylist, refreshTokens } = data;
+
+  const keyring = createKeyring({ dir: config.keysDir, clock, logger, rotationInterval: config.keyRotationInterval });
+  await keyring.load();
+  await keyring.ensureKey();
+  keyring.start();
+
+  const accessTokens = createAccessTokenIssuer({ issuer: config.issuer, keys: keyring, clock });
+  const verifyAccessToken = createAccessTokenVerifier({ issuer: config.issuer, keys: keyring, clock });
+  const policy = {
+    defaultAccessTokenTtl: config.accessTokenTtl,
+    refreshTokenTtl: config.refreshTokenTtl,
+    refreshFamilyMaxAge: config.refreshFamilyMaxAge,
+    reuseGrace: config.refreshReuseGrace,
+  };
+  const grants = [
+    passwordGrant({
+      issuer: config.issuer,
+      users: data.users,
+      passwords: createPasswordHasher({ cost: config.argon2, metrics }),
+      throttle: createLoginThrottle({ redis: data.redis, maxFailures: config.loginMaxFailures, lockSeconds: config.loginLockSeconds }),
+      sessions: createSessionIssuer({ policy, accessTokens, refreshTokens, clock }),
+      audit,
+      metrics,
+    }),
+    clientCredentialsGrant({ issuer: config.issuer, defaultAccessTokenTtl: config.accessTokenTtl, accessTokens }),
+    refreshTokenGrant(createRefreshRotation({ policy, refreshTokens, accessTokens, denylist, clock, audit, metrics })),
+  ];
+
+  const app = createApp({
+    config,
+    logger,
+    metrics,
+    keys: keyring,
+    readiness: [
+      { name: 'postgres', check: () => pingDatabase(data.db) },
+      { name: 'redis', check: () => pingRedis(data.redis) },
+      { name: 'keys', check: async () => { if (keyring.activeKey() === undefined) throw new Error('no active signing key'); } },
+    ],
+    scopesSupported: () => data.clients.scopesInUse(),
+    clients: data.clients,
+    grants,
+    revoke: createRevocation({ verifyAccessToken, denylist, refreshTokens, clock, audit, metrics }),
+    introspect: createIntrospection({ verifyAccessToken, denylist, refreshTokens, clock }),
+  });
+
+  const syncDenylist = () => denylist.sync();
+  const logFailure = (what: string) => (error: unknown) => logger.warn({ err: describeError(error) }, `${what} failed`);
+  data.redis.on('ready', () => void denylist.reseed().catch(logFailure('denylist re-seed')));
+  const timers = [
+    setInterval(() => void syncDenylist().catch(logFailure('denylist sync')), options.denylistSyncMs ?? 10_000),
+    setInterval(() => void denylist.pruneExpired().catch(logFailure('revocation pruning')), HOUR_MS),
+  ];
+  for (const timer of timers) timer.unref();
+
+  const server = app.listen(config.port, config.host);
+  await new Promise<void>((resolve, reject) => {
+    server.once('listening', resolve);
+    server.once('error', reject);
+  });
+  logger.info({ issuer: config.issuer, address: server.address() }, 'authd listening');
+
+  return {
+    server,
+    logger,
+    reloadKeys: () => keyring.reload(),
+    syncDenylist,
+    shutdown: async () => {
+      keyring.stop();
+      for (const timer of timers) clearInterval(timer);
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const force = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS).unref();
+      await closed;
+      clearTimeout(force);
+      await data.close();
+    },
+  };
+}

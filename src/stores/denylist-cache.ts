@@ -1,0 +1,42 @@
+import type { RevokedAccessToken } from '../domain/revocation.js';
+import type { Redis } from './redis.js';
+
+/** `authd:revoked:<jti>`: the key resource servers read (SPEC), value the reason, TTL = exp − now. */
+export const denylistKey = (jti: string): string => `authd:revoked:${jti}`;
+
+/** Present while Redis holds the full denylist; gone after a flush or a restart without persistence. */
+const SEEDED_MARKER = 'authd:denylist:seeded';
+
+/** The Redis side of the denylist. Every method may reject when Redis is unreachable. */
+export interface DenylistCache {
+  add(tokens: readonly RevokedAccessToken[], now: Date): Promise<void>;
+  has(jti: string): Promise<boolean>;
+  /** Whether Redis still holds the marker set after the last complete seeding. */
+  isSeeded(): Promise<boolean>;
+  markSeeded(): Promise<void>;
+}
+
+export function createDenylistCache(redis: Redis): DenylistCache {
+  return {
+    async add(tokens, now) {
+      const live = tokens
+        .map((token) => ({ token, ttl: Math.ceil((token.expiresAt.getTime() - now.getTime()) / 1000) }))
+        .filter(({ ttl }) => ttl > 0);
+      if (live.length === 0) return;
+      const pipeline = redis.pipeline();
+      for (const { token, ttl } of live) pipeline.set(denylistKey(token.jti), token.reason, 'EX', ttl);
+      const results = await pipeline.exec();
+      const failed = results?.find(([error]) => error !== null);
+      if (failed) throw failed[0];
+    },
+    async has(jti) {
+      return (await redis.exists(denylistKey(jti))) === 1;
+    },
+    async isSeeded() {
+      return (await redis.exists(SEEDED_MARKER)) === 1;
+    },
+    async markSeeded() {
+      await redis.set(SEEDED_MARKER, new Date().toISOString());
+    },
+  };
+}

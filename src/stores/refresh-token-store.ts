@@ -1,0 +1,199 @@
+import type { NewRefreshToken, RefreshTokenRecord } from '../domain/refresh-token.js';
+import type { RevocationReason, RevokedAccessToken } from '../domain/revocation.js';
+import type { RefreshToken as RefreshTokenRow } from '../generated/prisma/client.js';
+import type { Database, DatabaseTransaction } from './database.js';
+import type { RevocationStore } from './revocation-store.js';
+
+/** What a successful rotation hands back: the successor and what the access token needs. */
+export interface RotatedRefreshToken {
+  readonly successor: RefreshTokenRecord;
+  readonly userRoles: readonly string[];
+}
+
+export interface RotateLiveInput {
+  readonly tokenHash: string;
+  readonly clientId: string;
+  readonly now: Date;
+  /** Access-token scopes asked for; the token's scope must contain them all. */
+  readonly requestedScope: readonly string[];
+  readonly successorId: string;
+  readonly successorHash: string;
+  /** now + idle TTL; the store caps it at the family's end. */
+  readonly successorIdleExpiry: Date;
+  readonly accessTokenJti: string;
+  readonly accessTokenExpiresAt: Date;
+}
+
+/** Operations on a family while one of its tokens is row-locked, inside one transaction. */
+export interface LockedFamily {
+  readonly token: RefreshTokenRecord;
+  /** Locks and reads another token of the family (the successor). */
+  lockToken(id: string): Promise<RefreshTokenRecord | undefined>;
+  isUserEnabled(userId: string): Promise<{ enabled: boolean; roles: readonly string[] }>;
+  /** Revokes one token and denylists (durably) its unexpired access token. */
+  revokeToken(token: RefreshTokenRecord, reason: RevocationReason): Promise<RevokedAccessToken[]>;
+  /** Revokes every live token of the family and denylists their unexpired access tokens. */
+  revokeFamily(reason: RevocationReason): Promise<RevokedAccessToken[]>;
+  /** Stores a new successor of the locked token, marks the token spent if it was not, and links the two. */
+  replaceSuccessor(successor: NewRefreshToken): Promise<RefreshTokenRecord>;
+}
+
+export interface FamilySummary {
+  readonly familyId: string;
+  readonly clientId: string;
+  readonly createdAt: Date;
+  readonly lastUsedAt: Date;
+  readonly expiresAt: Date;
+  /** Whether the family still has a live token. */
+  readonly active: boolean;
+}
+
+export interface RefreshTokenStore {
+  /** Stores the first token of a new family (a login). */
+  insert(token: NewRefreshToken): Promise<void>;
+  /**
+   * Spends a live token of this client and stores its successor in one statement: under
+   * concurrent use exactly one caller gets a result. Undefined when the token was not live
+   * (unknown, other client, spent, revoked, expired, user disabled, scope not contained).
+   */
+  rotateLive(input: RotateLiveInput): Promise<RotatedRefreshToken | undefined>;
+  /** Runs `work` in a transaction with the token's row locked; `undefined` when no such token. */
+  withLockedToken<T>(tokenHash: string, now: Date, work: (family: LockedFamily | undefined) => Promise<T>): Promise<T>;
+  findByHash(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  /** Revokes every live family of a user; returns the access tokens denylisted (already recorded). */
+  revokeUserFamilies(userId: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
+  listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
+}
+
+interface RotatedRow extends RefreshTokenRow {
+  userRoles: string[];
+}
+
+export function createRefreshTokenStore(db: Database, revocations: RevocationStore): RefreshTokenStore {
+  /** Marks live tokens revoked and records the unexpired access tokens issued with them. */
+  const revokeWhere = async (
+    tx: DatabaseTransaction,
+    where: { familyId?: string; id?: string; userId?: string },
+    now: Date,
+    reason: RevocationReason,
+  ): Promise<RevokedAccessToken[]> => {
+    const rows = await tx.refreshToken.findMany({
+      where: { ...where, revokedAt: null },
+      select: { id: true, accessTokenJti: true, accessTokenExpiresAt: true },
+    });
+    if (rows.length === 0) return [];
+    await tx.refreshToken.updateMany({ where: { id: { in: rows.map((row) => row.id) } }, data: { revokedAt: now } });
+    const denied = rows
+      .filter((row) => row.accessTokenExpiresAt > now)
+      .map((row) => ({ jti: row.accessTokenJti, expiresAt: row.accessTokenExpiresAt, reason }));
+    await revocations.record(denied, now, tx);
+    return denied;
+  };
+
+  return {
+    async insert(token) {
+      await db.refreshToken.create({ data: { ...token, scope: [...token.scope] } });
+    },
+
+    async rotateLive(input) {
+      const rows = await db.$queryRaw<RotatedRow[]>`
+        WITH spent AS (
+          UPDATE refresh_tokens SET used_at = ${input.now}, replaced_by_id = ${input.successorId}::uuid
+          WHERE token_hash = ${input.tokenHash} AND client_id = ${input.clientId}
+            AND used_at IS NULL AND revoked_at IS NULL
+            AND expires_at > ${input.now} AND family_expires_at > ${input.now}
+            AND scope @> ${[...input.requestedScope]}::text[]
+            AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND NOT u.disabled)
+          RETURNING family_id, user_id, client_id, scope, audience, family_expires_at
+        ), successor AS (
+          INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, scope, audience, created_at,
+                                      expires_at, family_expires_at, access_token_jti, access_token_expires_at)
+          SELECT ${input.successorId}::uuid, ${input.successorHash}, family_id, user_id, client_id, scope, audience, ${input.now},
+                 LEAST(${input.successorIdleExpiry}::timestamptz, family_expires_at), family_expires_at,
+                 ${input.accessTokenJti}, ${input.accessTokenExpiresAt}
+          FROM spent
+          RETURNING *
+        )
+        SELECT s.id, s.token_hash AS "tokenHash", s.family_id AS "familyId", s.user_id AS "userId",
+               s.client_id AS "clientId", s.scope, s.audience, s.created_at AS "createdAt",
+               s.expires_at AS "expiresAt", s.family_expires_at AS "familyExpiresAt", s.used_at AS "usedAt",
+               s.revoked_at AS "revokedAt", s.replaced_by_id AS "replacedById",
+               s.access_token_jti AS "accessTokenJti", s.access_token_expires_at AS "accessTokenExpiresAt",
+               u.roles AS "userRoles"
+        FROM successor s JOIN users u ON u.id = s.user_id`;
+      const row = rows[0];
+      return row === undefined ? undefined : { successor: toRefreshTokenRecord(row), userRoles: row.userRoles };
+    },
+
+    withLockedToken(tokenHash, now, work) {
+      return db.$transaction(async (tx) => {
+        const lock = async (where: 'hash' | 'id', value: string) => {
+          const rows =
+            where === 'hash'
+              ? await tx.$queryRaw<{ id: string }[]>`SELECT id FROM refresh_tokens WHERE token_hash = ${value} FOR UPDATE`
+              : await tx.$queryRaw<{ id: string }[]>`SELECT id FROM refresh_tokens WHERE id = ${value}::uuid FOR UPDATE`;
+          const id = rows[0]?.id;
+          if (id === undefined) return undefined;
+          const row = await tx.refreshToken.findUnique({ where: { id } });
+          return row === null ? undefined : toRefreshTokenRecord(row);
+        };
+        const token = await lock('hash', tokenHash);
+        if (token === undefined) return work(undefined);
+        return work({
+          token,
+          lockToken: (id) => lock('id', id),
+          async isUserEnabled(userId) {
+            const user = await tx.user.findUnique({ where: { id: userId }, select: { disabled: true, roles: true } });
+            return { enabled: user !== null && !user.disabled, roles: user?.roles ?? [] };
+          },
+          revokeToken: (target, reason) => revokeWhere(tx, { id: target.id }, now, reason),
+          revokeFamily: (reason) => revokeWhere(tx, { familyId: token.familyId }, now, reason),
+          async replaceSuccessor(successor) {
+            const created = await tx.refreshToken.create({ data: { ...successor, scope: [...successor.scope] } });
+            await tx.refreshToken.update({
+              where: { id: token.id },
+              data: { replacedById: created.id, usedAt: token.usedAt ?? successor.createdAt },
+            });
+            return toRefreshTokenRecord(created);
+          },
+        });
+      });
+    },
+
+    async findByHash(tokenHash) {
+      const row = await db.refreshToken.findUnique({ where: { tokenHash } });
+      return row === null ? undefined : toRefreshTokenRecord(row);
+    },
+
+    revokeUserFamilies(userId, now, reason) {
+      return db.$transaction((tx) => revokeWhere(tx, { userId }, now, reason));
+    },
+
+    listUserFamilies(userId, now) {
+      return db.$queryRaw<FamilySummary[]>`
+        SELECT family_id AS "familyId", MIN(client_id) AS "clientId", MIN(created_at) AS "createdAt",
+               MAX(created_at) AS "lastUsedAt", MAX(expires_at) AS "expiresAt",
+               BOOL_OR(used_at IS NULL AND revoked_at IS NULL AND expires_at > ${now}) AS "active"
+        FROM refresh_tokens WHERE user_id = ${userId}::uuid
+        GROUP BY family_id ORDER BY MIN(created_at)`;
+    },
+  };
+}
+
+export const toRefreshTokenRecord = (row: RefreshTokenRow): RefreshTokenRecord => ({
+  id: row.id,
+  tokenHash: row.tokenHash,
+  familyId: row.familyId,
+  userId: row.userId,
+  clientId: row.clientId,
+  scope: row.scope,
+  audience: row.audience,
+  createdAt: row.createdAt,
+  expiresAt: row.expiresAt,
+  familyExpiresAt: row.familyExpiresAt,
+  usedAt: row.usedAt,
+  revokedAt: row.revokedAt,
+  replacedById: row.replacedById,
+  accessTokenJti: row.accessTokenJti,
+  accessTokenExpiresAt: row.accessTokenExpiresAt,
+});

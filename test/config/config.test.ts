@@ -1,0 +1,126 @@
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+
+const failure = (env: Record<string, string>): string => {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as Error).message;
+  }
+  throw new Error('expected loadConfig to throw');
+};
+
+describe('loadConfig', () => {
+  it('applies the documented defaults', () => {
+    const config = loadConfig({});
+    expect(config).toEqual({
+      nodeEnv: 'development',
+      port: 8080,
+      host: '127.0.0.1',
+      issuer: 'http://localhost:8080',
+      databaseUrl: undefined,
+      redisUrl: undefined,
+      keysDir: './keys',
+      accessTokenTtl: 900,
+      refreshTokenTtl: 1_209_600,
+      refreshFamilyMaxAge: 2_592_000,
+      refreshReuseGrace: 0,
+      keyRotationInterval: 2_592_000,
+      argon2: { memoryCost: 19_456, timeCost: 2, parallelism: 1 },
+      loginMaxFailures: 5,
+      loginLockSeconds: 900,
+      corsOrigins: [],
+      trustProxy: false,
+      logLevel: 'info',
+    });
+    expect(Object.isFrozen(config)).toBe(true);
+  });
+
+  it('parses every variable', () => {
+    const config = loadConfig({
+      PORT: '9000',
+      HOST: '0.0.0.0',
+      ISSUER: 'https://auth.example.com',
+      DATABASE_URL: 'postgresql://u:p@db:5432/authd',
+      REDIS_URL: 'rediss://cache:6380/2',
+      KEYS_DIR: '/var/lib/authd/keys',
+      ACCESS_TOKEN_TTL: '600',
+      REFRESH_TOKEN_TTL: '3600',
+      REFRESH_FAMILY_MAX_AGE: '86400',
+      REFRESH_REUSE_GRACE: '10',
+      KEY_ROTATION_INTERVAL: '0',
+      ARGON2_MEMORY_KIB: '65536',
+      ARGON2_TIME_COST: '3',
+      ARGON2_PARALLELISM: '2',
+      LOGIN_MAX_FAILURES: '10',
+      LOGIN_LOCK_SECONDS: '60',
+      CORS_ORIGINS: 'https://a.example.com, http://localhost:3000',
+      TRUST_PROXY: 'true',
+      LOG_LEVEL: 'warn',
+    });
+    expect(config).toMatchObject({
+      port: 9000,
+      host: '0.0.0.0',
+      issuer: 'https://auth.example.com',
+      databaseUrl: 'postgresql://u:p@db:5432/authd',
+      redisUrl: 'rediss://cache:6380/2',
+      accessTokenTtl: 600,
+      refreshReuseGrace: 10,
+      keyRotationInterval: 0,
+      argon2: { memoryCost: 65536, timeCost: 3, parallelism: 2 },
+      corsOrigins: ['https://a.example.com', 'http://localhost:3000'],
+      trustProxy: true,
+      logLevel: 'warn',
+    });
+  });
+
+  it('treats empty values as unset', () => {
+    expect(loadConfig({ PORT: '', CORS_ORIGINS: '' }).port).toBe(8080);
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, 'PORT must be a whole number (got "abc")'],
+    [{ PORT: '70000' }, 'PORT must be at most 65535 (got "70000")'],
+    [{ ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL must be at least 60 (got "-5")'],
+    [{ ACCESS_TOKEN_TTL: '7200' }, 'ACCESS_TOKEN_TTL must be at most 3600 (got "7200")'],
+    [{ REFRESH_TOKEN_TTL: '1.5' }, 'REFRESH_TOKEN_TTL must be a whole number (got "1.5")'],
+    [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS must list exact origins like https://app.example.com (scheme, host, optional port; no path, no *) (got "*")'],
+    [{ CORS_ORIGINS: 'https://a.example.com/path' }, 'CORS_ORIGINS must list exact origins'],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "not a url")'],
+    [{ DATABASE_URL: 'mysql://u:hunter2@db/authd' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "mysql://u:***@db/authd")'],
+    [{ REDIS_URL: 'http://cache' }, 'REDIS_URL must be a URL with scheme redis:// or rediss://'],
+    [{ ISSUER: 'https://auth.example.com/' }, 'ISSUER must be an http(s) URL without a trailing slash'],
+    [{ KEY_ROTATION_INTERVAL: '60' }, 'KEY_ROTATION_INTERVAL must be 0 (off) or at least 3600'],
+    [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
+    [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
+    [{ LOGIN_MAX_FAILURES: '0' }, 'LOGIN_MAX_FAILURES must be at least 1'],
+  ])('refuses %j', (env, message) => {
+    const text = failure(env);
+    expect(text.startsWith(message)).toBe(true);
+    expect(text).not.toContain('\n');
+  });
+
+  it('never echoes a database password', () => {
+    expect(failure({ DATABASE_URL: 'mysql://u:hunter2@db/authd' })).not.toContain('hunter2');
+  });
+
+  describe('NODE_ENV=production', () => {
+    const complete = { NODE_ENV: 'production', DATABASE_URL: 'postgresql://db/authd', REDIS_URL: 'redis://cache', ISSUER: 'https://auth.example.com' };
+
+    it('starts with services and an https issuer', () => {
+      expect(loadConfig(complete).issuer).toBe('https://auth.example.com');
+    });
+
+    it.each([
+      [{ DATABASE_URL: '' }, 'DATABASE_URL is required when NODE_ENV=production'],
+      [{ REDIS_URL: '' }, 'REDIS_URL is required when NODE_ENV=production'],
+      [{ ISSUER: 'http://auth.example.com' }, 'ISSUER must be https:// when NODE_ENV=production (http is allowed for localhost only)'],
+    ])('refuses %j', (override, message) => {
+      expect(failure({ ...complete, ...override })).toBe(message);
+    });
+
+    it.each(['http://localhost:8080', 'http://127.0.0.1:8080'])('allows the local issuer %s', (issuer) => {
+      expect(loadConfig({ ...complete, ISSUER: issuer }).issuer).toBe(issuer);
+    });
+  });
+});

@@ -1,0 +1,82 @@
+import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let now = Date.now();
+const clock = { now: () => now };
+
+let server: TestServer;
+let seed: Fixtures;
+let secret: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ clock, env: { REFRESH_REUSE_GRACE: '30' } });
+  seed = fixtures(server);
+  await seed.addUser('alice', 'pw-alice');
+  secret = (await seed.addClient({ clientId: 'web', grants: ['password', 'refresh_token'] }))!;
+});
+afterAll(async () => {
+  await seed.close();
+  await server.stop();
+});
+
+const auth = () => ({ authorization: basicAuth('web', secret) });
+const login = async () =>
+  (await postForm(`${server.baseUrl}/token`, { grant_type: 'password', username: 'alice', password: 'pw-alice' }, auth())).body as {
+    refresh_token: string;
+  };
+const refresh = (token: string) => postForm(`${server.baseUrl}/token/refresh`, { refresh_token: token }, auth());
+const rowOf = async (token: string) =>
+  (
+    await server.db.query<{ revoked_at: Date | null; used_at: Date | null }>(
+      `SELECT revoked_at, used_at FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`,
+      [token],
+    )
+  )[0]!;
+
+beforeEach(() => {
+  now = Date.now();
+});
+
+describe('REFRESH_REUSE_GRACE=30', () => {
+  it('exchanges the most recently spent token again inside the window and revokes the earlier successor', async () => {
+    const t1 = (await login()).refresh_token;
+    const t2 = (await refresh(t1)).body['refresh_token'] as string;
+    now += 10_000;
+    const retry = await refresh(t1);
+    expect(retry.status).toBe(200);
+    const t2b = retry.body['refresh_token'] as string;
+    expect(t2b).not.toBe(t2);
+    expect((await rowOf(t2)).revoked_at).not.toBeNull();
+    expect(await refresh(t2)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await rowOf(t2b)).revoked_at).toBeNull();
+  });
+
+  it('treats the same token after the window as reuse and kills the family', async () => {
+    const t1 = (await login()).refresh_token;
+    const t2 = (await refresh(t1)).body['refresh_token'] as string;
+    now += 31_000;
+    expect(await refresh(t1)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await rowOf(t2)).revoked_at).not.toBeNull();
+  });
+
+  it('treats an older spent token as reuse even inside the window', async () => {
+    const t1 = (await login()).refresh_token;
+    const t2 = (await refresh(t1)).body['refresh_token'] as string;
+    const t3 = (await refresh(t2)).body['refresh_token'] as string;
+    expect(await refresh(t1)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await rowOf(t3)).revoked_at).not.toBeNull();
+    expect(await refresh(t3)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+
+  it('keeps at most one live token per family after a grace exchange', async () => {
+    const t1 = (await login()).refresh_token;
+    await refresh(t1);
+    await refresh(t1);
+    const live = await server.db.query(
+      `SELECT id FROM refresh_tokens WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex'))
+         AND used_at IS NULL AND revoked_at IS NULL`,
+      [t1],
+    );
+    expect(live).toHaveLength(1);
+  });
+});

@@ -1,0 +1,151 @@
+import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** A clock the test moves; the server reads all lifetimes from it. */
+let now = Date.now();
+const clock = { now: () => now };
+
+let server: TestServer;
+let seed: Fixtures;
+let webSecret: string;
+let otherSecret: string;
+let rsSecret: string;
+
+beforeAll(async () => {
+  server = await startTestServer({
+    clock,
+    env: { REFRESH_TOKEN_TTL: '3600', REFRESH_FAMILY_MAX_AGE: '7200', LOGIN_MAX_FAILURES: '1000' },
+  });
+  seed = fixtures(server);
+  await seed.addUser('alice', 'pw-alice', { roles: ['reader'] });
+  webSecret = (await seed.addClient({ clientId: 'web', grants: ['password', 'refresh_token'], scopes: ['read', 'write'] }))!;
+  otherSecret = (await seed.addClient({ clientId: 'other', grants: ['password', 'refresh_token'], scopes: ['read'] }))!;
+  rsSecret = (await seed.addClient({ clientId: 'rs' }))!;
+});
+afterAll(async () => {
+  await seed.close();
+  await server.stop();
+});
+
+const auth = (clientId = 'web', secret = webSecret) => ({ authorization: basicAuth(clientId, secret) });
+const login = async () => {
+  const { status, body } = await postForm(`${server.baseUrl}/token`, { grant_type: 'password', username: 'alice', password: 'pw-alice' }, auth());
+  expect(status).toBe(200);
+  return body as { access_token: string; refresh_token: string };
+};
+const refresh = (refreshToken: string, extra: Record<string, string> = {}, headers = auth()) =>
+  postForm(`${server.baseUrl}/token/refresh`, { refresh_token: refreshToken, ...extra }, headers);
+const familyRows = (refreshToken: string) =>
+  server.db.query<{ revoked_at: Date | null; used_at: Date | null }>(
+    `SELECT revoked_at, used_at FROM refresh_tokens WHERE family_id =
+       (SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex'))`,
+    [refreshToken],
+  );
+const revokedJtis = async () => (await server.db.query<{ jti: string }>('SELECT jti FROM revocations')).map((row) => row.jti);
+const jtiOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+
+beforeEach(() => {
+  now = Date.now();
+});
+
+describe('refresh rotation', () => {
+  it('returns a new pair in the same family and spends the old token', async () => {
+    const first = await login();
+    const { status, headers, body } = await refresh(first.refresh_token);
+    expect(status).toBe(200);
+    expect(headers.get('cache-control')).toBe('no-store');
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
+    expect(body['refresh_token']).not.toBe(first.refresh_token);
+    expect(body['refresh_token']).toMatch(/^rt_[A-Za-z0-9_-]{43}$/);
+    const rows = await familyRows(first.refresh_token);
+    expect(rows).toHaveLength(2);
+    expect(rows.filter((row) => row.used_at !== null)).toHaveLength(1);
+  });
+
+  it('also works as grant_type=refresh_token at /token, and may narrow but not widen scope', async () => {
+    const first = await login();
+    const narrowed = await postForm(`${server.baseUrl}/token`, { grant_type: 'refresh_token', refresh_token: first.refresh_token, scope: 'read' }, auth());
+    expect(narrowed).toMatchObject({ status: 200, body: { scope: 'read' } });
+    const widened = await refresh(narrowed.body['refresh_token'] as string, { scope: 'read delete' });
+    expect(widened).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+    expect((await refresh(narrowed.body['refresh_token'] as string)).body['scope']).toBe('read write');
+  });
+
+  it('refuses a token presented by another client and leaves its family alone', async () => {
+    const first = await login();
+    expect(await refresh(first.refresh_token, {}, auth('other', otherSecret))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await familyRows(first.refresh_token)).every((row) => row.revoked_at === null)).toBe(true);
+    expect((await refresh(first.refresh_token)).status).toBe(200);
+  });
+
+  it('refuses garbage and unknown tokens with invalid_grant', async () => {
+    for (const token of ['garbage', `rt_${'A'.repeat(43)}`]) {
+      expect(await refresh(token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    }
+  });
+
+  it('expires after the idle lifetime', async () => {
+    const first = await login();
+    now += 3600 * 1000 + 1;
+    expect(await refresh(first.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+
+  it('never extends past the family maximum age', async () => {
+    let current = (await login()).refresh_token;
+    for (let hop = 0; hop < 3; hop += 1) {
+      now += 3000 * 1000;
+      const result = await refresh(current);
+      if (hop < 2) {
+        expect(result.status).toBe(200);
+        current = result.body['refresh_token'] as string;
+      } else {
+        expect(result).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+      }
+    }
+    const rows = await server.db.query<{ expires_at: Date; family_expires_at: Date }>(
+      `SELECT expires_at, family_expires_at FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`,
+      [current],
+    );
+    expect(rows[0]!.expires_at.getTime()).toBeLessThanOrEqual(rows[0]!.family_expires_at.getTime());
+  });
+
+  it('refuses the refresh of a disabled user', async () => {
+    await seed.addUser('bob', 'pw-bob');
+    const { body } = await postForm(`${server.baseUrl}/token`, { grant_type: 'password', username: 'bob', password: 'pw-bob' }, auth());
+    await server.db.query(`UPDATE users SET disabled = true WHERE username = 'bob'`);
+    expect(await refresh(body['refresh_token'] as string)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+});
+
+describe('reuse detection (grace 0)', () => {
+  it('revokes the whole family and denylists its live access tokens when a spent token comes back', async () => {
+    const first = await login();
+    const second = await refresh(first.refresh_token);
+    const secondAccess = second.body['access_token'] as string;
+
+    const reuse = await refresh(first.refresh_token);
+    expect(reuse).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await familyRows(first.refresh_token)).every((row) => row.revoked_at !== null)).toBe(true);
+    expect(await revokedJtis()).toEqual(expect.arrayContaining([jtiOf(first.access_token), jtiOf(secondAccess)]));
+    expect(await server.redis.client.get(`authd:revoked:${jtiOf(secondAccess)}`)).toBe('refresh_reuse');
+
+    expect(await refresh(second.body['refresh_token'] as string)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    const introspection = await postForm(`${server.baseUrl}/introspect`, { token: secondAccess }, { authorization: basicAuth('rs', rsSecret) });
+    expect(introspection).toMatchObject({ status: 200, body: { active: false } });
+
+    expect(server.logs.lines.find((line) => line['event'] === 'refresh_reuse_detected')).toMatchObject({ audit: true, client_id: 'web' });
+    const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
+    expect(metrics).toMatch(/^authd_refresh_reuse_detected_total [1-9]/m);
+  });
+
+  it('lets exactly one of 20 concurrent refreshes of one token succeed (5 rounds)', async () => {
+    for (let round = 0; round < 5; round += 1) {
+      const { refresh_token } = await login();
+      const results = await Promise.all(Array.from({ length: 20 }, () => refresh(refresh_token)));
+      const statuses = results.map((result) => result.status).sort();
+      expect(statuses.filter((status) => status === 200)).toHaveLength(1);
+      expect(statuses.filter((status) => status === 400)).toHaveLength(19);
+      for (const result of results.filter((r) => r.status !== 200)) expect(result.body).toMatchObject({ error: 'invalid_grant' });
+    }
+  });
+});

@@ -1,0 +1,165 @@
+import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+let seed: Fixtures;
+const secrets: Record<string, string> = {};
+
+beforeAll(async () => {
+  server = await startTestServer();
+  seed = fixtures(server);
+  await seed.addUser('alice', 'pw-alice', { roles: ['reader'] });
+  secrets['web'] = (await seed.addClient({ clientId: 'web', grants: ['password', 'refresh_token'], scopes: ['read'] }))!;
+  secrets['svc'] = (await seed.addClient({ clientId: 'svc', scopes: ['read'], audiences: ['https://api.example.test'] }))!;
+  secrets['rs'] = (await seed.addClient({ clientId: 'rs' }))!;
+  await seed.addClient({ clientId: 'spa', public: true, grants: ['password', 'refresh_token'] });
+});
+afterAll(async () => {
+  await seed.close();
+  await server.stop();
+});
+
+const as = (clientId: string) => ({ authorization: basicAuth(clientId, secrets[clientId]!) });
+const introspect = async (token: string) => (await postForm(`${server.baseUrl}/introspect`, { token }, as('rs'))).body;
+const revoke = (token: string, clientId: string, hint?: string) =>
+  postForm(`${server.baseUrl}/revoke`, { token, ...(hint ? { token_type_hint: hint } : {}) }, as(clientId));
+const serviceToken = async () =>
+  (await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, as('svc'))).body['access_token'] as string;
+const userTokens = async () =>
+  (await postForm(`${server.baseUrl}/token`, { grant_type: 'password', username: 'alice', password: 'pw-alice' }, as('web'))).body as {
+    access_token: string;
+    refresh_token: string;
+  };
+const parts = (jwt: string) => jwt.split('.') as [string, string, string];
+const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
+
+describe('POST /introspect', () => {
+  it('reports an access token active with its claims and token_type', async () => {
+    const token = await serviceToken();
+    const body = await introspect(token);
+    const claims = JSON.parse(Buffer.from(parts(token)[1], 'base64url').toString()) as Record<string, unknown>;
+    expect(body).toEqual({ ...claims, active: true, token_type: 'access_token' });
+  });
+
+  it('reports a refresh token with client_id, sub, scope and exp only', async () => {
+    const { refresh_token } = await userTokens();
+    const body = await introspect(refresh_token);
+    expect(Object.keys(body).sort()).toEqual(['active', 'client_id', 'exp', 'scope', 'sub', 'token_type']);
+    expect(body).toMatchObject({ active: true, token_type: 'refresh_token', client_id: 'web', scope: 'read' });
+    expect(JSON.stringify(body)).not.toMatch(/[0-9a-f]{64}/);
+  });
+
+  it('requires a confidential client', async () => {
+    const token = await serviceToken();
+    const publicClient = await postForm(`${server.baseUrl}/introspect`, { token, client_id: 'spa' });
+    expect(publicClient).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    const wrong = await postForm(`${server.baseUrl}/introspect`, { token }, { authorization: basicAuth('rs', 'nope') });
+    expect(wrong.status).toBe(401);
+    expect(wrong.headers.get('www-authenticate')).toContain('Basic');
+  });
+
+  describe('attacks on verification all come back {active:false}', () => {
+    it('alg none', async () => {
+      const [header, payload] = parts(await serviceToken());
+      const decoded = JSON.parse(Buffer.from(header, 'base64url').toString()) as Record<string, unknown>;
+      expect(await introspect(`${b64({ ...decoded, alg: 'none' })}.${payload}.`)).toEqual({ active: false });
+    });
+
+    it('alg confusion: HS256 keyed with the public key', async () => {
+      const [header, payload] = parts(await serviceToken());
+      const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString()) as { kid: string };
+      const jwks = (await (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).json()) as { keys: unknown[] };
+      const forgedHeader = b64({ alg: 'HS256', typ: 'at+jwt', kid });
+      const mac = createHmac('sha256', JSON.stringify(jwks.keys[0])).update(`${forgedHeader}.${payload}`).digest('base64url');
+      expect(await introspect(`${forgedHeader}.${payload}.${mac}`)).toEqual({ active: false });
+    });
+
+    it('a foreign key under our kid', async () => {
+      const [header] = parts(await serviceToken());
+      const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString()) as { kid: string };
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const now = Math.floor(Date.now() / 1000);
+      const forged = `${b64({ alg: 'ES256', typ: 'at+jwt', kid })}.${b64({ iss: 'http://localhost:8080', sub: 'svc', aud: 'x', exp: now + 600, iat: now, jti: 'forged', client_id: 'svc' })}`;
+      const signature = sign('sha256', Buffer.from(forged), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url');
+      expect(await introspect(`${forged}.${signature}`)).toEqual({ active: false });
+    });
+
+    it.each(['../../etc/passwd', '__proto__', 'constructor', 'x'.repeat(5000)])('kid injection %#', async (kid) => {
+      const [, payload, signature] = parts(await serviceToken());
+      expect(await introspect(`${b64({ alg: 'ES256', typ: 'at+jwt', kid })}.${payload}.${signature}`)).toEqual({ active: false });
+    });
+
+    it('a tampered payload, a wrong typ, garbage and an empty-looking token', async () => {
+      const [header, payload, signature] = parts(await serviceToken());
+      const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as Record<string, unknown>;
+      expect(await introspect(`${header}.${b64({ ...claims, sub: 'admin' })}.${signature}`)).toEqual({ active: false });
+      const jwtHeader = JSON.parse(Buffer.from(header, 'base64url').toString()) as Record<string, unknown>;
+      expect(await introspect(`${b64({ ...jwtHeader, typ: 'JWT' })}.${payload}.${signature}`)).toEqual({ active: false });
+      expect(await introspect('not.a.jwt')).toEqual({ active: false });
+      expect(await introspect('rt_short')).toEqual({ active: false });
+    });
+  });
+
+  it('never puts a key file private member in any response', async () => {
+    const files = (await readdir(server.keysDir)).filter((name) => name.endsWith('.json'));
+    const { privateKey } = JSON.parse(await readFile(join(server.keysDir, files[0]!), 'utf8')) as { privateKey: string };
+    const jwks = await (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).text();
+    expect(jwks).not.toContain(privateKey.split('\n')[1]!);
+    expect(jwks).not.toContain('"d"');
+  });
+});
+
+describe('POST /revoke', () => {
+  it('denylists an access token until its expiry: introspection false, Redis key with TTL ≤ remaining life', async () => {
+    const token = await serviceToken();
+    const { jti, exp } = JSON.parse(Buffer.from(parts(token)[1], 'base64url').toString()) as { jti: string; exp: number };
+    const response = await revoke(token, 'svc', 'access_token');
+    expect(response.status).toBe(200);
+    expect(response.body).toBe('');
+    expect(await introspect(token)).toEqual({ active: false });
+    expect(await server.redis.client.get(`authd:revoked:${jti}`)).toBe('revoked');
+    const ttl = await server.redis.client.ttl(`authd:revoked:${jti}`);
+    expect(ttl).toBeGreaterThan(0);
+    expect(ttl).toBeLessThanOrEqual(exp - Math.floor(Date.now() / 1000) + 1);
+    const rows = await server.db.query<{ reason: string; expires_at: Date }>('SELECT reason, expires_at FROM revocations WHERE jti = $1', [jti]);
+    expect(rows).toEqual([{ reason: 'revoked', expires_at: new Date(exp * 1000) }]);
+  });
+
+  it('revokes a refresh token family with its access tokens, whatever the hint says', async () => {
+    const { access_token, refresh_token } = await userTokens();
+    expect((await revoke(refresh_token, 'web', 'access_token')).status).toBe(200);
+    expect(await introspect(refresh_token)).toEqual({ active: false });
+    expect(await introspect(access_token)).toEqual({ active: false });
+    expect(await postForm(`${server.baseUrl}/token/refresh`, { refresh_token }, as('web'))).toMatchObject({ status: 400 });
+  });
+
+  it('refuses a valid token of another client with 400 unauthorized_client and leaves it alone', async () => {
+    const token = await serviceToken();
+    expect(await revoke(token, 'web')).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
+    expect(await introspect(token)).toMatchObject({ active: true });
+    const { refresh_token } = await userTokens();
+    expect(await revoke(refresh_token, 'svc')).toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
+    expect(await introspect(refresh_token)).toMatchObject({ active: true });
+  });
+
+  it('answers 200 with no effect for garbage, unknown and foreign tokens', async () => {
+    const before = await server.db.query('SELECT jti FROM revocations');
+    for (const token of ['garbage', `rt_${'B'.repeat(43)}`, 'a.b.c']) expect((await revoke(token, 'svc')).status).toBe(200);
+    expect(await server.db.query('SELECT jti FROM revocations')).toEqual(before);
+  });
+
+  it('requires client authentication and a token parameter', async () => {
+    expect(await postForm(`${server.baseUrl}/revoke`, { token: 'x' })).toMatchObject({ status: 401, body: { error: 'invalid_client' } });
+    expect(await postForm(`${server.baseUrl}/revoke`, {}, as('svc'))).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+  });
+
+  it('lets a public client revoke its own refresh token', async () => {
+    const login = await postForm(`${server.baseUrl}/token`, { grant_type: 'password', username: 'alice', password: 'pw-alice', client_id: 'spa' });
+    const refreshToken = login.body['refresh_token'] as string;
+    expect((await postForm(`${server.baseUrl}/revoke`, { token: refreshToken, client_id: 'spa' })).status).toBe(200);
+    expect(await introspect(refreshToken)).toEqual({ active: false });
+  });
+});

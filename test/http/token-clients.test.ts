@@ -1,0 +1,164 @@
+import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+let seed: Fixtures;
+let serviceSecret: string;
+let shortSecret: string;
+
+beforeAll(async () => {
+  server = await startTestServer();
+  seed = fixtures(server);
+  serviceSecret = (await seed.addClient({ clientId: 'svc', scopes: ['read', 'write'], audiences: ['https://api.example.test'] }))!;
+  shortSecret = (await seed.addClient({ clientId: 'short', accessTokenTtl: 120 }))!;
+  await seed.addClient({ clientId: 'spa', public: true, grants: ['password', 'refresh_token', 'client_credentials'] });
+});
+afterAll(async () => {
+  await seed.close();
+  await server.stop();
+});
+
+const token = (params: Record<string, string>, headers: Record<string, string> = {}) => postForm(`${server.baseUrl}/token`, params, headers);
+const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+
+describe('grant_type=client_credentials', () => {
+  it('authenticates with HTTP Basic and issues a token for the client itself, no refresh token', async () => {
+    const { status, headers, body } = await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('svc', serviceSecret) });
+    expect(status).toBe(200);
+    expect(headers.get('cache-control')).toBe('no-store');
+    expect(headers.get('pragma')).toBe('no-cache');
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'scope', 'token_type']);
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 900, scope: 'read write' });
+    const claims = claimsOf(body['access_token'] as string);
+    expect(claims).toMatchObject({ sub: 'svc', client_id: 'svc', aud: 'https://api.example.test', iss: 'http://localhost:8080' });
+    expect(claims).not.toHaveProperty('roles');
+  });
+
+  it('authenticates with client_secret_post, in a JSON body too', async () => {
+    expect((await token({ grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret })).status).toBe(200);
+    const response = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret, scope: 'read' }),
+    });
+    expect(response.status).toBe(200);
+    expect(((await response.json()) as Record<string, unknown>)['scope']).toBe('read');
+  });
+
+  it('uses the client access-token lifetime override and the issuer as audience when the client lists none', async () => {
+    const { body } = await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('short', shortSecret) });
+    expect(body['expires_in']).toBe(120);
+    expect(body).not.toHaveProperty('scope');
+    const claims = claimsOf(body['access_token'] as string);
+    expect((claims['exp'] as number) - (claims['iat'] as number)).toBe(120);
+    expect(claims['aud']).toBe('http://localhost:8080');
+    expect(claims).not.toHaveProperty('scope');
+  });
+
+  it('refuses public clients with unauthorized_client', async () => {
+    expect(await token({ grant_type: 'client_credentials', client_id: 'spa' })).toMatchObject({
+      status: 400,
+      body: { error: 'unauthorized_client' },
+    });
+  });
+});
+
+describe('client authentication', () => {
+  it('answers a wrong Basic secret with 401 invalid_client and a Basic challenge', async () => {
+    const { status, headers, body } = await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('svc', 'wrong') });
+    expect(status).toBe(401);
+    expect(body).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
+    expect(headers.get('www-authenticate')).toBe('Basic realm="authd", charset="UTF-8"');
+  });
+
+  it('answers a wrong post secret, an unknown client and a secret sent by a public client with 401 and no challenge', async () => {
+    const attempts: Record<string, string>[] = [
+      { client_id: 'svc', client_secret: 'wrong' },
+      { client_id: 'ghost', client_secret: 'x' },
+      { client_id: 'spa', client_secret: 'anything' },
+      { client_id: 'svc' },
+    ];
+    for (const params of attempts) {
+      const { status, headers, body } = await token({ grant_type: 'client_credentials', ...params });
+      expect(status).toBe(401);
+      expect(body['error']).toBe('invalid_client');
+      expect(headers.get('www-authenticate')).toBeNull();
+    }
+  });
+
+  it('refuses two authentication methods at once and a malformed Basic header', async () => {
+    expect(await token({ grant_type: 'client_credentials', client_secret: serviceSecret }, { authorization: basicAuth('svc', serviceSecret) }))
+      .toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+    const malformed = await token({ grant_type: 'client_credentials' }, { authorization: 'Basic !!!' });
+    expect(malformed.status).toBe(401);
+    expect(malformed.headers.get('www-authenticate')).toContain('Basic');
+  });
+
+  it('refuses a grant the client is not registered for', async () => {
+    expect(await token({ grant_type: 'password', username: 'a', password: 'b' }, { authorization: basicAuth('svc', serviceSecret) }))
+      .toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
+  });
+
+  it('refuses scopes and audiences the client does not have', async () => {
+    const auth = { authorization: basicAuth('svc', serviceSecret) };
+    expect(await token({ grant_type: 'client_credentials', scope: 'read delete' }, auth)).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+    expect(await token({ grant_type: 'client_credentials', audience: 'https://x.example.test' }, auth)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_target' },
+    });
+  });
+});
+
+describe('request handling at /token', () => {
+  it('names unsupported and missing grant types', async () => {
+    expect(await token({ grant_type: 'implicit', client_id: 'spa' })).toMatchObject({ status: 400, body: { error: 'unsupported_grant_type' } });
+    expect(await token({ client_id: 'spa' })).toMatchObject({ status: 400, body: { error: 'invalid_request' } });
+  });
+
+  it('refuses other content types and a missing body type with invalid_request', async () => {
+    for (const headers of [{ 'content-type': 'text/plain' }, {} as Record<string, string>]) {
+      const response = await fetch(`${server.baseUrl}/token`, { method: 'POST', headers, body: 'grant_type=client_credentials' });
+      expect(response.status).toBe(400);
+      expect(((await response.json()) as Record<string, unknown>)['error']).toBe('invalid_request');
+    }
+  });
+
+  it('answers a body over 16 KiB with 413 {"error":"invalid_request"}', async () => {
+    const response = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=client_credentials&pad=${'a'.repeat(17 * 1024)}`,
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({ error: 'invalid_request' });
+  });
+
+  it('accepts a body just under 16 KiB', async () => {
+    const params = { grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret };
+    const base = new URLSearchParams(params).toString();
+    const response = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `${base}&pad=${'a'.repeat(16 * 1024 - base.length - 5)}`,
+    });
+    expect(response.status).toBe(200);
+  });
+
+  it('answers malformed JSON, non-object JSON, non-string values and repeated parameters with 400 invalid_request', async () => {
+    const send = (body: string, type = 'application/json') =>
+      fetch(`${server.baseUrl}/token`, { method: 'POST', headers: { 'content-type': type }, body });
+    for (const response of await Promise.all([
+      send('{"grant_type": '),
+      send('["client_credentials"]'),
+      send('{"grant_type": 5}'),
+      send('{"grant_type": ["client_credentials"]}'),
+      send('grant_type=client_credentials&grant_type=password', 'application/x-www-form-urlencoded'),
+      send('grant_type[a]=x', 'application/x-www-form-urlencoded'),
+    ])) {
+      expect(response.status).toBe(400);
+      const body = (await response.json()) as Record<string, unknown>;
+      expect(body['error']).toBe('invalid_request');
+      expect(JSON.stringify(body)).not.toMatch(/at .*\.(js|ts)|SyntaxError/);
+    }
+  });
+});

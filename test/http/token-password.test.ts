@@ -1,0 +1,173 @@
+import { createHash } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+let seed: Fixtures;
+let appSecret: string;
+let aliceId: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ env: { ISSUER: 'https://auth.example.test', TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '3' } });
+  seed = fixtures(server);
+  aliceId = (await seed.addUser('Alice', 'correct horse battery', { roles: ['admin', 'ops'] })).id;
+  const disabled = await seed.addUser('mallory', 'correct horse battery');
+  await server.db.query('UPDATE users SET disabled = true WHERE id = $1', [disabled.id]);
+  appSecret = (await seed.addClient({
+    clientId: 'web',
+    grants: ['password', 'refresh_token'],
+    scopes: ['read', 'write'],
+    audiences: ['https://api.example.test', 'https://other.example.test'],
+  }))!;
+});
+afterAll(async () => {
+  await seed.close();
+  await server.stop();
+});
+
+/** A login from a given client IP (TRUST_PROXY is on in this file). */
+const login = (username: string, password: string, ip = '198.51.100.7', extra: Record<string, string> = {}) =>
+  postForm(`${server.baseUrl}/token`, { grant_type: 'password', username, password, ...extra }, {
+    authorization: basicAuth('web', appSecret),
+    'x-forwarded-for': ip,
+  });
+
+describe('grant_type=password', () => {
+  it('issues an RFC 9068 access token that verifies against the published JWKS, and a refresh token', async () => {
+    const { status, headers, body } = await login('alice', 'correct horse battery', '198.51.100.1');
+    expect(status).toBe(200);
+    expect(headers.get('cache-control')).toBe('no-store');
+    expect(headers.get('pragma')).toBe('no-cache');
+    expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
+    expect(body).toMatchObject({ token_type: 'Bearer', expires_in: 900, scope: 'read write' });
+    expect(body['refresh_token']).toMatch(/^rt_[A-Za-z0-9_-]{43}$/);
+
+    const jwks = createRemoteJWKSet(new URL(`${server.baseUrl}/.well-known/jwks.json`));
+    const { payload, protectedHeader } = await jwtVerify(body['access_token'] as string, jwks, {
+      issuer: 'https://auth.example.test',
+      audience: 'https://api.example.test',
+      typ: 'at+jwt',
+      algorithms: ['ES256'],
+    });
+    expect(Object.keys(protectedHeader).sort()).toEqual(['alg', 'kid', 'typ']);
+    expect(Object.keys(payload).sort()).toEqual(['aud', 'client_id', 'exp', 'iat', 'iss', 'jti', 'nbf', 'roles', 'scope', 'sub']);
+    expect(payload).toMatchObject({ sub: aliceId, client_id: 'web', scope: 'read write', roles: ['admin', 'ops'] });
+    expect(payload.exp! - payload.iat!).toBe(900);
+    expect(payload.nbf).toBe(payload.iat);
+    expect(payload.jti).toMatch(/^[A-Za-z0-9_-]{22}$/);
+
+    const rows = await server.db.query<{ token_hash: string; access_token_jti: string; user_id: string; scope: string[]; audience: string }>(
+      'SELECT token_hash, access_token_jti, user_id, scope, audience FROM refresh_tokens WHERE access_token_jti = $1',
+      [payload.jti],
+    );
+    expect(rows).toEqual([{
+      token_hash: createHash('sha256').update(body['refresh_token'] as string).digest('hex'),
+      access_token_jti: payload.jti,
+      user_id: aliceId,
+      scope: ['read', 'write'],
+      audience: 'https://api.example.test',
+    }]);
+    const leaked = await server.db.query(`SELECT 1 FROM refresh_tokens WHERE token_hash = $1`, [body['refresh_token']]);
+    expect(leaked).toHaveLength(0);
+  });
+
+  it('narrows scope and picks a listed audience on request', async () => {
+    const { status, body } = await login('ALICE', 'correct horse battery', '198.51.100.1', { scope: 'read', audience: 'https://other.example.test' });
+    expect(status).toBe(200);
+    expect(body['scope']).toBe('read');
+    const header = decodeProtectedHeader(body['access_token'] as string);
+    expect(header.typ).toBe('at+jwt');
+    const claims = JSON.parse(Buffer.from((body['access_token'] as string).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
+    expect(claims['aud']).toBe('https://other.example.test');
+  });
+
+  it('refuses a scope or audience the client does not have', async () => {
+    expect(await login('alice', 'correct horse battery', '198.51.100.1', { scope: 'read admin' })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_scope' },
+    });
+    expect(await login('alice', 'correct horse battery', '198.51.100.1', { audience: 'https://evil.example.test' })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_target' },
+    });
+  });
+
+  it('gives one identical answer for a wrong password, an unknown user and a disabled user', async () => {
+    const answers = await Promise.all([
+      login('alice', 'wrong', '203.0.113.1'),
+      login('nobody', 'correct horse battery', '203.0.113.2'),
+      login('mallory', 'correct horse battery', '203.0.113.3'),
+    ]);
+    for (const answer of answers) {
+      expect(answer.status).toBe(400);
+      expect(answer.body).toEqual({ error: 'invalid_grant', error_description: 'invalid username or password' });
+      expect(answer.headers.get('cache-control')).toBe('no-store');
+    }
+  });
+
+  it('spends comparable time on an unknown user and a wrong password (median of 7, within 2x)', async () => {
+    const median = async (username: string, ip: string) => {
+      const times: number[] = [];
+      for (let i = 0; i < 7; i += 1) {
+        const started = performance.now();
+        await login(username, `wrong-${i}`, `${ip}${i}`);
+        times.push(performance.now() - started);
+      }
+      return times.sort((a, b) => a - b)[3]!;
+    };
+    const wrongPassword = await median('alice', '192.0.2.1');
+    const unknownUser = await median('no-such-user', '192.0.2.2');
+    expect(unknownUser / wrongPassword).toBeLessThan(2);
+    expect(wrongPassword / unknownUser).toBeLessThan(2);
+  });
+
+  it('locks a (username, IP) pair after LOGIN_MAX_FAILURES, even for the right password, and not other IPs', async () => {
+    for (let i = 0; i < 3; i += 1) expect((await login('alice', 'wrong', '203.0.113.50')).status).toBe(400);
+    const locked = await login('alice', 'correct horse battery', '203.0.113.50');
+    expect(locked.status).toBe(429);
+    expect(locked.body).toEqual({ error: 'too_many_requests' });
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(Number(locked.headers.get('retry-after'))).toBeLessThanOrEqual(900);
+    expect((await login('alice', 'correct horse battery', '203.0.113.51')).status).toBe(200);
+    const audit = server.logs.lines.filter((line) => line['event'] === 'login_locked');
+    expect(audit.length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('resets the pair counter on success', async () => {
+    const ip = '203.0.113.60';
+    for (let i = 0; i < 2; i += 1) await login('alice', 'wrong', ip);
+    expect((await login('alice', 'correct horse battery', ip)).status).toBe(200);
+    for (let i = 0; i < 2; i += 1) expect((await login('alice', 'wrong', ip)).status).toBe(400);
+    expect((await login('alice', 'correct horse battery', ip)).status).toBe(200);
+  });
+
+  it('re-hashes a password made with older argon2 parameters after a successful login', async () => {
+    const user = await seed.addUser('legacy', 'old but gold', { cost: { memoryCost: 2048, timeCost: 1 } });
+    const before = await server.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [user.id]);
+    expect(before[0]!.password_hash).toContain('$m=2048,t=1,p=1$');
+    expect((await login('legacy', 'old but gold', '198.51.100.9')).status).toBe(200);
+    const after = await server.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [user.id]);
+    expect(after[0]!.password_hash).toContain('$m=4096,t=1,p=1$');
+    expect((await login('legacy', 'old but gold', '198.51.100.9')).status).toBe(200);
+  });
+
+  it('requires username and password', async () => {
+    expect(await login('', 'x')).toMatchObject({ status: 400, body: { error: 'invalid_request', error_description: 'username is required' } });
+  });
+
+  it('writes audit lines without the password or tokens', async () => {
+    const { body } = await login('alice', 'correct horse battery', '198.51.100.77');
+    const raw = server.logs.raw();
+    expect(raw).not.toContain('correct horse battery');
+    expect(raw).not.toContain(body['refresh_token'] as string);
+    expect(raw).not.toContain(body['access_token'] as string);
+    expect(raw).not.toContain(appSecret);
+    expect(server.logs.lines.find((line) => line['event'] === 'login_succeeded' && line['ip'] === '198.51.100.77')).toMatchObject({
+      audit: true,
+      sub: aliceId,
+      client_id: 'web',
+    });
+    expect(server.logs.lines.find((line) => line['event'] === 'login_failed')).toMatchObject({ audit: true, reason: expect.any(String) });
+  });
+});

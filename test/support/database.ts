@@ -1,0 +1,45 @@
+import { randomBytes } from 'node:crypto';
+import pg from 'pg';
+import { migrateDatabase } from '../../src/db/migrate-url.js';
+
+/** The Postgres server tests create their databases on. */
+export const TEST_DATABASE_SERVER_URL = process.env.TEST_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/postgres';
+
+export interface TestDatabase {
+  readonly url: string;
+  readonly name: string;
+  /** Runs SQL as a superuser on the test database (for assertions on rows). */
+  query<Row extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>;
+  drop(): Promise<void>;
+}
+
+const urlFor = (name: string): string => {
+  const url = new URL(TEST_DATABASE_SERVER_URL);
+  url.pathname = `/${name}`;
+  return url.toString();
+};
+
+/** A fresh, migrated database of this test file's own; `drop()` removes it. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = `authd_test_${process.pid}_${randomBytes(4).toString('hex')}`;
+  const admin = new pg.Client({ connectionString: TEST_DATABASE_SERVER_URL });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE "${name}"`);
+  await admin.end();
+  const url = urlFor(name);
+  await migrateDatabase(url);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  return {
+    url,
+    name,
+    query: async (text, params) => (await client.query(text, params)).rows,
+    drop: async () => {
+      await client.end();
+      const dropper = new pg.Client({ connectionString: TEST_DATABASE_SERVER_URL });
+      await dropper.connect();
+      await dropper.query(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`);
+      await dropper.end();
+    },
+  };
+}

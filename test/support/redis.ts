@@ -1,0 +1,59 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+
+export const TEST_REDIS_SERVER_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+/** db 0 holds only the leases; test files get 1–15. */
+const FIRST_DB = 1;
+const LAST_DB = 15;
+const LEASE_SECONDS = 900;
+
+export interface TestRedis {
+  /** A URL selecting this file's own db index. */
+  readonly url: string;
+  /** A plain client on that db, for assertions. */
+  readonly client: Redis;
+  release(): Promise<void>;
+}
+
+/**
+ * Leases a Redis db index no other running test file holds (SET NX in db 0), empties it,
+ * and on release empties it again and gives it back.
+ */
+export async function leaseTestRedis(): Promise<TestRedis> {
+  const leases = new Redis(TEST_REDIS_SERVER_URL, { lazyConnect: true });
+  await leases.connect();
+  const owner = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  try {
+    for (let attempt = 0; attempt < 600; attempt += 1) {
+      for (let db = FIRST_DB; db <= LAST_DB; db += 1) {
+        if ((await leases.set(`authd-test-lease:${db}`, owner, 'EX', LEASE_SECONDS, 'NX')) === 'OK') {
+          return await open(db, owner);
+        }
+      }
+      await sleep(100);
+    }
+    throw new Error('no free Redis test db index');
+  } finally {
+    await leases.quit();
+  }
+}
+
+async function open(db: number, owner: string): Promise<TestRedis> {
+  const url = new URL(TEST_REDIS_SERVER_URL);
+  url.pathname = `/${db}`;
+  const client = new Redis(url.toString());
+  await client.flushdb();
+  return {
+    url: url.toString(),
+    client,
+    release: async () => {
+      await client.flushdb();
+      await client.quit();
+      const leases = new Redis(TEST_REDIS_SERVER_URL);
+      await leases.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, `authd-test-lease:${db}`, owner);
+      await leases.quit();
+    },
+  };
+}
