@@ -31,7 +31,8 @@ export function createDataLayer(config: Config & { databaseUrl: string; redisUrl
     denylist,
     sessions: createSessions({ refreshTokens, denylist, clock, audit }),
     async close() {
-      await Promise.allSettled([db.$disconnect(), redis.quit()]);
+      // quit() needs a live connection; disconnect() also stops the reconnect loop when Redis is down.
+      await Promise.allSettled([db.$disconnect(), redis.quit().catch(() => redis.disconnect())]);
     },
   };
 }

@@ -145,10 +145,10 @@ describe('grant_type=password', () => {
   it('re-hashes a password made with older argon2 parameters after a successful login', async () => {
     const user = await seed.addUser('legacy', 'old but gold', { cost: { memoryCost: 2048, timeCost: 1 } });
     const before = await server.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [user.id]);
-    expect(before[0]!.password_hash).toContain('$m=2048,t=1,p=1$');
+    expect(before[0]!.password_hash).toContain('$m=2048,p=1,t=1$');
     expect((await login('legacy', 'old but gold', '198.51.100.9')).status).toBe(200);
     const after = await server.db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE id = $1', [user.id]);
-    expect(after[0]!.password_hash).toContain('$m=4096,t=1,p=1$');
+    expect(after[0]!.password_hash).toContain('$m=4096,p=1,t=1$');
     expect((await login('legacy', 'old but gold', '198.51.100.9')).status).toBe(200);
   });
 

@@ -12,13 +12,22 @@ export function jwksRoutes(keys: JwksSource): Router {
   return new Router().get('/.well-known/jwks.json', (ctx) => {
     const { body, etag } = keys.jwks();
     ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
-    ctx.status = 200;
-    ctx.etag = etag;
-    if (ctx.fresh) {
+    ctx.set('ETag', etag);
+    if (matchesIfNoneMatch(ctx.get('if-none-match'), etag)) {
       ctx.status = 304;
       return;
     }
     ctx.type = 'application/json';
     ctx.body = body;
   });
+}
+
+/**
+ * RFC 9110 §13.1.2 with weak comparison. Not koa's `ctx.fresh`: that also honours a request's
+ * `Cache-Control: no-cache`, which fetch() adds to every conditional request it sends by hand.
+ */
+function matchesIfNoneMatch(header: string, etag: string): boolean {
+  if (header.trim() === '*') return true;
+  const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
+  return header.split(',').some((candidate) => opaque(candidate) === opaque(etag));
 }
