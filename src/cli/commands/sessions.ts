@@ -1,27 +1,5 @@
 import type { Command } from 'commander';
-import { systemClock } from '../../clock.js';
-import { createDataLayer, requireServices, type DataLayer } from '../../data-layer.js';
-import type { User } from '../../domain/user.js';
-import { CliError, loadRuntimeConfig } from '../context.js';
-import { cliLogger } from '../cli-logger.js';
-
-/** Runs `work` with the data layer open, closing it however the work ends. */
-export async function withDataLayer<T>(work: (data: DataLayer) => Promise<T>): Promise<T> {
-  const config = requireServices(loadRuntimeConfig());
-  const data = createDataLayer(config, cliLogger(config), systemClock);
-  try {
-    return await work(data);
-  } finally {
-    await data.close();
-  }
-}
-
-export async function findUserOrFail(data: DataLayer, username: string): Promise<User> {
-  const user = await data.users.findByUsername(username);
-  if (user === undefined) throw new CliError(`no user "${username}"`);
-  return user;
-}
-
+import { findUserOrFail, withDataLayer } from '../with-data-layer.js';
 const day = (date: Date) => date.toISOString().replace('T', ' ').slice(0, 19) + 'Z';
 
 export function registerSessionsCommands(program: Command): void {
