@@ -24,8 +24,11 @@ export const VERIFIER_CLOCK_TOLERANCE_MS = 60_000;
 /** How long a retired key stays published: the longest token it can have signed, plus tolerance. */
 export const RETIRED_KEY_LIFETIME_MS = MAX_ACCESS_TOKEN_TTL_SECONDS * 1000 + VERIFIER_CLOCK_TOLERANCE_MS;
 
+/** Activation order; on a tie a revoked key sorts first, so its same-instant replacement is the newest. */
 const byActivation = (a: KeySchedule, b: KeySchedule) =>
-  a.activates.getTime() - b.activates.getTime() || (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0);
+  a.activates.getTime() - b.activates.getTime() ||
+  Number(b.revoked !== null) - Number(a.revoked !== null) ||
+  (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0);
 
 const isAfter = (instant: Date | null, now: number) => instant !== null && instant.getTime() <= now;
 

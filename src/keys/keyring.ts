@@ -146,6 +146,8 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     replaceKeys(loaded);
   };
 
+  const immediateKey = () => generateKeyRecord(new Date(clock.now()), new Date(clock.now()));
+
   const keyInState = (state: KeyState) => [...keys.values()].find((key) => current().statuses.get(key.kid)?.state === state);
 
   const rotate = async () => {
@@ -183,8 +185,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     reload,
     async ensureKey() {
       if (keyInState('active') !== undefined || keyInState('next') !== undefined) return;
-      const now = new Date(clock.now());
-      const created = await save(generateKeyRecord(now, now));
+      const created = await save(immediateKey());
       logger.info({ audit: true, event: 'key_rotation', kid: created.kid, reason: 'no usable key' }, 'key_rotation');
     },
     activeKey: () => current().active,
@@ -213,7 +214,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
       const revoked = await save({ ...key, revoked: now });
       logger.info({ audit: true, event: 'key_revoked', kid }, 'key_revoked');
       if (!wasActive && keyInState('active') !== undefined) return { revoked };
-      const replacement = await save(generateKeyRecord(now, now));
+      const replacement = await save(immediateKey());
       logger.warn(
         { audit: true, event: 'key_rotation', kid: replacement.kid, reason: `replaces revoked ${kid}` },
         'keyring: revoked the signing key; the replacement signs at once, before resource servers may have fetched it',
