@@ -17,12 +17,14 @@ import { createLogger, describeError, type Logger } from './observability/logger
 import { createMetrics } from './observability/metrics.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { pingDatabase } from './stores/database.js';
-import { pingRedis } from './stores/redis.js';
+import { pingRedis, redisReady } from './stores/redis.js';
 import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
 
 /** How long SIGTERM waits for in-flight requests before closing connections anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
 const HOUR_MS = 3_600_000;
+/** How long start-up waits for Redis before serving without it. */
+const REDIS_STARTUP_WAIT_MS = 2000;
 
 export interface RunningServer {
   readonly server: Server;
@@ -103,6 +105,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   ];
   for (const timer of timers) timer.unref();
 
+  if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
   const server = app.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

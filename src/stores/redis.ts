@@ -20,3 +20,19 @@ export function createRedis(redisUrl: string): Redis {
 export async function pingRedis(redis: Redis): Promise<void> {
   await redis.ping();
 }
+
+/** Resolves once the client is connected, or after `timeoutMs` regardless (authd starts without Redis). */
+export function redisReady(redis: Redis, timeoutMs: number): Promise<boolean> {
+  if (redis.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      redis.off('ready', onReady);
+      resolve(false);
+    }, timeoutMs);
+    const onReady = () => {
+      clearTimeout(timer);
+      resolve(true);
+    };
+    redis.once('ready', onReady);
+  });
+}

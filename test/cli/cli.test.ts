@@ -1,0 +1,160 @@
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+let db: TestDatabase;
+let redis: TestRedis;
+let keysDir: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  redis = await leaseTestRedis();
+  keysDir = await mkdtemp(join(tmpdir(), 'authd-cli-keys-'));
+});
+afterAll(async () => {
+  await Promise.all([db.drop(), redis.release(), rm(keysDir, { recursive: true, force: true })]);
+});
+
+/** Runs the built CLI (npm test builds first) as a user would, with stdin piped. */
+function authd(args: string[], input = '') {
+  const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'authd.js'), ...args], {
+    cwd: ROOT,
+    input,
+    encoding: 'utf8',
+    timeout: 30_000,
+    env: {
+      PATH: process.env.PATH ?? '',
+      DATABASE_URL: db.url,
+      REDIS_URL: redis.url,
+      KEYS_DIR: keysDir,
+      ARGON2_MEMORY_KIB: '1024',
+      ARGON2_TIME_COST: '1',
+      LOG_LEVEL: 'warn',
+    },
+  });
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
+}
+
+describe('authd user', () => {
+  it('adds a user with the password from stdin, never printing it', async () => {
+    const result = authd(['user', 'add', 'Alice', '--role', 'admin', '--role', 'ops'], 'hunter2 with spaces\nignored second line\n');
+    expect(result.status).toBe(0);
+    expect(result.stdout).toMatch(/^user: Alice\nid: [0-9a-f-]{36}\n$/);
+    expect(result.stdout + result.stderr).not.toContain('hunter2');
+    const rows = await db.query<{ username: string; password_hash: string; roles: string[]; disabled: boolean }>(
+      'SELECT username, password_hash, roles, disabled FROM users',
+    );
+    expect(rows).toEqual([{ username: 'Alice', password_hash: expect.stringMatching(/^\$argon2id\$v=19\$m=1024,p=1,t=1\$/), roles: ['admin', 'ops'], disabled: false }]);
+  });
+
+  it('refuses a duplicate username in another case, an empty password and a bad name with one line and exit 1', () => {
+    expect(authd(['user', 'add', 'ALICE'], 'pw\n')).toEqual({ status: 1, stdout: '', stderr: 'authd: user "ALICE" already exists\n' });
+    expect(authd(['user', 'add', 'bob'], '\n')).toEqual({ status: 1, stdout: '', stderr: 'authd: the password is empty\n' });
+    expect(authd(['user', 'add', ' bob'], 'pw\n').status).toBe(1);
+  });
+
+  it('changes a password and disables a user', async () => {
+    const [before] = await db.query<{ password_hash: string }>('SELECT password_hash FROM users');
+    expect(authd(['user', 'password', 'alice'], 'new password\n')).toMatchObject({ status: 0, stdout: 'password changed for Alice\n' });
+    const [after] = await db.query<{ password_hash: string }>('SELECT password_hash FROM users');
+    expect(after!.password_hash).not.toBe(before!.password_hash);
+    expect(authd(['user', 'disable', 'alice'])).toMatchObject({ status: 0 });
+    expect(await db.query('SELECT disabled FROM users')).toEqual([{ disabled: true }]);
+    expect(authd(['user', 'disable', 'nobody'])).toEqual({ status: 1, stdout: '', stderr: 'authd: no user "nobody"\n' });
+  });
+});
+
+describe('authd client', () => {
+  it('adds a confidential client, printing the secret once and storing only its SHA-256', async () => {
+    const result = authd(['client', 'add', 'billing', '--scope', 'invoices:read', '--audience', 'https://api.example.test', '--access-ttl', '600']);
+    expect(result.status).toBe(0);
+    const match = /^client_id: billing\nclient_secret: ([A-Za-z0-9_-]{43})\n$/.exec(result.stdout);
+    expect(match).not.toBeNull();
+    const rows = await db.query('SELECT client_id, secret_hash, grant_types, scopes, audiences, access_token_ttl FROM clients WHERE client_id = $1', ['billing']);
+    expect(rows).toEqual([{
+      client_id: 'billing',
+      secret_hash: createHash('sha256').update(match![1]!).digest('hex'),
+      grant_types: ['client_credentials'],
+      scopes: ['invoices:read'],
+      audiences: ['https://api.example.test'],
+      access_token_ttl: 600,
+    }]);
+  });
+
+  it('adds a public client with no secret', async () => {
+    expect(authd(['client', 'add', 'spa', '--public'])).toEqual({ status: 0, stdout: 'client_id: spa\n', stderr: '' });
+    expect(await db.query(`SELECT secret_hash, grant_types FROM clients WHERE client_id = 'spa'`)).toEqual([
+      { secret_hash: null, grant_types: ['password', 'refresh_token'] },
+    ]);
+  });
+
+  it.each([
+    [['client', 'add', 'x', '--grant', 'implicit'], 'authd: unknown grant "implicit"; grants are password, client_credentials, refresh_token\n'],
+    [['client', 'add', 'x', '--public', '--grant', 'client_credentials'], 'authd: a public client cannot use client_credentials\n'],
+    [['client', 'add', 'billing'], 'authd: client "billing" already exists\n'],
+    [['client', 'add', 'bad id'], 'authd: a client_id is 1 to 128 characters of A-Z a-z 0-9 . _ ~ -\n'],
+  ])('refuses %j with one line', (args, stderr) => {
+    expect(authd(args)).toEqual({ status: 1, stdout: '', stderr });
+  });
+
+  it('refuses an access-ttl out of range', () => {
+    const result = authd(['client', 'add', 'x', '--access-ttl', '5']);
+    expect(result.status).toBe(1);
+    expect(result.stderr.split('\n')[0]).toBe("error: option '--access-ttl <seconds>' argument '5' is invalid. must be a whole number of seconds from 60 to 3600");
+  });
+
+  it('lists clients without secrets or hashes', async () => {
+    const result = authd(['client', 'list']);
+    expect(result.status).toBe(0);
+    expect(result.stdout.split('\n')[0]).toBe('billing  confidential  grants=client_credentials  scopes=invoices:read  audiences=https://api.example.test  access_ttl=600');
+    const [{ secret_hash }] = (await db.query<{ secret_hash: string }>(`SELECT secret_hash FROM clients WHERE client_id = 'billing'`)) as [{ secret_hash: string }];
+    expect(result.stdout).not.toContain(secret_hash);
+  });
+});
+
+describe('authd sessions', () => {
+  it('lists a user\'s sessions and revokes them with their access tokens', async () => {
+    expect(authd(['user', 'add', 'carol'], 'pw\n').status).toBe(0);
+    expect(authd(['client', 'add', 'carol-app', '--public']).status).toBe(0);
+    const [{ id }] = (await db.query<{ id: string }>(`SELECT id FROM users WHERE username = 'carol'`)) as [{ id: string }];
+    const exp = new Date(Date.now() + 600_000);
+    await db.query(
+      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
+                                   family_expires_at, access_token_jti, access_token_expires_at)
+       VALUES (gen_random_uuid(), 'h1', '11111111-1111-1111-1111-111111111111', $1, 'carol-app', 'aud', now(), now() + interval '1 day',
+               now() + interval '2 days', 'jti-carol', $2)`,
+      [id, exp],
+    );
+    const listed = authd(['sessions', 'list', 'carol']);
+    expect(listed.status).toBe(0);
+    expect(listed.stdout.split('\n')[1]).toMatch(/^11111111-1111-1111-1111-111111111111  carol-app {12}\S+ \S+  \S+ \S+  \S+ \S+  active$/);
+    expect(authd(['sessions', 'revoke', 'carol'])).toEqual({
+      status: 0,
+      stdout: 'revoked all sessions of carol (1 access tokens denylisted)\n',
+      stderr: '',
+    });
+    expect(authd(['sessions', 'list', 'carol']).stdout.split('\n')[1]).toMatch(/ended$/);
+    expect(await db.query(`SELECT reason FROM revocations WHERE jti = 'jti-carol'`)).toEqual([{ reason: 'sessions_revoked' }]);
+    expect(await redis.client.get('authd:revoked:jti-carol')).toBe('sessions_revoked');
+  });
+});
+
+describe('authd keys and migrate', () => {
+  it('migrate is idempotent', () => {
+    expect(authd(['migrate'])).toEqual({ status: 0, stdout: 'database is up to date\n', stderr: '' });
+  });
+
+  it('rotates and lists keys, refuses unknown kids', () => {
+    expect(authd(['keys', 'list']).stdout).toBe('no keys (authd makes one at first start)\n');
+    const rotated = authd(['keys', 'rotate']);
+    expect(rotated.stdout).toMatch(/^created \d{8}-[0-9a-f]{8}; it signs from /);
+    expect(authd(['keys', 'list']).stdout).toMatch(/^\d{8}-[0-9a-f]{8} {2}next /);
+    expect(authd(['keys', 'revoke', '20200101-00000000'])).toEqual({ status: 1, stdout: '', stderr: 'authd: no key "20200101-00000000"\n' });
+  });
+});
