@@ -1,0 +1,104 @@
+import type { RequestTemplate } from './load.js';
+
+/** What the scenarios need from the seeded server. */
+export interface AuthdTarget {
+  readonly baseUrl: string;
+  readonly basic: { readonly cc: string; readonly web: string; readonly rs: string };
+  readonly username: string;
+  readonly password: string;
+  readonly connections: number;
+}
+
+export interface Scenario {
+  readonly name: string;
+  /** Builds the request templates (may issue tokens first). */
+  requests(target: AuthdTarget): Promise<RequestTemplate[]>;
+}
+
+const form = (authorization: string) => ({ 'content-type': 'application/x-www-form-urlencoded', authorization });
+
+async function post(target: AuthdTarget, path: string, authorization: string, body: Record<string, string>): Promise<Record<string, string>> {
+  const response = await fetch(`${target.baseUrl}${path}`, { method: 'POST', headers: form(authorization), body: new URLSearchParams(body) });
+  if (!response.ok) throw new Error(`${path} answered ${response.status}: ${await response.text()}`);
+  return (await response.json()) as Record<string, string>;
+}
+
+const accessToken = async (target: AuthdTarget) => (await post(target, '/token', target.basic.cc, { grant_type: 'client_credentials' }))['access_token']!;
+
+/** Issues `count` of something, `parallel` at a time. */
+async function many<T>(count: number, parallel: number, make: () => Promise<T>): Promise<T[]> {
+  const made: T[] = [];
+  await Promise.all(Array.from({ length: parallel }, async () => {
+    while (made.length < count) made.push(await make());
+  }));
+  return made.slice(0, count);
+}
+
+/** authd's endpoints; a new endpoint is one more entry. */
+export const authdScenarios: Scenario[] = [
+  {
+    name: 'client_credentials',
+    requests: async ({ basic }) => [{ method: 'POST', path: '/token', headers: form(basic.cc), body: 'grant_type=client_credentials' }],
+  },
+  {
+    name: 'password grant',
+    requests: async ({ basic, username, password }) => [
+      { method: 'POST', path: '/token', headers: form(basic.web), body: new URLSearchParams({ grant_type: 'password', username, password }).toString() },
+    ],
+  },
+  {
+    name: 'refresh (rotation)',
+    requests: async (target) => {
+      const login = () => post(target, '/token', target.basic.web, { grant_type: 'password', username: target.username, password: target.password });
+      const spare = (await many(target.connections * 2, 4, login)).map((tokens) => tokens['refresh_token']!);
+      type Chain = { token?: string };
+      return [
+        {
+          method: 'POST',
+          path: '/token/refresh',
+          headers: form(target.basic.web),
+          setupRequest: (request, context: Chain) => {
+            context.token ??= spare.pop();
+            return { ...request, body: `refresh_token=${context.token}` };
+          },
+          onResponse: (status, body, context: Chain) => {
+            context.token = status === 200 ? (JSON.parse(body) as { refresh_token: string }).refresh_token : undefined;
+          },
+        } as RequestTemplate,
+      ];
+    },
+  },
+  {
+    name: 'introspection',
+    requests: async (target) => {
+      const token = await accessToken(target);
+      return [{ method: 'POST', path: '/introspect', headers: form(target.basic.rs), body: `token=${token}` }];
+    },
+  },
+  {
+    name: 'revocation',
+    requests: async (target) => {
+      const tokens = await many(3000, 8, () => accessToken(target));
+      let next = 0;
+      return [
+        {
+          method: 'POST',
+          path: '/revoke',
+          headers: form(target.basic.cc),
+          setupRequest: (request) => ({ ...request, body: `token=${tokens[next++ % tokens.length]}` }),
+        } as RequestTemplate,
+      ];
+    },
+  },
+  {
+    name: 'jwks',
+    requests: async () => [{ method: 'GET', path: '/.well-known/jwks.json' }],
+  },
+  {
+    name: 'jwks (If-None-Match)',
+    requests: async ({ baseUrl }) => {
+      const etag = (await fetch(`${baseUrl}/.well-known/jwks.json`)).headers.get('etag')!;
+      return [{ method: 'GET', path: '/.well-known/jwks.json', headers: { 'if-none-match': etag } }];
+    },
+  },
+];

@@ -1,0 +1,46 @@
+import autocannon from 'autocannon';
+import { cpuMicros } from './processes.js';
+
+/** One autocannon request template; `setupRequest`/`onResponse` get a per-connection context. */
+export type RequestTemplate = NonNullable<autocannon.Options['requests']>[number];
+
+export interface LoadOptions {
+  readonly url: string;
+  readonly connections: number;
+  readonly durationSeconds: number;
+  readonly requests: RequestTemplate[];
+  /** The server process, for CPU time per request. */
+  readonly serverPid: number | undefined;
+}
+
+export interface LoadResult {
+  readonly requestsPerSecond: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly cpuMicrosPerRequest: number;
+  readonly total: number;
+  readonly non2xx: number;
+  readonly errors: number;
+}
+
+/** Drives a server with autocannon for a fixed time and reads its CPU time around the run. */
+export async function measure(options: LoadOptions): Promise<LoadResult> {
+  const cpuBefore = cpuMicros(options.serverPid);
+  const result = await autocannon({
+    url: options.url,
+    connections: options.connections,
+    duration: options.durationSeconds,
+    requests: options.requests,
+  });
+  const cpu = cpuMicros(options.serverPid) - cpuBefore;
+  const total = result.requests.total;
+  return {
+    requestsPerSecond: Math.round(total / options.durationSeconds),
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    cpuMicrosPerRequest: total === 0 ? 0 : Math.round(cpu / total),
+    total,
+    non2xx: result.non2xx,
+    errors: result.errors + result.timeouts,
+  };
+}

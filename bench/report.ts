@@ -1,0 +1,109 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LoadResult } from './load.js';
+
+export interface Row extends LoadResult {
+  readonly target: 'authd' | 'koa' | 'oidc-provider';
+  readonly name: string;
+}
+
+export interface Report {
+  readonly rows: Row[];
+  readonly es256: { sign: number; verify: number };
+  readonly argon2PerSecond: number;
+  readonly argon2Cost: { memoryCost: number; timeCost: number; parallelism: number };
+  readonly durationSeconds: number;
+  readonly connections: number;
+  readonly pinned: boolean;
+  readonly cpuModel: string;
+  readonly root: string;
+}
+
+interface Check {
+  readonly what: string;
+  readonly measured: string;
+  readonly target: string;
+  readonly met: boolean;
+}
+
+const START = '<!-- bench:start -->';
+const END = '<!-- bench:end -->';
+
+function checks(report: Report): Check[] {
+  const find = (target: Row['target'], name: string) => report.rows.find((row) => row.target === target && row.name === name);
+  const rps = (target: Row['target'], name: string) => find(target, name)?.requestsPerSecond ?? Number.NaN;
+  const ratio = (a: number, b: number) => a / b;
+  const list: Check[] = [];
+  const atLeast = (what: string, value: number, target: number, unit = '×') =>
+    list.push({ what, measured: `${value.toFixed(2)}${unit}`, target: `≥ ${target}${unit}`, met: value >= target });
+  atLeast('client_credentials vs oidc-provider', ratio(rps('authd', 'client_credentials'), rps('oidc-provider', 'client_credentials')), 2);
+  atLeast('JWKS vs oidc-provider JWKS', ratio(rps('authd', 'jwks'), rps('oidc-provider', 'jwks')), 2);
+  atLeast('JWKS vs bare koa', ratio(rps('authd', 'jwks'), rps('koa', 'hello')), 0.7);
+  atLeast('introspection vs oidc-provider', ratio(rps('authd', 'introspection'), rps('oidc-provider', 'introspection')), 1.5);
+  const refresh = find('authd', 'refresh (rotation)');
+  list.push({
+    what: 'refresh with rotation',
+    measured: `${refresh?.requestsPerSecond ?? 0} req/s, p99 ${refresh?.p99 ?? '-'} ms`,
+    target: '≥ 1000 req/s, p99 < 50 ms',
+    met: (refresh?.requestsPerSecond ?? 0) >= 1000 && (refresh?.p99 ?? Infinity) < 50,
+  });
+  atLeast('password grant vs argon2 verify only', ratio(rps('authd', 'password grant'), report.argon2PerSecond), 0.9);
+  const slow = report.rows.filter((row) => row.target === 'authd' && row.name !== 'password grant' && row.p99 >= 25);
+  list.push({
+    what: `p99 of every authd endpoint but password at ${report.connections} connections`,
+    measured: slow.length === 0 ? 'all < 25 ms' : slow.map((row) => `${row.name} ${row.p99} ms`).join(', '),
+    target: '< 25 ms',
+    met: slow.length === 0,
+  });
+  return list;
+}
+
+function peerRatio(report: Report, row: Row): string {
+  const peerName: Record<string, [Row['target'], string] | undefined> = {
+    client_credentials: ['oidc-provider', 'client_credentials'],
+    introspection: ['oidc-provider', 'introspection'],
+    jwks: ['oidc-provider', 'jwks'],
+    'jwks (If-None-Match)': ['koa', 'hello'],
+  };
+  if (row.target !== 'authd') return '';
+  if (row.name === 'password grant') return `${(row.requestsPerSecond / report.argon2PerSecond).toFixed(2)}× argon2`;
+  const peer = peerName[row.name];
+  const other = peer && report.rows.find((candidate) => candidate.target === peer[0] && candidate.name === peer[1]);
+  return other ? `${(row.requestsPerSecond / other.requestsPerSecond).toFixed(2)}× ${peer[0] === 'koa' ? 'koa' : 'oidc-provider'}` : '';
+}
+
+function markdown(report: Report, date: string): string {
+  const lines = [
+    `Run ${date} · Node ${process.version} · ${report.cpuModel} · argon2id m=${report.argon2Cost.memoryCost} KiB, t=${report.argon2Cost.timeCost}, p=${report.argon2Cost.parallelism}`,
+    `· ${report.connections} connections, ${report.durationSeconds} s per row · ${report.pinned ? 'server pinned to core 0, load generator to core 1 (one-core server figures)' : 'not pinned (no taskset): two-core figures'}`,
+    '',
+    '| server | endpoint | req/s | p50 ms | p99 ms | server CPU µs/req | ratio | non-2xx |',
+    '|---|---|---:|---:|---:|---:|---|---:|',
+    ...report.rows.map(
+      (row) =>
+        `| ${row.target} | ${row.name} | ${row.requestsPerSecond} | ${row.p50} | ${row.p99} | ${row.cpuMicrosPerRequest} | ${peerRatio(report, row)} | ${row.non2xx + row.errors} |`,
+    ),
+    `| node:crypto | ES256 sign (one core) | ${report.es256.sign} | | | | | |`,
+    `| node:crypto | ES256 verify (one core) | ${report.es256.verify} | | | | | |`,
+    `| argon2 | verify only, server core | ${report.argon2PerSecond} | | | | | |`,
+    '',
+    '| target | measured | wanted | met |',
+    '|---|---|---|---|',
+    ...checks(report).map((check) => `| ${check.what} | ${check.measured} | ${check.target} | ${check.met ? 'yes' : '**no**'} |`),
+  ];
+  return lines.join('\n');
+}
+
+/** Prints the table, writes bench/results/latest.json and the generated part of BENCHMARKS.md. */
+export async function writeReport(report: Report): Promise<void> {
+  const date = new Date().toISOString();
+  const table = markdown(report, date);
+  process.stdout.write(`\n${table}\n`);
+  const { root, ...data } = report;
+  await writeFile(join(root, 'bench', 'results', 'latest.json'), `${JSON.stringify({ date, node: process.version, ...data, checks: checks(report) }, null, 2)}\n`);
+  const path = join(root, 'BENCHMARKS.md');
+  const existing = await readFile(path, 'utf8').catch(() => `# Benchmarks\n\n${START}\n${END}\n`);
+  const [before, rest = ''] = existing.split(START);
+  const after = rest.split(END)[1] ?? '';
+  await writeFile(path, `${before}${START}\n${table}\n${END}${after}`);
+}

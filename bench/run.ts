@@ -1,0 +1,112 @@
+// `npm run bench`: authd's endpoints, bare koa, oidc-provider and the raw crypto ceilings in one run.
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config/config.js';
+import { authdScenarios, type AuthdTarget } from './authd-scenarios.js';
+import { argon2VerifyRate, es256Rates } from './ceilings.js';
+import { measure, type LoadResult } from './load.js';
+import { canPin, startNode, stop, waitForHttp } from './processes.js';
+import { writeReport, type Row } from './report.js';
+import { seedBenchDatabase } from './seed.js';
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    connections: { type: 'string', default: '20' },
+  },
+});
+
+// The load generator runs on core 1, the servers on core 0: one-core server figures.
+if (canPin && process.env.AUTHD_BENCH_PINNED !== '1') {
+  const rerun = spawnSync('taskset', ['-c', '1', process.execPath, ...process.execArgv, fileURLToPath(import.meta.url), ...process.argv.slice(2)], {
+    stdio: 'inherit',
+    env: { ...process.env, AUTHD_BENCH_PINNED: '1' },
+  });
+  process.exit(rerun.status ?? 1);
+}
+
+const durationSeconds = Number(values.duration ?? (values.quick ? 3 : 10));
+const connections = Number(values.connections);
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
+const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/authd_bench';
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
+const config = loadConfig(process.env);
+const rows: Row[] = [];
+const log = (text: string) => process.stderr.write(`${text}\n`);
+
+async function server(name: string, script: string, env: Record<string, string>, readyPath: string, port: number) {
+  const child = startNode(script, { PORT: String(port), ...env }, 0);
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
+    await waitForHttp(`http://127.0.0.1:${port}${readyPath}`);
+  } catch (error) {
+    log(stderr);
+    throw error;
+  }
+  log(`started ${name} (pid ${child.pid})`);
+  return child;
+}
+
+async function run(row: Omit<Row, keyof LoadResult>, url: string, requests: Parameters<typeof measure>[0]['requests'], pid: number | undefined) {
+  log(`measuring ${row.target} ${row.name} for ${durationSeconds} s`);
+  const result = await measure({ url, connections, durationSeconds, requests, serverPid: pid });
+  rows.push({ ...row, ...result });
+}
+
+const keysDir = await mkdtemp(join(tmpdir(), 'authd-bench-keys-'));
+try {
+  const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2);
+  const authdPort = 18500;
+  const authd = await server('authd', here('../src/main.js'), {
+    DATABASE_URL: databaseUrl,
+    REDIS_URL: redisUrl,
+    KEYS_DIR: keysDir,
+    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
+  }, '/readyz', authdPort);
+  const target: AuthdTarget = { baseUrl: `http://127.0.0.1:${authdPort}`, connections, ...seeded };
+  for (const scenario of authdScenarios) {
+    await run({ target: 'authd', name: scenario.name }, target.baseUrl, await scenario.requests(target), authd.pid);
+  }
+  await stop(authd);
+
+  const koa = await server('koa hello', here('./peers/koa-hello.js'), {}, '/', 18501);
+  await run({ target: 'koa', name: 'hello' }, 'http://127.0.0.1:18501', [{ method: 'GET', path: '/' }], koa.pid);
+  await stop(koa);
+
+  const oidcSecret = 'bench-secret-bench-secret-bench-secret';
+  const oidc = await server('oidc-provider', here('./peers/oidc-provider.js'), { CLIENT_SECRET: oidcSecret }, '/jwks', 18502);
+  const oidcBasic = `Basic ${Buffer.from(`bench:${oidcSecret}`).toString('base64')}`;
+  const oidcHeaders = { 'content-type': 'application/x-www-form-urlencoded', authorization: oidcBasic };
+  await run({ target: 'oidc-provider', name: 'client_credentials' }, 'http://127.0.0.1:18502', [
+    { method: 'POST', path: '/token', headers: oidcHeaders, body: 'grant_type=client_credentials&scope=read' },
+  ], oidc.pid);
+  await run({ target: 'oidc-provider', name: 'jwks' }, 'http://127.0.0.1:18502', [{ method: 'GET', path: '/jwks' }], oidc.pid);
+  const oidcToken = (await (await fetch('http://127.0.0.1:18502/token', { method: 'POST', headers: oidcHeaders, body: 'grant_type=client_credentials&scope=read' })).json()) as { access_token: string };
+  await run({ target: 'oidc-provider', name: 'introspection' }, 'http://127.0.0.1:18502', [
+    { method: 'POST', path: '/token/introspection', headers: oidcHeaders, body: `token=${oidcToken.access_token}` },
+  ], oidc.pid);
+  await stop(oidc);
+
+  log('measuring raw ES256 and argon2');
+  const es256 = es256Rates(values.quick ? 1000 : 3000);
+  const argon2 = argon2VerifyRate(config.argon2, values.quick ? 2000 : 5000);
+  await writeReport({
+    rows,
+    es256,
+    argon2PerSecond: argon2,
+    argon2Cost: config.argon2,
+    durationSeconds,
+    connections,
+    pinned: canPin,
+    cpuModel: cpus()[0]?.model ?? 'unknown',
+    root: here('../..'),
+  });
+} finally {
+  await rm(keysDir, { recursive: true, force: true });
+}
