@@ -7,6 +7,8 @@ export interface AuthdTarget {
   readonly username: string;
   readonly password: string;
   readonly connections: number;
+  /** Live, unspent refresh tokens of `bench-web`, one per rotation. */
+  readonly refreshTokens: string[];
 }
 
 export interface Scenario {
@@ -48,25 +50,14 @@ export const authdScenarios: Scenario[] = [
   },
   {
     name: 'refresh (rotation)',
-    requests: async (target) => {
-      const login = () => post(target, '/token', target.basic.web, { grant_type: 'password', username: target.username, password: target.password });
-      const spare = (await many(target.connections * 2, 4, login)).map((tokens) => tokens['refresh_token']!);
-      type Chain = { token?: string };
-      return [
-        {
-          method: 'POST',
-          path: '/token/refresh',
-          headers: form(target.basic.web),
-          setupRequest: (request, context: Chain) => {
-            context.token ??= spare.pop();
-            return { ...request, body: `refresh_token=${context.token}` };
-          },
-          onResponse: (status, body, context: Chain) => {
-            context.token = status === 200 ? (JSON.parse(body) as { refresh_token: string }).refresh_token : undefined;
-          },
-        } as RequestTemplate,
-      ];
-    },
+    requests: async ({ basic, refreshTokens }) => [
+      {
+        method: 'POST',
+        path: '/token/refresh',
+        headers: form(basic.web),
+        setupRequest: (request) => ({ ...request, body: `refresh_token=${refreshTokens.pop() ?? 'exhausted'}` }),
+      } as RequestTemplate,
+    ],
   },
   {
     name: 'introspection',

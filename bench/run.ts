@@ -61,7 +61,7 @@ async function run(row: Omit<Row, keyof LoadResult>, url: string, requests: Para
 
 const keysDir = await mkdtemp(join(tmpdir(), 'authd-bench-keys-'));
 try {
-  const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2);
+  const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2, durationSeconds * 4000);
   const authdPort = 18500;
   const authd = await server('authd', here('../src/main.js'), {
     DATABASE_URL: databaseUrl,
@@ -87,7 +87,8 @@ try {
     { method: 'POST', path: '/token', headers: oidcHeaders, body: 'grant_type=client_credentials&scope=read' },
   ], oidc.pid);
   await run({ target: 'oidc-provider', name: 'jwks' }, 'http://127.0.0.1:18502', [{ method: 'GET', path: '/jwks' }], oidc.pid);
-  const oidcToken = (await (await fetch('http://127.0.0.1:18502/token', { method: 'POST', headers: oidcHeaders, body: 'grant_type=client_credentials&scope=read' })).json()) as { access_token: string };
+  const opaqueRequest = 'grant_type=client_credentials&scope=read&resource=https%3A%2F%2Fopaque.example.test';
+  const oidcToken = (await (await fetch('http://127.0.0.1:18502/token', { method: 'POST', headers: oidcHeaders, body: opaqueRequest })).json()) as { access_token: string };
   await run({ target: 'oidc-provider', name: 'introspection' }, 'http://127.0.0.1:18502', [
     { method: 'POST', path: '/token/introspection', headers: oidcHeaders, body: `token=${oidcToken.access_token}` },
   ], oidc.pid);

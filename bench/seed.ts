@@ -1,16 +1,47 @@
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { generateClientSecret, hashClientSecret } from '../src/clients/client-secret.js';
 import { migrateDatabase } from '../src/db/migrate-url.js';
 import { createPasswordHasher, type Argon2Cost } from '../src/passwords/password-hasher.js';
 import { createClientStore } from '../src/stores/client-store.js';
-import { createDatabase } from '../src/stores/database.js';
+import { createDatabase, type Database } from '../src/stores/database.js';
+import { newJti } from '../src/tokens/access-token.js';
+import { hashRefreshToken, newRefreshToken } from '../src/tokens/refresh-token.js';
 import { createUserStore } from '../src/stores/user-store.js';
+
+/**
+ * Live refresh tokens, one per rotation the bench will make: each rotation spends one, so the
+ * bench cannot chain them (autocannon prepares the next request before the response arrives).
+ */
+async function insertRefreshTokens(db: Database, userId: string, count: number): Promise<string[]> {
+  const now = Date.now();
+  const tokens = Array.from({ length: count }, () => newRefreshToken());
+  for (let start = 0; start < count; start += 5000) {
+    await db.refreshToken.createMany({
+      data: tokens.slice(start, start + 5000).map((token) => ({
+        id: randomUUID(),
+        tokenHash: hashRefreshToken(token),
+        familyId: randomUUID(),
+        userId,
+        clientId: 'bench-web',
+        scope: ['read'],
+        audience: 'https://api.example.test',
+        createdAt: new Date(now),
+        expiresAt: new Date(now + 3_600_000),
+        familyExpiresAt: new Date(now + 7_200_000),
+        accessTokenJti: newJti(),
+        accessTokenExpiresAt: new Date(now + 900_000),
+      })),
+    });
+  }
+  return tokens;
+}
 
 const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
 
 /** A fresh bench database and Redis db with one user and the clients the scenarios use. */
-export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, cost: Argon2Cost) {
+export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, cost: Argon2Cost, refreshTokenCount: number) {
   const name = new URL(databaseUrl).pathname.slice(1);
   const adminUrl = new URL(databaseUrl);
   adminUrl.pathname = '/postgres';
@@ -33,8 +64,9 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
     await clients.create({ ...common, clientId: 'bench-web', name: 'bench-web', secretHash: hashClientSecret(secrets.web), grantTypes: ['password', 'refresh_token'] });
     await clients.create({ ...common, clientId: 'bench-rs', name: 'bench-rs', secretHash: hashClientSecret(secrets.rs), grantTypes: ['client_credentials'] });
     const password = 'bench password, long enough';
-    await createUserStore(db).create({ username: 'bench', passwordHash: await createPasswordHasher({ cost }).hash(password), roles: ['reader'] });
+    const user = await createUserStore(db).create({ username: 'bench', passwordHash: await createPasswordHasher({ cost }).hash(password), roles: ['reader'] });
     return {
+      refreshTokens: await insertRefreshTokens(db, user.id, refreshTokenCount),
       basic: { cc: basic('bench-cc', secrets.cc), web: basic('bench-web', secrets.web), rs: basic('bench-rs', secrets.rs) },
       username: 'bench',
       password,

@@ -16,6 +16,7 @@ import { createKeyring } from './keys/keyring.js';
 import { createLogger, describeError, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
+import { cachedClientLookup } from './stores/cached-client-lookup.js';
 import { pingDatabase } from './stores/database.js';
 import { pingRedis, redisReady } from './stores/redis.js';
 import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
@@ -23,6 +24,8 @@ import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
 /** How long SIGTERM waits for in-flight requests before closing connections anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
 const HOUR_MS = 3_600_000;
+/** Clients are served from memory this long: a change made with the CLI reaches every instance within it. */
+const CLIENT_CACHE = { ttlMs: 10_000, maxEntries: 10_000 };
 /** How long start-up waits for Redis before serving without it. */
 const REDIS_STARTUP_WAIT_MS = 2000;
 
@@ -90,7 +93,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       { name: 'keys', check: async () => { if (keyring.activeKey() === undefined) throw new Error('no active signing key'); } },
     ],
     scopesSupported: () => data.clients.scopesInUse(),
-    clients: data.clients,
+    clients: cachedClientLookup(data.clients, clock, CLIENT_CACHE),
     grants,
     revoke: createRevocation({ verifyAccessToken, denylist, refreshTokens, clock, audit, metrics }),
     introspect: createIntrospection({ verifyAccessToken, denylist, refreshTokens, clock }),

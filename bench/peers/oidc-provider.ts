@@ -1,11 +1,13 @@
 // oidc-provider configured for the work authd does: a confidential client with client_credentials,
-// ES256 JWT access tokens through a resource indicator, its JWKS and its introspection.
+// ES256 JWT access tokens through a resource indicator, its JWKS and its introspection. It cannot
+// introspect JWT access tokens, so introspection is measured on opaque tokens of a second resource.
 import { generateKeyPairSync } from 'node:crypto';
 import Provider from 'oidc-provider';
 
 const port = Number(process.env.PORT);
 const issuer = `http://127.0.0.1:${port}`;
 const audience = 'https://api.example.test';
+const opaqueAudience = 'https://opaque.example.test';
 const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
 const jwk = { ...privateKey.export({ format: 'jwk' }), kid: 'bench', alg: 'ES256', use: 'sig' };
 
@@ -18,10 +20,12 @@ const provider = new Provider(issuer, {
       redirect_uris: [],
       response_types: [],
       scope: 'read',
+      id_token_signed_response_alg: 'ES256',
     },
   ],
   jwks: { keys: [jwk] },
   scopes: ['read'],
+  ttl: { ClientCredentials: 900 },
   features: {
     devInteractions: { enabled: false },
     clientCredentials: { enabled: true },
@@ -30,7 +34,10 @@ const provider = new Provider(issuer, {
       enabled: true,
       defaultResource: () => audience,
       useGrantedResource: () => true,
-      getResourceServerInfo: () => ({ scope: 'read', audience, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } }),
+      getResourceServerInfo: (_ctx: unknown, resource: string) =>
+        resource === opaqueAudience
+          ? { scope: 'read', audience: opaqueAudience, accessTokenFormat: 'opaque' }
+          : { scope: 'read', audience, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } },
     },
   },
 });

@@ -1,0 +1,36 @@
+import type { Clock } from '../clock.js';
+import type { Client } from '../domain/client.js';
+
+export interface ClientFinder {
+  find(clientId: string): Promise<Client | undefined>;
+}
+
+export interface ClientCacheOptions {
+  /** How long a found client is served from memory: the delay before a change reaches this instance. */
+  readonly ttlMs: number;
+  /** Entries kept at most; the oldest go first. Unknown ids are never cached, so they cannot fill it. */
+  readonly maxEntries: number;
+}
+
+/**
+ * Keeps recently used clients in memory for a few seconds. Every token, revocation and
+ * introspection request authenticates a client, and the lookup through Prisma costs more CPU
+ * than the rest of a client_credentials request together.
+ */
+export function cachedClientLookup(store: ClientFinder, clock: Clock, { ttlMs, maxEntries }: ClientCacheOptions): ClientFinder {
+  const entries = new Map<string, { client: Client; expiresAt: number }>();
+  return {
+    async find(clientId) {
+      const now = clock.now();
+      const cached = entries.get(clientId);
+      if (cached !== undefined && cached.expiresAt > now) return cached.client;
+      const client = await store.find(clientId);
+      entries.delete(clientId);
+      if (client !== undefined) {
+        if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
+        entries.set(clientId, { client, expiresAt: now + ttlMs });
+      }
+      return client;
+    },
+  };
+}
