@@ -1,33 +1,28 @@
-import { createServer, type AddressInfo } from 'node:net';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
-import { startTestServer, type TestServer } from '../support/server.js';
+import { jtiOf } from '../support/jwt.js';
+import { closedPort } from '../support/net.js';
+import { startTestServer, type TestServer, type TestServerOptions } from '../support/server.js';
 
-async function closedPort(): Promise<number> {
-  const probe = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
-
-const jtiOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
-
-describe('with Redis up', () => {
-  let server: TestServer;
-  let seed: Fixtures;
-  let secret: string;
+/** A server of its own with one confidential client `svc`, for each describe block. */
+function serverWithClient(options: () => Promise<TestServerOptions>) {
+  const state = {} as { server: TestServer; seed: Fixtures; auth: { authorization: string } };
   beforeAll(async () => {
-    server = await startTestServer();
-    seed = fixtures(server);
-    secret = (await seed.addClient({ clientId: 'svc' }))!;
+    state.server = await startTestServer(await options());
+    state.seed = fixtures(state.server);
+    state.auth = { authorization: basicAuth('svc', (await state.seed.addClient({ clientId: 'svc' }))!) };
   });
   afterAll(async () => {
-    await seed.close();
-    await server.stop();
+    await state.seed.close();
+    await state.server.stop();
   });
+  return state;
+}
+
+describe('with Redis up', () => {
+  const state = serverWithClient(async () => ({}));
 
   it('keeps a revoked token revoked after FLUSHDB once authd re-seeds Redis from Postgres', async () => {
-    const auth = { authorization: basicAuth('svc', secret) };
+    const { server, auth } = state;
     const token = (await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, auth)).body['access_token'] as string;
     expect((await postForm(`${server.baseUrl}/revoke`, { token }, auth)).status).toBe(200);
     await server.redis.client.flushdb();
@@ -38,6 +33,7 @@ describe('with Redis up', () => {
   });
 
   it('catches Redis up with revocations recorded elsewhere (Postgres only)', async () => {
+    const { server } = state;
     const expires = new Date(Date.now() + 600_000);
     await server.db.query(`INSERT INTO revocations (jti, expires_at, reason, revoked_at) VALUES ('from-cli', $1, 'sessions_revoked', now())`, [expires]);
     await server.running.syncDenylist();
@@ -46,21 +42,10 @@ describe('with Redis up', () => {
 });
 
 describe('with Redis unreachable', () => {
-  let server: TestServer;
-  let seed: Fixtures;
-  let secret: string;
-  beforeAll(async () => {
-    server = await startTestServer({ env: { REDIS_URL: `redis://127.0.0.1:${await closedPort()}` } });
-    seed = fixtures(server);
-    secret = (await seed.addClient({ clientId: 'svc' }))!;
-  });
-  afterAll(async () => {
-    await seed.close();
-    await server.stop();
-  });
+  const state = serverWithClient(async () => ({ env: { REDIS_URL: `redis://127.0.0.1:${await closedPort()}` } }));
 
   it('still records a revocation in Postgres and introspection answers from Postgres', async () => {
-    const auth = { authorization: basicAuth('svc', secret) };
+    const { server, auth } = state;
     const issued = await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, auth);
     expect(issued.status).toBe(200);
     const token = issued.body['access_token'] as string;

@@ -1,15 +1,5 @@
-import { createServer, type Server } from 'node:net';
-import type { AddressInfo } from 'node:net';
+import { closedPort } from '../support/net.js';
 import { startTestServer, type TestServer } from '../support/server.js';
-
-/** A port on 127.0.0.1 that nothing listens on: bind one, note it, close it. */
-async function closedPort(): Promise<number> {
-  const probe: Server = createServer();
-  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
-  const { port } = probe.address() as AddressInfo;
-  await new Promise<void>((resolve) => probe.close(() => resolve()));
-  return port;
-}
 
 let server: TestServer;
 

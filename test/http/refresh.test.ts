@@ -1,4 +1,5 @@
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { jtiOf } from '../support/jwt.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** A clock the test moves; the server reads all lifetimes from it. */
@@ -42,7 +43,6 @@ const familyRows = (refreshToken: string) =>
     [refreshToken],
   );
 const revokedJtis = async () => (await server.db.query<{ jti: string }>('SELECT jti FROM revocations')).map((row) => row.jti);
-const jtiOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
 
 beforeEach(() => {
   now = Date.now();

@@ -1,4 +1,5 @@
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { claimsOf } from '../support/jwt.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -19,7 +20,6 @@ afterAll(async () => {
 });
 
 const token = (params: Record<string, string>, headers: Record<string, string> = {}) => postForm(`${server.baseUrl}/token`, params, headers);
-const claimsOf = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
 
 describe('grant_type=client_credentials', () => {
   it('authenticates with HTTP Basic and issues a token for the client itself, no refresh token', async () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { claimsOf } from '../support/jwt.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -78,8 +79,7 @@ describe('grant_type=password', () => {
     expect(body['scope']).toBe('read');
     const header = decodeProtectedHeader(body['access_token'] as string);
     expect(header.typ).toBe('at+jwt');
-    const claims = JSON.parse(Buffer.from((body['access_token'] as string).split('.')[1]!, 'base64url').toString()) as Record<string, unknown>;
-    expect(claims['aud']).toBe('https://other.example.test');
+    expect(claimsOf(body['access_token'] as string)['aud']).toBe('https://other.example.test');
   });
 
   it('refuses a scope or audience the client does not have', async () => {
