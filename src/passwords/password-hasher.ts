@@ -12,23 +12,30 @@ export interface Argon2Cost {
 /** The argon2 queue is full: the caller answers 503 with Retry-After rather than pile up work. */
 export class HasherBusyError extends Error {
   override readonly name = 'HasherBusyError';
+  readonly code = 'ERR_HASHER_BUSY';
+  /** A suggested `Retry-After`, in seconds. */
   readonly retryAfterSeconds = 1;
 }
 
 export interface PasswordVerdict {
   readonly ok: boolean;
-  /** The stored hash was made with other parameters than the configured ones. */
+  /** The stored hash was made with another type or cost than the configured one (only ever true when `ok`). */
   readonly needsRehash: boolean;
 }
 
 export interface PasswordHasher {
+  /** An argon2id PHC string at the configured cost. Throws RangeError for an empty or oversized password. */
   hash(password: string): Promise<string>;
+  /** A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw. */
   verify(hash: string, password: string): Promise<PasswordVerdict>;
   /** The same work as `verify`, against a hash of no one, for unknown and disabled users. */
   verifyDummy(password: string): Promise<void>;
 }
 
-/** Longer passwords are refused before any work (argon2 would happily hash megabytes). */
+/**
+ * Longer passwords are refused before any work (argon2 would happily hash megabytes). The refusal
+ * skips argon2 for known and unknown users alike, so it reveals nothing about who exists.
+ */
 export const MAX_PASSWORD_BYTES = 1024;
 
 export interface PasswordHasherOptions {
@@ -37,10 +44,13 @@ export interface PasswordHasherOptions {
   readonly concurrency?: number;
   /** Jobs allowed to wait; one more is refused with HasherBusyError. */
   readonly maxQueue?: number;
+  /** The gauge is set, not incremented: one hasher per metrics registry. */
   readonly metrics?: Pick<Metrics, 'argon2QueueDepth'>;
 }
 
 const usable = (password: string) => password !== '' && Buffer.byteLength(password) <= MAX_PASSWORD_BYTES;
+
+const NO_MATCH: PasswordVerdict = { ok: false, needsRehash: false };
 
 /**
  * argon2id behind one bounded pool: about one job per core, a bounded queue, and a fast refusal
@@ -52,25 +62,46 @@ export function createPasswordHasher({
   maxQueue = concurrency * 32,
   metrics,
 }: PasswordHasherOptions): PasswordHasher {
-  const options = { type: argon2.argon2id, ...cost } as const;
+  const options = {
+    type: argon2.argon2id,
+    memoryCost: cost.memoryCost,
+    timeCost: cost.timeCost,
+    parallelism: cost.parallelism,
+  } as const;
+
+  // p-limit 7 starts or queues a job synchronously and exposes activeCount/pendingCount, so the
+  // bound is one check before enqueueing; a queue of our own would repeat what it already does.
   const limit = pLimit(concurrency);
-  const run = async <T>(job: () => Promise<T>): Promise<T> => {
-    if (limit.pendingCount >= maxQueue) throw new HasherBusyError('password hashing queue is full');
-    const result = limit(job);
-    metrics?.argon2QueueDepth.set(limit.pendingCount);
-    try {
-      return await result;
-    } finally {
-      metrics?.argon2QueueDepth.set(limit.pendingCount);
+  const showDepth = () => metrics?.argon2QueueDepth.set(limit.pendingCount);
+  const run = <T>(job: () => Promise<T>): Promise<T> => {
+    if (limit.activeCount >= concurrency && limit.pendingCount >= maxQueue) {
+      return Promise.reject(new HasherBusyError('password hashing queue is full'));
     }
+    const result = limit(() => {
+      showDepth(); // this job has left the queue
+      return job();
+    });
+    showDepth();
+    return result;
   };
+
   let dummyHash: Promise<string> | undefined;
-  const dummy = () => (dummyHash ??= run(() => argon2.hash('authd dummy password', options)));
+  const dummy = (): Promise<string> => {
+    // Cached once made; a refusal (busy pool) is not cached, the next unknown user tries again.
+    dummyHash ??= run(() => argon2.hash('authd dummy password', options)).catch((error: unknown) => {
+      dummyHash = undefined;
+      throw error;
+    });
+    return dummyHash;
+  };
 
   const verify = async (hash: string, password: string): Promise<PasswordVerdict> => {
-    if (!usable(password)) return { ok: false, needsRehash: false };
+    if (!usable(password)) return NO_MATCH;
+    // argon2.verify rejects a hash it cannot parse; that is a wrong password, not a server error.
     const ok = await run(() => argon2.verify(hash, password).catch(() => false));
-    return { ok, needsRehash: ok && argon2.needsRehash(hash, options) };
+    if (!ok) return NO_MATCH;
+    // needsRehash compares version and cost but not the type, so an argon2i/argon2d hash is checked here.
+    return { ok, needsRehash: !hash.startsWith('$argon2id$') || argon2.needsRehash(hash, options) };
   };
 
   return {
@@ -80,6 +111,7 @@ export function createPasswordHasher({
     },
     verify,
     async verifyDummy(password) {
+      if (!usable(password)) return;
       await verify(await dummy(), password);
     },
   };

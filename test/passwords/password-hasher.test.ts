@@ -1,48 +1,120 @@
+import argon2 from 'argon2';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createPasswordHasher, HasherBusyError } from '../../src/passwords/password-hasher.js';
+import { createPasswordHasher, HasherBusyError, MAX_PASSWORD_BYTES } from '../../src/passwords/password-hasher.js';
 
+/** Cheap enough for tests; only the tests about cost use another one. */
 const LOW = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
+/** The PHC parameters of a hash, whatever their order (node-argon2 writes m,p,t; the reference m,t,p). */
+const paramsOf = (hash: string) => Object.fromEntries(hash.split('$')[3]!.split(',').map((pair) => pair.split('=')));
 
 describe('password hasher', () => {
   const hasher = createPasswordHasher({ cost: LOW });
 
   it('hashes with argon2id at the configured cost and verifies', async () => {
     const hash = await hasher.hash('s3cret');
-    expect(hash).toMatch(/^\$argon2id\$v=19\$m=1024,p=1,t=1\$/);
+    expect(hash).toMatch(/^\$argon2id\$v=19\$m=\d+,[pt]=\d+,[pt]=\d+\$[A-Za-z0-9+/]+\$[A-Za-z0-9+/]+$/);
+    expect(paramsOf(hash)).toEqual({ m: '1024', t: '1', p: '1' });
     expect(await hasher.verify(hash, 's3cret')).toEqual({ ok: true, needsRehash: false });
     expect(await hasher.verify(hash, 'S3cret')).toEqual({ ok: false, needsRehash: false });
   });
 
-  it('says a hash of other parameters needs re-hashing, only after a good password', async () => {
-    const older = await createPasswordHasher({ cost: { ...LOW, memoryCost: 2048 } }).hash('s3cret');
+  it('says a hash of another cost needs re-hashing, only after a good password', async () => {
+    const older = await createPasswordHasher({ cost: { ...LOW, memoryCost: 2048, timeCost: 2 } }).hash('s3cret');
+    expect(paramsOf(older)).toEqual({ m: '2048', t: '2', p: '1' });
     expect(await hasher.verify(older, 's3cret')).toEqual({ ok: true, needsRehash: true });
     expect(await hasher.verify(older, 'wrong')).toEqual({ ok: false, needsRehash: false });
   });
 
-  it('treats a malformed stored hash, an empty and an oversized password as a plain failure', async () => {
-    expect(await hasher.verify('not-a-hash', 's3cret')).toEqual({ ok: false, needsRehash: false });
-    const hash = await hasher.hash('s3cret');
-    expect(await hasher.verify(hash, '')).toEqual({ ok: false, needsRehash: false });
-    expect(await hasher.verify(hash, 'x'.repeat(1025))).toEqual({ ok: false, needsRehash: false });
-    await expect(hasher.hash('')).rejects.toThrow(RangeError);
-    await expect(hasher.verifyDummy('anything')).resolves.toBeUndefined();
+  it('says a hash of another argon2 type at the same cost needs re-hashing', async () => {
+    const argon2i = await argon2.hash('s3cret', { type: argon2.argon2i, ...LOW });
+    expect(await hasher.verify(argon2i, 's3cret')).toEqual({ ok: true, needsRehash: true });
   });
 
-  it('refuses work past a full queue and reports the queue depth', async () => {
+  it('verifies hashes in the reference parameter order (m,t,p) too, as other argon2 libraries write them', async () => {
+    const hash = await hasher.hash('s3cret');
+    const referenceOrder = hash.replace('$m=1024,p=1,t=1$', '$m=1024,t=1,p=1$');
+    expect(referenceOrder).toContain('$m=1024,t=1,p=1$');
+    expect(await hasher.verify(referenceOrder, 's3cret')).toEqual({ ok: true, needsRehash: false });
+  });
+
+  it('treats a malformed stored hash, an empty and an oversized password as a plain failure', async () => {
+    const hash = await hasher.hash('s3cret');
+    for (const malformed of ['not-a-hash', '', '$argon2id$v=19$m=1024,t=1,p=1$abc', hash.slice(0, -10)]) {
+      expect(await hasher.verify(malformed, 's3cret')).toEqual({ ok: false, needsRehash: false });
+    }
+    expect(await hasher.verify(hash, '')).toEqual({ ok: false, needsRehash: false });
+    expect(await hasher.verify(hash, 'x'.repeat(MAX_PASSWORD_BYTES + 1))).toEqual({ ok: false, needsRehash: false });
+    // Counted in bytes: 342 three-byte characters are 1026 bytes.
+    expect(await hasher.verify(hash, '€'.repeat(342))).toEqual({ ok: false, needsRehash: false });
+    await expect(hasher.hash('')).rejects.toThrow(RangeError);
+    await expect(hasher.hash('x'.repeat(MAX_PASSWORD_BYTES + 1))).rejects.toThrow(RangeError);
+    const longest = await hasher.hash('x'.repeat(MAX_PASSWORD_BYTES));
+    expect(await hasher.verify(longest, 'x'.repeat(MAX_PASSWORD_BYTES))).toEqual({ ok: true, needsRehash: false });
+  });
+
+  it('verifies against a dummy hash for users that do not exist', async () => {
+    await expect(hasher.verifyDummy('anything')).resolves.toBeUndefined();
+    await expect(hasher.verifyDummy('anything else')).resolves.toBeUndefined();
+  });
+});
+
+describe('password hasher pool', () => {
+  /** Slow enough that a job is still running when the test looks at the queue. */
+  const SLOWER = { ...LOW, memoryCost: 8192, timeCost: 3 };
+  const depthOf = async (metrics: ReturnType<typeof createMetrics>) => (await metrics.argon2QueueDepth.get()).values[0]!.value;
+
+  it('runs `concurrency` jobs, queues `maxQueue`, refuses the rest at once and reports the queue depth', async () => {
     const metrics = createMetrics({ defaultMetrics: false });
-    const small = createPasswordHasher({ cost: { ...LOW, memoryCost: 8192, timeCost: 3 }, concurrency: 1, maxQueue: 2, metrics });
+    const small = createPasswordHasher({ cost: SLOWER, concurrency: 1, maxQueue: 2, metrics });
     const hash = await small.hash('pw');
-    const depth = async () => (await metrics.argon2QueueDepth.get()).values[0]!.value;
+    expect(await depthOf(metrics)).toBe(0);
+
     const attempts = Array.from({ length: 10 }, () => small.verify(hash, 'pw'));
-    expect(await depth()).toBe(2);
+    expect(await depthOf(metrics)).toBe(2);
+
     const results = await Promise.allSettled(attempts);
-    expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(3);
+    const fulfilled = results.filter((r): r is PromiseFulfilledResult<{ ok: boolean; needsRehash: boolean }> => r.status === 'fulfilled');
+    expect(fulfilled).toHaveLength(3);
+    for (const { value } of fulfilled) expect(value).toEqual({ ok: true, needsRehash: false });
     const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
     expect(refused).toHaveLength(7);
     for (const { reason } of refused) {
       expect(reason).toBeInstanceOf(HasherBusyError);
       expect((reason as HasherBusyError).retryAfterSeconds).toBe(1);
+      expect((reason as HasherBusyError).code).toBe('ERR_HASHER_BUSY');
     }
-    expect(await depth()).toBe(0);
+    expect(await depthOf(metrics)).toBe(0);
+  });
+
+  it('with no queue, runs while a worker is free and refuses while none is', async () => {
+    const none = createPasswordHasher({ cost: SLOWER, concurrency: 1, maxQueue: 0 });
+    const hash = await none.hash('pw');
+    const running = none.verify(hash, 'pw');
+    await expect(none.verify(hash, 'pw')).rejects.toBeInstanceOf(HasherBusyError);
+    await expect(none.hash('pw')).rejects.toBeInstanceOf(HasherBusyError);
+    expect(await running).toEqual({ ok: true, needsRehash: false });
+    expect(await none.verify(hash, 'pw')).toEqual({ ok: true, needsRehash: false });
+  });
+
+  it('answers empty and oversized passwords without argon2 work, even with the pool full', async () => {
+    const none = createPasswordHasher({ cost: SLOWER, concurrency: 1, maxQueue: 0 });
+    const hash = await none.hash('pw');
+    const running = none.verify(hash, 'pw');
+    const oversized = 'x'.repeat(MAX_PASSWORD_BYTES + 1);
+    expect(await none.verify(hash, oversized)).toEqual({ ok: false, needsRehash: false });
+    expect(await none.verify(hash, '')).toEqual({ ok: false, needsRehash: false });
+    await expect(none.verifyDummy(oversized)).resolves.toBeUndefined();
+    await expect(none.verifyDummy('')).resolves.toBeUndefined();
+    await running;
+  });
+
+  it('does not keep a dummy hash refused by a full pool', async () => {
+    const none = createPasswordHasher({ cost: SLOWER, concurrency: 1, maxQueue: 0 });
+    const hash = await none.hash('pw');
+    const running = none.verify(hash, 'pw');
+    await expect(none.verifyDummy('guess')).rejects.toBeInstanceOf(HasherBusyError);
+    await running;
+    await expect(none.verifyDummy('guess')).resolves.toBeUndefined();
   });
 });
