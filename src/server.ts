@@ -44,6 +44,8 @@ export interface ServerOptions {
   readonly clock?: Clock;
   /** How often the denylist is checked against Postgres. */
   readonly denylistSyncMs?: number;
+  /** argon2 workers and queue length (default: one worker per core, 32 waiting per worker). */
+  readonly passwordQueue?: { readonly concurrency: number; readonly maxQueue: number };
 }
 
 /** Builds every dependency from the configuration and listens. */
@@ -72,7 +74,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     passwordGrant({
       issuer: config.issuer,
       users: data.users,
-      passwords: createPasswordHasher({ cost: config.argon2, metrics }),
+      passwords: createPasswordHasher({ cost: config.argon2, metrics, ...options.passwordQueue }),
       throttle: createLoginThrottle({ redis: data.redis, maxFailures: config.loginMaxFailures, lockSeconds: config.loginLockSeconds }),
       sessions: createSessionIssuer({ policy, accessTokens, refreshTokens, clock }),
       audit,

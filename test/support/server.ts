@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Clock } from '../../src/clock.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
-import { startServer, type RunningServer } from '../../src/server.js';
+import { startServer, type RunningServer, type ServerOptions } from '../../src/server.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { captureLogs } from './logs.js';
 import { leaseTestRedis, type TestRedis } from './redis.js';
@@ -24,6 +24,7 @@ export interface TestServerOptions {
   /** Environment variables on top of the test database, Redis db and keys dir. */
   readonly env?: Record<string, string>;
   readonly clock?: Clock;
+  readonly passwordQueue?: ServerOptions['passwordQueue'];
 }
 
 /**
@@ -44,7 +45,11 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...options.env,
   });
   const logs = captureLogs(config.logLevel);
-  const running = await startServer(config, { logger: logs.logger, ...(options.clock ? { clock: options.clock } : {}) });
+  const running = await startServer(config, {
+    logger: logs.logger,
+    ...(options.clock ? { clock: options.clock } : {}),
+    ...(options.passwordQueue ? { passwordQueue: options.passwordQueue } : {}),
+  });
   const { port } = running.server.address() as AddressInfo;
   return {
     baseUrl: `http://127.0.0.1:${port}`,
