@@ -8,7 +8,8 @@ export const canPin = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 /** Runs a Node script in a child process, pinned to `core` when possible. */
 export function startNode(script: string, env: Record<string, string>, core: number): ChildProcess {
   const command = canPin ? 'taskset' : process.execPath;
-  const args = canPin ? ['-c', String(core), process.execPath, script] : [script];
+  const nodeArgs = [...(process.env.AUTHD_BENCH_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AUTHD_BENCH_PROFILE}`] : []), script];
+  const args = canPin ? ['-c', String(core), process.execPath, ...nodeArgs] : nodeArgs;
   return spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
 }
 

@@ -18,6 +18,7 @@ const { values } = parseArgs({
     quick: { type: 'boolean', default: false },
     duration: { type: 'string' },
     connections: { type: 'string', default: '20' },
+    only: { type: 'string' },
   },
 });
 
@@ -61,7 +62,7 @@ async function run(row: Omit<Row, keyof LoadResult>, url: string, requests: Para
 
 const keysDir = await mkdtemp(join(tmpdir(), 'authd-bench-keys-'));
 try {
-  const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2, durationSeconds * 4000);
+  const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2, (durationSeconds + 2) * 4000);
   const authdPort = 18500;
   const authd = await server('authd', here('../src/main.js'), {
     DATABASE_URL: databaseUrl,
@@ -70,10 +71,15 @@ try {
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   }, '/readyz', authdPort);
   const target: AuthdTarget = { baseUrl: `http://127.0.0.1:${authdPort}`, connections, ...seeded };
-  for (const scenario of authdScenarios) {
+  // --only NAME measures the authd rows whose name contains NAME and skips the peers (for profiling).
+  for (const scenario of authdScenarios.filter((candidate) => values.only === undefined || candidate.name.includes(values.only))) {
     await run({ target: 'authd', name: scenario.name }, target.baseUrl, await scenario.requests(target), authd.pid);
   }
   await stop(authd);
+  if (values.only !== undefined) {
+    for (const row of rows) log(`${row.name}: ${row.requestsPerSecond} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/req, non-2xx ${row.non2xx}`);
+    process.exit(0);
+  }
 
   const koa = await server('koa hello', here('./peers/koa-hello.js'), {}, '/', 18501);
   await run({ target: 'koa', name: 'hello' }, 'http://127.0.0.1:18501', [{ method: 'GET', path: '/' }], koa.pid);

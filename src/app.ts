@@ -1,5 +1,5 @@
 import cors from '@koa/cors';
-import type { RouterInstance } from '@koa/router';
+import Router from '@koa/router';
 import Koa from 'koa';
 import type { Config } from './config/config.js';
 import type { ClientLookup } from './flows/client-authentication.js';
@@ -44,15 +44,15 @@ export function createApp(deps: AppDependencies): Koa {
     const allowed = new Set(deps.config.corsOrigins);
     app.use(cors({ origin: (ctx) => (allowed.has(ctx.get('Origin')) ? ctx.get('Origin') : ''), allowMethods: ['GET', 'POST'] }));
   }
-  const routers: RouterInstance[] = [
-    jwksRoutes(deps.keys),
-    metadataRoutes({ issuer: deps.config.issuer, scopesSupported: deps.scopesSupported }),
-    healthRoutes(deps.readiness),
-    metricsRoutes(deps.metrics.registry),
-    tokenRoutes({ clients: deps.clients, grants: deps.grants }),
-    revokeRoutes({ clients: deps.clients, revoke: deps.revoke }),
-    introspectRoutes({ clients: deps.clients, introspect: deps.introspect }),
-  ];
-  for (const router of routers) app.use(router.routes()).use(router.allowedMethods());
+  // One router for every endpoint: one route match per request.
+  const router = new Router();
+  jwksRoutes(router, deps.keys);
+  metadataRoutes(router, { issuer: deps.config.issuer, scopesSupported: deps.scopesSupported });
+  healthRoutes(router, deps.readiness);
+  metricsRoutes(router, deps.metrics.registry);
+  tokenRoutes(router, { clients: deps.clients, grants: deps.grants });
+  revokeRoutes(router, { clients: deps.clients, revoke: deps.revoke });
+  introspectRoutes(router, { clients: deps.clients, introspect: deps.introspect });
+  app.use(router.routes()).use(router.allowedMethods());
   return app;
 }

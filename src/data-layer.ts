@@ -5,7 +5,7 @@ import { createSessions } from './flows/sessions.js';
 import { createAudit } from './observability/audit.js';
 import { describeError, type Logger } from './observability/logger.js';
 import { createClientStore } from './stores/client-store.js';
-import { createDatabase } from './stores/database.js';
+import { connectDatabase } from './stores/database.js';
 import { createDenylistCache } from './stores/denylist-cache.js';
 import { createRedis } from './stores/redis.js';
 import { createRefreshTokenStore } from './stores/refresh-token-store.js';
@@ -14,15 +14,16 @@ import { createUserStore } from './stores/user-store.js';
 
 /** Postgres and Redis with the stores and flows over them that both the server and the CLI use. */
 export function createDataLayer(config: Config & { databaseUrl: string; redisUrl: string }, logger: Logger, clock: Clock) {
-  const db = createDatabase(config.databaseUrl);
+  const { db, sql, close: closeDatabase } = connectDatabase(config.databaseUrl);
   const redis = createRedis(config.redisUrl);
   redis.on('error', (error: unknown) => logger.warn({ err: describeError(error) }, 'redis connection error'));
   const audit = createAudit(logger);
-  const revocations = createRevocationStore(db);
-  const refreshTokens = createRefreshTokenStore(db, revocations);
+  const revocations = createRevocationStore(db, sql);
+  const refreshTokens = createRefreshTokenStore(db, sql, revocations);
   const denylist = createDenylist({ store: revocations, cache: createDenylistCache(redis), clock, logger });
   return {
     db,
+    sql,
     redis,
     audit,
     users: createUserStore(db),
@@ -32,7 +33,7 @@ export function createDataLayer(config: Config & { databaseUrl: string; redisUrl
     sessions: createSessions({ refreshTokens, denylist, clock, audit }),
     async close() {
       // quit() needs a live connection; disconnect() also stops the reconnect loop when Redis is down.
-      await Promise.allSettled([db.$disconnect(), redis.quit().catch(() => redis.disconnect())]);
+      await Promise.allSettled([closeDatabase(), redis.quit().catch(() => redis.disconnect())]);
     },
   };
 }

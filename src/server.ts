@@ -90,7 +90,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     metrics,
     keys: keyring,
     readiness: [
-      { name: 'postgres', check: () => pingDatabase(data.db) },
+      { name: 'postgres', check: () => pingDatabase(data.sql) },
       { name: 'redis', check: () => pingRedis(data.redis) },
       { name: 'keys', check: async () => { if (keyring.activeKey() === undefined) throw new Error('no active signing key'); } },
     ],

@@ -1,7 +1,7 @@
 import type { NewRefreshToken, RefreshTokenRecord } from '../domain/refresh-token.js';
 import type { RevocationReason, RevokedAccessToken } from '../domain/revocation.js';
 import type { RefreshToken as RefreshTokenRow } from '../generated/prisma/client.js';
-import type { Database, DatabaseTransaction } from './database.js';
+import type { Database, DatabaseTransaction, SqlPool } from './database.js';
 import type { RevocationStore } from './revocation-store.js';
 
 /** What a successful rotation hands back: the successor and what the access token needs. */
@@ -65,11 +65,42 @@ export interface RefreshTokenStore {
   listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
 }
 
-interface RotatedRow extends RefreshTokenRow {
-  userRoles: string[];
-}
+/** Every column, named as the Prisma model names them, for plain SQL reads. */
+const RECORD_COLUMNS = `id, token_hash AS "tokenHash", family_id AS "familyId", user_id AS "userId", client_id AS "clientId",
+  scope, audience, created_at AS "createdAt", expires_at AS "expiresAt", family_expires_at AS "familyExpiresAt",
+  used_at AS "usedAt", revoked_at AS "revokedAt", replaced_by_id AS "replacedById",
+  access_token_jti AS "accessTokenJti", access_token_expires_at AS "accessTokenExpiresAt"`;
 
-export function createRefreshTokenStore(db: Database, revocations: RevocationStore): RefreshTokenStore {
+/**
+ * Spends a live token and inserts its successor in one statement (so one round trip and one
+ * implicit transaction): of concurrent callers, only the first UPDATE matches `used_at IS NULL`.
+ */
+const ROTATE_LIVE = `
+  WITH spent AS (
+    UPDATE refresh_tokens SET used_at = $1, replaced_by_id = $2
+    WHERE token_hash = $3 AND client_id = $4
+      AND used_at IS NULL AND revoked_at IS NULL
+      AND expires_at > $1 AND family_expires_at > $1
+      AND scope @> $5::text[]
+      AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND NOT u.disabled)
+    RETURNING family_id, user_id, client_id, scope, audience, family_expires_at
+  ), successor AS (
+    INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, scope, audience, created_at,
+                                expires_at, family_expires_at, access_token_jti, access_token_expires_at)
+    SELECT $2, $6, family_id, user_id, client_id, scope, audience, $1,
+           LEAST($7::timestamptz, family_expires_at), family_expires_at, $8, $9
+    FROM spent
+    RETURNING *
+  )
+  SELECT s.id, s.token_hash AS "tokenHash", s.family_id AS "familyId", s.user_id AS "userId",
+         s.client_id AS "clientId", s.scope, s.audience, s.created_at AS "createdAt",
+         s.expires_at AS "expiresAt", s.family_expires_at AS "familyExpiresAt", s.used_at AS "usedAt",
+         s.revoked_at AS "revokedAt", s.replaced_by_id AS "replacedById",
+         s.access_token_jti AS "accessTokenJti", s.access_token_expires_at AS "accessTokenExpiresAt",
+         u.roles AS "userRoles"
+  FROM successor s JOIN users u ON u.id = s.user_id`;
+
+export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations: RevocationStore): RefreshTokenStore {
   /** Marks live tokens revoked and records the unexpired access tokens issued with them. */
   const revokeWhere = async (
     tx: DatabaseTransaction,
@@ -96,31 +127,17 @@ export function createRefreshTokenStore(db: Database, revocations: RevocationSto
     },
 
     async rotateLive(input) {
-      const rows = await db.$queryRaw<RotatedRow[]>`
-        WITH spent AS (
-          UPDATE refresh_tokens SET used_at = ${input.now}, replaced_by_id = ${input.successorId}::uuid
-          WHERE token_hash = ${input.tokenHash} AND client_id = ${input.clientId}
-            AND used_at IS NULL AND revoked_at IS NULL
-            AND expires_at > ${input.now} AND family_expires_at > ${input.now}
-            AND scope @> ${[...input.requestedScope]}::text[]
-            AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND NOT u.disabled)
-          RETURNING family_id, user_id, client_id, scope, audience, family_expires_at
-        ), successor AS (
-          INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, scope, audience, created_at,
-                                      expires_at, family_expires_at, access_token_jti, access_token_expires_at)
-          SELECT ${input.successorId}::uuid, ${input.successorHash}, family_id, user_id, client_id, scope, audience, ${input.now},
-                 LEAST(${input.successorIdleExpiry}::timestamptz, family_expires_at), family_expires_at,
-                 ${input.accessTokenJti}, ${input.accessTokenExpiresAt}
-          FROM spent
-          RETURNING *
-        )
-        SELECT s.id, s.token_hash AS "tokenHash", s.family_id AS "familyId", s.user_id AS "userId",
-               s.client_id AS "clientId", s.scope, s.audience, s.created_at AS "createdAt",
-               s.expires_at AS "expiresAt", s.family_expires_at AS "familyExpiresAt", s.used_at AS "usedAt",
-               s.revoked_at AS "revokedAt", s.replaced_by_id AS "replacedById",
-               s.access_token_jti AS "accessTokenJti", s.access_token_expires_at AS "accessTokenExpiresAt",
-               u.roles AS "userRoles"
-        FROM successor s JOIN users u ON u.id = s.user_id`;
+      const { rows } = await sql.query<RefreshTokenRow & { userRoles: string[] }>(ROTATE_LIVE, [
+        input.now,
+        input.successorId,
+        input.tokenHash,
+        input.clientId,
+        [...input.requestedScope],
+        input.successorHash,
+        input.successorIdleExpiry,
+        input.accessTokenJti,
+        input.accessTokenExpiresAt,
+      ]);
       const row = rows[0];
       return row === undefined ? undefined : { successor: toRefreshTokenRecord(row), userRoles: row.userRoles };
     },
@@ -161,8 +178,8 @@ export function createRefreshTokenStore(db: Database, revocations: RevocationSto
     },
 
     async findByHash(tokenHash) {
-      const row = await db.refreshToken.findUnique({ where: { tokenHash } });
-      return row === null ? undefined : toRefreshTokenRecord(row);
+      const { rows } = await sql.query<RefreshTokenRow>(`SELECT ${RECORD_COLUMNS} FROM refresh_tokens WHERE token_hash = $1`, [tokenHash]);
+      return rows[0] === undefined ? undefined : toRefreshTokenRecord(rows[0]);
     },
 
     revokeUserFamilies(userId, now, reason) {

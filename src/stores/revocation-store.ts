@@ -1,5 +1,5 @@
 import type { RevocationReason, RevokedAccessToken } from '../domain/revocation.js';
-import type { Database, DatabaseTransaction } from './database.js';
+import type { Database, DatabaseTransaction, SqlPool } from './database.js';
 
 /** The durable copy of the denylist: every revocation is written here before Redis. */
 export interface RevocationStore {
@@ -13,17 +13,26 @@ export interface RevocationStore {
   pruneExpired(now: Date): Promise<number>;
 }
 
-export function createRevocationStore(db: Database): RevocationStore {
+export function createRevocationStore(db: Database, sql: SqlPool): RevocationStore {
   return {
-    async record(tokens, now, tx = db) {
+    async record(tokens, now, tx) {
       if (tokens.length === 0) return;
-      await tx.revocation.createMany({
-        data: tokens.map(({ jti, expiresAt, reason }) => ({ jti, expiresAt, reason, revokedAt: now })),
-        skipDuplicates: true,
-      });
+      if (tx !== undefined) {
+        await tx.revocation.createMany({
+          data: tokens.map(({ jti, expiresAt, reason }) => ({ jti, expiresAt, reason, revokedAt: now })),
+          skipDuplicates: true,
+        });
+        return;
+      }
+      await sql.query(
+        `INSERT INTO revocations (jti, expires_at, reason, revoked_at)
+         SELECT jti, expires_at, reason, $4::timestamptz FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
+         ON CONFLICT (jti) DO NOTHING`,
+        [tokens.map((t) => t.jti), tokens.map((t) => t.expiresAt), tokens.map((t) => t.reason), now],
+      );
     },
     async isRevoked(jti) {
-      return (await db.revocation.findUnique({ where: { jti }, select: { jti: true } })) !== null;
+      return (await sql.query('SELECT 1 FROM revocations WHERE jti = $1', [jti])).rowCount === 1;
     },
     async unexpired(now, after, limit) {
       const rows = await db.revocation.findMany({

@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import type { RouterInstance } from '@koa/router';
 
 /** One readiness dependency: resolves when healthy, rejects (or times out) when not. */
 export interface ReadinessCheck {
@@ -9,8 +9,8 @@ export interface ReadinessCheck {
 const CHECK_TIMEOUT_MS = 1500;
 
 /** `/healthz`: the process answers. `/readyz`: every dependency answers, or 503 naming those that fail. */
-export function healthRoutes(checks: readonly ReadinessCheck[]): Router {
-  return new Router()
+export function healthRoutes(router: RouterInstance, checks: readonly ReadinessCheck[]): void {
+  router
     .get('/healthz', (ctx) => {
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { status: 'ok' };

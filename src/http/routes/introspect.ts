@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import type { RouterInstance } from '@koa/router';
 import { isConfidential } from '../../domain/client.js';
 import { invalidClient, invalidRequest } from '../../errors/oauth-error.js';
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
@@ -7,8 +7,8 @@ import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
 
 /** `POST /introspect` (RFC 7662), for confidential clients only. */
-export function introspectRoutes({ clients, introspect }: { clients: ClientLookup; introspect: Introspect }): Router {
-  return new Router().post('/introspect', parseOAuthBody(), async (ctx) => {
+export function introspectRoutes(router: RouterInstance, { clients, introspect }: { clients: ClientLookup; introspect: Introspect }): void {
+  router.post('/introspect', parseOAuthBody(), async (ctx) => {
     const params = ctx.state.params as Record<string, string>;
     const credentials = readClientCredentials(ctx, params);
     const client = await authenticateClient(clients, credentials);

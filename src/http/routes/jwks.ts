@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import type { RouterInstance } from '@koa/router';
 
 /** The published key set, serialised once by the keyring. */
 export interface JwksSource {
@@ -8,8 +8,8 @@ export interface JwksSource {
 /** Resource servers may cache the key set this long; key rotation publishes at least this far ahead. */
 export const JWKS_MAX_AGE_SECONDS = 300;
 
-export function jwksRoutes(keys: JwksSource): Router {
-  return new Router().get('/.well-known/jwks.json', (ctx) => {
+export function jwksRoutes(router: RouterInstance, keys: JwksSource): void {
+  router.get('/.well-known/jwks.json', (ctx) => {
     const { body, etag } = keys.jwks();
     ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
     ctx.set('ETag', etag);

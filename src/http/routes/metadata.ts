@@ -1,4 +1,4 @@
-import Router, { type RouterMiddleware } from '@koa/router';
+import type { RouterInstance, RouterMiddleware } from '@koa/router';
 
 export interface MetadataOptions {
   readonly issuer: string;
@@ -9,7 +9,7 @@ export interface MetadataOptions {
 const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post'];
 
 /** RFC 8414 authorization server metadata, also served at the OpenID discovery path. */
-export function metadataRoutes({ issuer, scopesSupported }: MetadataOptions): Router {
+export function metadataRoutes(router: RouterInstance, { issuer, scopesSupported }: MetadataOptions): void {
   const document = (scopes: readonly string[]) => ({
     issuer,
     token_endpoint: `${issuer}/token`,
@@ -27,5 +27,5 @@ export function metadataRoutes({ issuer, scopesSupported }: MetadataOptions): Ro
     ctx.set('Cache-Control', 'public, max-age=300');
     ctx.body = document(await scopesSupported());
   };
-  return new Router().get('/.well-known/oauth-authorization-server', serve).get('/.well-known/openid-configuration', serve);
+  router.get('/.well-known/oauth-authorization-server', serve).get('/.well-known/openid-configuration', serve);
 }

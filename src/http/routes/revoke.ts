@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import type { RouterInstance } from '@koa/router';
 import { invalidRequest } from '../../errors/oauth-error.js';
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
 import type { Revoke } from '../../flows/revocation.js';
@@ -6,8 +6,8 @@ import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
 
 /** `POST /revoke` (RFC 7009): 200 with an empty body whether or not the token meant anything. */
-export function revokeRoutes({ clients, revoke }: { clients: ClientLookup; revoke: Revoke }): Router {
-  return new Router().post('/revoke', parseOAuthBody(), async (ctx) => {
+export function revokeRoutes(router: RouterInstance, { clients, revoke }: { clients: ClientLookup; revoke: Revoke }): void {
+  router.post('/revoke', parseOAuthBody(), async (ctx) => {
     const params = ctx.state.params as Record<string, string>;
     const client = await authenticateClient(clients, readClientCredentials(ctx, params));
     ctx.state.clientId = client.clientId;

@@ -1,4 +1,4 @@
-import Router from '@koa/router';
+import type { RouterInstance } from '@koa/router';
 import type { Context } from 'koa';
 import { isGrantType, type GrantType } from '../../domain/client.js';
 import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../errors/oauth-error.js';
@@ -13,7 +13,7 @@ export interface TokenRouteDeps {
 }
 
 /** `POST /token` and `POST /token/refresh`: authenticate the client, check it may use the grant, run the grant. */
-export function tokenRoutes({ clients, grants }: TokenRouteDeps): Router {
+export function tokenRoutes(router: RouterInstance, { clients, grants }: TokenRouteDeps): void {
   const byType = new Map<GrantType, Grant>(grants.map((grant) => [grant.grantType, grant]));
 
   const exchange = async (ctx: Context, grantTypeParam: string | undefined) => {
@@ -27,7 +27,7 @@ export function tokenRoutes({ clients, grants }: TokenRouteDeps): Router {
     respond(ctx, await grant.handle({ params, client, ip: ctx.ip, requestId: ctx.state.requestId as string }));
   };
 
-  return new Router()
+  router
     .post('/token', parseOAuthBody(), (ctx) => exchange(ctx, (ctx.state.params as Record<string, string>)['grant_type']))
     .post('/token/refresh', parseOAuthBody(), (ctx) => exchange(ctx, 'refresh_token'));
 }
