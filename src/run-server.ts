@@ -1,5 +1,5 @@
 import type { Config } from './config/config.js';
-import { describeError } from './observability/logger.js';
+import { describeError, flushLogger } from './observability/logger.js';
 import { startServer } from './server.js';
 
 /** Starts the server in this process and wires SIGHUP (reload keys) and SIGTERM/SIGINT (drain, exit). */
@@ -16,12 +16,14 @@ export async function runServer(config: Config): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'draining and shutting down');
     running.shutdown().then(
-      () => {
+      async () => {
         logger.info('stopped');
+        await flushLogger(logger);
         process.exit(0);
       },
-      (error: unknown) => {
+      async (error: unknown) => {
         logger.error({ err: describeError(error) }, 'shutdown failed');
+        await flushLogger(logger);
         process.exit(1);
       },
     );
