@@ -39,10 +39,17 @@ const isAfter = (instant: Date | null, now: number) => instant !== null && insta
  * once every token it can have signed has expired.
  */
 export function keyStates(keys: readonly KeySchedule[], now: number): Map<string, KeyStatus> {
-  const ordered = [...keys].sort(byActivation);
+  const states = new Map<string, KeyStatus>();
+  // A key retired or revoked before it ever activated (a withdrawn `next` key) never signs and
+  // never displaces the signing key: it leaves the JWKS when it is withdrawn.
+  const before = (instant: Date | null, key: KeySchedule) => instant !== null && instant.getTime() <= key.activates.getTime();
+  const withdrawn = (key: KeySchedule) => before(key.retires, key) || before(key.revoked, key);
+  for (const key of keys.filter(withdrawn)) {
+    states.set(key.kid, { state: isAfter(key.revoked, now) ? 'revoked' : isAfter(key.retires, now) ? 'dropped' : 'next' });
+  }
+  const ordered = keys.filter((key) => !withdrawn(key)).sort(byActivation);
   const activated = ordered.filter((key) => key.activates.getTime() <= now);
   const newest = activated[activated.length - 1];
-  const states = new Map<string, KeyStatus>();
   ordered.forEach((key, index) => {
     if (isAfter(key.revoked, now)) return states.set(key.kid, { state: 'revoked' });
     if (key.activates.getTime() > now) return states.set(key.kid, { state: 'next' });

@@ -47,6 +47,18 @@ describe('keyStates', () => {
     expect(stateAt([y, x], T0)).toEqual({ [x.kid]: 'retired', [y.kid]: 'active' });
   });
 
+  it('a next key retired before it activates is withdrawn and never displaces the signing key', () => {
+    const withdrawn = { ...b, retires: new Date(T0 + 5 * MIN) };
+    expect(stateAt([a, withdrawn], T0 + 4 * MIN)).toEqual({ [a.kid]: 'active', [b.kid]: 'next' });
+    expect(stateAt([a, withdrawn], T0 + 5 * MIN)).toEqual({ [a.kid]: 'active', [b.kid]: 'dropped' });
+    expect(stateAt([a, withdrawn], T0 + 20 * MIN)).toEqual({ [a.kid]: 'active', [b.kid]: 'dropped' });
+  });
+
+  it('a next key revoked before it activates never displaces the signing key', () => {
+    const revokedEarly = { ...b, revoked: new Date(T0 + 5 * MIN) };
+    expect(stateAt([a, revokedEarly], T0 + 20 * MIN)).toEqual({ [a.kid]: 'active', [b.kid]: 'revoked' });
+  });
+
   it('lets a same-instant replacement of a revoked key sign, whatever the kids', () => {
     const revoked = key('20261101-ffffffff', T0, { revoked: new Date(T0) });
     const replacement = key('20261101-00000000', T0);

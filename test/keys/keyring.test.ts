@@ -107,6 +107,11 @@ describe('keyring', () => {
     expect((await keyring.revoke(next.kid)).replacement).toBeUndefined();
     expect(publishedKids(keyring)).toEqual([active]);
     await expect(keyring.retire('20261122-00000000')).rejects.toThrow('no key "20261122-00000000"');
+    const withdrawn = await keyring.rotate();
+    expect((await keyring.retire(withdrawn.kid)).state).toBe('dropped');
+    now += PUBLISH_LEAD_MS;
+    expect(keyring.activeKey()!.kid).toBe(active);
+    expect(publishedKids(keyring)).toEqual([active]);
   });
 
   it('skips corrupt files with a warning naming them, and keeps the last good version of a known key', async () => {
