@@ -45,6 +45,5 @@ function asOAuthError(error: unknown): OAuthError | undefined {
   if (error instanceof OAuthError) return error;
   if (!isHttpError(error) || error.status >= 500 || error.expose === false) return undefined;
   if (error.status === 413) return new OAuthError('invalid_request', 'request body too large', { status: 413, omitDescription: true });
-  if (error.status === 404 || error.status === 405) return undefined;
   return new OAuthError('invalid_request', error.status === 415 ? 'unsupported content type' : 'malformed request body');
 }
