@@ -5,7 +5,7 @@ import { generateClientSecret, hashClientSecret } from '../src/clients/client-se
 import { migrateDatabase } from '../src/db/migrate-url.js';
 import { createPasswordHasher, type Argon2Cost } from '../src/passwords/password-hasher.js';
 import { createClientStore } from '../src/stores/client-store.js';
-import { createDatabase, type Database } from '../src/stores/database.js';
+import { connectDatabase, type Database } from '../src/stores/database.js';
 import { newJti } from '../src/tokens/access-token.js';
 import { hashRefreshToken, newRefreshToken } from '../src/tokens/refresh-token.js';
 import { createUserStore } from '../src/stores/user-store.js';
@@ -55,7 +55,7 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
   await redis.flushdb();
   await redis.quit();
 
-  const db = createDatabase(databaseUrl, { poolSize: 2 });
+  const { db, close } = connectDatabase(databaseUrl, { poolSize: 2 });
   try {
     const clients = createClientStore(db);
     const secrets = { cc: generateClientSecret(), web: generateClientSecret(), rs: generateClientSecret() };
@@ -72,6 +72,6 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
       password,
     };
   } finally {
-    await db.$disconnect();
+    await close();
   }
 }

@@ -10,11 +10,6 @@ export type SqlPool = pg.Pool;
 /** The client handed to an interactive transaction's callback. */
 export type DatabaseTransaction = Parameters<Parameters<PrismaClient['$transaction']>[0]>[0];
 
-/** A Prisma client over node-postgres. The pool is sized for one authd process. */
-export function createDatabase(databaseUrl: string, { poolSize = 10 } = {}): Database {
-  return new PrismaClient({ adapter: new PrismaPg({ connectionString: databaseUrl, max: poolSize }) });
-}
-
 export interface DatabaseConnections {
   readonly db: Database;
   /** The same pool Prisma uses. */
@@ -22,7 +17,7 @@ export interface DatabaseConnections {
   close(): Promise<void>;
 }
 
-/** Prisma and plain SQL over one shared node-postgres pool. */
+/** Prisma and plain SQL over one shared node-postgres pool, sized for one authd process by default. */
 export function connectDatabase(databaseUrl: string, { poolSize = 10 } = {}): DatabaseConnections {
   const sql = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
   sql.on('error', () => undefined);

@@ -144,17 +144,14 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
 
     withLockedToken(tokenHash, now, work) {
       return db.$transaction(async (tx) => {
-        const lock = async (where: 'hash' | 'id', value: string) => {
-          const rows =
-            where === 'hash'
-              ? await tx.$queryRaw<{ id: string }[]>`SELECT id FROM refresh_tokens WHERE token_hash = ${value} FOR UPDATE`
-              : await tx.$queryRaw<{ id: string }[]>`SELECT id FROM refresh_tokens WHERE id = ${value}::uuid FOR UPDATE`;
-          const id = rows[0]?.id;
-          if (id === undefined) return undefined;
-          const row = await tx.refreshToken.findUnique({ where: { id } });
-          return row === null ? undefined : toRefreshTokenRecord(row);
+        const lock = async (column: 'token_hash' | 'id', value: string) => {
+          const rows = await tx.$queryRawUnsafe<RefreshTokenRow[]>(
+            `SELECT ${RECORD_COLUMNS} FROM refresh_tokens WHERE ${column} = $1${column === 'id' ? '::uuid' : ''} FOR UPDATE`,
+            value,
+          );
+          return rows[0] === undefined ? undefined : toRefreshTokenRecord(rows[0]);
         };
-        const token = await lock('hash', tokenHash);
+        const token = await lock('token_hash', tokenHash);
         if (token === undefined) return work(undefined);
         return work({
           token,

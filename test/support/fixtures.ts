@@ -3,7 +3,7 @@ import { hashClientSecret, generateClientSecret } from '../../src/clients/client
 import type { GrantType } from '../../src/domain/client.js';
 import type { User } from '../../src/domain/user.js';
 import { createClientStore } from '../../src/stores/client-store.js';
-import { createDatabase, type Database } from '../../src/stores/database.js';
+import { connectDatabase, type Database } from '../../src/stores/database.js';
 import { createUserStore } from '../../src/stores/user-store.js';
 import type { TestServer } from './server.js';
 
@@ -26,7 +26,7 @@ export interface Fixtures {
 
 /** Seeds users and clients through the real stores of the server's database. */
 export function fixtures(server: TestServer): Fixtures {
-  const db = createDatabase(server.db.url, { poolSize: 2 });
+  const { db, close } = connectDatabase(server.db.url, { poolSize: 2 });
   const users = createUserStore(db);
   const clients = createClientStore(db);
   return {
@@ -49,7 +49,7 @@ export function fixtures(server: TestServer): Fixtures {
       });
       return secret;
     },
-    close: () => db.$disconnect(),
+    close,
   };
 }
 
