@@ -60,7 +60,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const keyring = createKeyring({ dir: config.keysDir, clock, logger, rotationInterval: config.keyRotationInterval });
   await keyring.load();
   await keyring.ensureKey();
-  keyring.start();
+  await keyring.start();
 
   const accessTokens = createAccessTokenIssuer({ issuer: config.issuer, keys: keyring, clock });
   const verifyAccessToken = createAccessTokenVerifier({ issuer: config.issuer, keys: keyring, clock });

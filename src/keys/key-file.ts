@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 /** `YYYYMMDD-<8 hex>`: the creation date (UTC) and 32 random bits. */
@@ -18,6 +18,7 @@ export interface KeyRecord {
   readonly publicKey: KeyObject;
 }
 
+/** The JSON document in `<kid>.json`. */
 interface KeyFileJson {
   kid: string;
   alg: 'ES256';
@@ -28,73 +29,127 @@ interface KeyFileJson {
   privateKey: string;
 }
 
+/** A key file that cannot be used; the message names the problem and never quotes key material. */
+export class KeyFileError extends Error {
+  override readonly name = 'KeyFileError';
+}
+
 export const keyFileName = (kid: string): string => `${kid}.json`;
 
-export function newKid(now: Date): string {
-  const date = now.toISOString().slice(0, 10).replace(/-/g, '');
+export function newKid(created: Date): string {
+  const date = created.toISOString().slice(0, 10).replace(/-/g, '');
   return `${date}-${randomBytes(4).toString('hex')}`;
 }
 
-/** A fresh P-256 key that activates at `activates`. */
-export function generateKeyRecord(now: Date, activates: Date): KeyRecord {
+/** A fresh P-256 key created at `created` that starts signing at `activates`. */
+export function generateKeyRecord(created: Date, activates: Date): KeyRecord {
   const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return { kid: newKid(now), created: now, activates, retires: null, revoked: null, privateKey, publicKey };
+  return { kid: newKid(created), created, activates, retires: null, revoked: null, privateKey, publicKey };
 }
 
-/** Reads and strictly validates one key file; throws a message fit for the log (never key material). */
+/** Reads and strictly validates one key file; throws KeyFileError with a reason fit for the log. */
 export async function readKeyFile(path: string): Promise<KeyRecord> {
-  let json: Partial<KeyFileJson>;
-  try {
-    json = JSON.parse(await readFile(path, 'utf8')) as Partial<KeyFileJson>;
-  } catch (error) {
-    throw new Error(error instanceof SyntaxError ? 'not valid JSON' : `unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
-  }
-  if (typeof json !== 'object' || json === null) throw new Error('not a JSON object');
-  const { kid } = json;
-  if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) throw new Error('kid is missing or malformed');
-  if (basename(path) !== keyFileName(kid)) throw new Error(`kid ${kid} does not match the file name`);
-  if (json.alg !== 'ES256') throw new Error('alg must be ES256');
-  const created = date(json.created, 'created');
-  const activates = date(json.activates, 'activates');
-  const retires = json.retires === null || json.retires === undefined ? null : date(json.retires, 'retires');
-  const revoked = json.revoked === null || json.revoked === undefined ? null : date(json.revoked, 'revoked');
-  if (typeof json.privateKey !== 'string') throw new Error('privateKey is missing');
-  let privateKey: KeyObject;
-  try {
-    privateKey = createPrivateKey({ key: json.privateKey, format: 'pem' });
-  } catch {
-    throw new Error('privateKey is not a PEM private key');
-  }
-  if (privateKey.asymmetricKeyType !== 'ec' || privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
-    throw new Error('privateKey is not a P-256 EC key');
-  }
-  return { kid, created, activates, retires, revoked, privateKey, publicKey: createPublicKey(privateKey) };
+  const json = await readJsonObject(path);
+  const kid = json['kid'];
+  if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) throw new KeyFileError('kid is missing or malformed');
+  if (basename(path) !== keyFileName(kid)) throw new KeyFileError(`kid ${kid} does not match the file name`);
+  if (json['alg'] !== 'ES256') throw new KeyFileError('alg must be ES256');
+  const privateKey = p256PrivateKey(json['privateKey']);
+  return {
+    kid,
+    created: isoDate(json['created'], 'created'),
+    activates: isoDate(json['activates'], 'activates'),
+    retires: optionalIsoDate(json['retires'], 'retires'),
+    revoked: optionalIsoDate(json['revoked'], 'revoked'),
+    privateKey,
+    publicKey: createPublicKey(privateKey),
+  };
 }
 
-function date(value: unknown, name: string): Date {
-  const parsed = typeof value === 'string' ? new Date(value) : new Date(Number.NaN);
-  if (Number.isNaN(parsed.getTime())) throw new Error(`${name} is not an ISO date`);
+async function readJsonObject(path: string): Promise<Record<string, unknown>> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new KeyFileError(`unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON.parse quotes the offending text, which may be key material: say only that it failed.
+    throw new KeyFileError('not valid JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new KeyFileError('not a JSON object');
+  return parsed as Record<string, unknown>;
+}
+
+function p256PrivateKey(pem: unknown): KeyObject {
+  // PKCS#8 only: SEC1 (`EC PRIVATE KEY`) and encrypted PEM are not this format.
+  if (typeof pem !== 'string' || !pem.startsWith('-----BEGIN PRIVATE KEY-----')) {
+    throw new KeyFileError('privateKey is not a PKCS#8 PEM private key');
+  }
+  let key: KeyObject;
+  try {
+    key = createPrivateKey({ key: pem, format: 'pem' });
+  } catch {
+    throw new KeyFileError('privateKey is not a PKCS#8 PEM private key');
+  }
+  if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
+    throw new KeyFileError('privateKey is not a P-256 EC key');
+  }
+  return key;
+}
+
+const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;
+
+/** An ISO-8601 date-time with an offset; rejects what Date would silently roll over (Feb 31, 24:00). */
+function isoDate(value: unknown, name: string): Date {
+  const match = typeof value === 'string' ? ISO_DATE.exec(value) : null;
+  if (match === null) throw new KeyFileError(`${name} is not an ISO-8601 date-time`);
+  const fields = match.slice(1, 7).map(Number);
+  const [year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0] = fields;
+  const normalised = new Date(Date.UTC(year, month - 1, day, hour, minute, second));
+  const roundTrip = [normalised.getUTCFullYear(), normalised.getUTCMonth() + 1, normalised.getUTCDate(), normalised.getUTCHours(), normalised.getUTCMinutes(), normalised.getUTCSeconds()];
+  const parsed = new Date(match[0]);
+  if (roundTrip.some((field, index) => field !== fields[index]) || Number.isNaN(parsed.getTime())) {
+    throw new KeyFileError(`${name} is not a valid date-time`);
+  }
   return parsed;
 }
 
+const optionalIsoDate = (value: unknown, name: string): Date | null => (value === null || value === undefined ? null : isoDate(value, name));
+
+const toJson = (key: KeyRecord): KeyFileJson => ({
+  kid: key.kid,
+  alg: 'ES256',
+  created: key.created.toISOString(),
+  activates: key.activates.toISOString(),
+  retires: key.retires?.toISOString() ?? null,
+  revoked: key.revoked?.toISOString() ?? null,
+  privateKey: key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
+});
+
 /**
- * Writes `<kid>.json` atomically (temporary file, then rename) with mode 0600, creating the
- * directory with mode 0700 if needed.
+ * Writes `<kid>.json` atomically (temporary file in the same directory, fsync, rename) with mode
+ * 0600 whatever the umask, creating the directory with mode 0700 if it is missing.
  */
 export async function writeKeyFile(dir: string, key: KeyRecord): Promise<void> {
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  const json: KeyFileJson = {
-    kid: key.kid,
-    alg: 'ES256',
-    created: key.created.toISOString(),
-    activates: key.activates.toISOString(),
-    retires: key.retires?.toISOString() ?? null,
-    revoked: key.revoked?.toISOString() ?? null,
-    privateKey: key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
-  };
-  const target = join(dir, keyFileName(key.kid));
+  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (created !== undefined) await chmod(dir, 0o700);
   const temporary = join(dir, `.${key.kid}.${randomBytes(4).toString('hex')}.tmp`);
-  await writeFile(temporary, `${JSON.stringify(json, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
-  await chmod(temporary, 0o600);
-  await rename(temporary, target);
+  try {
+    const file = await open(temporary, 'wx', 0o600);
+    try {
+      await file.writeFile(`${JSON.stringify(toJson(key), null, 2)}\n`);
+      await file.chmod(0o600);
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await rename(temporary, join(dir, keyFileName(key.kid)));
+  } catch (error) {
+    await unlink(temporary).catch(() => undefined);
+    throw error;
+  }
 }

@@ -12,61 +12,77 @@ export interface KeySchedule {
 
 export interface KeyStatus {
   readonly state: KeyState;
-  /** When it stopped (or will stop) signing, for retired keys. */
+  /** When it stopped (or stops) signing; set for retired and dropped keys that once signed. */
   readonly retiredAt?: Date;
-  /** When it leaves the JWKS, for retired keys. */
+  /** When it leaves the JWKS; set with `retiredAt`. */
   readonly dropsAt?: Date;
 }
 
 /** Resource servers accept tokens up to 60 s past `exp`; a retired key stays published that much longer. */
 export const VERIFIER_CLOCK_TOLERANCE_MS = 60_000;
 
-/** How long a retired key stays published: the longest token it can have signed, plus tolerance. */
+/** How long a retired key stays published: the longest token it can have signed, plus tolerance (3660 s). */
 export const RETIRED_KEY_LIFETIME_MS = MAX_ACCESS_TOKEN_TTL_SECONDS * 1000 + VERIFIER_CLOCK_TOLERANCE_MS;
 
-/** Activation order; on a tie a revoked key sorts first, so its same-instant replacement is the newest. */
-const byActivation = (a: KeySchedule, b: KeySchedule) =>
+/** Activation order, then kid; on a tie a revoked key sorts first so its same-instant replacement is the newest. */
+export const byActivation = (a: KeySchedule, b: KeySchedule): number =>
   a.activates.getTime() - b.activates.getTime() ||
   Number(b.revoked !== null) - Number(a.revoked !== null) ||
   (a.kid < b.kid ? -1 : a.kid > b.kid ? 1 : 0);
 
-const isAfter = (instant: Date | null, now: number) => instant !== null && instant.getTime() <= now;
+const reached = (instant: Date | null, now: number): boolean => instant !== null && instant.getTime() <= now;
+
+const notLaterThanActivation = (instant: Date | null, key: KeySchedule): boolean =>
+  instant !== null && instant.getTime() <= key.activates.getTime();
 
 /**
- * The state of every key at `now`. The newest activated key (revoked ones included in the
+ * A key retired or revoked before it ever activated (a `next` key taken back): it never signs and
+ * never displaces the signing key; it leaves the JWKS at the moment it is withdrawn.
+ */
+const isWithdrawn = (key: KeySchedule): boolean =>
+  notLaterThanActivation(key.retires, key) || notLaterThanActivation(key.revoked, key);
+
+const withdrawnStatus = (key: KeySchedule, now: number): KeyStatus => ({
+  state: reached(key.revoked, now) ? 'revoked' : reached(key.retires, now) ? 'dropped' : 'next',
+});
+
+/** An activated key that no longer signs: retired by hand or by the first key after it that activated. */
+function retiredStatus(key: KeySchedule, successor: KeySchedule | undefined, now: number): KeyStatus {
+  const instants = [key.retires, successor && reached(successor.activates, now) ? successor.activates : null]
+    .filter((instant): instant is Date => instant !== null)
+    .map((instant) => instant.getTime());
+  const retiredAt = new Date(Math.min(...instants));
+  const dropsAt = new Date(retiredAt.getTime() + RETIRED_KEY_LIFETIME_MS);
+  return { state: now >= dropsAt.getTime() ? 'dropped' : 'retired', retiredAt, dropsAt };
+}
+
+/**
+ * The state of every key at `now` (ms). The newest activated key (revoked ones included in the
  * order) signs, unless it is revoked or retired by hand — then none does. Every other activated
  * key retired when its successor activated (or when retired by hand, if earlier) and is dropped
  * once every token it can have signed has expired.
  */
 export function keyStates(keys: readonly KeySchedule[], now: number): Map<string, KeyStatus> {
   const states = new Map<string, KeyStatus>();
-  // A key retired or revoked before it ever activated (a withdrawn `next` key) never signs and
-  // never displaces the signing key: it leaves the JWKS when it is withdrawn.
-  const before = (instant: Date | null, key: KeySchedule) => instant !== null && instant.getTime() <= key.activates.getTime();
-  const withdrawn = (key: KeySchedule) => before(key.retires, key) || before(key.revoked, key);
-  for (const key of keys.filter(withdrawn)) {
-    states.set(key.kid, { state: isAfter(key.revoked, now) ? 'revoked' : isAfter(key.retires, now) ? 'dropped' : 'next' });
-  }
-  const ordered = keys.filter((key) => !withdrawn(key)).sort(byActivation);
-  const activated = ordered.filter((key) => key.activates.getTime() <= now);
-  const newest = activated[activated.length - 1];
+  for (const key of keys.filter(isWithdrawn)) states.set(key.kid, withdrawnStatus(key, now));
+  const ordered = keys.filter((key) => !isWithdrawn(key)).sort(byActivation);
+  const newest = ordered.filter((key) => reached(key.activates, now)).at(-1);
   ordered.forEach((key, index) => {
-    if (isAfter(key.revoked, now)) return states.set(key.kid, { state: 'revoked' });
-    if (key.activates.getTime() > now) return states.set(key.kid, { state: 'next' });
-    if (key === newest && !isAfter(key.retires, now)) return states.set(key.kid, { state: 'active' });
-    const successor = ordered[index + 1];
-    const candidates = [key.retires?.getTime(), successor && successor.activates.getTime() <= now ? successor.activates.getTime() : undefined]
-      .filter((time): time is number => time !== undefined);
-    const retiredAt = new Date(Math.min(...candidates));
-    const dropsAt = new Date(retiredAt.getTime() + RETIRED_KEY_LIFETIME_MS);
-    return states.set(key.kid, { state: now >= dropsAt.getTime() ? 'dropped' : 'retired', retiredAt, dropsAt });
+    if (reached(key.revoked, now)) states.set(key.kid, { state: 'revoked' });
+    else if (!reached(key.activates, now)) states.set(key.kid, { state: 'next' });
+    else if (key === newest && !reached(key.retires, now)) states.set(key.kid, { state: 'active' });
+    else states.set(key.kid, retiredStatus(key, ordered[index + 1], now));
   });
   return states;
 }
 
-/** The next instant after `now` at which some key changes state (for caching the JWKS until then). */
-export function nextTransition(keys: readonly KeySchedule[], now: number): number {
-  const instants = keys.flatMap((key) => [key.activates, key.retires, key.revoked].filter((d): d is Date => d !== null).map((d) => d.getTime()));
-  const drops = [...keyStates(keys, now).values()].flatMap((status) => (status.dropsAt ? [status.dropsAt.getTime()] : []));
-  return Math.min(...[...instants, ...drops].filter((instant) => instant > now), Number.POSITIVE_INFINITY);
+/**
+ * The first instant after `now` at which some key changes state, or +Infinity: the JWKS and the
+ * signing key can be cached until then.
+ */
+export function nextStateChange(keys: readonly KeySchedule[], now: number, states = keyStates(keys, now)): number {
+  const scheduled = keys.flatMap((key) => [key.activates, key.retires, key.revoked]);
+  const drops = [...states.values()].map((status) => status.dropsAt ?? null);
+  const future = [...scheduled, ...drops].filter((instant): instant is Date => instant !== null && instant.getTime() > now);
+  return Math.min(...future.map((instant) => instant.getTime()), Number.POSITIVE_INFINITY);
 }

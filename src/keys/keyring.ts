@@ -1,48 +1,66 @@
-import { createHash, type KeyObject } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import type { KeyObject } from 'node:crypto';
 import type { Clock } from '../clock.js';
+import { JWKS_MAX_AGE_SECONDS } from '../http/routes/jwks.js';
 import { describeError, type Logger } from '../observability/logger.js';
 import type { SigningKey } from '../tokens/access-token.js';
-import { generateKeyRecord, KID_PATTERN, readKeyFile, writeKeyFile, type KeyRecord } from './key-file.js';
-import { keyStates, nextTransition, type KeyState, type KeyStatus } from './key-state.js';
+import { readKeyDirectory } from './key-directory.js';
+import { generateKeyRecord, writeKeyFile, type KeyRecord } from './key-file.js';
+import { byActivation, type KeyState } from './key-state.js';
+import type { PublishedKeySet } from './jwks.js';
+import { snapshotOf, type Snapshot } from './key-snapshot.js';
 
-/** JWKS max-age (300 s) plus the reload period (60 s): every instance publishes a new key this long before it signs. */
-export const PUBLISH_LEAD_MS = 360_000;
+/** Every instance re-reads KEYS_DIR this often. */
 export const RELOAD_INTERVAL_MS = 60_000;
 
-/** A refused keyring operation, phrased for the person who asked. */
+/** JWKS max-age plus the reload period (360 s): every instance publishes a new key for a full cache period before anyone signs with it. */
+export const PUBLISH_LEAD_MS = JWKS_MAX_AGE_SECONDS * 1000 + RELOAD_INTERVAL_MS;
+
+/** A refused keyring operation, phrased for the person who asked (the CLI prints it as is). */
 export class KeyringError extends Error {
   override readonly name = 'KeyringError';
 }
 
+/** One key as `authd keys list` shows it. */
 export interface KeyView {
   readonly kid: string;
   readonly state: KeyState;
   readonly created: Date;
   readonly activates: Date;
-  readonly retiredAt?: Date;
+  /** When it stops (or stopped) signing, if known. */
+  readonly retires?: Date;
+  /** When a retired key leaves the JWKS. */
   readonly dropsAt?: Date;
   readonly revoked?: Date;
 }
 
+export interface RevokeOutcome {
+  readonly revoked: KeyView;
+  /** Made when the revoked key left no key signing; it signs at once. */
+  readonly replacement?: KeyView;
+}
+
 export interface Keyring {
-  /** Reads KEYS_DIR. After a first success it never throws: bad files and bad reads keep the last good keys. */
+  /** Reads KEYS_DIR; throws KeyringError if it exists but cannot be read. */
   load(): Promise<void>;
+  /** Re-reads KEYS_DIR. After a first successful load it never throws: bad files and bad reads keep the last good keys. */
   reload(): Promise<void>;
-  /** First start: makes a key that signs at once if none is active or scheduled. */
+  /** First start: makes a key that signs at once if none is active or next. */
   ensureKey(): Promise<void>;
   activeKey(): SigningKey | undefined;
   /** Public key of a next, active or retired key; undefined for dropped, revoked or unknown kids. */
   verificationKey(kid: string): KeyObject | undefined;
   /** The published key set, serialised once per change, with a strong ETag. */
-  jwks(): { readonly body: string; readonly etag: string };
+  jwks(): PublishedKeySet;
+  /** Every key on disk, in activation order. */
   list(): KeyView[];
+  /** Writes the next key, signing PUBLISH_LEAD_MS from now; refused while a next key exists. */
   rotate(): Promise<KeyView>;
   retire(kid: string): Promise<KeyView>;
-  revoke(kid: string): Promise<{ revoked: KeyView; replacement?: KeyView }>;
-  /** Reloads every 60 s and rotates when KEY_ROTATION_INTERVAL says so. */
-  start(): void;
+  revoke(kid: string): Promise<RevokeOutcome>;
+  /** Rotates if KEY_ROTATION_INTERVAL says the active key is due; returns the new key if it did. */
+  rotateIfDue(): Promise<KeyView | undefined>;
+  /** Starts reloading every 60 s (rotating when due); resolves after the first rotation check. */
+  start(): Promise<void>;
   stop(): void;
 }
 
@@ -54,180 +72,157 @@ export interface KeyringOptions {
   readonly rotationInterval: number;
 }
 
-interface Snapshot {
-  readonly statuses: Map<string, KeyStatus>;
-  readonly validUntil: number;
-  readonly jwks: { readonly body: string; readonly etag: string };
-  readonly publicKeys: Map<string, KeyObject>;
-  readonly active: SigningKey | undefined;
-}
+type KeyAuditEvent = 'key_rotation' | 'key_retired' | 'key_revoked';
 
-const PUBLISHED: ReadonlySet<KeyState> = new Set(['next', 'active', 'retired']);
+/** Shown in refusals: enough of a kid to recognise, never a megabyte of input. */
+const quoted = (kid: string) => JSON.stringify(kid.length > 40 ? `${kid.slice(0, 40)}…` : kid);
 
 export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringOptions): Keyring {
-  let keys = new Map<string, KeyRecord>();
-  let snapshot: Snapshot | undefined;
+  let keys: ReadonlyMap<string, KeyRecord> = new Map();
+  let loaded = false;
+  let cached: Snapshot | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let queue: Promise<unknown> = Promise.resolve();
 
-  /** States, JWKS and lookups for now; rebuilt when the keys change or a state boundary passes. */
+  /** Runs changes one at a time, so a reload never overwrites a key written a moment earlier. */
+  const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
+    const result = queue.then(work);
+    queue = result.catch(() => undefined);
+    return result;
+  };
+
   const current = (): Snapshot => {
     const now = clock.now();
-    if (snapshot !== undefined && now < snapshot.validUntil) return snapshot;
-    const records = [...keys.values()];
-    const statuses = keyStates(records, now);
-    const published = records
-      .filter((key) => PUBLISHED.has(statuses.get(key.kid)!.state))
-      .sort((a, b) => a.activates.getTime() - b.activates.getTime() || a.kid.localeCompare(b.kid));
-    const body = JSON.stringify({
-      keys: published.map((key) => {
-        const { x, y } = key.publicKey.export({ format: 'jwk' });
-        return { kty: 'EC', crv: 'P-256', x, y, kid: key.kid, alg: 'ES256', use: 'sig' };
-      }),
-    });
-    const active = records.find((key) => statuses.get(key.kid)!.state === 'active');
-    snapshot = {
-      statuses,
-      validUntil: nextTransition(records, now),
-      jwks: { body, etag: `"${createHash('sha256').update(body).digest('base64url')}"` },
-      publicKeys: new Map(published.map((key) => [key.kid, key.publicKey])),
-      active: active && { kid: active.kid, privateKey: active.privateKey },
-    };
-    return snapshot;
+    // A clock stepped backwards must not see states computed for a later instant.
+    if (cached === undefined || now >= cached.validUntil || now < cached.validFrom) cached = snapshotOf([...keys.values()], now);
+    return cached;
   };
 
-  const replaceKeys = (next: Map<string, KeyRecord>) => {
-    keys = next;
-    snapshot = undefined;
-  };
+  const audit = (event: KeyAuditEvent, fields: Record<string, unknown>) => logger.info({ audit: true, event, ...fields }, event);
 
   const view = (key: KeyRecord): KeyView => {
     const status = current().statuses.get(key.kid)!;
+    const retires = status.retiredAt ?? key.retires ?? undefined;
     return {
       kid: key.kid,
       state: status.state,
       created: key.created,
       activates: key.activates,
-      ...(status.retiredAt ? { retiredAt: status.retiredAt } : {}),
+      ...(retires ? { retires } : {}),
       ...(status.dropsAt ? { dropsAt: status.dropsAt } : {}),
       ...(key.revoked ? { revoked: key.revoked } : {}),
     };
   };
 
-  const save = async (key: KeyRecord) => {
+  const save = async (key: KeyRecord): Promise<KeyView> => {
     await writeKeyFile(dir, key);
-    replaceKeys(new Map(keys).set(key.kid, key));
+    keys = new Map(keys).set(key.kid, key);
+    cached = undefined;
     return view(key);
   };
 
-  const reload = async () => {
-    let names: string[];
-    try {
-      names = (await readdir(dir)).filter((name) => name.endsWith('.json'));
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT' && keys.size === 0) return;
-      logger.error({ err: describeError(error), dir }, 'keyring: cannot read the key directory; keeping the last good keys');
-      return;
+  const reloadNow = async () => {
+    const result = await readKeyDirectory(dir, keys, logger);
+    if (result.ok) {
+      keys = result.keys;
+      cached = undefined;
+      loaded = true;
+    } else if (!loaded) {
+      throw new KeyringError(`cannot read the key directory ${dir} (${result.code})`);
+    } else {
+      logger.error({ dir, code: result.code }, 'keyring: cannot read the key directory; keeping the last good keys');
     }
-    const loaded = new Map<string, KeyRecord>();
-    for (const name of names) {
-      try {
-        const key = await readKeyFile(join(dir, name));
-        loaded.set(key.kid, key);
-      } catch (error) {
-        const kid = name.slice(0, -'.json'.length);
-        const previous = KID_PATTERN.test(kid) ? keys.get(kid) : undefined;
-        if (previous !== undefined) loaded.set(kid, previous);
-        logger.warn(
-          { file: name, reason: error instanceof Error ? error.message : String(error), keptPrevious: previous !== undefined },
-          'keyring: skipped a key file',
-        );
-      }
-    }
-    replaceKeys(loaded);
   };
 
-  const immediateKey = () => generateKeyRecord(new Date(clock.now()), new Date(clock.now()));
-
-  const keyInState = (state: KeyState) => [...keys.values()].find((key) => current().statuses.get(key.kid)?.state === state);
-
-  const rotate = async () => {
-    if (keyInState('next') !== undefined) throw new KeyringError('a next key is already waiting to activate; rotate again after it does');
+  const rotateNow = async (trigger: 'manual' | 'scheduled') => {
+    if (current().hasNext) throw new KeyringError('a next key is already waiting to activate; rotate again after it does');
     const now = clock.now();
     const created = await save(generateKeyRecord(new Date(now), new Date(now + PUBLISH_LEAD_MS)));
-    logger.info({ audit: true, event: 'key_rotation', kid: created.kid, activates: created.activates }, 'key_rotation');
+    audit('key_rotation', { kid: created.kid, activates: created.activates, trigger });
     return created;
   };
 
-  const rotateIfDue = async () => {
-    if (rotationInterval === 0) return;
-    const active = keyInState('active');
-    if (active === undefined || keyInState('next') !== undefined) return;
-    if (clock.now() >= active.activates.getTime() + rotationInterval * 1000 - PUBLISH_LEAD_MS) await rotate();
+  const rotateIfDueNow = async () => {
+    const { active, hasNext } = current();
+    if (rotationInterval <= 0 || active === undefined || hasNext) return undefined;
+    const activates = keys.get(active.kid)!.activates.getTime();
+    return clock.now() >= activates + rotationInterval * 1000 - PUBLISH_LEAD_MS ? rotateNow('scheduled') : undefined;
   };
+
+  /** A key that signs from now: first start, or the replacement of a revoked signing key. */
+  const saveImmediateKey = () => save(generateKeyRecord(new Date(clock.now()), new Date(clock.now())));
 
   const known = (kid: string): KeyRecord => {
     const key = keys.get(kid);
-    if (key === undefined) throw new KeyringError(`no key ${JSON.stringify(kid)}`);
+    if (key === undefined) throw new KeyringError(`no key ${quoted(kid)}`);
     return key;
   };
 
-  const tick = async () => {
-    try {
-      await reload();
-      await rotateIfDue();
-    } catch (error) {
-      logger.error({ err: describeError(error) }, 'keyring: scheduled reload or rotation failed');
+  const retireNow = async (kid: string) => {
+    const key = known(kid);
+    const { state } = view(key);
+    if (state === 'revoked' || state === 'dropped' || state === 'retired') throw new KeyringError(`key ${kid} is already ${state}`);
+    if (state === 'active') {
+      throw new KeyringError(
+        `key ${kid} is the signing key and no other key would sign; run \`authd keys rotate\` first — the old key retires by itself when the new one activates`,
+      );
     }
+    const retired = await save({ ...key, retires: new Date(clock.now()) });
+    audit('key_retired', { kid });
+    return retired;
   };
 
+  const revokeNow = async (kid: string): Promise<RevokeOutcome> => {
+    const key = known(kid);
+    if (key.revoked !== null) throw new KeyringError(`key ${kid} is already revoked`);
+    const revoked = await save({ ...key, revoked: new Date(clock.now()) });
+    audit('key_revoked', { kid });
+    if (current().active !== undefined) return { revoked };
+    const replacement = await saveImmediateKey();
+    audit('key_rotation', { kid: replacement.kid, activates: replacement.activates, trigger: 'revocation', replaces: kid });
+    logger.warn(
+      { kid: replacement.kid, revokedKid: kid },
+      'keyring: no key was left signing, so a replacement signs at once, before resource servers may have fetched it',
+    );
+    return { revoked, replacement };
+  };
+
+  const logFailure = (what: string) => (error: unknown) => logger.error({ err: describeError(error) }, `keyring: ${what} failed`);
+
+  const tick = () =>
+    exclusive(async () => {
+      await reloadNow();
+      await rotateIfDueNow();
+    }).catch(logFailure('scheduled reload or rotation'));
+
   return {
-    load: reload,
-    reload,
-    async ensureKey() {
-      if (keyInState('active') !== undefined || keyInState('next') !== undefined) return;
-      const created = await save(immediateKey());
-      logger.info({ audit: true, event: 'key_rotation', kid: created.kid, reason: 'no usable key' }, 'key_rotation');
-    },
+    load: () => exclusive(reloadNow),
+    reload: () => exclusive(reloadNow),
+    ensureKey: () =>
+      exclusive(async () => {
+        const { active, hasNext } = current();
+        if (active !== undefined || hasNext) return;
+        const created = await saveImmediateKey();
+        audit('key_rotation', { kid: created.kid, activates: created.activates, trigger: 'no usable key' });
+      }),
     activeKey: () => current().active,
     verificationKey: (kid) => current().publicKeys.get(kid),
     jwks: () => current().jwks,
-    list: () => [...keys.values()].sort((a, b) => a.activates.getTime() - b.activates.getTime()).map(view),
-    rotate,
-    async retire(kid) {
-      const key = known(kid);
-      const state = current().statuses.get(kid)!.state;
-      if (state === 'revoked' || state === 'dropped' || state === 'retired') throw new KeyringError(`key ${kid} is already ${state}`);
-      if (state === 'active') {
-        throw new KeyringError(
-          `key ${kid} is the signing key; run \`authd keys rotate\` first — it retires by itself when the new key activates`,
-        );
-      }
-      const retired = await save({ ...key, retires: new Date(clock.now()) });
-      logger.info({ audit: true, event: 'key_retired', kid }, 'key_retired');
-      return retired;
-    },
-    async revoke(kid) {
-      const key = known(kid);
-      if (key.revoked !== null) throw new KeyringError(`key ${kid} is already revoked`);
-      const now = new Date(clock.now());
-      const wasActive = current().statuses.get(kid)!.state === 'active';
-      const revoked = await save({ ...key, revoked: now });
-      logger.info({ audit: true, event: 'key_revoked', kid }, 'key_revoked');
-      if (!wasActive && keyInState('active') !== undefined) return { revoked };
-      const replacement = await save(immediateKey());
-      logger.warn(
-        { audit: true, event: 'key_rotation', kid: replacement.kid, reason: `replaces revoked ${kid}` },
-        'keyring: revoked the signing key; the replacement signs at once, before resource servers may have fetched it',
-      );
-      return { revoked, replacement };
-    },
+    list: () => [...keys.values()].sort(byActivation).map(view),
+    rotate: () => exclusive(() => rotateNow('manual')),
+    retire: (kid) => exclusive(() => retireNow(kid)),
+    revoke: (kid) => exclusive(() => revokeNow(kid)),
+    rotateIfDue: () => exclusive(rotateIfDueNow),
     start() {
-      void rotateIfDue().catch((error: unknown) => logger.error({ err: describeError(error) }, 'keyring: rotation failed'));
-      timer = setInterval(() => void tick(), RELOAD_INTERVAL_MS);
-      timer.unref();
+      if (timer === undefined) {
+        timer = setInterval(() => void tick(), RELOAD_INTERVAL_MS);
+        timer.unref();
+      }
+      return exclusive(rotateIfDueNow).then(() => undefined, logFailure('rotation'));
     },
     stop() {
       clearInterval(timer);
+      timer = undefined;
     },
   };
 }

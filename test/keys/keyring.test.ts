@@ -1,191 +1,225 @@
-import { spawnSync } from 'node:child_process';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createLocalJWKSet, jwtVerify } from 'jose';
+import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import { createKeyring, KeyringError, PUBLISH_LEAD_MS, type Keyring } from '../../src/keys/keyring.js';
-import { RETIRED_KEY_LIFETIME_MS } from '../../src/keys/key-state.js';
-import { signAccessToken } from '../../src/tokens/access-token.js';
 import { captureLogs } from '../support/logs.js';
 
+const START = Date.UTC(2026, 10, 22, 12);
+const DROP_AFTER_MS = 3_660_000;
+let root: string;
 let dir: string;
 let now: number;
 const clock = { now: () => now };
 let logs: ReturnType<typeof captureLogs>;
 
-const open = async (rotationInterval = 0): Promise<Keyring> => {
-  const keyring = createKeyring({ dir, clock, logger: logs.logger, rotationInterval });
+const open = async (): Promise<Keyring> => {
+  const keyring = createKeyring({ dir, clock, logger: logs.logger, rotationInterval: 0 });
   await keyring.load();
   return keyring;
 };
-const publishedKids = (keyring: Keyring) => (JSON.parse(keyring.jwks().body) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
-const keyFiles = async () => (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
+const started = async (): Promise<{ keyring: Keyring; first: string }> => {
+  const keyring = await open();
+  await keyring.ensureKey();
+  return { keyring, first: keyring.activeKey()!.kid };
+};
+const keySet = (keyring: Keyring) => JSON.parse(keyring.jwks().body) as JSONWebKeySet;
+const publishedKids = (keyring: Keyring) => keySet(keyring).keys.map((key) => key.kid);
+const auditEvents = () => logs.lines.filter((line) => line['audit'] === true).map((line) => [line['event'], line['kid']]);
 
-beforeEach(async () => {
-  dir = join(await mkdtemp(join(tmpdir(), 'authd-keyring-')), 'keys');
-  now = Date.UTC(2026, 10, 22, 12);
+/** Signs with the key the keyring hands out and verifies against the keyring's own JWKS. */
+async function signAndVerify(keyring: Keyring, signer = keyring.activeKey()!): Promise<string> {
+  const token = await new SignJWT({ sub: 'alice' }).setProtectedHeader({ alg: 'ES256', kid: signer.kid }).sign(signer.privateKey);
+  const { payload } = await jwtVerify(token, createLocalJWKSet(keySet(keyring)), { algorithms: ['ES256'] });
+  return String(payload.sub);
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'authd-keyring-'));
+});
+afterAll(() => rm(root, { recursive: true, force: true }));
+beforeEach(() => {
+  dir = join(root, `keys-${Math.random().toString(16).slice(2)}`);
+  now = START;
   logs = captureLogs();
 });
-afterEach(() => rm(join(dir, '..'), { recursive: true, force: true }));
 
-describe('keyring', () => {
-  it('gives an empty keyring one active key, written 0600 in a 0700 directory', async () => {
+describe('a new keyring', () => {
+  it('gets one key that signs at once, written 0600 in a 0700 directory, and only one', async () => {
     const keyring = await open();
     expect(keyring.activeKey()).toBeUndefined();
+    expect(keyring.jwks().body).toBe('{"keys":[]}');
     await keyring.ensureKey();
-    const active = keyring.activeKey()!;
-    expect(active.kid).toMatch(/^20261122-[0-9a-f]{8}$/);
-    expect(await keyFiles()).toEqual([`${active.kid}.json`]);
-    expect((await stat(join(dir, `${active.kid}.json`))).mode & 0o777).toBe(0o600);
+    const kid = keyring.activeKey()!.kid;
+    expect(kid).toMatch(/^20261122-[0-9a-f]{8}$/);
+    expect(await readdir(dir)).toEqual([`${kid}.json`]);
+    expect((await stat(join(dir, `${kid}.json`))).mode & 0o777).toBe(0o600);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
-    const file = JSON.parse(await readFile(join(dir, `${active.kid}.json`), 'utf8')) as Record<string, unknown>;
-    expect(Object.keys(file).sort()).toEqual(['activates', 'alg', 'created', 'kid', 'privateKey', 'retires', 'revoked']);
-    expect(file['privateKey']).toMatch(/^-----BEGIN PRIVATE KEY-----\n/);
     await keyring.ensureKey();
-    expect(await keyFiles()).toHaveLength(1);
+    expect(await readdir(dir)).toEqual([`${kid}.json`]);
+    expect(auditEvents()).toEqual([['key_rotation', kid]]);
+    expect(keyring.list()).toEqual([{ kid, state: 'active', created: new Date(START), activates: new Date(START) }]);
   });
 
-  it('publishes exactly the public members, and tokens it signs verify against its JWKS', async () => {
-    const keyring = await open();
-    await keyring.ensureKey();
-    const jwks = JSON.parse(keyring.jwks().body) as { keys: Record<string, unknown>[] };
-    expect(jwks.keys).toHaveLength(1);
-    expect(Object.keys(jwks.keys[0]!)).toEqual(['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use']);
+  it('publishes exactly kty, crv, x, y, kid, alg, use — never d — and its signatures verify', async () => {
+    const { keyring, first } = await started();
+    const [jwk, ...others] = keySet(keyring).keys;
+    expect(others).toEqual([]);
+    expect(Object.keys(jwk!)).toEqual(['kty', 'crv', 'x', 'y', 'kid', 'alg', 'use']);
+    expect(jwk).toEqual({ kty: 'EC', crv: 'P-256', x: expect.stringMatching(/^[\w-]{43}$/), y: expect.stringMatching(/^[\w-]{43}$/), kid: first, alg: 'ES256', use: 'sig' });
     expect(keyring.jwks().body).not.toContain('"d"');
-    const seconds = Math.floor(now / 1000);
-    const token = signAccessToken(keyring.activeKey()!, {
-      iss: 'https://issuer.test', sub: 's', aud: 'a', exp: seconds + 60, iat: seconds, nbf: seconds, jti: 'j', client_id: 'c',
-    });
-    const { payload } = await jwtVerify(token, createLocalJWKSet(jwks as never), { typ: 'at+jwt', algorithms: ['ES256'], currentDate: new Date(now) });
-    expect(payload.sub).toBe('s');
+    expect(keyring.jwks().etag).toMatch(/^"[\w-]{43}"$/);
+    expect(await signAndVerify(keyring)).toBe('alice');
   });
+});
 
-  it('rotation publishes the new key before it signs, then retires and finally drops the old one', async () => {
-    const keyring = await open();
-    await keyring.ensureKey();
-    const old = keyring.activeKey()!.kid;
+describe('rotation', () => {
+  it('publishes the new key before it signs, then retires and finally drops the old one', async () => {
+    const { keyring, first } = await started();
     const etagBefore = keyring.jwks().etag;
     const next = await keyring.rotate();
-    expect(next.state).toBe('next');
-    expect(publishedKids(keyring)).toEqual([old, next.kid]);
+    expect(next).toEqual({ kid: next.kid, state: 'next', created: new Date(START), activates: new Date(START + 360_000) });
+    expect(PUBLISH_LEAD_MS).toBe(360_000);
+    expect(publishedKids(keyring)).toEqual([first, next.kid]);
     expect(keyring.jwks().etag).not.toBe(etagBefore);
-    expect(keyring.activeKey()!.kid).toBe(old);
-    await expect(keyring.rotate()).rejects.toThrow(KeyringError);
+    expect(keyring.activeKey()!.kid).toBe(first);
+    expect(keyring.verificationKey(next.kid)).toBeDefined();
+    await expect(keyring.rotate()).rejects.toThrow(new KeyringError('a next key is already waiting to activate; rotate again after it does'));
 
-    now += PUBLISH_LEAD_MS - 1;
-    expect(keyring.activeKey()!.kid).toBe(old);
-    now += 1;
+    now = START + 360_000 - 1;
+    expect(keyring.activeKey()!.kid).toBe(first);
+    now = START + 360_000;
     expect(keyring.activeKey()!.kid).toBe(next.kid);
-    expect(publishedKids(keyring)).toEqual([old, next.kid]);
-    expect(keyring.verificationKey(old)).toBeDefined();
+    expect(publishedKids(keyring)).toEqual([first, next.kid]);
 
-    now += RETIRED_KEY_LIFETIME_MS;
+    now = START + 360_000 + DROP_AFTER_MS - 1;
+    expect(publishedKids(keyring)).toEqual([first, next.kid]);
+    expect(keyring.verificationKey(first)).toBeDefined();
+    now = START + 360_000 + DROP_AFTER_MS;
     expect(publishedKids(keyring)).toEqual([next.kid]);
-    expect(keyring.verificationKey(old)).toBeUndefined();
-    expect(keyring.list().map((key) => key.state)).toEqual(['dropped', 'active']);
+    expect(keyring.verificationKey(first)).toBeUndefined();
+    expect(keyring.list().map((key) => [key.kid, key.state, key.retires, key.dropsAt])).toEqual([
+      [first, 'dropped', new Date(START + 360_000), new Date(START + 360_000 + DROP_AFTER_MS)],
+      [next.kid, 'active', undefined, undefined],
+    ]);
+    expect(auditEvents()).toEqual([['key_rotation', first], ['key_rotation', next.kid]]);
   });
 
-  it('revoking the signing key drops it at once and makes a replacement that signs now', async () => {
-    const keyring = await open();
-    await keyring.ensureKey();
-    const old = keyring.activeKey()!.kid;
-    const { revoked, replacement } = await keyring.revoke(old);
-    expect(revoked.state).toBe('revoked');
-    expect(keyring.verificationKey(old)).toBeUndefined();
+  it('a retired key still verifies what it signed; the new one signs', async () => {
+    const { keyring, first } = await started();
+    const oldSigner = keyring.activeKey()!;
+    await keyring.rotate();
+    now = START + 360_000;
+    expect(keyring.activeKey()!.kid).not.toBe(first);
+    expect(await signAndVerify(keyring, oldSigner)).toBe('alice');
+    expect(await signAndVerify(keyring)).toBe('alice');
+    now = START + 360_000 + DROP_AFTER_MS;
+    await expect(signAndVerify(keyring, oldSigner)).rejects.toThrow('no applicable key found in the JSON Web Key Set');
+  });
+
+  it('keeps the same JWKS body and ETag while nothing changes, across reloads and time', async () => {
+    const { keyring } = await started();
+    const before = keyring.jwks();
+    expect(keyring.jwks()).toBe(before);
+    now += 24 * 3600_000;
+    await keyring.reload();
+    expect(keyring.jwks()).toEqual(before);
+    await keyring.rotate();
+    const rotated = keyring.jwks();
+    expect(rotated.etag).not.toBe(before.etag);
+    now += 360_000;
+    expect(keyring.jwks()).toEqual(rotated);
+    now += DROP_AFTER_MS;
+    expect(keyring.jwks().etag).not.toBe(rotated.etag);
+  });
+});
+
+describe('revocation', () => {
+  it('drops the signing key from the JWKS at once and makes a replacement that signs now', async () => {
+    const { keyring, first } = await started();
+    const oldSigner = keyring.activeKey()!;
+    now += 1000;
+    const { revoked, replacement } = await keyring.revoke(first);
+    expect(revoked).toEqual({ kid: first, state: 'revoked', created: new Date(START), activates: new Date(START), revoked: new Date(START + 1000) });
+    expect(replacement).toEqual({ kid: replacement!.kid, state: 'active', created: new Date(START + 1000), activates: new Date(START + 1000) });
+    expect(keyring.verificationKey(first)).toBeUndefined();
     expect(publishedKids(keyring)).toEqual([replacement!.kid]);
     expect(keyring.activeKey()!.kid).toBe(replacement!.kid);
-    expect(logs.lines.find((line) => line['event'] === 'key_revoked')).toMatchObject({ kid: old, audit: true });
-  });
-
-  it('revoking a next key needs no replacement; retiring the signing key is refused', async () => {
-    const keyring = await open();
-    await keyring.ensureKey();
-    const active = keyring.activeKey()!.kid;
-    await expect(keyring.retire(active)).rejects.toThrow(/authd keys rotate/);
-    const next = await keyring.rotate();
-    expect((await keyring.revoke(next.kid)).replacement).toBeUndefined();
-    expect(publishedKids(keyring)).toEqual([active]);
-    await expect(keyring.retire('20261122-00000000')).rejects.toThrow('no key "20261122-00000000"');
-    const withdrawn = await keyring.rotate();
-    expect((await keyring.retire(withdrawn.kid)).state).toBe('dropped');
-    now += PUBLISH_LEAD_MS;
-    expect(keyring.activeKey()!.kid).toBe(active);
-    expect(publishedKids(keyring)).toEqual([active]);
-  });
-
-  it('skips corrupt files with a warning naming them, and keeps the last good version of a known key', async () => {
-    const keyring = await open();
-    await keyring.ensureKey();
-    const good = keyring.activeKey()!.kid;
-    await writeFile(join(dir, '20261122-deadbeef.json'), '{ not json', { mode: 0o600 });
-    await writeFile(join(dir, '20261122-0badf00d.json'), JSON.stringify({ kid: '20261122-00000001' }), { mode: 0o600 });
-    await keyring.reload();
-    expect(keyring.activeKey()!.kid).toBe(good);
-    const skipped = logs.lines.filter((line) => line['msg'] === 'keyring: skipped a key file').map((line) => [line['file'], line['reason']]);
-    expect(skipped).toEqual([
-      ['20261122-0badf00d.json', 'kid 20261122-00000001 does not match the file name'],
-      ['20261122-deadbeef.json', 'not valid JSON'],
+    await expect(signAndVerify(keyring, oldSigner)).rejects.toThrow('no applicable key found in the JSON Web Key Set');
+    expect(auditEvents()).toEqual([['key_rotation', first], ['key_revoked', first], ['key_rotation', replacement!.kid]]);
+    expect(logs.lines.filter((line) => line['level'] === 'warn').map((line) => line['msg'])).toEqual([
+      'keyring: no key was left signing, so a replacement signs at once, before resource servers may have fetched it',
     ]);
-
-    await writeFile(join(dir, `${good}.json`), 'truncated');
-    await keyring.reload();
-    expect(keyring.activeKey()!.kid).toBe(good);
-    expect(logs.lines.find((line) => line['file'] === `${good}.json`)).toMatchObject({ keptPrevious: true, level: 'warn' });
-    expect(logs.raw()).not.toContain('PRIVATE KEY');
   });
 
-  it('refuses a key that is not P-256', async () => {
-    const { generateKeyPairSync } = await import('node:crypto');
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'secp384r1' });
-    const kid = '20261122-00c0ffee';
-    const keyring = await open();
-    await keyring.ensureKey();
-    await writeFile(
-      join(dir, `${kid}.json`),
-      JSON.stringify({ kid, alg: 'ES256', created: new Date(now).toISOString(), activates: new Date(now).toISOString(), retires: null, revoked: null,
-        privateKey: privateKey.export({ format: 'pem', type: 'pkcs8' }) }),
+  it('revoking the signing key at the instant it was made still leaves its replacement signing', async () => {
+    const { keyring, first } = await started();
+    const { replacement } = await keyring.revoke(first);
+    expect(keyring.activeKey()!.kid).toBe(replacement!.kid);
+  });
+
+  it('revoking a next or retired key needs no replacement, and a key is revoked only once', async () => {
+    const { keyring, first } = await started();
+    const next = await keyring.rotate();
+    expect(await keyring.revoke(next.kid)).toEqual({ revoked: expect.objectContaining({ kid: next.kid, state: 'revoked' }) });
+    expect(publishedKids(keyring)).toEqual([first]);
+    now += 360_000;
+    expect(keyring.activeKey()!.kid).toBe(first);
+    const second = await keyring.rotate();
+    now += 360_000;
+    expect((await keyring.revoke(first)).replacement).toBeUndefined();
+    expect(publishedKids(keyring)).toEqual([second.kid]);
+    await expect(keyring.revoke(first)).rejects.toThrow(new KeyringError(`key ${first} is already revoked`));
+  });
+});
+
+describe('retirement', () => {
+  it('refuses to retire the only signing key and says what to do instead', async () => {
+    const { keyring, first } = await started();
+    await expect(keyring.retire(first)).rejects.toThrow(
+      new KeyringError(
+        `key ${first} is the signing key and no other key would sign; run \`authd keys rotate\` first — the old key retires by itself when the new one activates`,
+      ),
     );
-    await keyring.reload();
-    expect(publishedKids(keyring)).not.toContain(kid);
-    expect(logs.lines.find((line) => line['file'] === `${kid}.json`)).toMatchObject({ reason: 'privateKey is not a P-256 EC key' });
+    expect(keyring.activeKey()!.kid).toBe(first);
   });
 
-  it('picks up a key written by another process on reload', async () => {
-    const keyring = await open();
-    await keyring.ensureKey();
-    const root = fileURLToPath(new URL('../..', import.meta.url));
-    const script = `
-      const { generateKeyRecord, writeKeyFile } = await import(${JSON.stringify(join(root, 'dist/src/keys/key-file.js'))});
-      const key = generateKeyRecord(new Date(${now}), new Date(${now + PUBLISH_LEAD_MS}));
-      await writeKeyFile(${JSON.stringify(dir)}, key);
-      console.log(key.kid);`;
-    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-    expect(child.status).toBe(0);
-    const kid = child.stdout.trim();
-    expect(publishedKids(keyring)).not.toContain(kid);
-    await keyring.reload();
-    expect(publishedKids(keyring)).toContain(kid);
-    expect(keyring.list().find((key) => key.kid === kid)!.state).toBe('next');
+  it('refuses unknown, revoked, retired and dropped keys', async () => {
+    const { keyring, first } = await started();
+    await expect(keyring.retire('20261122-00000000')).rejects.toThrow(new KeyringError('no key "20261122-00000000"'));
+    const second = await keyring.rotate();
+    now += 360_000;
+    await expect(keyring.retire(first)).rejects.toThrow(new KeyringError(`key ${first} is already retired`));
+    now += DROP_AFTER_MS;
+    await expect(keyring.retire(first)).rejects.toThrow(new KeyringError(`key ${first} is already dropped`));
+    const third = await keyring.rotate();
+    await keyring.revoke(third.kid);
+    await expect(keyring.retire(third.kid)).rejects.toThrow(new KeyringError(`key ${third.kid} is already revoked`));
+    expect(keyring.activeKey()!.kid).toBe(second.kid);
   });
 
-  it('rotates automatically once the interval is due, and not again while a next key waits', async () => {
-    const interval = 7 * 24 * 3600;
-    const keyring = await open(interval);
-    await keyring.ensureKey();
-    keyring.start();
-    keyring.stop();
-    expect(await keyFiles()).toHaveLength(1);
-    now += interval * 1000 - PUBLISH_LEAD_MS;
-    keyring.start();
-    keyring.stop();
-    await new Promise((resolve) => setImmediate(resolve));
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await keyFiles()).toHaveLength(2);
-    keyring.start();
-    keyring.stop();
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(await keyFiles()).toHaveLength(2);
-    expect(logs.lines.filter((line) => line['event'] === 'key_rotation')).toHaveLength(2);
+  it('retiring a next key withdraws it: it leaves the JWKS and never signs', async () => {
+    const { keyring, first } = await started();
+    const next = await keyring.rotate();
+    now += 1000;
+    expect(await keyring.retire(next.kid)).toEqual({ ...next, state: 'dropped', retires: new Date(START + 1000) });
+    expect(publishedKids(keyring)).toEqual([first]);
+    now += 360_000;
+    expect(keyring.activeKey()!.kid).toBe(first);
+    expect(auditEvents().at(-1)).toEqual(['key_retired', next.kid]);
   });
+});
+
+describe('kids from outside', () => {
+  it.each(['__proto__', 'constructor', 'toString', '../../etc/passwd', '20261122-0000000', 'x'.repeat(100_000)])(
+    'finds no key for %#',
+    async (kid) => {
+      const { keyring } = await started();
+      expect(keyring.verificationKey(kid)).toBeUndefined();
+      const refusal = await keyring.retire(kid).catch((error: unknown) => error);
+      expect(refusal).toBeInstanceOf(KeyringError);
+      expect((refusal as Error).message.length).toBeLessThan(70);
+      await expect(keyring.revoke(kid)).rejects.toThrow(/^no key "/);
+    },
+  );
 });

@@ -4,13 +4,19 @@ import { createKeyring, KeyringError, type Keyring, type KeyView } from '../../k
 import { cliLogger } from '../cli-logger.js';
 import { CliError, loadRuntimeConfig } from '../context.js';
 
-const when = (date: Date | undefined) => (date === undefined ? '-' : date.toISOString().replace('.000Z', 'Z'));
+const when = (date: Date): string => date.toISOString().replace('.000Z', 'Z');
 
-const describe = (key: KeyView) =>
-  `${key.kid}  ${key.state.padEnd(8)} created ${when(key.created)}  activates ${when(key.activates)}` +
-  (key.retiredAt ? `  retired ${when(key.retiredAt)}` : '') +
-  (key.dropsAt ? `  drops ${when(key.dropsAt)}` : '') +
-  (key.revoked ? `  revoked ${when(key.revoked)}` : '');
+/** One key per line: kid, state, created, activates, then when it retires and drops (or was revoked). */
+const row = (key: KeyView): string =>
+  [
+    key.kid,
+    key.state.padEnd(8),
+    `created ${when(key.created)}`,
+    `activates ${when(key.activates)}`,
+    ...(key.retires ? [`retires ${when(key.retires)}`] : []),
+    ...(key.dropsAt ? [`drops ${when(key.dropsAt)}`] : []),
+    ...(key.revoked ? [`revoked ${when(key.revoked)}`] : []),
+  ].join('  ');
 
 /** Opens the configured keyring and runs one operation, turning refusals into one-line errors. */
 async function withKeyring(work: (keyring: Keyring) => Promise<void>): Promise<void> {
@@ -21,8 +27,8 @@ async function withKeyring(work: (keyring: Keyring) => Promise<void>): Promise<v
     logger: cliLogger(config),
     rotationInterval: config.keyRotationInterval,
   });
-  await keyring.load();
   try {
+    await keyring.load();
     await work(keyring);
   } catch (error) {
     throw error instanceof KeyringError ? new CliError(error.message) : error;
@@ -38,7 +44,7 @@ export function registerKeysCommands(program: Command): void {
     .action(() =>
       withKeyring(async (keyring) => {
         const all = keyring.list();
-        process.stdout.write(all.length === 0 ? 'no keys (authd makes one at first start)\n' : all.map((key) => `${describe(key)}\n`).join(''));
+        process.stdout.write(all.length === 0 ? 'no keys (authd makes one at first start)\n' : all.map((key) => `${row(key)}\n`).join(''));
       }),
     );
 
@@ -57,7 +63,7 @@ export function registerKeysCommands(program: Command): void {
     .description('stop a key signing; it stays published until its tokens have expired')
     .action((kid: string) =>
       withKeyring(async (keyring) => {
-        process.stdout.write(`${describe(await keyring.retire(kid))}\n`);
+        process.stdout.write(`${row(await keyring.retire(kid))}\n`);
       }),
     );
 

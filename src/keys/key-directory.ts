@@ -1,0 +1,38 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Logger } from '../observability/logger.js';
+import { KeyFileError, readKeyFile, type KeyRecord } from './key-file.js';
+
+export type DirectoryRead =
+  | { readonly ok: true; readonly keys: ReadonlyMap<string, KeyRecord> }
+  | { readonly ok: false; readonly code: string };
+
+const reasonOf = (error: unknown) => (error instanceof KeyFileError ? error.message : `unexpected ${error instanceof Error ? error.name : typeof error}`);
+
+/**
+ * Reads every `*.json` key file in `dir`. A file that fails validation is logged and skipped,
+ * except that the previously loaded version of the same kid is kept. A missing directory is an
+ * empty keyring only if nothing was loaded before; otherwise it counts as unreadable.
+ */
+export async function readKeyDirectory(dir: string, previous: ReadonlyMap<string, KeyRecord>, logger: Logger): Promise<DirectoryRead> {
+  let names: string[];
+  try {
+    names = (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code ?? 'error';
+    return code === 'ENOENT' && previous.size === 0 ? { ok: true, keys: new Map() } : { ok: false, code };
+  }
+  const keys = new Map<string, KeyRecord>();
+  for (const name of names) {
+    try {
+      const key = await readKeyFile(join(dir, name));
+      keys.set(key.kid, key);
+    } catch (error) {
+      // Map lookup by the file's stem: a strange file name can match no kid but cannot reach a prototype.
+      const kept = previous.get(name.slice(0, -'.json'.length));
+      if (kept !== undefined) keys.set(kept.kid, kept);
+      logger.warn({ file: name, reason: reasonOf(error), keptPrevious: kept !== undefined }, 'keyring: skipped a key file');
+    }
+  }
+  return { ok: true, keys };
+}
