@@ -1,45 +1,17 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+import { processEnvironment, runAuthd, type ProcessEnvironment } from '../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-let db: TestDatabase;
-let redis: TestRedis;
-let keysDir: string;
+let environment: ProcessEnvironment;
+let db: ProcessEnvironment['db'];
+let redis: ProcessEnvironment['redis'];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  redis = await leaseTestRedis();
-  keysDir = await mkdtemp(join(tmpdir(), 'authd-cli-keys-'));
+  environment = await processEnvironment();
+  ({ db, redis } = environment);
 });
-afterAll(async () => {
-  await Promise.all([db.drop(), redis.release(), rm(keysDir, { recursive: true, force: true })]);
-});
+afterAll(() => environment.cleanup());
 
-/** Runs the built CLI (npm test builds first) as a user would, with stdin piped. */
-function authd(args: string[], input = '') {
-  const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'authd.js'), ...args], {
-    cwd: ROOT,
-    input,
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: {
-      PATH: process.env.PATH ?? '',
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      KEYS_DIR: keysDir,
-      ARGON2_MEMORY_KIB: '1024',
-      ARGON2_TIME_COST: '1',
-      LOG_LEVEL: 'warn',
-    },
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const authd = (args: string[], input = '') => runAuthd(environment.env, args, input);
 
 describe('authd user', () => {
   it('adds a user with the password from stdin, never printing it', async () => {

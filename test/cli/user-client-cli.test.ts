@@ -1,44 +1,19 @@
 // What test/cli/cli.test.ts leaves out of `authd user` and `authd client`: password input edges,
 // every client-option refusal, and that no secret, hash or password is ever printed.
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import argon2 from 'argon2';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+import { processEnvironment, runAuthd, type ProcessEnvironment } from '../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-let db: TestDatabase;
-let redis: TestRedis;
+let environment: ProcessEnvironment;
+let db: ProcessEnvironment['db'];
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  redis = await leaseTestRedis();
+  environment = await processEnvironment();
+  db = environment.db;
 });
-afterAll(async () => {
-  await Promise.all([db.drop(), redis.release()]);
-});
+afterAll(() => environment.cleanup());
 
-/** Runs the built CLI (`npm run build` first) with stdin piped, so never a TTY. */
-function authd(args: string[], input = '', env: Record<string, string> = {}) {
-  const result = spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'cli', 'main.js'), ...args], {
-    cwd: ROOT,
-    input,
-    encoding: 'utf8',
-    timeout: 30_000,
-    env: {
-      PATH: process.env.PATH ?? '',
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      ARGON2_MEMORY_KIB: '1024',
-      ARGON2_TIME_COST: '1',
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-  });
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr };
-}
+const authd = (args: string[], input = '', env: Record<string, string> = {}) => runAuthd({ ...environment.env, ...env }, args, input);
 
 const hashOf = async (username: string) =>
   (await db.query<{ password_hash: string }>('SELECT password_hash FROM users WHERE username = $1', [username]))[0]!.password_hash;

@@ -1,42 +1,25 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { processEnvironment, ROOT, type ProcessEnvironment } from '../support/cli.js';
 import { basicAuth } from '../support/fixtures.js';
 import { closedPort } from '../support/net.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-let db: TestDatabase;
-let redis: TestRedis;
-let keysDir: string;
+let environment: ProcessEnvironment;
 
 beforeAll(async () => {
-  db = await createTestDatabase();
-  redis = await leaseTestRedis();
-  keysDir = await mkdtemp(join(tmpdir(), 'authd-shutdown-'));
-  await db.query(
+  environment = await processEnvironment();
+  await environment.db.query(
     `INSERT INTO clients (client_id, name, secret_hash, grant_types, updated_at)
      VALUES ('web', 'web', encode(sha256('s3cret'::bytea), 'hex'), '{password}', now())`,
   );
 });
-afterAll(() => Promise.all([db.drop(), redis.release(), rm(keysDir, { recursive: true, force: true })]));
+afterAll(() => environment.cleanup());
 
 it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stopped"', async () => {
   const port = await closedPort();
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
     cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      PORT: String(port),
-      DATABASE_URL: db.url,
-      REDIS_URL: redis.url,
-      KEYS_DIR: keysDir,
-      ARGON2_MEMORY_KIB: '65536',
-      ARGON2_TIME_COST: '4',
-    },
+    env: { ...environment.env, PORT: String(port), ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '4', LOG_LEVEL: 'info' },
   });
   let stdout = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
