@@ -37,7 +37,7 @@ export function createIntrospection({ verifyAccessToken, denylist, refreshTokens
         exp: Math.floor(record.expiresAt.getTime() / 1000),
       };
     }
-    const result = await verifyAccessToken(token);
+    const result = verifyAccessToken(token);
     if (!result.valid || (await denylist.isRevoked(result.claims.jti))) return INACTIVE;
     return { ...result.claims, active: true, token_type: 'access_token' };
   };

@@ -42,7 +42,7 @@ export function createRevocation(deps: RevocationDeps) {
   };
 
   const revokeAccessToken = async (client: Client, token: string) => {
-    const result = await deps.verifyAccessToken(token);
+    const result = deps.verifyAccessToken(token);
     if (!result.valid) return;
     const { jti, exp, client_id: owner } = result.claims;
     if (owner !== client.clientId) throw otherClients();
