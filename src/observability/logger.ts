@@ -20,13 +20,13 @@ const REDACTED_PATHS = [
 ];
 
 /**
- * stdout written asynchronously: lines that arrive while a write is in flight go out together in
- * the next one, instead of one blocking write per line (measured: ~90 µs per request under load).
- * Call `flushLogger` before exiting.
+ * stdout written asynchronously and in batches: lines collect until 4 KiB or 100 ms, whichever
+ * comes first, then go out in one write (one write per line cost ~15 µs per request under load,
+ * a quarter of a JWKS request). Call `flushLogger` before exiting.
  */
-const asyncStdout = () => pino.destination({ dest: 1, sync: false });
+const batchedStdout = () => pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 });
 
-export function createLogger(level: string, destination: DestinationStream = asyncStdout()): Logger {
+export function createLogger(level: string, destination: DestinationStream = batchedStdout()): Logger {
   const options = {
     level,
     base: { service: 'authd' },
