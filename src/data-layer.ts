@@ -7,6 +7,7 @@ import { describeError, type Logger } from './observability/logger.js';
 import { createClientStore } from './stores/client-store.js';
 import { connectDatabase } from './stores/database.js';
 import { createDenylistCache } from './stores/denylist-cache.js';
+import { createRevocationFeed } from './stores/denylist-events.js';
 import { createRedis } from './stores/redis.js';
 import { createRefreshTokenStore } from './stores/refresh-token-store.js';
 import { createRevocationStore } from './stores/revocation-store.js';
@@ -20,7 +21,8 @@ export function createDataLayer(config: Config & { databaseUrl: string; redisUrl
   const audit = createAudit(logger);
   const revocations = createRevocationStore(db, sql);
   const refreshTokens = createRefreshTokenStore(db, sql, revocations);
-  const denylist = createDenylist({ store: revocations, cache: createDenylistCache(redis), clock, logger });
+  const feed = createRevocationFeed(redis);
+  const denylist = createDenylist({ store: revocations, cache: createDenylistCache(redis), feed, clock, logger });
   return {
     db,
     sql,
@@ -33,7 +35,7 @@ export function createDataLayer(config: Config & { databaseUrl: string; redisUrl
     sessions: createSessions({ refreshTokens, denylist, clock, audit }),
     async close() {
       // quit() needs a live connection; disconnect() also stops the reconnect loop when Redis is down.
-      await Promise.allSettled([closeDatabase(), redis.quit().catch(() => redis.disconnect())]);
+      await Promise.allSettled([closeDatabase(), feed.close(), redis.quit().catch(() => redis.disconnect())]);
     },
   };
 }

@@ -104,6 +104,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const syncDenylist = () => denylist.sync();
   const logFailure = (what: string) => (error: unknown) => logger.warn({ err: describeError(error) }, `${what} failed`);
   data.redis.on('ready', () => void denylist.reseed().catch(logFailure('denylist re-seed')));
+  denylist.follow();
   const timers = [
     setInterval(() => void syncDenylist().catch(logFailure('denylist sync')), options.denylistSyncMs ?? 10_000),
     setInterval(() => void denylist.pruneExpired().catch(logFailure('revocation pruning')), HOUR_MS),

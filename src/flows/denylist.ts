@@ -3,7 +3,9 @@ import type { RevokedAccessToken } from '../domain/revocation.js';
 import { temporarilyUnavailable } from '../errors/oauth-error.js';
 import { describeError, type Logger } from '../observability/logger.js';
 import type { DenylistCache } from '../stores/denylist-cache.js';
+import type { RevocationFeed } from '../stores/denylist-events.js';
 import type { RevocationStore } from '../stores/revocation-store.js';
+import { createRevokedSet } from './revoked-set.js';
 
 const SEED_PAGE_SIZE = 1000;
 /** Catch-up looks this far behind the last sync, for transactions that committed late. */
@@ -14,8 +16,19 @@ export interface Denylist {
   revoke(tokens: readonly RevokedAccessToken[]): Promise<void>;
   /** Pushes revocations already recorded in Postgres (inside a transaction) to Redis. */
   publish(tokens: readonly RevokedAccessToken[]): Promise<void>;
-  /** Redis first, Postgres when Redis fails; 503 when both do (fail closed). */
+  /**
+   * The in-process copy while it is complete; else Redis, Postgres when Redis fails, and 503
+   * when both do (fail closed).
+   */
   isRevoked(jti: string): Promise<boolean>;
+  /**
+   * Keeps an in-process copy (server instances): subscribes to the revocation channel, loads the
+   * unexpired revocations from Postgres once Redis confirms the subscription, and answers from
+   * memory until the subscription is lost.
+   */
+  follow(): void;
+  /** Whether checks are answered in-process right now, and how many jtis the copy holds. */
+  copyState(): { readonly complete: boolean; readonly size: number };
   /** Copies every unexpired revocation from Postgres into Redis. */
   reseed(): Promise<number>;
   /**
@@ -30,14 +43,19 @@ export interface Denylist {
 export interface DenylistDeps {
   readonly store: RevocationStore;
   readonly cache: DenylistCache;
+  readonly feed: RevocationFeed;
   readonly clock: Clock;
   readonly logger: Logger;
 }
 
-export function createDenylist({ store, cache, clock, logger }: DenylistDeps): Denylist {
+export function createDenylist({ store, cache, feed, clock, logger }: DenylistDeps): Denylist {
   const now = () => new Date(clock.now());
+  const copy = createRevokedSet();
+  let subscribed = false;
 
+  /** Announces revocations Postgres already holds: this instance's copy at once, Redis and the others next. */
   const publish = async (tokens: readonly RevokedAccessToken[]) => {
+    copy.add(tokens);
     try {
       await cache.add(tokens, now());
     } catch (error) {
@@ -47,19 +65,30 @@ export function createDenylist({ store, cache, clock, logger }: DenylistDeps): D
 
   let lastSync = clock.now();
 
-  const reseed = async () => {
+  const eachUnexpiredPage = async (visit: (page: RevokedAccessToken[]) => Promise<void> | void) => {
     let count = 0;
     let after: string | undefined;
     for (;;) {
       const page = await store.unexpired(now(), after, SEED_PAGE_SIZE);
-      if (page.length === 0) break;
-      await cache.add(page, now());
+      if (page.length === 0) return count;
+      await visit(page);
       count += page.length;
       after = page[page.length - 1]!.jti;
     }
+  };
+
+  const reseed = async () => {
+    const count = await eachUnexpiredPage((page) => cache.add(page, now(), { announce: false }));
     await cache.markSeeded();
     logger.info({ count }, 'denylist: Redis seeded from Postgres');
     return count;
+  };
+
+  /** Runs after each confirmed subscription: whatever was revoked before it is in Postgres. */
+  const loadCopy = async () => {
+    const generation = copy.invalidate();
+    const count = await eachUnexpiredPage((page) => copy.add(page));
+    if (copy.markComplete(generation)) logger.info({ count }, 'denylist: in-process copy loaded; checks answered in memory');
   };
 
   return {
@@ -69,6 +98,8 @@ export function createDenylist({ store, cache, clock, logger }: DenylistDeps): D
     },
     publish,
     async isRevoked(jti) {
+      const known = copy.lookup(jti, clock.now());
+      if (known !== undefined) return known;
       try {
         return await cache.has(jti);
       } catch {
@@ -79,11 +110,33 @@ export function createDenylist({ store, cache, clock, logger }: DenylistDeps): D
         }
       }
     },
+    follow() {
+      feed.follow({
+        subscribed() {
+          subscribed = true;
+          loadCopy().catch((error: unknown) => logger.warn({ err: describeError(error) }, 'denylist: loading the in-process copy failed; retrying at the next sync'));
+        },
+        lost() {
+          if (subscribed) logger.warn('denylist: revocation channel lost; checks go to Redis until it is back');
+          subscribed = false;
+          copy.invalidate();
+        },
+        revoked: (entries) => copy.add(entries),
+        malformed: () => logger.warn('denylist: ignored a malformed message on the revocation channel'),
+      });
+    },
+    copyState: () => ({ complete: copy.isComplete(), size: copy.size() }),
     reseed,
     async sync() {
       const started = clock.now();
       if (!(await cache.isSeeded())) await reseed();
-      else await cache.add(await store.recordedSince(new Date(lastSync - CATCH_UP_MARGIN_MS), now()), now());
+      else {
+        const recent = await store.recordedSince(new Date(lastSync - CATCH_UP_MARGIN_MS), now());
+        copy.add(recent);
+        await cache.add(recent, now(), { announce: false });
+      }
+      copy.prune(clock.now());
+      if (subscribed && !copy.isComplete()) await loadCopy();
       lastSync = started;
     },
     pruneExpired: () => store.pruneExpired(now()),

@@ -1,4 +1,5 @@
 import type { RevokedAccessToken } from '../domain/revocation.js';
+import { encodeRevocations, revocationChannel } from './denylist-events.js';
 import type { Redis } from './redis.js';
 
 /** `authd:revoked:<jti>`: the key resource servers read (SPEC), value the reason, TTL = exp − now. */
@@ -9,7 +10,11 @@ const SEEDED_MARKER = 'authd:denylist:seeded';
 
 /** The Redis side of the denylist. Every method may reject when Redis is unreachable. */
 export interface DenylistCache {
-  add(tokens: readonly RevokedAccessToken[], now: Date): Promise<void>;
+  /**
+   * Sets the keys; new revocations are also announced on the revocation channel in the same
+   * round trip (re-seeding copies known ones and announces nothing).
+   */
+  add(tokens: readonly RevokedAccessToken[], now: Date, options?: { announce: boolean }): Promise<void>;
   has(jti: string): Promise<boolean>;
   /** Whether Redis still holds the marker set after the last complete seeding. */
   isSeeded(): Promise<boolean>;
@@ -17,14 +22,16 @@ export interface DenylistCache {
 }
 
 export function createDenylistCache(redis: Redis): DenylistCache {
+  const channel = revocationChannel(redis);
   return {
-    async add(tokens, now) {
+    async add(tokens, now, { announce } = { announce: true }) {
       const live = tokens
         .map((token) => ({ token, ttl: Math.ceil((token.expiresAt.getTime() - now.getTime()) / 1000) }))
         .filter(({ ttl }) => ttl > 0);
       if (live.length === 0) return;
       const pipeline = redis.pipeline();
       for (const { token, ttl } of live) pipeline.set(denylistKey(token.jti), token.reason, 'EX', ttl);
+      if (announce) pipeline.publish(channel, encodeRevocations(live.map(({ token }) => token)));
       const results = await pipeline.exec();
       const failed = results?.find(([error]) => error !== null);
       if (failed) throw failed[0];

@@ -1,6 +1,7 @@
 import { createDenylist } from '../../src/flows/denylist.js';
 import { OAuthError } from '../../src/errors/oauth-error.js';
 import { createDenylistCache } from '../../src/stores/denylist-cache.js';
+import { createRevocationFeed } from '../../src/stores/denylist-events.js';
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
@@ -39,7 +40,7 @@ const soon = () => new Date(Date.now() + 600_000);
 
 describe('denylist', () => {
   it('writes Postgres first and Redis second, and answers from Redis', async () => {
-    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(redis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.revoke([{ jti: 'a', expiresAt: soon(), reason: 'revoked' }]);
     expect(await testDb.query('SELECT jti, reason FROM revocations')).toEqual([{ jti: 'a', reason: 'revoked' }]);
     expect(await testRedis.client.get('authd:revoked:a')).toBe('revoked');
@@ -48,7 +49,7 @@ describe('denylist', () => {
   });
 
   it('still records with Redis down and answers from Postgres', async () => {
-    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(deadRedis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock, logger: logs.logger });
     await denylist.revoke([{ jti: 'c', expiresAt: soon(), reason: 'revoked' }]);
     expect(await denylist.isRevoked('c')).toBe(true);
     expect(await denylist.isRevoked('nope')).toBe(false);
@@ -56,7 +57,7 @@ describe('denylist', () => {
   });
 
   it('fails closed with 503 when neither Redis nor Postgres answers', async () => {
-    const denylist = createDenylist({ store: createRevocationStore(dead.db, dead.sql), cache: createDenylistCache(deadRedis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store: createRevocationStore(dead.db, dead.sql), cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock, logger: logs.logger });
     const failure = await denylist.isRevoked('a').catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(OAuthError);
     expect(failure).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
@@ -68,8 +69,83 @@ describe('denylist', () => {
     expect(await store.pruneExpired(new Date())).toBe(1);
     expect(await testDb.query(`SELECT jti FROM revocations WHERE jti = 'old'`)).toEqual([]);
     await testRedis.client.flushdb();
-    const denylist = createDenylist({ store, cache: createDenylistCache(redis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     expect(await denylist.reseed()).toBe(2);
     expect((await testRedis.client.keys('authd:revoked:*')).sort()).toEqual(['authd:revoked:a', 'authd:revoked:c']);
+  });
+});
+
+describe('in-process copy of the denylist', () => {
+  const eventually = async (condition: () => Promise<boolean> | boolean) => {
+    for (let attempt = 0; attempt < 200; attempt += 1) {
+      if (await condition()) return;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    throw new Error('condition not met within 5 s');
+  };
+  const ourSubscriberIds = async () =>
+    String(await testRedis.client.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+      .split('\n')
+      .filter((line) => line.includes(` db=${new URL(testRedis.url).pathname.slice(1)} `))
+      .map((line) => /id=(\d+)/.exec(line)![1]!);
+
+  it('answers from memory once loaded, hears other instances, and survives losing its subscription', async () => {
+    const store = createRevocationStore(live.db, live.sql);
+    await store.record([{ jti: 'in-postgres-only', expiresAt: soon(), reason: 'revoked' }], new Date());
+    const instanceRedis = createRedis(testRedis.url);
+    const feed = createRevocationFeed(instanceRedis);
+    const instance = createDenylist({ store, cache: createDenylistCache(instanceRedis), feed, clock, logger: logs.logger });
+    const other = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    try {
+      expect(instance.copyState().complete).toBe(false);
+      instance.follow();
+      await eventually(() => instance.copyState().complete);
+      expect(logs.lines.some((line) => line['msg'] === 'denylist: in-process copy loaded; checks answered in memory')).toBe(true);
+      // Redis never had this key: only the copy loaded from Postgres can say it is revoked.
+      expect(await testRedis.client.exists('authd:revoked:in-postgres-only')).toBe(0);
+      expect(await instance.isRevoked('in-postgres-only')).toBe(true);
+
+      await other.revoke([{ jti: 'revoked-elsewhere', expiresAt: soon(), reason: 'revoked' }]);
+      await testRedis.client.del('authd:revoked:revoked-elsewhere');
+      await eventually(() => instance.isRevoked('revoked-elsewhere'));
+
+      // A key only Redis has is not seen while the copy answers...
+      await testRedis.client.set('authd:revoked:redis-only', 'revoked', 'EX', 60);
+      expect(await instance.isRevoked('redis-only')).toBe(false);
+
+      // ...and losing the subscription loses nothing: what was revoked meanwhile is reloaded from Postgres.
+      const ids = await ourSubscriberIds();
+      expect(ids).toHaveLength(1);
+      await testRedis.client.client('KILL', 'ID', ids[0]!);
+      await eventually(() => !instance.copyState().complete);
+      await other.revoke([{ jti: 'revoked-during-gap', expiresAt: soon(), reason: 'revoked' }]);
+      await testRedis.client.del('authd:revoked:revoked-during-gap');
+      await eventually(() => instance.copyState().complete);
+      expect(await instance.isRevoked('revoked-during-gap')).toBe(true);
+      expect(logs.lines.some((line) => line['msg'] === 'denylist: revocation channel lost; checks go to Redis until it is back')).toBe(true);
+    } finally {
+      await feed.close();
+      await instanceRedis.quit();
+    }
+  });
+
+  it('ignores messages on its channel that are not revocations', async () => {
+    const instanceRedis = createRedis(testRedis.url);
+    const feed = createRevocationFeed(instanceRedis);
+    const instance = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(instanceRedis), feed, clock, logger: logs.logger });
+    try {
+      instance.follow();
+      await eventually(() => instance.copyState().complete);
+      const size = instance.copyState().size;
+      const channel = `authd:denylist:revocations:${new URL(testRedis.url).pathname.slice(1)}`;
+      for (const message of ['not json', '{"jti":"x"}', '[["x"]]', '[[42, 1]]', `[["${'x'.repeat(300)}", 1]]`]) {
+        await testRedis.client.publish(channel, message);
+      }
+      await eventually(() => logs.lines.filter((line) => line['msg'] === 'denylist: ignored a malformed message on the revocation channel').length >= 5);
+      expect(instance.copyState().size).toBe(size);
+    } finally {
+      await feed.close();
+      await instanceRedis.quit();
+    }
   });
 });

@@ -1,0 +1,72 @@
+/** One denylisted access token, as far as an in-process copy needs it. */
+export interface RevokedEntry {
+  readonly jti: string;
+  readonly expiresAt: Date;
+}
+
+/** Past this many live entries the copy stops answering and checks go to Redis again. */
+export const MAX_REVOKED_ENTRIES = 1_000_000;
+
+/**
+ * An in-process copy of the denylist: the jtis of unexpired revoked access tokens. It answers
+ * only while it is known to be complete — loaded from Postgres after a confirmed subscription
+ * to the revocation channel, with every message since added — and says "don't know" otherwise,
+ * so the caller asks Redis or Postgres instead. Each load gets a generation: losing the
+ * subscription during a load makes that load's completion void.
+ */
+export interface RevokedSet {
+  /** true or false while complete; undefined when the caller must look elsewhere. */
+  lookup(jti: string, nowMs: number): boolean | undefined;
+  add(entries: readonly RevokedEntry[]): void;
+  /** The copy may have missed revocations from now on (subscription lost); returns a new generation. */
+  invalidate(): number;
+  /** Marks the load that began at `generation` complete, unless the copy was invalidated since. */
+  markComplete(generation: number): boolean;
+  isComplete(): boolean;
+  size(): number;
+  /** Drops entries whose tokens have expired; returns how many. */
+  prune(nowMs: number): number;
+}
+
+export function createRevokedSet(): RevokedSet {
+  const entries = new Map<string, number>();
+  let generation = 0;
+  let complete = false;
+  const invalidate = () => {
+    complete = false;
+    generation += 1;
+    return generation;
+  };
+  return {
+    lookup(jti, nowMs) {
+      if (!complete) return undefined;
+      const expiresAt = entries.get(jti);
+      return expiresAt !== undefined && expiresAt > nowMs;
+    },
+    add(added) {
+      for (const { jti, expiresAt } of added) {
+        const ms = expiresAt.getTime();
+        if (ms > (entries.get(jti) ?? 0)) entries.set(jti, ms);
+      }
+      if (entries.size > MAX_REVOKED_ENTRIES) invalidate();
+    },
+    invalidate,
+    markComplete(loaded) {
+      if (loaded !== generation || entries.size > MAX_REVOKED_ENTRIES) return false;
+      complete = true;
+      return true;
+    },
+    isComplete: () => complete,
+    size: () => entries.size,
+    prune(nowMs) {
+      let dropped = 0;
+      for (const [jti, expiresAt] of entries) {
+        if (expiresAt <= nowMs) {
+          entries.delete(jti);
+          dropped += 1;
+        }
+      }
+      return dropped;
+    },
+  };
+}
