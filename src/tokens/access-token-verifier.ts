@@ -26,6 +26,9 @@ const BASE64URL = /^[A-Za-z0-9_-]+$/;
 const ES256_SIGNATURE_BYTES = 64;
 const ACCESS_TOKEN_TYPES = new Set(['at+jwt', 'application/at+jwt']);
 
+/** Tokens verified lately; a resource server introspects the same token on every call it serves. */
+export const VERIFIED_CACHE_ENTRIES = 10_000;
+
 const INVALID: VerifyResult = { valid: false, expired: false };
 const EXPIRED: VerifyResult = { valid: false, expired: true };
 
@@ -42,6 +45,20 @@ function decodeObject(segment: string): Record<string, unknown> | undefined {
 const isString = (value: unknown): value is string => typeof value === 'string';
 const isNumericDate = (value: unknown): value is number => typeof value === 'number' && Number.isFinite(value);
 
+/** exp and nbf against the clock: checked on every use, cached or not. */
+function checkLifetime(claims: VerifiedAccessToken, now: number): VerifyResult {
+  const nbf = claims['nbf'];
+  if (typeof nbf === 'number' && nbf > now) return INVALID;
+  if (claims.exp <= now) return EXPIRED;
+  return { valid: true, claims };
+}
+
+interface Verified {
+  readonly claims: VerifiedAccessToken;
+  readonly kid: string;
+  readonly key: KeyObject;
+}
+
 /**
  * Verifies one of authd's own access tokens (RFC 9068, RFC 8725): compact JWS of exactly three
  * base64url segments; header `alg` exactly ES256 (no `none`, no HMAC, nothing the header could
@@ -50,37 +67,63 @@ const isNumericDate = (value: unknown): value is number => typeof value === 'num
  * claims, `exp` and `nbf` with no clock tolerance. Never throws; says whether it had merely expired.
  *
  * node:crypto verifies synchronously in the calling thread: jose's `jwtVerify` goes through
- * WebCrypto and cost about twice as much CPU per token for the same checks.
+ * WebCrypto and cost about twice as much CPU per token for the same checks. A token string that
+ * verified before is not verified again while the keyring still hands out the very key object
+ * that verified it (a revoked or dropped key ends that at once); its lifetime is checked on every
+ * use. The cache keeps the last VERIFIED_CACHE_ENTRIES valid tokens, oldest out first.
  */
 export function createAccessTokenVerifier({ issuer, keys, clock }: { issuer: string; keys: VerificationKeys; clock: Clock }) {
-  return function verify(token: string): VerifyResult {
-    if (token.length > MAX_TOKEN_LENGTH) return INVALID;
+  const verified = new Map<string, Verified>();
+
+  const remember = (token: string, entry: Verified) => {
+    if (verified.size >= VERIFIED_CACHE_ENTRIES) verified.delete(verified.keys().next().value!);
+    verified.set(token, entry);
+  };
+
+  const verifyUncached = (token: string): Verified | undefined => {
     const segments = token.split('.');
-    if (segments.length !== 3) return INVALID;
+    if (segments.length !== 3) return undefined;
     const [encodedHeader, encodedPayload, encodedSignature] = segments as [string, string, string];
-    if (!BASE64URL.test(encodedHeader) || !BASE64URL.test(encodedPayload) || !BASE64URL.test(encodedSignature)) return INVALID;
+    if (!BASE64URL.test(encodedHeader) || !BASE64URL.test(encodedPayload) || !BASE64URL.test(encodedSignature)) return undefined;
 
     const header = decodeObject(encodedHeader);
-    if (header === undefined || header['alg'] !== 'ES256' || header['crit'] !== undefined) return INVALID;
-    if (!isString(header['typ']) || !ACCESS_TOKEN_TYPES.has(header['typ'].toLowerCase())) return INVALID;
-    const key = isString(header['kid']) ? keys.verificationKey(header['kid']) : undefined;
-    if (key === undefined) return INVALID;
+    if (header === undefined || header['alg'] !== 'ES256' || header['crit'] !== undefined) return undefined;
+    if (!isString(header['typ']) || !ACCESS_TOKEN_TYPES.has(header['typ'].toLowerCase())) return undefined;
+    const kid = header['kid'];
+    const key = isString(kid) ? keys.verificationKey(kid) : undefined;
+    if (key === undefined || !isString(kid)) return undefined;
 
     const signature = Buffer.from(encodedSignature, 'base64url');
     // Canonical encoding only: no second spelling of the same signature (spare bits, padding).
-    if (signature.length !== ES256_SIGNATURE_BYTES || signature.toString('base64url') !== encodedSignature) return INVALID;
+    if (signature.length !== ES256_SIGNATURE_BYTES || signature.toString('base64url') !== encodedSignature) return undefined;
     const signingInput = Buffer.from(`${encodedHeader}.${encodedPayload}`);
-    if (!verifySignature('sha256', signingInput, { key, dsaEncoding: 'ieee-p1363' }, signature)) return INVALID;
+    if (!verifySignature('sha256', signingInput, { key, dsaEncoding: 'ieee-p1363' }, signature)) return undefined;
 
     const claims = decodeObject(encodedPayload);
-    if (claims === undefined || claims['iss'] !== issuer) return INVALID;
+    if (claims === undefined || claims['iss'] !== issuer) return undefined;
     const { sub, jti, client_id: clientId, exp, iat, nbf } = claims;
-    if (!isString(sub) || !isString(jti) || !isString(clientId) || !isNumericDate(exp) || !isNumericDate(iat)) return INVALID;
-    if (nbf !== undefined && !isNumericDate(nbf)) return INVALID;
+    if (!isString(sub) || !isString(jti) || !isString(clientId) || !isNumericDate(exp) || !isNumericDate(iat)) return undefined;
+    if (nbf !== undefined && !isNumericDate(nbf)) return undefined;
+    return { claims: Object.freeze(claims) as VerifiedAccessToken, kid, key };
+  };
+
+  return function verify(token: string): VerifyResult {
+    if (token.length > MAX_TOKEN_LENGTH) return INVALID;
     const now = epochSeconds(clock);
-    if (nbf !== undefined && nbf > now) return INVALID;
-    if (exp <= now) return EXPIRED;
-    return { valid: true, claims: claims as VerifiedAccessToken };
+    const cached = verified.get(token);
+    if (cached !== undefined) {
+      if (keys.verificationKey(cached.kid) === cached.key) {
+        const result = checkLifetime(cached.claims, now);
+        if (!result.valid) verified.delete(token);
+        return result;
+      }
+      verified.delete(token);
+    }
+    const entry = verifyUncached(token);
+    if (entry === undefined) return INVALID;
+    const result = checkLifetime(entry.claims, now);
+    if (result.valid) remember(token, entry);
+    return result;
   };
 }
 

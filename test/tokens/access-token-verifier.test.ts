@@ -116,12 +116,45 @@ describe('access token verification', () => {
     );
   });
 
-  it('stops verifying with a key the keyring no longer hands out', () => {
-    const token = signAccessToken({ kid: KID, privateKey: ours.privateKey }, claims);
-    const withdrawn = createAccessTokenVerifier({ issuer: ISSUER, keys: { verificationKey: () => undefined }, clock });
-    expect(withdrawn(token)).toEqual(INVALID);
-    const published = createPublicKey(ours.privateKey);
-    const republished = createAccessTokenVerifier({ issuer: ISSUER, keys: { verificationKey: (kid) => (kid === KID ? published : undefined) }, clock });
-    expect(republished(token).valid).toBe(true);
+  describe('tokens verified before', () => {
+    const setup = () => {
+      const keyring = new Map<string, KeyObject>([[KID, ours.publicKey]]);
+      let now = NOW * 1000;
+      const verifyCached = createAccessTokenVerifier({ issuer: ISSUER, keys: { verificationKey: (kid) => keyring.get(kid) }, clock: { now: () => now } });
+      const token = signAccessToken({ kid: KID, privateKey: ours.privateKey }, claims);
+      expect(verifyCached(token).valid).toBe(true);
+      return { keyring, verifyCached, token, advance: (seconds: number) => (now += seconds * 1000) };
+    };
+
+    it('stop verifying the moment the keyring no longer hands out their key (revoked, dropped)', () => {
+      const { keyring, verifyCached, token } = setup();
+      keyring.delete(KID);
+      expect(verifyCached(token)).toEqual(INVALID);
+      keyring.set(KID, ours.publicKey);
+      expect(verifyCached(token).valid).toBe(true);
+    });
+
+    it('are verified again when another key object stands under their kid', () => {
+      const { keyring, verifyCached, token } = setup();
+      keyring.set(KID, foreign.publicKey);
+      expect(verifyCached(token)).toEqual(INVALID);
+      keyring.set(KID, createPublicKey(ours.privateKey));
+      expect(verifyCached(token).valid).toBe(true);
+    });
+
+    it('still expire on time', () => {
+      const { verifyCached, token, advance } = setup();
+      advance(599);
+      expect(verifyCached(token).valid).toBe(true);
+      advance(1);
+      expect(verifyCached(token)).toEqual({ valid: false, expired: true });
+    });
+
+    it('keep their claims out of reach of callers', () => {
+      const { verifyCached, token } = setup();
+      const first = verifyCached(token);
+      expect(() => Object.assign(first.valid ? first.claims : {}, { sub: 'admin' })).toThrow(TypeError);
+      expect(verifyCached(token)).toEqual({ valid: true, claims });
+    });
   });
 });
