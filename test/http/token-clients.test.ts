@@ -1,3 +1,4 @@
+import { request as httpRequest } from 'node:http';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { claimsOf } from '../support/jwt.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -142,6 +143,32 @@ describe('request handling at /token', () => {
       body: `${base}&pad=${'a'.repeat(16 * 1024 - base.length - 5)}`,
     });
     expect(response.status).toBe(200);
+  });
+
+  it('reads the media type case-insensitively, with parameters, for forms and JSON alike', async () => {
+    const params = { grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret };
+    const form = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'Application/X-WWW-Form-Urlencoded ; charset=UTF-8' },
+      body: new URLSearchParams(params).toString(),
+    });
+    expect(form.status).toBe(200);
+    const json = await fetch(`${server.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/json; charset=utf-8' }, body: JSON.stringify(params) });
+    expect(json.status).toBe(200);
+  });
+
+  it('stops reading a chunked body at 16 KiB (no Content-Length to trust) with 413', async () => {
+    const status = await new Promise<number>((resolve, reject) => {
+      const request = httpRequest(`${server.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+      });
+      request.on('error', reject);
+      request.write('grant_type=client_credentials&pad=');
+      for (let chunk = 0; chunk < 20; chunk += 1) request.write('a'.repeat(1024));
+      request.end();
+    });
+    expect(status).toBe(413);
   });
 
   it('answers malformed JSON, non-object JSON, non-string values and repeated parameters with 400 invalid_request', async () => {
