@@ -1,3 +1,4 @@
+import { VERIFIED_CACHE_ENTRIES } from '../src/tokens/access-token-verifier.js';
 import type { RequestTemplate } from './load.js';
 
 /** What the scenarios need from the seeded server. */
@@ -26,6 +27,9 @@ async function post(target: AuthdTarget, path: string, authorization: string, bo
 }
 
 const accessToken = async (target: AuthdTarget) => (await post(target, '/token', target.basic.cc, { grant_type: 'client_credentials' }))['access_token']!;
+
+/** Twice the verifier's cache: cycling through them in order, no request finds its token cached. */
+const DISTINCT_TOKENS = 2 * VERIFIED_CACHE_ENTRIES;
 
 /** Issues `count` of something, `parallel` at a time. */
 async function many<T>(count: number, parallel: number, make: () => Promise<T>): Promise<T[]> {
@@ -64,6 +68,22 @@ export const authdScenarios: Scenario[] = [
     requests: async (target) => {
       const token = await accessToken(target);
       return [{ method: 'POST', path: '/introspect', headers: form(target.basic.rs), body: `token=${token}` }];
+    },
+  },
+  {
+    // Each request a token the server has not verified yet (more tokens than its verification cache holds, cycled).
+    name: 'introspection (distinct tokens)',
+    requests: async (target) => {
+      const tokens = await many(DISTINCT_TOKENS, 8, () => accessToken(target));
+      let next = 0;
+      return [
+        {
+          method: 'POST',
+          path: '/introspect',
+          headers: form(target.basic.rs),
+          setupRequest: (request) => ({ ...request, body: `token=${tokens[next++ % tokens.length]}` }),
+        } as RequestTemplate,
+      ];
     },
   },
   {

@@ -8,6 +8,8 @@ export interface LoadOptions {
   readonly url: string;
   readonly connections: number;
   readonly durationSeconds: number;
+  /** Unmeasured load first, so JIT warm-up and cold caches do not count against the first rows. */
+  readonly warmUpSeconds: number;
   readonly requests: RequestTemplate[];
   /** The server process, for CPU time per request. */
   readonly serverPid: number | undefined;
@@ -23,12 +25,9 @@ export interface LoadResult {
   readonly errors: number;
 }
 
-/** Unmeasured load first, so JIT warm-up and cold caches do not count against the first rows. */
-const WARM_UP_SECONDS = 2;
-
 /** Drives a server with autocannon for a fixed time and reads its CPU time around the run. */
 export async function measure(options: LoadOptions): Promise<LoadResult> {
-  await autocannon({ url: options.url, connections: options.connections, duration: WARM_UP_SECONDS, requests: options.requests });
+  await autocannon({ url: options.url, connections: options.connections, duration: options.warmUpSeconds, requests: options.requests });
   const cpuBefore = cpuMicros(options.serverPid);
   const result = await autocannon({
     url: options.url,

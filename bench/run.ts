@@ -31,7 +31,8 @@ if (canPin && process.env.AUTHD_BENCH_PINNED !== '1') {
   process.exit(rerun.status ?? 1);
 }
 
-const durationSeconds = Number(values.duration ?? (values.quick ? 3 : 10));
+const durationSeconds = Number(values.duration ?? (values.quick ? 2 : 10));
+const warmUpSeconds = values.quick ? 1 : 2;
 const connections = Number(values.connections);
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/authd_bench';
@@ -56,13 +57,13 @@ async function server(name: string, script: string, env: Record<string, string>,
 
 async function run(row: Omit<Row, keyof LoadResult>, url: string, requests: Parameters<typeof measure>[0]['requests'], pid: number | undefined) {
   log(`measuring ${row.target} ${row.name} for ${durationSeconds} s`);
-  const result = await measure({ url, connections, durationSeconds, requests, serverPid: pid });
+  const result = await measure({ url, connections, durationSeconds, warmUpSeconds, requests, serverPid: pid });
   rows.push({ ...row, ...result });
 }
 
 const keysDir = await mkdtemp(join(tmpdir(), 'authd-bench-keys-'));
 try {
-  const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2, (durationSeconds + 2) * 4000);
+  const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2, (durationSeconds + warmUpSeconds) * 4000);
   const authdPort = 18500;
   const authd = await server('authd', here('../src/main.js'), {
     DATABASE_URL: databaseUrl,
