@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Client } from '../domain/client.js';
+import { createGenerationalMap } from '../generational-map.js';
 
 export interface ClientFinder {
   find(clientId: string): Promise<Client | undefined>;
@@ -8,7 +9,7 @@ export interface ClientFinder {
 export interface ClientCacheOptions {
   /** How long a found client is served from memory: the delay before a change reaches this instance. */
   readonly ttlMs: number;
-  /** Entries kept at most; the oldest go first. Unknown ids are never cached, so they cannot fill it. */
+  /** Entries kept at most; the oldest half goes first. Unknown ids are never cached, so they cannot fill it. */
   readonly maxEntries: number;
 }
 
@@ -18,7 +19,7 @@ export interface ClientCacheOptions {
  * than the rest of a client_credentials request together.
  */
 export function cachedClientLookup(store: ClientFinder, clock: Clock, { ttlMs, maxEntries }: ClientCacheOptions): ClientFinder {
-  const entries = new Map<string, { client: Client; expiresAt: number }>();
+  const entries = createGenerationalMap<string, { client: Client; expiresAt: number }>(maxEntries);
   return {
     async find(clientId) {
       const now = clock.now();
@@ -26,10 +27,7 @@ export function cachedClientLookup(store: ClientFinder, clock: Clock, { ttlMs, m
       if (cached !== undefined && cached.expiresAt > now) return cached.client;
       const client = await store.find(clientId);
       entries.delete(clientId);
-      if (client !== undefined) {
-        if (entries.size >= maxEntries) entries.delete(entries.keys().next().value!);
-        entries.set(clientId, { client, expiresAt: now + ttlMs });
-      }
+      if (client !== undefined) entries.set(clientId, { client, expiresAt: now + ttlMs });
       return client;
     },
   };

@@ -1,5 +1,6 @@
 import { verify as verifySignature, type KeyObject } from 'node:crypto';
 import { epochSeconds, type Clock } from '../clock.js';
+import { createGenerationalMap } from '../generational-map.js';
 
 /** Public keys by kid: only keys that may still verify (next, active, retired) are found. */
 export interface VerificationKeys {
@@ -70,15 +71,10 @@ interface Verified {
  * WebCrypto and cost about twice as much CPU per token for the same checks. A token string that
  * verified before is not verified again while the keyring still hands out the very key object
  * that verified it (a revoked or dropped key ends that at once); its lifetime is checked on every
- * use. The cache keeps the last VERIFIED_CACHE_ENTRIES valid tokens, oldest out first.
+ * use. The cache keeps at most VERIFIED_CACHE_ENTRIES valid tokens, the oldest half going first.
  */
 export function createAccessTokenVerifier({ issuer, keys, clock }: { issuer: string; keys: VerificationKeys; clock: Clock }) {
-  const verified = new Map<string, Verified>();
-
-  const remember = (token: string, entry: Verified) => {
-    if (verified.size >= VERIFIED_CACHE_ENTRIES) verified.delete(verified.keys().next().value!);
-    verified.set(token, entry);
-  };
+  const verified = createGenerationalMap<string, Verified>(VERIFIED_CACHE_ENTRIES);
 
   const verifyUncached = (token: string): Verified | undefined => {
     const segments = token.split('.');
@@ -122,7 +118,7 @@ export function createAccessTokenVerifier({ issuer, keys, clock }: { issuer: str
     const entry = verifyUncached(token);
     if (entry === undefined) return INVALID;
     const result = checkLifetime(entry.claims, now);
-    if (result.valid) remember(token, entry);
+    if (result.valid) verified.set(token, entry);
     return result;
   };
 }
