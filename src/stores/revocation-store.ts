@@ -1,6 +1,11 @@
 import type { RevocationReason, RevokedAccessToken } from '../domain/revocation.js';
 import type { Database, DatabaseTransaction, SqlPool } from './database.js';
 
+/** Named prepared statements (parsed and planned once per connection): these run per request. */
+const RECORD_REVOCATIONS = `INSERT INTO revocations (jti, expires_at, reason, revoked_at)
+  SELECT jti, expires_at, reason, $4::timestamptz FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
+  ON CONFLICT (jti) DO NOTHING`;
+
 /** The durable copy of the denylist: every revocation is written here before Redis. */
 export interface RevocationStore {
   record(tokens: readonly RevokedAccessToken[], now: Date, tx?: DatabaseTransaction): Promise<void>;
@@ -24,15 +29,14 @@ export function createRevocationStore(db: Database, sql: SqlPool): RevocationSto
         });
         return;
       }
-      await sql.query(
-        `INSERT INTO revocations (jti, expires_at, reason, revoked_at)
-         SELECT jti, expires_at, reason, $4::timestamptz FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
-         ON CONFLICT (jti) DO NOTHING`,
-        [tokens.map((t) => t.jti), tokens.map((t) => t.expiresAt), tokens.map((t) => t.reason), now],
-      );
+      await sql.query({
+        name: 'authd_record_revocations',
+        text: RECORD_REVOCATIONS,
+        values: [tokens.map((t) => t.jti), tokens.map((t) => t.expiresAt), tokens.map((t) => t.reason), now],
+      });
     },
     async isRevoked(jti) {
-      return (await sql.query('SELECT 1 FROM revocations WHERE jti = $1', [jti])).rowCount === 1;
+      return (await sql.query({ name: 'authd_is_revoked', text: 'SELECT 1 FROM revocations WHERE jti = $1', values: [jti] })).rowCount === 1;
     },
     async unexpired(now, after, limit) {
       const rows = await db.revocation.findMany({
