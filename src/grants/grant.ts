@@ -8,6 +8,8 @@ export interface TokenRequest {
   /** The client's IP address (from X-Forwarded-For only when TRUST_PROXY is on). */
   readonly ip: string;
   readonly requestId: string;
+  /** Fires when the client disconnects before its answer is sent. */
+  readonly abandoned: AbortSignal;
 }
 
 /** RFC 6749 §5.1 success body. */

@@ -6,7 +6,7 @@ import type { SessionIssuer } from '../flows/session-issuer.js';
 import { grantedAudience, grantedScopes } from '../flows/token-policy.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
-import { HasherBusyError, type PasswordHasher } from '../passwords/password-hasher.js';
+import { HashAbandonedError, HasherBusyError, type PasswordHasher } from '../passwords/password-hasher.js';
 import { requiredParam, type Grant } from './grant.js';
 
 export interface PasswordUsers {
@@ -50,7 +50,7 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       }
 
       const user = await users.findByUsername(username);
-      const verdict = await checkPassword(passwords, user, password);
+      const verdict = await checkPassword(passwords, user, password, request.abandoned);
       if (user === undefined || !verdict.ok || user.disabled) {
         const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
         deps.metrics.loginFailures.inc({ reason });
@@ -76,15 +76,17 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
 }
 
 /** Verifies against the user's hash, or a dummy hash of the same cost when there is no usable user. */
-async function checkPassword(passwords: PasswordHasher, user: User | undefined, password: string) {
+async function checkPassword(passwords: PasswordHasher, user: User | undefined, password: string, abandoned: AbortSignal) {
   try {
     if (user === undefined || user.disabled) {
-      await passwords.verifyDummy(password);
+      await passwords.verifyDummy(password, abandoned);
       return { ok: false, needsRehash: false };
     }
-    return await passwords.verify(user.passwordHash, password);
+    return await passwords.verify(user.passwordHash, password, abandoned);
   } catch (error) {
     if (error instanceof HasherBusyError) throw temporarilyUnavailable(error.retryAfterSeconds);
+    // Nobody reads this answer; nothing is counted for or against the pair.
+    if (error instanceof HashAbandonedError) throw temporarilyUnavailable(1, 'client disconnected');
     throw error;
   }
 }

@@ -9,6 +9,7 @@ export interface Metrics {
   readonly refreshReuseDetected: Counter;
   readonly revocations: Counter<'token_type'>;
   readonly argon2QueueDepth: Gauge;
+  readonly argon2Abandoned: Counter;
   readonly loginFailures: Counter<'reason'>;
 }
 
@@ -51,6 +52,11 @@ export function createMetrics({ defaultMetrics = true } = {}): Metrics {
     argon2QueueDepth: new Gauge({
       name: 'authd_argon2_queue_depth',
       help: 'Password hashing jobs waiting for a worker',
+      registers,
+    }),
+    argon2Abandoned: new Counter({
+      name: 'authd_argon2_abandoned_total',
+      help: 'Password checks dropped from the queue because the client had disconnected',
       registers,
     }),
     loginFailures: new Counter({

@@ -17,6 +17,12 @@ export class HasherBusyError extends Error {
   readonly retryAfterSeconds = 1;
 }
 
+/** The request the job was for has gone (client disconnected) before the job left the queue. */
+export class HashAbandonedError extends Error {
+  override readonly name = 'HashAbandonedError';
+  readonly code = 'ERR_HASH_ABANDONED';
+}
+
 export interface PasswordVerdict {
   readonly ok: boolean;
   /** The stored hash was made with another type or cost than the configured one (only ever true when `ok`). */
@@ -26,10 +32,14 @@ export interface PasswordVerdict {
 export interface PasswordHasher {
   /** An argon2id PHC string at the configured cost. Throws RangeError for an empty or oversized password. */
   hash(password: string): Promise<string>;
-  /** A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw. */
-  verify(hash: string, password: string): Promise<PasswordVerdict>;
+  /**
+   * A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw.
+   * When `abandoned` has fired by the time the job would start, the job is dropped with
+   * HashAbandonedError: no one is waiting for its answer.
+   */
+  verify(hash: string, password: string, abandoned?: AbortSignal): Promise<PasswordVerdict>;
   /** The same work as `verify`, against a hash of no one, for unknown and disabled users. */
-  verifyDummy(password: string): Promise<void>;
+  verifyDummy(password: string, abandoned?: AbortSignal): Promise<void>;
 }
 
 /**
@@ -45,7 +55,7 @@ export interface PasswordHasherOptions {
   /** Jobs allowed to wait; one more is refused with HasherBusyError. */
   readonly maxQueue?: number;
   /** The gauge is set, not incremented: one hasher per metrics registry. */
-  readonly metrics?: Pick<Metrics, 'argon2QueueDepth'>;
+  readonly metrics?: Pick<Metrics, 'argon2QueueDepth' | 'argon2Abandoned'>;
 }
 
 const usable = (password: string) => password !== '' && Buffer.byteLength(password) <= MAX_PASSWORD_BYTES;
@@ -73,12 +83,17 @@ export function createPasswordHasher({
   // bound is one check before enqueueing; a queue of our own would repeat what it already does.
   const limit = pLimit(concurrency);
   const showDepth = () => metrics?.argon2QueueDepth.set(limit.pendingCount);
-  const run = <T>(job: () => Promise<T>): Promise<T> => {
+  const run = <T>(job: () => Promise<T>, abandoned?: AbortSignal): Promise<T> => {
     if (limit.activeCount >= concurrency && limit.pendingCount >= maxQueue) {
       return Promise.reject(new HasherBusyError('password hashing queue is full'));
     }
     const result = limit(() => {
       showDepth(); // this job has left the queue
+      if (abandoned?.aborted) {
+        // A client that gave up (a timeout in a login storm) must not keep a worker from the living.
+        metrics?.argon2Abandoned.inc();
+        return Promise.reject(new HashAbandonedError('the request was abandoned while queued'));
+      }
       return job();
     });
     showDepth();
@@ -95,10 +110,10 @@ export function createPasswordHasher({
     return dummyHash;
   };
 
-  const verify = async (hash: string, password: string): Promise<PasswordVerdict> => {
+  const verify = async (hash: string, password: string, abandoned?: AbortSignal): Promise<PasswordVerdict> => {
     if (!usable(password)) return NO_MATCH;
     // argon2.verify rejects a hash it cannot parse; that is a wrong password, not a server error.
-    const ok = await run(() => argon2.verify(hash, password).catch(() => false));
+    const ok = await run(() => argon2.verify(hash, password).catch(() => false), abandoned);
     if (!ok) return NO_MATCH;
     // needsRehash compares version and cost but not the type, so an argon2i/argon2d hash is checked here.
     return { ok, needsRehash: !hash.startsWith('$argon2id$') || argon2.needsRehash(hash, options) };
@@ -110,9 +125,9 @@ export function createPasswordHasher({
       return run(() => argon2.hash(password, options));
     },
     verify,
-    async verifyDummy(password) {
+    async verifyDummy(password, abandoned) {
       if (!usable(password)) return;
-      await verify(await dummy(), password);
+      await verify(await dummy(), password, abandoned);
     },
   };
 }

@@ -54,11 +54,12 @@ export function fixtures(server: TestServer): Fixtures {
 }
 
 /** POSTs a form body; returns status, headers and the parsed JSON (or text) body. */
-export async function postForm(url: string, params: Record<string, string>, headers: Record<string, string> = {}) {
+export async function postForm(url: string, params: Record<string, string>, headers: Record<string, string> = {}, signal?: AbortSignal) {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers },
     body: new URLSearchParams(params).toString(),
+    ...(signal === undefined ? {} : { signal }),
   });
   const text = await response.text();
   let body: unknown = text;

@@ -4,6 +4,7 @@ import { isGrantType, type GrantType } from '../../domain/client.js';
 import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../errors/oauth-error.js';
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
 import type { Grant, TokenResponse } from '../../grants/grant.js';
+import { abandonedSignal } from '../abandoned.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
 
@@ -24,7 +25,18 @@ export function tokenRoutes(router: RouterInstance, { clients, grants }: TokenRo
     const client = await authenticateClient(clients, readClientCredentials(ctx, params));
     ctx.state.clientId = client.clientId;
     if (!client.grantTypes.includes(grant.grantType)) throw unauthorizedClient(`client may not use ${grant.grantType}`);
-    respond(ctx, await grant.handle({ params, client, ip: ctx.ip, requestId: ctx.state.requestId as string }));
+    let abandoned: AbortSignal | undefined;
+    const request = {
+      params,
+      client,
+      ip: ctx.ip,
+      requestId: ctx.state.requestId as string,
+      // Made on first use: only the password grant asks, and only before queueing argon2 work.
+      get abandoned() {
+        return (abandoned ??= abandonedSignal(ctx));
+      },
+    };
+    respond(ctx, await grant.handle(request));
   };
 
   router
