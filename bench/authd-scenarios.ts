@@ -40,6 +40,17 @@ async function many<T>(count: number, parallel: number, make: () => Promise<T>):
   return made.slice(0, count);
 }
 
+/** A POST that sends the next of `tokens` as `token` on every request, starting over at the end. */
+function tokenInTurn(path: string, authorization: string, tokens: readonly string[]): RequestTemplate {
+  let next = 0;
+  return {
+    method: 'POST',
+    path,
+    headers: form(authorization),
+    setupRequest: (request) => ({ ...request, body: `token=${tokens[next++ % tokens.length]}` }),
+  } as RequestTemplate;
+}
+
 /** authd's endpoints; a new endpoint is one more entry. */
 export const authdScenarios: Scenario[] = [
   {
@@ -73,33 +84,11 @@ export const authdScenarios: Scenario[] = [
   {
     // Each request a token the server has not verified yet (more tokens than its verification cache holds, cycled).
     name: 'introspection (distinct tokens)',
-    requests: async (target) => {
-      const tokens = await many(DISTINCT_TOKENS, 8, () => accessToken(target));
-      let next = 0;
-      return [
-        {
-          method: 'POST',
-          path: '/introspect',
-          headers: form(target.basic.rs),
-          setupRequest: (request) => ({ ...request, body: `token=${tokens[next++ % tokens.length]}` }),
-        } as RequestTemplate,
-      ];
-    },
+    requests: async (target) => [tokenInTurn('/introspect', target.basic.rs, await many(DISTINCT_TOKENS, 8, () => accessToken(target)))],
   },
   {
     name: 'revocation',
-    requests: async (target) => {
-      const tokens = await many(3000, 8, () => accessToken(target));
-      let next = 0;
-      return [
-        {
-          method: 'POST',
-          path: '/revoke',
-          headers: form(target.basic.cc),
-          setupRequest: (request) => ({ ...request, body: `token=${tokens[next++ % tokens.length]}` }),
-        } as RequestTemplate,
-      ];
-    },
+    requests: async (target) => [tokenInTurn('/revoke', target.basic.cc, await many(3000, 8, () => accessToken(target)))],
   },
   {
     name: 'jwks',
