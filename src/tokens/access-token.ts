@@ -49,7 +49,7 @@ const encodedHeader = (kid: string): string => {
 
 /**
  * Signs an ES256 JWT with `typ: at+jwt`. node:crypto signs synchronously in the calling thread,
- * several times faster than a WebCrypto round trip per token; the verifying side uses jose.
+ * several times faster than a WebCrypto round trip per token (tests check jose verifies them).
  */
 export function signAccessToken(key: SigningKey, claims: AccessTokenClaims): string {
   const signingInput = `${encodedHeader(key.kid)}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
