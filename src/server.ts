@@ -53,9 +53,9 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const config = requireServices(baseConfig);
   const logger = options.logger ?? createLogger(config.logLevel);
   const clock = options.clock ?? systemClock;
-  const metrics = createMetrics();
   const data = createDataLayer(config, logger, clock);
   const { audit, denylist, refreshTokens } = data;
+  const metrics = createMetrics({ denylistCopy: denylist.copyState });
 
   const keyring = createKeyring({ dir: config.keysDir, clock, logger, rotationInterval: config.keyRotationInterval });
   await keyring.load();

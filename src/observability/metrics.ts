@@ -13,10 +13,34 @@ export interface Metrics {
   readonly loginFailures: Counter<'reason'>;
 }
 
-export function createMetrics({ defaultMetrics = true } = {}): Metrics {
+export interface MetricsOptions {
+  readonly defaultMetrics?: boolean;
+  /** The state of the in-process denylist copy, read at each scrape. */
+  readonly denylistCopy?: () => { readonly complete: boolean; readonly size: number };
+}
+
+export function createMetrics({ defaultMetrics = true, denylistCopy }: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'authd_' });
   const registers = [registry];
+  if (denylistCopy !== undefined) {
+    new Gauge({
+      name: 'authd_denylist_copy_complete',
+      help: '1 while revocation checks are answered from the in-process copy, 0 while they go to Redis',
+      registers,
+      collect() {
+        this.set(denylistCopy().complete ? 1 : 0);
+      },
+    });
+    new Gauge({
+      name: 'authd_denylist_copy_entries',
+      help: 'Unexpired revoked access tokens held in the in-process copy',
+      registers,
+      collect() {
+        this.set(denylistCopy().size);
+      },
+    });
+  }
   return {
     registry,
     httpRequests: new Counter({

@@ -32,6 +32,22 @@ describe('with Redis up', () => {
     expect((await postForm(`${server.baseUrl}/introspect`, { token }, auth)).body).toEqual({ active: false });
   });
 
+  it('answers revocation checks from its in-process copy, and says so in /metrics', async () => {
+    const { server, auth } = state;
+    const metrics = async () => (await fetch(`${server.baseUrl}/metrics`)).text();
+    for (let attempt = 0; attempt < 100 && !/^authd_denylist_copy_complete 1$/m.test(await metrics()); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const token = (await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, auth)).body['access_token'] as string;
+    expect((await postForm(`${server.baseUrl}/revoke`, { token }, auth)).status).toBe(200);
+    // Gone from Redis, still revoked: the answer comes from memory.
+    await server.redis.client.del(`authd:revoked:${jtiOf(token)}`);
+    expect((await postForm(`${server.baseUrl}/introspect`, { token }, auth)).body).toEqual({ active: false });
+    const text = await metrics();
+    expect(text).toMatch(/^authd_denylist_copy_complete 1$/m);
+    expect(Number(/^authd_denylist_copy_entries (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
+  });
+
   it('catches Redis up with revocations recorded elsewhere (Postgres only)', async () => {
     const { server } = state;
     const expires = new Date(Date.now() + 600_000);
@@ -53,5 +69,6 @@ describe('with Redis unreachable', () => {
     expect((await postForm(`${server.baseUrl}/revoke`, { token }, auth)).status).toBe(200);
     expect(await server.db.query('SELECT reason FROM revocations WHERE jti = $1', [jtiOf(token)])).toEqual([{ reason: 'revoked' }]);
     expect((await postForm(`${server.baseUrl}/introspect`, { token }, auth)).body).toEqual({ active: false });
+    expect(await (await fetch(`${server.baseUrl}/metrics`)).text()).toMatch(/^authd_denylist_copy_complete 0$/m);
   });
 });
