@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import pg from 'pg';
 import { Redis } from 'ioredis';
 import { generateClientSecret, hashClientSecret } from '../src/clients/client-secret.js';
@@ -6,7 +8,8 @@ import { migrateDatabase } from '../src/db/migrate-url.js';
 import { createPasswordHasher, type Argon2Cost } from '../src/passwords/password-hasher.js';
 import { createClientStore } from '../src/stores/client-store.js';
 import { connectDatabase, type Database } from '../src/stores/database.js';
-import { newJti } from '../src/tokens/access-token.js';
+import { readKeyFile } from '../src/keys/key-file.js';
+import { newJti, signAccessToken } from '../src/tokens/access-token.js';
 import { hashRefreshToken, newRefreshToken } from '../src/tokens/refresh-token.js';
 import { createUserStore } from '../src/stores/user-store.js';
 
@@ -55,7 +58,7 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
   await redis.flushdb();
   await redis.quit();
 
-  const { db, close } = connectDatabase(databaseUrl, { poolSize: 2 });
+  const { db, sql, close } = connectDatabase(databaseUrl, { poolSize: 2 });
   try {
     const clients = createClientStore(db);
     const secrets = { cc: generateClientSecret(), web: generateClientSecret(), rs: generateClientSecret() };
@@ -64,7 +67,7 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
     await clients.create({ ...common, clientId: 'bench-web', name: 'bench-web', secretHash: hashClientSecret(secrets.web), grantTypes: ['password', 'refresh_token'] });
     await clients.create({ ...common, clientId: 'bench-rs', name: 'bench-rs', secretHash: hashClientSecret(secrets.rs), grantTypes: ['client_credentials'] });
     const password = 'bench password, long enough';
-    const user = await createUserStore(db).create({ username: 'bench', passwordHash: await createPasswordHasher({ cost }).hash(password), roles: ['reader'] });
+    const user = await createUserStore(db, sql).create({ username: 'bench', passwordHash: await createPasswordHasher({ cost }).hash(password), roles: ['reader'] });
     return {
       refreshTokens: await insertRefreshTokens(db, user.id, refreshTokenCount),
       basic: { cc: basic('bench-cc', secrets.cc), web: basic('bench-web', secrets.web), rs: basic('bench-rs', secrets.rs) },
@@ -74,4 +77,18 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
   } finally {
     await close();
   }
+}
+
+/**
+ * Signs access tokens for `bench-cc` with the key authd made in `keysDir`, as authd would issue
+ * them: for rows that need thousands of distinct tokens without spending seconds on HTTP to get them.
+ */
+export async function accessTokenMinter(keysDir: string, issuer: string): Promise<() => string> {
+  const [file] = (await readdir(keysDir)).filter((name) => name.endsWith('.json'));
+  if (file === undefined) throw new Error(`no key file in ${keysDir}`);
+  const key = await readKeyFile(join(keysDir, file));
+  return () => {
+    const now = Math.floor(Date.now() / 1000);
+    return signAccessToken(key, { iss: issuer, sub: 'bench-cc', aud: 'https://api.example.test', exp: now + 3600, iat: now, nbf: now, jti: newJti(), client_id: 'bench-cc', scope: 'read' });
+  };
 }

@@ -28,7 +28,7 @@ export function createDataLayer(config: Config & { databaseUrl: string; redisUrl
     sql,
     redis,
     audit,
-    users: createUserStore(db),
+    users: createUserStore(db, sql),
     clients: createClientStore(db),
     refreshTokens,
     denylist,

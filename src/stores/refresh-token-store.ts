@@ -71,6 +71,11 @@ const RECORD_COLUMNS = `id, token_hash AS "tokenHash", family_id AS "familyId", 
   used_at AS "usedAt", revoked_at AS "revokedAt", replaced_by_id AS "replacedById",
   access_token_jti AS "accessTokenJti", access_token_expires_at AS "accessTokenExpiresAt"`;
 
+/** The first token of a session: every password login inserts one. */
+const INSERT_REFRESH_TOKEN = `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, scope, audience,
+  created_at, expires_at, family_expires_at, access_token_jti, access_token_expires_at)
+  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+
 const FIND_BY_HASH = `SELECT ${RECORD_COLUMNS} FROM refresh_tokens WHERE token_hash = $1`;
 
 /**
@@ -127,7 +132,24 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
 
   return {
     async insert(token) {
-      await db.refreshToken.create({ data: { ...token, scope: [...token.scope] } });
+      await sql.query({
+        name: 'authd_insert_refresh_token',
+        text: INSERT_REFRESH_TOKEN,
+        values: [
+          token.id,
+          token.tokenHash,
+          token.familyId,
+          token.userId,
+          token.clientId,
+          [...token.scope],
+          token.audience,
+          token.createdAt,
+          token.expiresAt,
+          token.familyExpiresAt,
+          token.accessTokenJti,
+          token.accessTokenExpiresAt,
+        ],
+      });
     },
 
     async rotateLive(input) {

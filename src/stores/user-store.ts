@@ -1,6 +1,6 @@
 import { normalizeUsername, type User } from '../domain/user.js';
 import type { User as UserRow } from '../generated/prisma/client.js';
-import type { Database } from './database.js';
+import type { Database, SqlPool } from './database.js';
 import { DuplicateError, NotFoundError } from './errors.js';
 import { isUniqueViolation } from './prisma-errors.js';
 
@@ -20,7 +20,11 @@ export interface UserStore {
   disable(username: string): Promise<User>;
 }
 
-export function createUserStore(db: Database): UserStore {
+/** Every login looks its user up: a named prepared statement, not a Prisma query (~5x the CPU). */
+const FIND_BY_USERNAME = `SELECT id, username, password_hash AS "passwordHash", COALESCE(roles, '{}') AS roles, disabled
+  FROM users WHERE username_normalized = $1`;
+
+export function createUserStore(db: Database, sql: SqlPool): UserStore {
   const update = async (username: string, data: { passwordHash?: string; disabled?: boolean }) => {
     try {
       return toUser(await db.user.update({ where: { usernameNormalized: normalizeUsername(username) }, data }));
@@ -31,8 +35,8 @@ export function createUserStore(db: Database): UserStore {
   };
   return {
     async findByUsername(username) {
-      const row = await db.user.findUnique({ where: { usernameNormalized: normalizeUsername(username) } });
-      return row === null ? undefined : toUser(row);
+      const { rows } = await sql.query<User>({ name: 'authd_user_by_username', text: FIND_BY_USERNAME, values: [normalizeUsername(username)] });
+      return rows[0];
     },
     async create({ username, passwordHash, roles }) {
       try {

@@ -10,7 +10,7 @@ let users: UserStore;
 beforeAll(async () => {
   testDb = await createTestDatabase();
   connections = connectDatabase(testDb.url, { poolSize: 2 });
-  users = createUserStore(connections.db);
+  users = createUserStore(connections.db, connections.sql);
 });
 afterAll(async () => {
   await connections.close();

@@ -26,8 +26,8 @@ export interface Fixtures {
 
 /** Seeds users and clients through the real stores of the server's database. */
 export function fixtures(server: TestServer): Fixtures {
-  const { db, close } = connectDatabase(server.db.url, { poolSize: 2 });
-  const users = createUserStore(db);
+  const { db, sql, close } = connectDatabase(server.db.url, { poolSize: 2 });
+  const users = createUserStore(db, sql);
   const clients = createClientStore(db);
   return {
     db,
