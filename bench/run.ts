@@ -11,7 +11,7 @@ import { argon2VerifyRate, es256Rates } from './ceilings.js';
 import { measure, type LoadResult } from './load.js';
 import { canPin, startNode, stop, waitForHttp } from './processes.js';
 import { writeReport, type Row } from './report.js';
-import { seedBenchDatabase } from './seed.js';
+import { accessTokenMinter, seedBenchDatabase } from './seed.js';
 
 const { values } = parseArgs({
   options: {
@@ -55,9 +55,10 @@ async function server(name: string, script: string, env: Record<string, string>,
   return child;
 }
 
-async function run(row: Omit<Row, keyof LoadResult>, url: string, requests: Parameters<typeof measure>[0]['requests'], pid: number | undefined) {
-  log(`measuring ${row.target} ${row.name} for ${durationSeconds} s`);
-  const result = await measure({ url, connections, durationSeconds, warmUpSeconds, requests, serverPid: pid });
+async function run(row: Omit<Row, keyof LoadResult>, url: string, requests: Parameters<typeof measure>[0]['requests'], pid: number | undefined, minSeconds = 0) {
+  const seconds = Math.max(durationSeconds, minSeconds);
+  log(`measuring ${row.target} ${row.name} for ${seconds} s`);
+  const result = await measure({ url, connections, durationSeconds: seconds, warmUpSeconds, requests, serverPid: pid });
   rows.push({ ...row, ...result });
 }
 
@@ -71,10 +72,15 @@ try {
     KEYS_DIR: keysDir,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   }, '/readyz', authdPort);
-  const target: AuthdTarget = { baseUrl: `http://127.0.0.1:${authdPort}`, connections, ...seeded };
+  const target: AuthdTarget = {
+    baseUrl: `http://127.0.0.1:${authdPort}`,
+    connections,
+    ...seeded,
+    mintAccessToken: await accessTokenMinter(keysDir, config.issuer),
+  };
   // --only NAME measures the authd rows whose name contains NAME and skips the peers (for profiling).
   for (const scenario of authdScenarios.filter((candidate) => values.only === undefined || candidate.name.includes(values.only))) {
-    await run({ target: 'authd', name: scenario.name }, target.baseUrl, await scenario.requests(target), authd.pid);
+    await run({ target: 'authd', name: scenario.name }, target.baseUrl, await scenario.requests(target), authd.pid, scenario.minSeconds);
   }
   await stop(authd);
   if (values.only !== undefined) {
