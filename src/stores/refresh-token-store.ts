@@ -71,9 +71,12 @@ const RECORD_COLUMNS = `id, token_hash AS "tokenHash", family_id AS "familyId", 
   used_at AS "usedAt", revoked_at AS "revokedAt", replaced_by_id AS "replacedById",
   access_token_jti AS "accessTokenJti", access_token_expires_at AS "accessTokenExpiresAt"`;
 
+/** What an insert sets; the rest (used, revoked, replaced by) starts empty. */
+const INSERTED_COLUMNS = `id, token_hash, family_id, user_id, client_id, scope, audience, created_at,
+  expires_at, family_expires_at, access_token_jti, access_token_expires_at`;
+
 /** The first token of a session: every password login inserts one. */
-const INSERT_REFRESH_TOKEN = `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, scope, audience,
-  created_at, expires_at, family_expires_at, access_token_jti, access_token_expires_at)
+const INSERT_REFRESH_TOKEN = `INSERT INTO refresh_tokens (${INSERTED_COLUMNS})
   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
 
 const FIND_BY_HASH = `SELECT ${RECORD_COLUMNS} FROM refresh_tokens WHERE token_hash = $1`;
@@ -94,20 +97,13 @@ const ROTATE_LIVE = `
       AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND NOT u.disabled)
     RETURNING family_id, user_id, client_id, scope, audience, family_expires_at
   ), successor AS (
-    INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, scope, audience, created_at,
-                                expires_at, family_expires_at, access_token_jti, access_token_expires_at)
+    INSERT INTO refresh_tokens (${INSERTED_COLUMNS})
     SELECT $2, $6, family_id, user_id, client_id, scope, audience, $1,
            LEAST($7::timestamptz, family_expires_at), family_expires_at, $8, $9
     FROM spent
-    RETURNING *
+    RETURNING ${RECORD_COLUMNS}
   )
-  SELECT s.id, s.token_hash AS "tokenHash", s.family_id AS "familyId", s.user_id AS "userId",
-         s.client_id AS "clientId", s.scope, s.audience, s.created_at AS "createdAt",
-         s.expires_at AS "expiresAt", s.family_expires_at AS "familyExpiresAt", s.used_at AS "usedAt",
-         s.revoked_at AS "revokedAt", s.replaced_by_id AS "replacedById",
-         s.access_token_jti AS "accessTokenJti", s.access_token_expires_at AS "accessTokenExpiresAt",
-         u.roles AS "userRoles"
-  FROM successor s JOIN users u ON u.id = s.user_id`;
+  SELECT s.*, u.roles AS "userRoles" FROM successor s JOIN users u ON u.id = s."userId"`;
 
 export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations: RevocationStore): RefreshTokenStore {
   /** Marks live tokens revoked and records the unexpired access tokens issued with them. */
