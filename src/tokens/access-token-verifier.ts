@@ -86,8 +86,9 @@ export function createAccessTokenVerifier({ issuer, keys, clock }: { issuer: str
     if (header === undefined || header['alg'] !== 'ES256' || header['crit'] !== undefined) return undefined;
     if (!isString(header['typ']) || !ACCESS_TOKEN_TYPES.has(header['typ'].toLowerCase())) return undefined;
     const kid = header['kid'];
-    const key = isString(kid) ? keys.verificationKey(kid) : undefined;
-    if (key === undefined || !isString(kid)) return undefined;
+    if (!isString(kid)) return undefined;
+    const key = keys.verificationKey(kid);
+    if (key === undefined) return undefined;
 
     const signature = Buffer.from(encodedSignature, 'base64url');
     // Canonical encoding only: no second spelling of the same signature (spare bits, padding).
