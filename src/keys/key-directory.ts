@@ -10,6 +10,17 @@ export type DirectoryRead =
 const reasonOf = (error: unknown) => (error instanceof KeyFileError ? error.message : `unexpected ${error instanceof Error ? error.name : typeof error}`);
 
 /**
+ * The re-read key with the key objects of its previous read when the key material is the same:
+ * a reload every 60 s must not look like a new key to caches that hold on to the key object
+ * (the verified-token cache trusts an entry only while the keyring hands out the same object).
+ * The dates and states are always the file's.
+ */
+function withKeyObjectsKept(previous: KeyRecord | undefined, key: KeyRecord): KeyRecord {
+  if (previous === undefined || !previous.privateKey.equals(key.privateKey)) return key;
+  return { ...key, privateKey: previous.privateKey, publicKey: previous.publicKey };
+}
+
+/**
  * Reads every `*.json` key file in `dir`. A file that fails validation is logged and skipped,
  * except that the previously loaded version of the same kid is kept. A missing directory is an
  * empty keyring only if nothing was loaded before; otherwise it counts as unreadable.
@@ -26,7 +37,7 @@ export async function readKeyDirectory(dir: string, previous: ReadonlyMap<string
   for (const name of names) {
     try {
       const key = await readKeyFile(join(dir, name));
-      keys.set(key.kid, key);
+      keys.set(key.kid, withKeyObjectsKept(previous.get(key.kid), key));
     } catch (error) {
       // Map lookup by the file's stem: a strange file name can match no kid but cannot reach a prototype.
       const kept = previous.get(name.slice(0, -'.json'.length));

@@ -126,6 +126,42 @@ describe('reading KEYS_DIR', () => {
     expect(keyring.activeKey()!.kid).toBe(first);
   });
 
+  it('hands out the same key objects after a reload while the key material is unchanged, and takes new dates and states', async () => {
+    const keyring = await open();
+    await keyring.ensureKey();
+    const { kid, privateKey } = keyring.activeKey()!;
+    const publicKey = keyring.verificationKey(kid)!;
+    const cli = await open();
+    const next = await cli.rotate();
+
+    await keyring.reload();
+    expect(keyring.activeKey()!.privateKey).toBe(privateKey);
+    expect(keyring.verificationKey(kid)).toBe(publicKey);
+    const nextKey = keyring.verificationKey(next.kid)!;
+    await keyring.reload();
+    expect(keyring.verificationKey(next.kid)).toBe(nextKey);
+
+    await cli.revoke(next.kid);
+    await keyring.reload();
+    expect(keyring.verificationKey(next.kid)).toBeUndefined();
+    expect(keyring.verificationKey(kid)).toBe(publicKey);
+  });
+
+  it('hands out new key objects when a kid’s file holds other key material after a reload', async () => {
+    const keyring = await open();
+    await keyring.ensureKey();
+    const { kid, privateKey } = keyring.activeKey()!;
+    const publicKey = keyring.verificationKey(kid)!;
+    const other = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey;
+    await writeFile(join(dir, `${kid}.json`), keyFileJson(kid, other.export({ format: 'pem', type: 'pkcs8' }).toString()));
+
+    await keyring.reload();
+    expect(keyring.activeKey()!.privateKey).not.toBe(privateKey);
+    expect(keyring.activeKey()!.privateKey.equals(other)).toBe(true);
+    expect(keyring.verificationKey(kid)).not.toBe(publicKey);
+    expect(keyring.verificationKey(kid)!.equals(publicKey)).toBe(false);
+  });
+
   it('sees a rotation made by a second keyring on the same directory', async () => {
     const server = await open();
     await server.ensureKey();
