@@ -11,7 +11,7 @@ export interface AuthdTarget {
   /** Live, unspent refresh tokens of `bench-web`, one per rotation. */
   readonly refreshTokens: string[];
   /** A new access token of `bench-cc`, signed with authd's key as authd would sign it. */
-  readonly mintAccessToken: () => string;
+  readonly mintAccessToken: () => Promise<string>;
 }
 
 export interface Scenario {
@@ -81,11 +81,11 @@ export const authdScenarios: Scenario[] = [
   {
     // Each request a token the server has not verified yet (more tokens than its verification cache holds, cycled).
     name: 'introspection (distinct tokens)',
-    requests: async (target) => [tokenInTurn('/introspect', target.basic.rs, Array.from({ length: DISTINCT_TOKENS }, target.mintAccessToken))],
+    requests: async (target) => [tokenInTurn('/introspect', target.basic.rs, await Promise.all(Array.from({ length: DISTINCT_TOKENS }, target.mintAccessToken)))],
   },
   {
     name: 'revocation',
-    requests: async (target) => [tokenInTurn('/revoke', target.basic.cc, Array.from({ length: 3000 }, target.mintAccessToken))],
+    requests: async (target) => [tokenInTurn('/revoke', target.basic.cc, await Promise.all(Array.from({ length: 3000 }, target.mintAccessToken)))],
   },
   {
     name: 'jwks',

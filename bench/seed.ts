@@ -85,11 +85,11 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
  * Issues access tokens for `bench-cc` through authd's own issuer with the key authd made in
  * `keysDir`: for rows that need thousands of distinct tokens without spending seconds on HTTP.
  */
-export async function accessTokenMinter(keysDir: string, issuer: string): Promise<() => string> {
+export async function accessTokenMinter(keysDir: string, issuer: string): Promise<() => Promise<string>> {
   const [file] = (await readdir(keysDir)).filter((name) => name.endsWith('.json'));
   if (file === undefined) throw new Error(`no key file in ${keysDir}`);
   const key = await readKeyFile(join(keysDir, file));
   const accessTokens = createAccessTokenIssuer({ issuer, keys: { activeKey: () => key }, clock: systemClock });
-  return () =>
-    accessTokens.issue({ subject: 'bench-cc', clientId: 'bench-cc', audience: 'https://api.example.test', scopes: ['read'], ttlSeconds: 3600 }).token;
+  return async () =>
+    (await accessTokens.issue({ subject: 'bench-cc', clientId: 'bench-cc', audience: 'https://api.example.test', scopes: ['read'], ttlSeconds: 3600 })).token;
 }

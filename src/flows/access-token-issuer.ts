@@ -1,7 +1,8 @@
 import { epochSeconds, type Clock } from '../clock.js';
 import { formatScope } from '../domain/scope.js';
 import { temporarilyUnavailable } from '../errors/oauth-error.js';
-import { newJti, signAccessToken, type SigningKey } from '../tokens/access-token.js';
+import { accessTokenSigningInput, compactJws, newJti, type SigningKey } from '../tokens/access-token.js';
+import { batchedSigner, type Es256Signer } from '../tokens/signature-batch.js';
 
 export interface AccessTokenRequest {
   /** User id, or the client_id for client_credentials. */
@@ -24,7 +25,7 @@ export interface IssuedAccessToken {
 }
 
 export interface AccessTokenIssuer {
-  issue(request: AccessTokenRequest): IssuedAccessToken;
+  issue(request: AccessTokenRequest): Promise<IssuedAccessToken>;
   /** Throws the 503 `issue` would, before work that cannot be undone (spending a refresh token). */
   assertCanSign(): void;
 }
@@ -35,18 +36,20 @@ export interface AccessTokenIssuerDeps {
   readonly issuer: string;
   readonly keys: { activeKey(): SigningKey | undefined };
   readonly clock: Clock;
+  /** Makes the signatures; by default in batches, one per event-loop turn. */
+  readonly sign?: Es256Signer;
 }
 
 /** Signs RFC 9068 access tokens with the keyring's active key; none active means 503, never an unsigned token. */
-export function createAccessTokenIssuer({ issuer, keys, clock }: AccessTokenIssuerDeps): AccessTokenIssuer {
+export function createAccessTokenIssuer({ issuer, keys, clock, sign = batchedSigner() }: AccessTokenIssuerDeps): AccessTokenIssuer {
   return {
-    issue({ subject, clientId, audience, scopes, roles, ttlSeconds, preassigned }) {
+    async issue({ subject, clientId, audience, scopes, roles, ttlSeconds, preassigned }) {
       const key = keys.activeKey();
       if (key === undefined) throw noSigningKey();
       const now = preassigned?.issuedAt ?? epochSeconds(clock);
       const jti = preassigned?.jti ?? newJti();
       const exp = now + ttlSeconds;
-      const token = signAccessToken(key, {
+      const signingInput = accessTokenSigningInput(key.kid, {
         iss: issuer,
         sub: subject,
         aud: audience,
@@ -58,6 +61,7 @@ export function createAccessTokenIssuer({ issuer, keys, clock }: AccessTokenIssu
         ...(scopes.length > 0 ? { scope: formatScope(scopes) } : {}),
         ...(roles === undefined ? {} : { roles }),
       });
+      const token = compactJws(signingInput, await sign(key.privateKey, signingInput));
       return { token, jti, expiresAt: new Date(exp * 1000), expiresIn: ttlSeconds };
     },
     assertCanSign() {

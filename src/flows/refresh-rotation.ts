@@ -109,7 +109,7 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
     }
     const { successor, roles } = outcome;
     const scopes = requested ?? successor.scope;
-    const accessToken = accessTokens.issue({
+    const accessToken = await accessTokens.issue({
       subject: successor.userId,
       clientId: client.clientId,
       audience: successor.audience,

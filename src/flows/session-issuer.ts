@@ -36,7 +36,7 @@ export interface SessionIssuer {
 export function createSessionIssuer({ policy, accessTokens, refreshTokens, clock }: SessionIssuerDeps): SessionIssuer {
   return {
     async start({ user, client, scopes, audience }) {
-      const accessToken = accessTokens.issue({
+      const accessToken = await accessTokens.issue({
         subject: user.id,
         clientId: client.clientId,
         audience,

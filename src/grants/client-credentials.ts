@@ -18,7 +18,7 @@ export function clientCredentialsGrant(deps: ClientCredentialsGrantDeps): Grant 
     async handle({ client, params }) {
       if (!isConfidential(client)) throw unauthorizedClient('client_credentials requires a confidential client');
       const scopes = grantedScopes(client, params['scope']);
-      const issued = deps.accessTokens.issue({
+      const issued = await deps.accessTokens.issue({
         subject: client.clientId,
         clientId: client.clientId,
         audience: grantedAudience(client, params['audience'], deps.issuer),
