@@ -50,7 +50,7 @@ export function createApp(deps: AppDependencies): Koa {
   metadataRoutes(router, { issuer: deps.config.issuer, scopesSupported: deps.scopesSupported });
   healthRoutes(router, deps.readiness);
   metricsRoutes(router, deps.metrics.registry);
-  tokenRoutes(router, { clients: deps.clients, grants: deps.grants });
+  tokenRoutes(router, { clients: deps.clients, grants: deps.grants, metrics: deps.metrics });
   revokeRoutes(router, { clients: deps.clients, revoke: deps.revoke });
   introspectRoutes(router, { clients: deps.clients, introspect: deps.introspect });
   app.use(router.routes()).use(router.allowedMethods());

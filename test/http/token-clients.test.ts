@@ -35,6 +35,18 @@ describe('grant_type=client_credentials', () => {
     expect(claims).not.toHaveProperty('roles');
   });
 
+  it('counts the tokens it issues by grant type in /metrics, and not the refusals', async () => {
+    const issued = async () => {
+      const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
+      return Number(/^authd_tokens_issued_total\{grant_type="client_credentials"\} (\d+)$/m.exec(text)?.[1] ?? 0);
+    };
+    const before = await issued();
+    expect((await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('svc', serviceSecret) })).status).toBe(200);
+    expect((await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('svc', 'wrong') })).status).toBe(401);
+    expect((await token({ grant_type: 'client_credentials', scope: 'admin' }, { authorization: basicAuth('svc', serviceSecret) })).status).toBe(400);
+    expect(await issued()).toBe(before + 1);
+  });
+
   it('authenticates with client_secret_post, in a JSON body too', async () => {
     expect((await token({ grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret })).status).toBe(200);
     const response = await fetch(`${server.baseUrl}/token`, {

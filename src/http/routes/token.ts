@@ -5,6 +5,7 @@ import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
 import type { Client } from '../../domain/client.js';
 import type { Grant, TokenRequest, TokenResponse } from '../../grants/grant.js';
+import type { Metrics } from '../../observability/metrics.js';
 import { abandonedSignal } from '../abandoned.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
@@ -12,6 +13,7 @@ import { readClientCredentials } from '../client-credentials.js';
 export interface TokenRouteDeps {
   readonly clients: ClientLookup;
   readonly grants: readonly Grant[];
+  readonly metrics: Pick<Metrics, 'tokensIssued'>;
 }
 
 /**
@@ -43,7 +45,7 @@ class HttpTokenRequest implements TokenRequest {
 }
 
 /** `POST /token` and `POST /token/refresh`: authenticate the client, check it may use the grant, run the grant. */
-export function tokenRoutes(router: RouterInstance, { clients, grants }: TokenRouteDeps): void {
+export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }: TokenRouteDeps): void {
   const byType = new Map<GrantType, Grant>(grants.map((grant) => [grant.grantType, grant]));
 
   const exchange = async (ctx: Context, grantTypeParam: string | undefined) => {
@@ -56,6 +58,7 @@ export function tokenRoutes(router: RouterInstance, { clients, grants }: TokenRo
     if (!client.grantTypes.includes(grant.grantType)) throw unauthorizedClient(`client may not use ${grant.grantType}`);
     const request = new HttpTokenRequest(ctx, params, client);
     respond(ctx, await grant.handle(request));
+    metrics.tokensIssued.inc({ grant_type: grant.grantType });
   };
 
   router
