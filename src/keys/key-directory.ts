@@ -1,3 +1,4 @@
+import { timingSafeEqual, type KeyObject } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
@@ -16,8 +17,15 @@ const reasonOf = (error: unknown) => (error instanceof KeyFileError ? error.mess
  * The dates and states are always the file's.
  */
 function withKeyObjectsKept(previous: KeyRecord | undefined, key: KeyRecord): KeyRecord {
-  if (previous === undefined || !previous.privateKey.equals(key.privateKey)) return key;
+  if (previous === undefined || !samePrivateKey(previous.privateKey, key.privateKey)) return key;
   return { ...key, privateKey: previous.privateKey, publicKey: previous.publicKey };
+}
+
+/** Compares the PKCS#8 encodings: `KeyObject.equals` compares only the public half of EC keys. */
+function samePrivateKey(a: KeyObject, b: KeyObject): boolean {
+  const derA = a.export({ format: 'der', type: 'pkcs8' });
+  const derB = b.export({ format: 'der', type: 'pkcs8' });
+  return derA.length === derB.length && timingSafeEqual(derA, derB);
 }
 
 /**

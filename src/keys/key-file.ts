@@ -1,4 +1,4 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
@@ -98,7 +98,20 @@ function p256PrivateKey(pem: unknown): KeyObject {
   if (key.asymmetricKeyType !== 'ec' || key.asymmetricKeyDetails?.namedCurve !== 'prime256v1') {
     throw new KeyFileError('privateKey is not a P-256 EC key');
   }
+  if (!signsForItsPublicKey(key)) throw new KeyFileError('privateKey holds a public key that does not belong to it');
   return key;
+}
+
+const PAIR_CHECK = Buffer.from('authd key pair check');
+
+/**
+ * PKCS#8 may carry the public key beside the private number, and OpenSSL takes it as it is: a
+ * damaged or altered file would sign with one key and publish another, and every token it
+ * signed would fail. One signature, verified with the public half, proves they belong together.
+ */
+function signsForItsPublicKey(privateKey: KeyObject): boolean {
+  const signature = sign('sha256', PAIR_CHECK, privateKey);
+  return verify('sha256', PAIR_CHECK, createPublicKey(privateKey), signature);
 }
 
 const ISO_DATE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$/;

@@ -1,4 +1,4 @@
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,18 @@ const pem = (type: 'ec' | 'rsa' | 'ed25519', format: 'pkcs8' | 'sec1' = 'pkcs8')
   return privateKey.export({ format: 'pem', type: format } as never).toString();
 };
 const VALID_PEM = pem('ec');
+
+/** A PKCS#8 P-256 key carrying one key's public point and another key's private number. */
+function mismatchedPem(): string {
+  const [a, b] = [0, 1].map(() => generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey);
+  const der = a!.export({ format: 'der', type: 'pkcs8' });
+  const privateNumber = (key: KeyObject) => Buffer.from(key.export({ format: 'jwk' }).d!, 'base64url');
+  const at = der.indexOf(privateNumber(a!));
+  privateNumber(b!).copy(der, at);
+  const tampered = createPrivateKey({ key: der, format: 'der', type: 'pkcs8' });
+  if (!tampered.equals(a!) || at < 0) throw new Error('the test key was not built as intended');
+  return `-----BEGIN PRIVATE KEY-----\n${der.toString('base64').replace(/(.{64})/g, '$1\n')}\n-----END PRIVATE KEY-----\n`;
+}
 const document = (overrides: Record<string, unknown> = {}) => ({
   kid: KID,
   alg: 'ES256',
@@ -120,6 +132,7 @@ describe('readKeyFile', () => {
     ['a P-384 key', document({ privateKey: generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'pem', type: 'pkcs8' }) }), 'privateKey is not a P-256 EC key'],
     ['an RSA key', document({ privateKey: pem('rsa') }), 'privateKey is not a P-256 EC key'],
     ['an Ed25519 key', document({ privateKey: pem('ed25519') }), 'privateKey is not a P-256 EC key'],
+    ['a public key that is not its own', document({ privateKey: mismatchedPem() }), 'privateKey holds a public key that does not belong to it'],
   ])('refuses %s with a reason that quotes no key material', async (_case, content, reason) => {
     const path = await writeRaw(`${KID}.json`, content);
     const error = await readKeyFile(path).catch((thrown: unknown) => thrown);

@@ -141,10 +141,18 @@ describe('reading KEYS_DIR', () => {
     await keyring.reload();
     expect(keyring.verificationKey(next.kid)).toBe(nextKey);
 
+    now += 1000;
+    await cli.retire(next.kid);
+    await keyring.reload();
+    expect(keyring.list()).toEqual((await open()).list());
+    expect(keyring.list().find((key) => key.kid === next.kid)!.retires).toEqual(new Date(now));
+
     await cli.revoke(next.kid);
     await keyring.reload();
     expect(keyring.verificationKey(next.kid)).toBeUndefined();
     expect(keyring.verificationKey(kid)).toBe(publicKey);
+    expect(keyring.list()).toEqual((await open()).list());
+    expect(keyring.list().map((key) => [key.kid, key.state])).toEqual([[kid, 'active'], [next.kid, 'revoked']]);
   });
 
   it('hands out new key objects when a kid’s file holds other key material after a reload', async () => {
