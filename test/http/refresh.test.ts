@@ -1,5 +1,6 @@
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { jtiOf } from '../support/jwt.js';
+import { tokensIssued } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** A clock the test moves; the server reads all lifetimes from it. */
@@ -51,8 +52,10 @@ beforeEach(() => {
 describe('refresh rotation', () => {
   it('returns a new pair in the same family and spends the old token', async () => {
     const first = await login();
+    const issuedBefore = await tokensIssued(server.baseUrl, 'refresh_token');
     const { status, headers, body } = await refresh(first.refresh_token);
     expect(status).toBe(200);
+    expect(await tokensIssued(server.baseUrl, 'refresh_token')).toBe(issuedBefore + 1);
     expect(headers.get('cache-control')).toBe('no-store');
     expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
     expect(body['refresh_token']).not.toBe(first.refresh_token);

@@ -1,6 +1,7 @@
 import { request as httpRequest } from 'node:http';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { claimsOf } from '../support/jwt.js';
+import { tokensIssued } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -36,10 +37,7 @@ describe('grant_type=client_credentials', () => {
   });
 
   it('counts the tokens it issues by grant type in /metrics, and not the refusals', async () => {
-    const issued = async () => {
-      const text = await (await fetch(`${server.baseUrl}/metrics`)).text();
-      return Number(/^authd_tokens_issued_total\{grant_type="client_credentials"\} (\d+)$/m.exec(text)?.[1] ?? 0);
-    };
+    const issued = () => tokensIssued(server.baseUrl, 'client_credentials');
     const before = await issued();
     expect((await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('svc', serviceSecret) })).status).toBe(200);
     expect((await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('svc', 'wrong') })).status).toBe(401);

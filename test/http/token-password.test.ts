@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { claimsOf } from '../support/jwt.js';
+import { tokensIssued } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -36,8 +37,10 @@ const login = (username: string, password: string, ip = '198.51.100.7', extra: R
 
 describe('grant_type=password', () => {
   it('issues an RFC 9068 access token that verifies against the published JWKS, and a refresh token', async () => {
+    const issuedBefore = await tokensIssued(server.baseUrl, 'password');
     const { status, headers, body } = await login('alice', 'correct horse battery', '198.51.100.1');
     expect(status).toBe(200);
+    expect(await tokensIssued(server.baseUrl, 'password')).toBe(issuedBefore + 1);
     expect(headers.get('cache-control')).toBe('no-store');
     expect(headers.get('pragma')).toBe('no-cache');
     expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);

@@ -1,9 +1,8 @@
 import type { RouterInstance } from '@koa/router';
 import type { Context } from 'koa';
-import { isGrantType, type GrantType } from '../../domain/client.js';
+import { isGrantType, type Client, type GrantType } from '../../domain/client.js';
 import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../errors/oauth-error.js';
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
-import type { Client } from '../../domain/client.js';
 import type { Grant, TokenRequest, TokenResponse } from '../../grants/grant.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { abandonedSignal } from '../abandoned.js';
@@ -18,10 +17,8 @@ export interface TokenRouteDeps {
 
 /**
  * A token request as a grant sees it, its abandonment signal made on first use: only the password
- * grant asks, and only before queueing argon2 work. A class, not an object literal with a getter:
- * built per request, such a literal left each request's objects alive past young-generation GCs
- * (under client_credentials load, 1.6 MB promoted per scavenge and 5 ms pauses every 50 ms,
- * against 40 KB and 1 ms with this class: ~25 µs of CPU per request).
+ * grant asks, and only before queueing argon2 work. A class on purpose: the same lazy getter in an
+ * object literal cost ~25 µs of GC per client_credentials request (measured; BENCHMARKS.md).
  */
 class HttpTokenRequest implements TokenRequest {
   readonly ip: string;
@@ -57,8 +54,9 @@ export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }
     ctx.state.clientId = client.clientId;
     if (!client.grantTypes.includes(grant.grantType)) throw unauthorizedClient(`client may not use ${grant.grantType}`);
     const request = new HttpTokenRequest(ctx, params, client);
-    respond(ctx, await grant.handle(request));
+    const response = await grant.handle(request);
     metrics.tokensIssued.inc({ grant_type: grant.grantType });
+    respond(ctx, response);
   };
 
   router
