@@ -57,7 +57,7 @@ export const compactJws = (signingInput: string, signature: Buffer): string => `
 
 /**
  * Signs an access token at once, in the calling thread (the server signs through a
- * `batchedSigner`; this is for tools and tests). jose verifies what both produce (tested).
+ * `batchedSigner`; this is for tools and tests).
  */
 export function signAccessToken(key: SigningKey, claims: AccessTokenClaims): string {
   const signingInput = accessTokenSigningInput(key.kid, claims);

@@ -7,7 +7,7 @@ export const es256Signature = (privateKey: KeyObject, input: string): Buffer =>
 /** Resolves to the ES256 signature of `input`. */
 export type Es256Signer = (privateKey: KeyObject, input: string) => Promise<Buffer>;
 
-/** At most this many signatures back to back (~2 ms): the first request of a batch waits no longer. */
+/** At most this many signatures back to back: a request waits for at most one batch (2–5 ms). */
 export const MAX_SIGNATURES_PER_BATCH = 64;
 
 interface Job {
@@ -25,6 +25,7 @@ interface Job {
  * everything else a request does, a signature finds them out of cache and costs ~70 µs here;
  * made back to back, ~30 µs. Under load many requests end in one turn, so batches fill by
  * themselves; a lone request waits one setImmediate hop. Nothing about the signature changes.
+ * (Tests that fake timers must leave `setImmediate` real, or token requests never finish.)
  */
 export function batchedSigner(schedule: (run: () => void) => void = setImmediate): Es256Signer {
   let queued: Job[] = [];
