@@ -62,7 +62,7 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
 
   const { db, sql, close } = connectDatabase(databaseUrl, { poolSize: 2 });
   try {
-    const clients = createClientStore(db);
+    const clients = createClientStore(db, sql);
     const secrets = { cc: generateClientSecret(), web: generateClientSecret(), rs: generateClientSecret() };
     const common = { accessTokenTtl: null, audiences: ['https://api.example.test'], scopes: ['read'] };
     await clients.create({ ...common, clientId: 'bench-cc', name: 'bench-cc', secretHash: hashClientSecret(secrets.cc), grantTypes: ['client_credentials'] });

@@ -29,7 +29,7 @@ export function createDataLayer(config: Config & { databaseUrl: string; redisUrl
     redis,
     audit,
     users: createUserStore(db, sql),
-    clients: createClientStore(db),
+    clients: createClientStore(db, sql),
     refreshTokens,
     denylist,
     sessions: createSessions({ refreshTokens, denylist, clock, audit }),

@@ -1,6 +1,6 @@
 import { isGrantType, type Client } from '../domain/client.js';
 import type { Client as ClientRow } from '../generated/prisma/client.js';
-import type { Database } from './database.js';
+import type { Database, SqlPool } from './database.js';
 import { DuplicateError } from './errors.js';
 import { isUniqueViolation } from './prisma-errors.js';
 
@@ -14,11 +14,21 @@ export interface ClientStore {
   scopesInUse(): Promise<string[]>;
 }
 
-export function createClientStore(db: Database): ClientStore {
+/**
+ * Run on every miss of the client cache, which every request naming an unknown client_id is: a
+ * named prepared statement, not a Prisma query (~170 against ~470 µs of authd's CPU per request).
+ */
+const FIND_BY_ID = `SELECT client_id AS "clientId", name, secret_hash AS "secretHash", grant_types AS "grantTypes",
+  scopes, audiences, access_token_ttl AS "accessTokenTtl", created_at AS "createdAt"
+  FROM clients WHERE client_id = $1`;
+
+type ClientColumns = Omit<ClientRow, 'updatedAt'>;
+
+export function createClientStore(db: Database, sql: SqlPool): ClientStore {
   return {
     async find(clientId) {
-      const row = await db.client.findUnique({ where: { clientId } });
-      return row === null ? undefined : toClient(row);
+      const { rows } = await sql.query<ClientColumns>({ name: 'authd_client_by_id', text: FIND_BY_ID, values: [clientId] });
+      return rows[0] === undefined ? undefined : toClient(rows[0]);
     },
     async create(client) {
       try {
@@ -47,7 +57,7 @@ export function createClientStore(db: Database): ClientStore {
   };
 }
 
-const toClient = (row: ClientRow): Client => ({
+const toClient = (row: ClientColumns): Client => ({
   clientId: row.clientId,
   name: row.name,
   secretHash: row.secretHash,

@@ -10,7 +10,7 @@ let clients: ClientStore;
 beforeAll(async () => {
   testDb = await createTestDatabase();
   connections = connectDatabase(testDb.url, { poolSize: 2 });
-  clients = createClientStore(connections.db);
+  clients = createClientStore(connections.db, connections.sql);
 });
 afterAll(async () => {
   await connections.close();

@@ -28,7 +28,7 @@ export interface Fixtures {
 export function fixtures(server: TestServer): Fixtures {
   const { db, sql, close } = connectDatabase(server.db.url, { poolSize: 2 });
   const users = createUserStore(db, sql);
-  const clients = createClientStore(db);
+  const clients = createClientStore(db, sql);
   return {
     db,
     async addUser(username, password, options = {}) {
