@@ -1,5 +1,5 @@
 import { clientSecretMatches } from '../clients/client-secret.js';
-import { isConfidential, type Client } from '../domain/client.js';
+import { CLIENT_ID_PATTERN, isConfidential, type Client } from '../domain/client.js';
 import { invalidClient } from '../errors/oauth-error.js';
 
 export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
@@ -21,7 +21,8 @@ export interface ClientLookup {
  */
 export async function authenticateClient(clients: ClientLookup, credentials: ClientCredentials): Promise<Client> {
   const fail = () => invalidClient('client authentication failed', { basicChallenge: credentials.method === 'client_secret_basic' });
-  const client = await clients.find(credentials.clientId);
+  // No client can have another id (the CLI enforces the pattern), and Postgres refuses some bytes (NUL) outright.
+  const client = CLIENT_ID_PATTERN.test(credentials.clientId) ? await clients.find(credentials.clientId) : undefined;
   if (client === undefined) throw fail();
   if (isConfidential(client)) {
     if (credentials.secret === undefined || !clientSecretMatches(credentials.secret, client.secretHash!)) throw fail();

@@ -1,4 +1,4 @@
-import type { User } from '../domain/user.js';
+import { hasControlCharacters, type User } from '../domain/user.js';
 import { formatScope } from '../domain/scope.js';
 import { invalidGrant, temporarilyUnavailable, tooManyRequests } from '../errors/oauth-error.js';
 import type { LoginThrottle } from '../flows/login-throttle.js';
@@ -49,7 +49,8 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
         throw tooManyRequests(lock.retryAfterSeconds);
       }
 
-      const user = await users.findByUsername(username);
+      // A username no user can have is an unknown user: the same work and the same answer.
+      const user = hasControlCharacters(username) ? undefined : await users.findByUsername(username);
       const verdict = await checkPassword(passwords, user, password, request.abandoned);
       if (user === undefined || !verdict.ok || user.disabled) {
         const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';

@@ -97,6 +97,16 @@ describe('client authentication', () => {
     }
   });
 
+  it('answers a client_id no client can have (a NUL byte, a space, 129 characters) with 401 invalid_client, never a 500', async () => {
+    for (const clientId of ['sv\u0000c', 'svc ', 'a'.repeat(129)]) {
+      const posted = await token({ grant_type: 'client_credentials', client_id: clientId, client_secret: serviceSecret });
+      expect([posted.status, posted.body]).toEqual([401, { error: 'invalid_client', error_description: 'client authentication failed' }]);
+      const basic = await token({ grant_type: 'client_credentials' }, { authorization: basicAuth(clientId, serviceSecret) });
+      expect([basic.status, basic.body['error']]).toEqual([401, 'invalid_client']);
+      expect(basic.headers.get('www-authenticate')).toBe('Basic realm="authd", charset="UTF-8"');
+    }
+  });
+
   it('refuses two authentication methods at once and a malformed Basic header', async () => {
     expect(await token({ grant_type: 'client_credentials', client_secret: serviceSecret }, { authorization: basicAuth('svc', serviceSecret) }))
       .toMatchObject({ status: 400, body: { error: 'invalid_request' } });

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { claimsOf } from '../support/jwt.js';
-import { tokensIssued } from '../support/metrics.js';
+import { metricValue, tokensIssued } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -107,6 +107,16 @@ describe('grant_type=password', () => {
       expect(answer.body).toEqual({ error: 'invalid_grant', error_description: 'invalid username or password' });
       expect(answer.headers.get('cache-control')).toBe('no-store');
     }
+  });
+
+  it('treats a username no user can have (a NUL byte, other control characters) as an unknown user', async () => {
+    const unknownUsers = () => metricValue(server.baseUrl, 'authd_login_failures_total{reason="unknown_user"}');
+    const before = await unknownUsers();
+    for (const [index, username] of ['ali\u0000ce', 'alice\n', '\u007falice'].entries()) {
+      const answer = await login(username, 'correct horse battery', `203.0.113.${20 + index}`);
+      expect([answer.status, answer.body]).toEqual([400, { error: 'invalid_grant', error_description: 'invalid username or password' }]);
+    }
+    expect(await unknownUsers()).toBe(before + 3);
   });
 
   it('spends comparable time on an unknown user and a wrong password (median of 7, within 2x)', async () => {
