@@ -3,7 +3,6 @@ import { epochSeconds, type Clock } from '../clock.js';
 import type { Client } from '../domain/client.js';
 import type { RefreshTokenRecord } from '../domain/refresh-token.js';
 import type { RevokedAccessToken } from '../domain/revocation.js';
-import { parseScope } from '../domain/scope.js';
 import { invalidGrant, invalidScope } from '../errors/oauth-error.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -12,7 +11,7 @@ import { newJti } from '../tokens/access-token.js';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from '../tokens/refresh-token.js';
 import type { AccessTokenIssuer, IssuedAccessToken } from './access-token-issuer.js';
 import type { Denylist } from './denylist.js';
-import { accessTokenTtl } from './token-policy.js';
+import { accessTokenTtl, requestedScopes } from './token-policy.js';
 
 export interface RotationPolicy {
   readonly defaultAccessTokenTtl: number;
@@ -56,7 +55,7 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
 
   return async function rotate(client: Client, presented: string, scopeParam: string | undefined): Promise<Rotation> {
     if (!looksLikeRefreshToken(presented)) throw invalidToken();
-    const requested = scopeParam === undefined ? undefined : parseScope(scopeParam);
+    const requested = scopeParam === undefined ? undefined : requestedScopes(scopeParam);
     accessTokens.assertCanSign();
 
     const now = new Date(clock.now());

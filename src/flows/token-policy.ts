@@ -9,12 +9,24 @@ import { invalidScope, invalidTarget } from '../errors/oauth-error.js';
  */
 export function grantedScopes(client: Client, requested: string | undefined, ceiling: readonly string[] = client.scopes): string[] {
   if (requested === undefined) return [...ceiling];
-  const scopes = parseScope(requested);
-  for (const scope of scopes) {
-    if (!SCOPE_TOKEN.test(scope) || !ceiling.includes(scope)) throw invalidScope(`scope ${JSON.stringify(scope.slice(0, 64))} is not allowed`);
-  }
+  const scopes = requestedScopes(requested);
+  const refused = scopes.find((scope) => !ceiling.includes(scope));
+  if (refused !== undefined) throw notAllowed(refused);
   return scopes;
 }
+
+/**
+ * A `scope` parameter as distinct tokens. A token outside RFC 6749 §3.3's syntax is refused here,
+ * before anything looks it up (Postgres refuses a NUL byte outright): no client can have it.
+ */
+export function requestedScopes(scope: string): string[] {
+  const scopes = parseScope(scope);
+  const malformed = scopes.find((token) => !SCOPE_TOKEN.test(token));
+  if (malformed !== undefined) throw notAllowed(malformed);
+  return scopes;
+}
+
+const notAllowed = (scope: string) => invalidScope(`scope ${JSON.stringify(scope.slice(0, 64))} is not allowed`);
 
 /** The token's audience: the one asked for, which the client must have, or the client's first (else the issuer). */
 export function grantedAudience(client: Client, requested: string | undefined, issuer: string): string {

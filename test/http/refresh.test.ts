@@ -74,6 +74,15 @@ describe('refresh rotation', () => {
     expect((await refresh(narrowed.body['refresh_token'] as string)).body['scope']).toBe('read write');
   });
 
+  it('refuses a malformed scope (a NUL byte, a quote) with invalid_scope and leaves the token live', async () => {
+    const first = await login();
+    for (const scope of ['re\u0000ad', 'read "write"']) {
+      const answer = await refresh(first.refresh_token, { scope });
+      expect([answer.status, answer.body['error']]).toEqual([400, 'invalid_scope']);
+    }
+    expect((await refresh(first.refresh_token)).status).toBe(200);
+  });
+
   it('refuses a token presented by another client and leaves its family alone', async () => {
     const first = await login();
     expect(await refresh(first.refresh_token, {}, auth('other', otherSecret))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
