@@ -1,0 +1,85 @@
+import fc from 'fast-check';
+import { basicAuth, fixtures, type Fixtures } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+let seed: Fixtures;
+let svc: string;
+let web: string;
+
+beforeAll(async () => {
+  server = await startTestServer({ env: { LOGIN_MAX_FAILURES: '1000' } });
+  seed = fixtures(server);
+  svc = basicAuth('svc', (await seed.addClient({ clientId: 'svc', scopes: ['read'], audiences: ['https://api.example.test'] }))!);
+  web = basicAuth('web', (await seed.addClient({ clientId: 'web', grants: ['password', 'refresh_token'], scopes: ['read'] }))!);
+  await seed.addUser('alice', 'correct horse battery');
+});
+afterAll(async () => {
+  await seed.close();
+  await server.stop();
+});
+
+/** Text an attacker may send: any code point (lone surrogates too), or runs of the characters parsers and Postgres trip on. */
+const hostile = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 30 }),
+  fc.string({ unit: fc.constantFrom('\u0000', '%', '%00', '%zz', '+', '&', '=', ':', '"', '\\', '\n', ' ', 'é', '\ud800', 'a', '_', '.'), maxLength: 30 }),
+  fc.constantFrom('__proto__', 'constructor', `rt_${'A'.repeat(43)}`, 'eyJhbGciOiJub25lIn0.e30.', 'a'.repeat(5000)),
+);
+
+/** Posts the parameters as a form or as JSON; the answer must be a deliberate one, never a 5xx. */
+async function post(path: string, authorization: string | undefined, params: Record<string, string>, json: boolean) {
+  const response = await fetch(`${server.baseUrl}${path}`, {
+    method: 'POST',
+    headers: {
+      'content-type': json ? 'application/json' : 'application/x-www-form-urlencoded',
+      ...(authorization === undefined ? {} : { authorization }),
+    },
+    body: json ? JSON.stringify(params) : new URLSearchParams(params).toString(),
+  });
+  const text = await response.text();
+  // Revocation answers 200 with an empty body (RFC 7009 §2.2); everything else answers JSON.
+  const body = (text === '' ? {} : JSON.parse(text)) as Record<string, unknown>;
+  return { status: response.status, body };
+}
+
+const endpoints: [string, string | undefined, (value: string, other: string) => Record<string, string>][] = [
+  ['/token', 'svc', (scope, audience) => ({ grant_type: 'client_credentials', scope, audience })],
+  ['/token', 'web', (username, password) => ({ grant_type: 'password', username, password })],
+  ['/token', undefined, (clientId, secret) => ({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret })],
+  ['/token', undefined, (grantType, clientId) => ({ grant_type: grantType, client_id: clientId })],
+  ['/token/refresh', 'web', (token, scope) => ({ refresh_token: token, scope })],
+  ['/revoke', 'svc', (token, hint) => ({ token, token_type_hint: hint })],
+  ['/introspect', 'svc', (token, hint) => ({ token, token_type_hint: hint })],
+];
+
+describe('hostile parameter values', () => {
+  it.each(endpoints)('%s (client %s) answers each with a 2xx or 4xx OAuth body, never a 5xx', async (path, client, params) => {
+    const authorization = client === 'svc' ? svc : client === 'web' ? web : undefined;
+    await fc.assert(
+      fc.asyncProperty(hostile, hostile, fc.boolean(), async (value, other, json) => {
+        const { status, body } = await post(path, authorization, params(value, other), json);
+        expect(status).toBeLessThan(500);
+        if (status >= 400) expect(typeof body['error']).toBe('string');
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('answers any Basic credentials, encoded or raw, with an OAuth body, never a 5xx', async () => {
+    await fc.assert(
+      fc.asyncProperty(hostile, hostile, fc.boolean(), async (id, secret, encoded) => {
+        // encodeURIComponent refuses lone surrogates; a client would have sent them as U+FFFD.
+        const wellFormed = (text: string) => Buffer.from(text).toString();
+        const authorization = encoded ? basicAuth(wellFormed(id), wellFormed(secret)) : `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+        const { status, body } = await post('/token', authorization, { grant_type: 'client_credentials' }, false);
+        expect(status).toBe(status === 400 ? 400 : 401);
+        expect(typeof body['error']).toBe('string');
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('logged no unexpected error on the way', () => {
+    expect(server.logs.lines.filter((line) => line['msg'] === 'unexpected error')).toEqual([]);
+  });
+});
