@@ -27,6 +27,8 @@ describe('authd user', () => {
 
   it('refuses a duplicate username in another case, an empty password and a bad name with one line and exit 1', () => {
     expect(authd(['user', 'add', 'ALICE'], 'pw\n')).toEqual({ status: 1, stdout: '', stderr: 'authd: user "ALICE" already exists\n' });
+    // The name is checked before the password is read: with no password on stdin, the answer is still about the name.
+    expect(authd(['user', 'add', 'ALICE'], '')).toEqual({ status: 1, stdout: '', stderr: 'authd: user "ALICE" already exists\n' });
     expect(authd(['user', 'add', 'bob'], '\n')).toEqual({ status: 1, stdout: '', stderr: 'authd: the password is empty\n' });
     expect(authd(['user', 'add', ' bob'], 'pw\n').status).toBe(1);
   });

@@ -28,6 +28,8 @@ export function registerUserCommands(program: Command): void {
       withDataLayer(async (data, config) => {
         checkUsername(username);
         if (options.role.some((role) => !/^[\x21-\x7e]{1,64}$/.test(role))) throw new CliError('a role is 1 to 64 printable characters without spaces');
+        // Before the password prompt, so that nobody types a password twice for a name that is taken.
+        if ((await data.users.findByUsername(username)) !== undefined) throw new CliError(`user "${username}" already exists`);
         const passwordHash = await createPasswordHasher({ cost: config.argon2 }).hash(await readPassword());
         const created = await data.users.create({ username, passwordHash, roles: [...new Set(options.role)] }).catch(asCliError);
         process.stdout.write(`user: ${created.username}\nid: ${created.id}\n`);
