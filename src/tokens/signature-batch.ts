@@ -28,12 +28,11 @@ interface Job {
  * (Tests that fake timers must leave `setImmediate` real, or token requests never finish.)
  */
 export function batchedSigner(schedule: (run: () => void) => void = setImmediate): Es256Signer {
-  let queued: Job[] = [];
+  const queued: Job[] = [];
   let scheduled = false;
 
   const run = () => {
-    const batch = queued.length > MAX_SIGNATURES_PER_BATCH ? queued.splice(0, MAX_SIGNATURES_PER_BATCH) : queued;
-    if (batch === queued) queued = [];
+    const batch = queued.splice(0, MAX_SIGNATURES_PER_BATCH);
     scheduled = queued.length > 0;
     if (scheduled) schedule(run);
     for (const job of batch) {
