@@ -56,8 +56,8 @@ export const accessTokenSigningInput = (kid: string, claims: AccessTokenClaims):
 export const compactJws = (signingInput: string, signature: Buffer): string => `${signingInput}.${signature.toString('base64url')}`;
 
 /**
- * Signs an access token at once, in the calling thread (the server signs through a
- * `batchedSigner`; this is for tools and tests).
+ * Signs an access token at once, in the calling thread. The server signs through a
+ * `batchedSigner`; the verifier's tests sign their tokens here.
  */
 export function signAccessToken(key: SigningKey, claims: AccessTokenClaims): string {
   const signingInput = accessTokenSigningInput(key.kid, claims);
