@@ -35,7 +35,10 @@ export interface AppDependencies {
 
 /** The koa application, without listening: main.ts listens, tests drive it directly. */
 export function createApp(deps: AppDependencies): Koa {
-  const app = new Koa({ proxy: deps.config.trustProxy });
+  // Behind a proxy, the client's address is the one the proxy appended: the last X-Forwarded-For
+  // entry. Earlier entries are whatever the client sent, and would let it pick its own IP for the
+  // login throttle.
+  const app = new Koa({ proxy: deps.config.trustProxy, maxIpsCount: 1 });
   app.silent = true;
   app.use(requestId());
   app.use(observeRequests(deps.logger, deps.metrics));

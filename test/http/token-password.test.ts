@@ -147,6 +147,14 @@ describe('grant_type=password', () => {
     expect(audit.length).toBeGreaterThanOrEqual(1);
   });
 
+  it('takes the client IP from the proxy-appended end of X-Forwarded-For, so a forged entry does not escape the lock', async () => {
+    const forged = (i: number) => `10.9.8.${i}, 203.0.113.70`;
+    for (let i = 0; i < 3; i += 1) expect((await login('alice', 'wrong', forged(i))).status).toBe(400);
+    expect((await login('alice', 'correct horse battery', forged(99))).status).toBe(429);
+    const failures = server.logs.lines.filter((line) => line['event'] === 'login_failed' && String(line['ip']).endsWith('203.0.113.70'));
+    expect(failures.map((line) => line['ip'])).toEqual(['203.0.113.70', '203.0.113.70', '203.0.113.70']);
+  });
+
   it('resets the pair counter on success', async () => {
     const ip = '203.0.113.60';
     for (let i = 0; i < 2; i += 1) await login('alice', 'wrong', ip);
