@@ -6,15 +6,34 @@ import type { Redis } from '../stores/redis.js';
 /** A client IP with more than this many times LOGIN_MAX_FAILURES failures is locked for every username. */
 export const IP_FAILURE_FACTOR = 20;
 
-export type ThrottleState = { locked: false } | { locked: true; retryAfterSeconds: number; scope: 'pair' | 'ip' };
+/** An attempt refused before any password work, and for how long its pair or IP stays locked. */
+export interface LoginLocked {
+  readonly locked: true;
+  readonly retryAfterSeconds: number;
+  readonly scope: 'pair' | 'ip';
+}
+
+/**
+ * One login attempt holding its reservations. It ends with exactly one of the three calls; the
+ * first one counts and later ones do nothing, so `release` can sit in a `finally`.
+ */
+export interface LoginAttempt {
+  readonly locked: false;
+  /** The reservations stand as failures; `lockedNow` when this failure locked the pair (log `login_locked` once). */
+  failed(): Promise<{ lockedNow: boolean }>;
+  /** Resets the pair; the IP's count keeps only its failures. */
+  succeeded(): Promise<void>;
+  /** No verdict (the hasher was busy, the client left, an error): the attempt is not counted. */
+  release(): Promise<void>;
+}
 
 export interface LoginThrottle {
-  /** Whether a login of this username from this IP may be tried at all; call before any password work. */
-  check(username: string, ip: string): Promise<ThrottleState>;
-  /** Counts a failure; `lockedNow` when this very failure locked the pair (log `login_locked` once). */
-  recordFailure(username: string, ip: string): Promise<{ lockedNow: boolean }>;
-  /** Resets the pair's count; the IP's count stays. */
-  recordSuccess(username: string, ip: string): Promise<void>;
+  /**
+   * Reserves one attempt of this (username, IP) pair and of this IP; call before any password work.
+   * An attempt counts as a failure from the moment it begins until it succeeds or is released, so
+   * guesses sent all at once get no more tries than guesses sent one after another.
+   */
+  begin(username: string, ip: string): Promise<LoginAttempt | LoginLocked>;
 }
 
 export interface LoginThrottleOptions {
@@ -25,7 +44,7 @@ export interface LoginThrottleOptions {
   readonly keyPrefix?: string;
 }
 
-/** One counter: its limiter and the count at which its key is locked. */
+/** One counter: its limiter and the number of attempts it allows (the failure of the last one locks it). */
 interface Counter {
   readonly limiter: RateLimiterAbstract;
   readonly lockAt: number;
@@ -39,13 +58,15 @@ const usernameDigest = (username: string) => createHash('sha256').update(normali
  * rate-limiter-flexible, with an in-memory stand-in while Redis is unreachable. A lock never
  * covers a username from every IP, so nobody can lock a user out.
  *
- * Each counter is a fixed window of lockSeconds from its first failure. The failure that brings
- * it to its limit rewrites the key as blocked (count past the limit, TTL lockSeconds), so the
- * lock runs lockSeconds from that failure whatever was left of the window.
+ * Each counter is a fixed window of lockSeconds from its first attempt. An attempt takes its
+ * number atomically (INCRBY) before any password work and is refused when the number is past the
+ * limit; the failure of the attempt numbered at the limit rewrites the key as blocked (count past
+ * the limit, TTL lockSeconds), so the lock runs lockSeconds from that failure whatever was left of
+ * the window.
  */
 export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix = 'authd:login' }: LoginThrottleOptions): LoginThrottle {
-  const counter = (name: string, points: number, lockAt: number): Counter => {
-    const options: IRateLimiterOptions = { keyPrefix: `${keyPrefix}:${name}`, points, duration: lockSeconds };
+  const counter = (name: string, lockAt: number): Counter => {
+    const options: IRateLimiterOptions = { keyPrefix: `${keyPrefix}:${name}`, points: lockAt, duration: lockSeconds };
     const limiter =
       redis === undefined
         ? new RateLimiterMemory(options)
@@ -53,39 +74,62 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
     return { limiter, lockAt };
   };
   // A pair locks at maxFailures failures; an IP at more than IP_FAILURE_FACTOR × maxFailures (SPEC).
-  const pairs = counter('pair', maxFailures, maxFailures);
-  const ips = counter('ip', maxFailures * IP_FAILURE_FACTOR, maxFailures * IP_FAILURE_FACTOR + 1);
+  const pairs = counter('pair', maxFailures);
+  const ips = counter('ip', maxFailures * IP_FAILURE_FACTOR + 1);
 
-  const pairKey = (username: string, ip: string) => `${usernameDigest(username)}:${ip}`;
-
-  /** Seconds until the key unlocks, or undefined when it is not locked. */
-  const lockedFor = async ({ limiter, lockAt }: Counter, key: string): Promise<number | undefined> => {
-    const state = await limiter.get(key);
-    if (state === null || state.consumedPoints < lockAt || state.msBeforeNext <= 0) return undefined;
-    return Math.max(1, Math.ceil(state.msBeforeNext / 1000));
+  /** Takes the next attempt number of a key: failures so far plus attempts still running, this one included. */
+  const reserve = async ({ limiter }: Counter, key: string) => {
+    let { consumedPoints, msBeforeNext } = await limiter.penalty(key, 1);
+    if (consumedPoints < 1) {
+      // An attempt that ended after its window expired gave its point back to a new window (the
+      // store creates the key to decrement it); lift the count to this attempt, or one window
+      // would allow more attempts than the limit.
+      ({ consumedPoints, msBeforeNext } = await limiter.penalty(key, 1 - consumedPoints));
+    }
+    return { number: consumedPoints, retryAfterSeconds: Math.max(1, Math.ceil(msBeforeNext / 1000)) };
   };
-
-  /** Counts one failure; the one that reaches `lockAt` (only that one, under concurrency too) starts the lock. */
-  const fail = async ({ limiter, lockAt }: Counter, key: string): Promise<boolean> => {
-    const state = await limiter.penalty(key, 1);
-    if (state.consumedPoints !== lockAt) return false;
+  const unreserve = async ({ limiter }: Counter, key: string) => {
+    await limiter.reward(key, 1);
+  };
+  /** The failure of the attempt numbered at the limit starts the lock: one attempt only, under concurrency too. */
+  const lockIfLast = async ({ limiter, lockAt }: Counter, key: string, number: number): Promise<boolean> => {
+    if (number !== lockAt) return false;
     await limiter.block(key, lockSeconds);
     return true;
   };
 
   return {
-    async check(username, ip) {
-      const [ipLock, pairLock] = await Promise.all([lockedFor(ips, ip), lockedFor(pairs, pairKey(username, ip))]);
-      if (ipLock !== undefined) return { locked: true, retryAfterSeconds: ipLock, scope: 'ip' };
-      if (pairLock !== undefined) return { locked: true, retryAfterSeconds: pairLock, scope: 'pair' };
-      return { locked: false };
-    },
-    async recordFailure(username, ip) {
-      const [lockedNow] = await Promise.all([fail(pairs, pairKey(username, ip)), fail(ips, ip)]);
-      return { lockedNow };
-    },
-    async recordSuccess(username, ip) {
-      await pairs.limiter.delete(pairKey(username, ip));
+    async begin(username, ip) {
+      const pairKey = `${usernameDigest(username)}:${ip}`;
+      const [ipAttempt, pairAttempt] = await Promise.all([reserve(ips, ip), reserve(pairs, pairKey)]);
+      const refusedBy = ipAttempt.number > ips.lockAt ? ipAttempt : pairAttempt.number > pairs.lockAt ? pairAttempt : undefined;
+      if (refusedBy !== undefined) {
+        // A refused attempt is not a failure: it must not count towards the other counter's lock.
+        await Promise.all([unreserve(ips, ip), unreserve(pairs, pairKey)]);
+        return { locked: true, retryAfterSeconds: refusedBy.retryAfterSeconds, scope: refusedBy === ipAttempt ? 'ip' : 'pair' };
+      }
+      let ended = false;
+      const end = async <T>(outcome: () => Promise<T>, otherwise: T): Promise<T> => {
+        if (ended) return otherwise;
+        ended = true;
+        return outcome();
+      };
+      return {
+        locked: false,
+        failed: () =>
+          end(async () => {
+            const [lockedNow] = await Promise.all([lockIfLast(pairs, pairKey, pairAttempt.number), lockIfLast(ips, ip, ipAttempt.number)]);
+            return { lockedNow };
+          }, { lockedNow: false }),
+        succeeded: () =>
+          end(async () => {
+            await Promise.all([pairs.limiter.delete(pairKey), unreserve(ips, ip)]);
+          }, undefined),
+        release: () =>
+          end(async () => {
+            await Promise.all([unreserve(pairs, pairKey), unreserve(ips, ip)]);
+          }, undefined),
+      };
     },
   };
 }

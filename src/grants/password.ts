@@ -33,7 +33,7 @@ const badCredentials = () => invalidGrant('invalid username or password');
  * refused before any password work.
  */
 export function passwordGrant(deps: PasswordGrantDeps): Grant {
-  const { users, passwords, throttle, audit } = deps;
+  const { audit } = deps;
   return {
     grantType: 'password',
     async handle(request) {
@@ -43,26 +43,8 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const scopes = grantedScopes(client, request.params['scope']);
       const audience = grantedAudience(client, request.params['audience'], deps.issuer);
 
-      const lock = await throttle.check(username, ip);
-      if (lock.locked) {
-        audit('login_locked', { username, ip, client_id: client.clientId, scope: lock.scope });
-        throw tooManyRequests(lock.retryAfterSeconds);
-      }
-
-      // A username no user can have is an unknown user: the same work and the same answer.
-      const user = hasControlCharacters(username) ? undefined : await users.findByUsername(username);
-      const verdict = await checkPassword(passwords, user, password, request.abandoned);
-      if (user === undefined || !verdict.ok || user.disabled) {
-        const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
-        deps.metrics.loginFailures.inc({ reason });
-        audit('login_failed', { username, ip, client_id: client.clientId, reason });
-        const { lockedNow } = await throttle.recordFailure(username, ip);
-        if (lockedNow) audit('login_locked', { username, ip, client_id: client.clientId, scope: 'pair' });
-        throw badCredentials();
-      }
-
-      await throttle.recordSuccess(username, ip);
-      if (verdict.needsRehash) await upgradeHash(deps, user, password);
+      const { user, needsRehash } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
+      if (needsRehash) await upgradeHash(deps, user, password);
       const session = await deps.sessions.start({ user, client, scopes, audience });
       audit('login_succeeded', { sub: user.id, ip, client_id: client.clientId, family_id: session.familyId });
       return {
@@ -74,6 +56,45 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       };
     },
   };
+}
+
+interface LoginCredentials {
+  readonly username: string;
+  readonly password: string;
+  readonly ip: string;
+  readonly clientId: string;
+  readonly abandoned: AbortSignal;
+}
+
+/**
+ * The throttled password check: the attempt is reserved before any lookup or argon2 work, so a
+ * locked pair or IP costs nothing, and concurrent guesses are counted as they start.
+ */
+async function authenticateUser(deps: PasswordGrantDeps, { username, password, ip, clientId, abandoned }: LoginCredentials) {
+  const { users, passwords, throttle, audit } = deps;
+  const attempt = await throttle.begin(username, ip);
+  if (attempt.locked) {
+    audit('login_locked', { username, ip, client_id: clientId, scope: attempt.scope });
+    throw tooManyRequests(attempt.retryAfterSeconds);
+  }
+  try {
+    // A username no user can have is an unknown user: the same work and the same answer.
+    const user = hasControlCharacters(username) ? undefined : await users.findByUsername(username);
+    const verdict = await checkPassword(passwords, user, password, abandoned);
+    if (user === undefined || !verdict.ok || user.disabled) {
+      const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
+      deps.metrics.loginFailures.inc({ reason });
+      audit('login_failed', { username, ip, client_id: clientId, reason });
+      const { lockedNow } = await attempt.failed();
+      if (lockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'pair' });
+      throw badCredentials();
+    }
+    await attempt.succeeded();
+    return { user, needsRehash: verdict.needsRehash };
+  } finally {
+    // Ended without a verdict (the hasher was busy, the client left, a store failed): not a failure.
+    await attempt.release();
+  }
 }
 
 /** Verifies against the user's hash, or a dummy hash of the same cost when there is no usable user. */

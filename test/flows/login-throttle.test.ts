@@ -1,4 +1,4 @@
-import { createLoginThrottle, IP_FAILURE_FACTOR, type LoginThrottle } from '../../src/flows/login-throttle.js';
+import { createLoginThrottle, IP_FAILURE_FACTOR, type LoginLocked, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { leaseTestRedis, type TestRedis } from '../support/redis.js';
 
@@ -18,10 +18,31 @@ afterAll(async () => {
   await redis.release();
 });
 
+/** One attempt that fails; throws if it was refused instead. */
+const fail = async (throttle: LoginThrottle, username: string, ip: string): Promise<boolean> => {
+  const attempt = await throttle.begin(username, ip);
+  if (attempt.locked) throw new Error(`${username}@${ip} is locked`);
+  return (await attempt.failed()).lockedNow;
+};
+
 const failTimes = async (throttle: LoginThrottle, n: number, username: string, ip: string) => {
   let lockedNow = false;
-  for (let i = 0; i < n; i += 1) lockedNow = (await throttle.recordFailure(username, ip)).lockedNow;
+  for (let i = 0; i < n; i += 1) lockedNow = await fail(throttle, username, ip);
   return lockedNow;
+};
+
+const succeed = async (throttle: LoginThrottle, username: string, ip: string) => {
+  const attempt = await throttle.begin(username, ip);
+  if (attempt.locked) throw new Error(`${username}@${ip} is locked`);
+  await attempt.succeeded();
+};
+
+/** Whether an attempt would be refused now; an allowed one is released, so the probe counts nothing. */
+const probe = async (throttle: LoginThrottle, username: string, ip: string): Promise<LoginLocked | { locked: false }> => {
+  const attempt = await throttle.begin(username, ip);
+  if (attempt.locked) return attempt;
+  await attempt.release();
+  return { locked: false };
 };
 
 /** Every key of the leased db under `prefix`, by SCAN. */
@@ -48,56 +69,97 @@ describe.each([
 
   it('locks a (username, IP) pair after maxFailures failures for lockSeconds, whatever the case of the username', async () => {
     expect(await failTimes(throttle, 2, 'Alice', '10.0.0.1')).toBe(false);
-    expect(await throttle.check('alice', '10.0.0.1')).toEqual({ locked: false });
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ locked: false });
     expect(await failTimes(throttle, 1, 'alice', '10.0.0.1')).toBe(true);
-    const state = await throttle.check('ALICE', '10.0.0.1');
+    const state = await probe(throttle, 'ALICE', '10.0.0.1');
     expect(state).toMatchObject({ locked: true, scope: 'pair' });
     expect(state.locked && state.retryAfterSeconds).toBeGreaterThan(0);
     expect(state.locked && state.retryAfterSeconds).toBeLessThanOrEqual(LOCK_SECONDS);
   });
 
-  it('says lockedNow only for the failure that reached the limit', async () => {
+  it('says lockedNow only for the failure that reached the limit, and refuses the attempts after it', async () => {
     const lockedNow = [];
-    for (let i = 0; i < 5; i += 1) lockedNow.push((await throttle.recordFailure('alice', '10.0.0.1')).lockedNow);
-    expect(lockedNow).toEqual([false, false, true, false, false]);
-    expect(await throttle.check('alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
+    for (let i = 0; i < MAX_FAILURES; i += 1) lockedNow.push(await fail(throttle, 'alice', '10.0.0.1'));
+    expect(lockedNow).toEqual([false, false, true]);
+    expect(await throttle.begin('alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
+  });
+
+  it('counts attempts as they start: of guesses sent at once, only maxFailures are tried', async () => {
+    const attempts = await Promise.all(Array.from({ length: 10 }, () => throttle.begin('alice', '10.0.0.1')));
+    const tried = attempts.filter((attempt) => !attempt.locked);
+    expect(tried).toHaveLength(MAX_FAILURES);
+    expect(attempts.filter((attempt) => attempt.locked).map((attempt) => attempt.locked && attempt.scope)).toEqual(Array(10 - MAX_FAILURES).fill('pair'));
+    const lockedNow = await Promise.all(tried.map(async (attempt) => !attempt.locked && (await attempt.failed()).lockedNow));
+    expect(lockedNow.filter(Boolean)).toHaveLength(1);
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
+  });
+
+  it('counts guesses for many usernames sent at once against the IP as they start', async () => {
+    const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES + 1;
+    const attempts = await Promise.all(Array.from({ length: ipLimit + 5 }, (_, i) => throttle.begin(`user${i}`, '10.0.0.8')));
+    expect(attempts.filter((attempt) => !attempt.locked)).toHaveLength(ipLimit);
+    expect(attempts.filter((attempt) => attempt.locked && attempt.scope === 'ip')).toHaveLength(5);
+  });
+
+  it('does not count an attempt that ends without a verdict, nor one that was refused', async () => {
+    for (let i = 0; i < 10; i += 1) {
+      const attempt = await throttle.begin('alice', '10.0.0.1');
+      expect(attempt.locked).toBe(false);
+      if (!attempt.locked) await attempt.release();
+    }
+    expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.0.0.1')).toBe(true);
+    // Refused attempts of the locked pair do not count against the IP.
+    for (let i = 0; i < IP_FAILURE_FACTOR * MAX_FAILURES; i += 1) expect((await throttle.begin('alice', '10.0.0.1')).locked).toBe(true);
+    expect(await probe(throttle, 'bob', '10.0.0.1')).toEqual({ locked: false });
+  });
+
+  it('ends an attempt once: a release after failed() or succeeded() changes nothing', async () => {
+    for (let i = 0; i < MAX_FAILURES - 1; i += 1) {
+      const attempt = await throttle.begin('alice', '10.0.0.1');
+      if (attempt.locked) throw new Error('locked too early');
+      await attempt.failed();
+      await attempt.release();
+      await attempt.succeeded();
+    }
+    expect(await failTimes(throttle, 1, 'alice', '10.0.0.1')).toBe(true);
   });
 
   it('does not lock the same user from another IP, nor another user from the same IP', async () => {
     await failTimes(throttle, MAX_FAILURES, 'alice', '10.0.0.1');
-    expect(await throttle.check('alice', '10.0.0.2')).toEqual({ locked: false });
-    expect(await throttle.check('bob', '10.0.0.1')).toEqual({ locked: false });
-    expect(await throttle.check('alice', '2001:db8::1')).toEqual({ locked: false });
+    expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ locked: false });
+    expect(await probe(throttle, 'bob', '10.0.0.1')).toEqual({ locked: false });
+    expect(await probe(throttle, 'alice', '2001:db8::1')).toEqual({ locked: false });
   });
 
   it('resets the pair on success, so maxFailures more failures are needed', async () => {
     await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.0.0.1');
-    await throttle.recordSuccess('alice', '10.0.0.1');
+    await succeed(throttle, 'alice', '10.0.0.1');
     expect(await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.0.0.1')).toBe(false);
-    expect(await throttle.check('alice', '10.0.0.1')).toEqual({ locked: false });
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ locked: false });
     expect(await failTimes(throttle, 1, 'alice', '10.0.0.1')).toBe(true);
-    expect(await throttle.check('alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
   });
 
   it('locks an IP for every username after more than 20 × maxFailures failures', async () => {
     const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES;
     expect(ipLimit).toBe(60);
-    for (let i = 0; i < ipLimit; i += 1) await throttle.recordFailure(`user${i}`, '10.0.0.9');
-    expect(await throttle.check('someone-new', '10.0.0.9')).toEqual({ locked: false });
-    await throttle.recordFailure('one-more', '10.0.0.9');
-    const state = await throttle.check('someone-new', '10.0.0.9');
+    for (let i = 0; i < ipLimit; i += 1) await fail(throttle, `user${i}`, '10.0.0.9');
+    expect(await probe(throttle, 'someone-new', '10.0.0.9')).toEqual({ locked: false });
+    await fail(throttle, 'one-more', '10.0.0.9');
+    const state = await probe(throttle, 'someone-new', '10.0.0.9');
     expect(state).toMatchObject({ locked: true, scope: 'ip' });
     expect(state.locked && state.retryAfterSeconds).toBeGreaterThan(0);
     expect(state.locked && state.retryAfterSeconds).toBeLessThanOrEqual(LOCK_SECONDS);
-    expect(await throttle.check('someone-new', '10.0.0.10')).toEqual({ locked: false });
+    expect(await probe(throttle, 'someone-new', '10.0.0.10')).toEqual({ locked: false });
   });
 
-  it('keeps counting the IP across successes', async () => {
+  it('keeps counting the IP across successes, which do not count as failures', async () => {
     const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES;
-    for (let i = 0; i < ipLimit; i += 1) await throttle.recordFailure(`user${i}`, '2001:db8::9');
-    await throttle.recordSuccess('user0', '2001:db8::9');
-    await throttle.recordFailure('one-more', '2001:db8::9');
-    expect(await throttle.check('user0', '2001:db8::9')).toMatchObject({ locked: true, scope: 'ip' });
+    for (let i = 0; i < ipLimit; i += 1) await fail(throttle, `user${i}`, '2001:db8::9');
+    for (let i = 0; i < 5; i += 1) await succeed(throttle, 'user0', '2001:db8::9');
+    expect(await probe(throttle, 'user0', '2001:db8::9')).toEqual({ locked: false });
+    await fail(throttle, 'one-more', '2001:db8::9');
+    expect(await probe(throttle, 'user0', '2001:db8::9')).toMatchObject({ locked: true, scope: 'ip' });
   });
 });
 
@@ -105,7 +167,7 @@ describe('login throttle keys in Redis', () => {
   it('are under the prefix, expire within lockSeconds and never hold the username', async () => {
     const keyPrefix = 'authd:login:keys';
     const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix });
-    await throttle.recordFailure('Secret.Username', '10.1.1.1');
+    await fail(throttle, 'Secret.Username', '10.1.1.1');
     await failTimes(throttle, MAX_FAILURES, 'Other.Name', '2001:db8::1');
 
     const keys = await keysUnder(keyPrefix);
@@ -129,17 +191,30 @@ describe('login throttle keys in Redis', () => {
   });
 });
 
+describe('login throttle windows in Redis', () => {
+  it('does not let an attempt that ends after its window expired buy extra attempts in the next one', async () => {
+    const keyPrefix = 'authd:login:late';
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix });
+    const late = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.2.2.2')));
+    await redis.client.del(...(await keysUnder(keyPrefix))); // the window expires while they run
+    for (const attempt of late) if (!attempt.locked) await attempt.release();
+    expect(await redis.client.get((await keysUnder(`${keyPrefix}:pair`))[0]!)).toBe(String(-MAX_FAILURES));
+    expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.2.2.2')).toBe(true);
+    expect(await probe(throttle, 'alice', '10.2.2.2')).toMatchObject({ locked: true, scope: 'pair' });
+  });
+});
+
 describe('login throttle with Redis unreachable', () => {
   it('falls back to counting in this process', async () => {
     const unreachable = createRedis('redis://127.0.0.1:1');
     unreachable.on('error', () => {}); // connection refused, expected
     try {
       const throttle = createLoginThrottle({ redis: unreachable, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS });
-      expect(await throttle.check('alice', '10.0.0.1')).toEqual({ locked: false });
+      expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ locked: false });
       expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.0.0.1')).toBe(true);
-      expect(await throttle.check('alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
-      expect(await throttle.check('alice', '10.0.0.2')).toEqual({ locked: false });
-      await throttle.recordSuccess('bob', '10.0.0.1');
+      expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
+      expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ locked: false });
+      await succeed(throttle, 'bob', '10.0.0.1');
     } finally {
       unreachable.disconnect();
     }

@@ -147,6 +147,15 @@ describe('grant_type=password', () => {
     expect(audit.length).toBeGreaterThanOrEqual(1);
   });
 
+  it('tries only LOGIN_MAX_FAILURES of the guesses for one pair sent at once, and refuses the rest before any password work', async () => {
+    const ip = '203.0.113.80';
+    const answers = await Promise.all(Array.from({ length: 10 }, () => login('alice', 'wrong', ip)));
+    expect(answers.map((answer) => answer.status).sort()).toEqual([400, 400, 400, 429, 429, 429, 429, 429, 429, 429]);
+    for (const answer of answers.filter(({ status }) => status === 429)) expect(answer.body).toEqual({ error: 'too_many_requests' });
+    expect(server.logs.lines.filter((line) => line['event'] === 'login_failed' && line['ip'] === ip)).toHaveLength(3);
+    expect((await login('alice', 'correct horse battery', ip)).status).toBe(429);
+  });
+
   it('takes the client IP from the proxy-appended end of X-Forwarded-For, so a forged entry does not escape the lock', async () => {
     const forged = (i: number) => `10.9.8.${i}, 203.0.113.70`;
     for (let i = 0; i < 3; i += 1) expect((await login('alice', 'wrong', forged(i))).status).toBe(400);
