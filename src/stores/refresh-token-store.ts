@@ -106,24 +106,34 @@ const ROTATE_LIVE = `
   SELECT s.*, u.roles AS "userRoles" FROM successor s JOIN users u ON u.id = s."userId"`;
 
 export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations: RevocationStore): RefreshTokenStore {
-  /** Marks live tokens revoked and records the unexpired access tokens issued with them. */
+  /**
+   * Marks live tokens revoked and records the unexpired access tokens issued with them.
+   *
+   * Repeated until a pass finds nothing: a rotation running at the same moment holds the row lock
+   * of the token it spends, so the update waits for it, but the successor it inserts is not in this
+   * pass's snapshot (READ COMMITTED). The next pass, a new statement, sees it. A rotation that
+   * starts after a pass has locked its token finds it revoked and does nothing.
+   */
   const revokeWhere = async (
     tx: DatabaseTransaction,
     where: { familyId?: string; id?: string; userId?: string },
     now: Date,
     reason: RevocationReason,
   ): Promise<RevokedAccessToken[]> => {
-    const rows = await tx.refreshToken.findMany({
-      where: { ...where, revokedAt: null },
-      select: { id: true, accessTokenJti: true, accessTokenExpiresAt: true },
-    });
-    if (rows.length === 0) return [];
-    await tx.refreshToken.updateMany({ where: { id: { in: rows.map((row) => row.id) } }, data: { revokedAt: now } });
-    const denied = rows
-      .filter((row) => row.accessTokenExpiresAt > now)
-      .map((row) => ({ jti: row.accessTokenJti, expiresAt: row.accessTokenExpiresAt, reason }));
-    await revocations.record(denied, now, tx);
-    return denied;
+    const denied: RevokedAccessToken[] = [];
+    for (;;) {
+      const rows = await tx.refreshToken.findMany({
+        where: { ...where, revokedAt: null },
+        select: { id: true, accessTokenJti: true, accessTokenExpiresAt: true },
+      });
+      if (rows.length === 0) return denied;
+      await tx.refreshToken.updateMany({ where: { id: { in: rows.map((row) => row.id) } }, data: { revokedAt: now } });
+      const unexpired = rows
+        .filter((row) => row.accessTokenExpiresAt > now)
+        .map((row) => ({ jti: row.accessTokenJti, expiresAt: row.accessTokenExpiresAt, reason }));
+      await revocations.record(unexpired, now, tx);
+      denied.push(...unexpired);
+    }
   };
 
   return {

@@ -1,0 +1,78 @@
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import pg from 'pg';
+import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
+import { createRefreshTokenStore, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
+import { createRevocationStore } from '../../src/stores/revocation-store.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+
+let testDb: TestDatabase;
+let connections: DatabaseConnections;
+let store: RefreshTokenStore;
+let userId: string;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  connections = connectDatabase(testDb.url, { poolSize: 3 });
+  store = createRefreshTokenStore(connections.db, connections.sql, createRevocationStore(connections.db, connections.sql));
+  userId = randomUUID();
+  await testDb.query(`INSERT INTO users (id, username, username_normalized, password_hash, updated_at) VALUES ($1, 'alice', 'alice', 'x', now())`, [userId]);
+  await testDb.query(`INSERT INTO clients (client_id, name, grant_types, updated_at) VALUES ('web', 'web', '{refresh_token}', now())`);
+});
+afterAll(async () => {
+  await connections.close();
+  await testDb.drop();
+});
+
+const HOUR_MS = 3_600_000;
+
+/** Inserts one token of a family as the SQL a rotation runs would; returns its id, hash and jti. */
+const insertToken = async (db: { query: (text: string, values: unknown[]) => Promise<unknown> }, familyId: string, used: boolean) => {
+  const token = { id: randomUUID(), hash: `hash-${randomUUID()}`, jti: `jti-${randomUUID()}` };
+  const later = new Date(Date.now() + HOUR_MS);
+  await db.query(
+    `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
+       family_expires_at, used_at, access_token_jti, access_token_expires_at)
+     VALUES ($1, $2, $3, $4, 'web', 'https://api.example.test', now(), $5, $5, $6, $7, $5)`,
+    [token.id, token.hash, familyId, userId, later, used ? new Date() : null, token.jti],
+  );
+  return token;
+};
+
+describe('revoking a family', () => {
+  it('also revokes the successor of a rotation that commits while the revocation waits for its row', async () => {
+    const familyId = randomUUID();
+    const reused = await insertToken(testDb, familyId, true);
+    const live = await insertToken(testDb, familyId, false);
+
+    // A rotation of the live token, halfway: its row is spent and locked, its successor not yet committed.
+    const rotation = new pg.Client({ connectionString: testDb.url });
+    await rotation.connect();
+    let successor: Awaited<ReturnType<typeof insertToken>>;
+    try {
+      await rotation.query('BEGIN');
+      await rotation.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [live.id]);
+      successor = await insertToken(rotation, familyId, false);
+
+      const revoking = store.withLockedToken(reused.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
+      // Wait until the revocation is blocked on the rotation's row lock, then let the rotation commit.
+      for (let waited = 0; ; waited += 1) {
+        const blocked = await testDb.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (blocked.length > 0) break;
+        if (waited > 200) throw new Error('the revocation never waited for the rotation');
+        await sleep(10);
+      }
+      await rotation.query('COMMIT');
+
+      const denied = await revoking;
+      expect(denied.map(({ jti }) => jti).sort()).toEqual([reused.jti, live.jti, successor.jti].sort());
+    } finally {
+      await rotation.end();
+    }
+    const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
+    expect(rows).toHaveLength(3);
+    expect(rows.every((row) => row.revoked)).toBe(true);
+    const recorded = await testDb.query<{ jti: string; reason: string }>('SELECT jti, reason FROM revocations WHERE jti = $1', [successor.jti]);
+    expect(recorded).toEqual([{ jti: successor.jti, reason: 'refresh_reuse' }]);
+  });
+});
