@@ -108,6 +108,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const timers = [
     setInterval(() => void syncDenylist().catch(logFailure('denylist sync')), options.denylistSyncMs ?? 10_000),
     setInterval(() => void denylist.pruneExpired().catch(logFailure('revocation pruning')), HOUR_MS),
+    setInterval(() => void refreshTokens.pruneDeadFamilies(new Date(clock.now())).catch(logFailure('refresh token pruning')), HOUR_MS),
   ];
   for (const timer of timers) timer.unref();
 

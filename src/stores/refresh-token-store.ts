@@ -63,6 +63,8 @@ export interface RefreshTokenStore {
   /** Revokes every live family of a user; returns the access tokens denylisted (already recorded). */
   revokeUserFamilies(userId: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
   listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
+  /** Deletes the rows of families none of whose tokens is still within its lifetime; returns how many. */
+  pruneDeadFamilies(now: Date): Promise<number>;
 }
 
 /** Every column, named as the Prisma model names them, for plain SQL reads. */
@@ -104,6 +106,19 @@ const ROTATE_LIVE = `
     RETURNING ${RECORD_COLUMNS}
   )
   SELECT s.*, u.roles AS "userRoles" FROM successor s JOIN users u ON u.id = s."userId"`;
+
+/**
+ * Every rotation adds a row, so rows of families that can no longer be used are deleted. A family
+ * is dead once its newest token's expiry has passed (`expires_at` is capped at the family's
+ * absolute end): no token of it can be refreshed, and every access token issued with it has
+ * expired long before. Batched, so a backlog never holds one long statement.
+ */
+const PRUNE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid IN (
+  SELECT t.ctid FROM refresh_tokens t
+  WHERE t.expires_at <= $1
+    AND NOT EXISTS (SELECT 1 FROM refresh_tokens newer WHERE newer.family_id = t.family_id AND newer.expires_at > $1)
+  LIMIT $2)`;
+const PRUNE_BATCH = 10_000;
 
 export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations: RevocationStore): RefreshTokenStore {
   /**
@@ -213,6 +228,15 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
 
     revokeUserFamilies(userId, now, reason) {
       return db.$transaction((tx) => revokeWhere(tx, { userId }, now, reason));
+    },
+
+    async pruneDeadFamilies(now) {
+      let deleted = 0;
+      for (;;) {
+        const { rowCount } = await sql.query(PRUNE_DEAD_FAMILIES, [now, PRUNE_BATCH]);
+        deleted += rowCount ?? 0;
+        if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
+      }
     },
 
     listUserFamilies(userId, now) {

@@ -26,10 +26,10 @@ afterAll(async () => {
 
 const HOUR_MS = 3_600_000;
 
-/** Inserts one token of a family as the SQL a rotation runs would; returns its id, hash and jti. */
-const insertToken = async (db: { query: (text: string, values: unknown[]) => Promise<unknown> }, familyId: string, used: boolean) => {
+/** Inserts one token of a family as a rotation would; returns its id, hash and jti. */
+const insertToken = async (db: { query: (text: string, values: unknown[]) => Promise<unknown> }, familyId: string, used: boolean, expiresInMs = HOUR_MS) => {
   const token = { id: randomUUID(), hash: `hash-${randomUUID()}`, jti: `jti-${randomUUID()}` };
-  const later = new Date(Date.now() + HOUR_MS);
+  const later = new Date(Date.now() + expiresInMs);
   await db.query(
     `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
        family_expires_at, used_at, access_token_jti, access_token_expires_at)
@@ -74,5 +74,23 @@ describe('revoking a family', () => {
     expect(rows.every((row) => row.revoked)).toBe(true);
     const recorded = await testDb.query<{ jti: string; reason: string }>('SELECT jti, reason FROM revocations WHERE jti = $1', [successor.jti]);
     expect(recorded).toEqual([{ jti: successor.jti, reason: 'refresh_reuse' }]);
+  });
+});
+
+describe('pruning', () => {
+  it('deletes every row of a family whose newest token has expired, and nothing of a family still alive', async () => {
+    const dead = randomUUID();
+    await insertToken(testDb, dead, true, -2 * HOUR_MS);
+    await insertToken(testDb, dead, false, -HOUR_MS);
+    const alive = randomUUID();
+    await insertToken(testDb, alive, true, -HOUR_MS); // spent long ago, kept for reuse detection
+    await insertToken(testDb, alive, false, HOUR_MS);
+    const before = await testDb.query<{ n: number }>('SELECT count(*)::int AS n FROM refresh_tokens');
+
+    expect(await store.pruneDeadFamilies(new Date())).toBe(2);
+    expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [dead])).toEqual([]);
+    expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [alive])).toHaveLength(2);
+    expect(await testDb.query<{ n: number }>('SELECT count(*)::int AS n FROM refresh_tokens')).toEqual([{ n: before[0]!.n - 2 }]);
+    expect(await store.pruneDeadFamilies(new Date())).toBe(0);
   });
 });
