@@ -160,13 +160,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   });
 }
 
-/** Keeps a URL's password out of error messages. */
+/** Keeps a URL's password out of error messages, also when the URL does not parse. */
 function redactUrl(value: string): string {
   try {
     const parsed = new URL(value);
     if (parsed.password !== '') parsed.password = '***';
     return parsed.password === '' ? value : parsed.toString();
   } catch {
-    return value;
+    // An unescaped '#', '/' or '@' in a password is the usual reason a URL does not parse: hide
+    // everything between the scheme and the last '@'.
+    return value.replace(/\/\/.*@/, '//***@');
   }
 }
