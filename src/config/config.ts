@@ -106,7 +106,8 @@ const schema = z.object({
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
 });
 
-const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** SPEC: the only http:// issuers production accepts. */
+const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1']);
 
 /**
  * Parses the environment into a frozen Config. Empty values count as unset.
@@ -135,7 +136,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     if (e.REDIS_URL === undefined) throw new ConfigError('REDIS_URL is required when NODE_ENV=production');
     const issuerUrl = new URL(e.ISSUER);
     if (issuerUrl.protocol === 'http:' && !LOCAL_HOSTS.has(issuerUrl.hostname)) {
-      throw new ConfigError('ISSUER must be https:// when NODE_ENV=production (http is allowed for localhost only)');
+      throw new ConfigError('ISSUER must be https:// when NODE_ENV=production (http is allowed for localhost and 127.0.0.1 only)');
     }
   }
   return Object.freeze({

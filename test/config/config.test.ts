@@ -116,7 +116,8 @@ describe('loadConfig', () => {
     it.each([
       [{ DATABASE_URL: '' }, 'DATABASE_URL is required when NODE_ENV=production'],
       [{ REDIS_URL: '' }, 'REDIS_URL is required when NODE_ENV=production'],
-      [{ ISSUER: 'http://auth.example.com' }, 'ISSUER must be https:// when NODE_ENV=production (http is allowed for localhost only)'],
+      [{ ISSUER: 'http://auth.example.com' }, 'ISSUER must be https:// when NODE_ENV=production (http is allowed for localhost and 127.0.0.1 only)'],
+      [{ ISSUER: 'http://[::1]:8080' }, 'ISSUER must be https:// when NODE_ENV=production (http is allowed for localhost and 127.0.0.1 only)'],
     ])('refuses %j', (override, message) => {
       expect(failure({ ...complete, ...override })).toBe(message);
     });
