@@ -17,9 +17,16 @@ export interface DatabaseConnections {
   close(): Promise<void>;
 }
 
+/**
+ * How long a request waits for a connection, new or pooled, before it fails (and gets a 503): a
+ * Postgres host that drops packets would otherwise hold requests for the OS's connect timeout.
+ */
+const CONNECTION_TIMEOUT_MS = 5000;
+
 /** Prisma and plain SQL over one shared node-postgres pool, sized for one authd process by default. */
 export function connectDatabase(databaseUrl: string, { poolSize = 10 } = {}): DatabaseConnections {
-  const sql = new pg.Pool({ connectionString: databaseUrl, max: poolSize });
+  // keepAlive: a connection whose peer vanished is found dead by TCP instead of hanging a query.
+  const sql = new pg.Pool({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: CONNECTION_TIMEOUT_MS, keepAlive: true });
   sql.on('error', () => undefined);
   const db = new PrismaClient({ adapter: new PrismaPg(sql) });
   return {

@@ -3,13 +3,16 @@ import { Redis } from 'ioredis';
 export type { Redis };
 
 /**
- * An ioredis client that fails fast while disconnected (no offline queue), so a Redis outage
- * turns into a fallback or a 503 instead of requests that hang; it keeps reconnecting.
+ * An ioredis client that fails fast while disconnected (no offline queue) and gives up on a
+ * command Redis does not answer within a second (a hung server or a dropped link keeps the
+ * connection open), so a Redis outage turns into a fallback or a 503 instead of requests that
+ * hang; it keeps reconnecting.
  */
 export function createRedis(redisUrl: string): Redis {
   return new Redis(redisUrl, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
+    commandTimeout: 1000,
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     lazyConnect: false,

@@ -7,7 +7,7 @@ import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { captureLogs } from '../support/logs.js';
-import { closedPort } from '../support/net.js';
+import { closedPort, silenceableProxy } from '../support/net.js';
 import { leaseTestRedis, type TestRedis } from '../support/redis.js';
 
 let testDb: TestDatabase;
@@ -54,6 +54,26 @@ describe('denylist', () => {
     expect(await denylist.isRevoked('c')).toBe(true);
     expect(await denylist.isRevoked('nope')).toBe(false);
     expect(logs.lines.some((line) => line['msg'] === 'denylist: Redis write failed; Postgres holds the revocation')).toBe(true);
+  });
+
+  it('answers from Postgres when Redis is connected but stops answering, instead of hanging', async () => {
+    const store = createRevocationStore(live.db, live.sql);
+    await store.record([{ jti: 'hung', expiresAt: soon(), reason: 'revoked' }], new Date());
+    const target = new URL(testRedis.url);
+    const proxy = await silenceableProxy({ host: target.hostname, port: Number(target.port) });
+    const hung = createRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`);
+    hung.on('error', () => undefined);
+    try {
+      expect(await redisReady(hung, 5000)).toBe(true);
+      proxy.silence();
+      const denylist = createDenylist({ store, cache: createDenylistCache(hung), feed: createRevocationFeed(hung), clock, logger: logs.logger });
+      expect(await denylist.isRevoked('hung')).toBe(true);
+      expect(await denylist.isRevoked('not-revoked')).toBe(false);
+    } finally {
+      hung.disconnect();
+      await proxy.close();
+      await testDb.query(`DELETE FROM revocations WHERE jti = 'hung'`);
+    }
   });
 
   it('fails closed with 503 when neither Redis nor Postgres answers', async () => {

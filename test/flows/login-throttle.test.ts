@@ -1,5 +1,6 @@
 import { createLoginThrottle, IP_FAILURE_FACTOR, type LoginLocked, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
+import { silenceableProxy } from '../support/net.js';
 import { leaseTestRedis, type TestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
@@ -219,4 +220,23 @@ describe('login throttle with Redis unreachable', () => {
       unreachable.disconnect();
     }
   });
+});
+
+describe('login throttle with Redis connected but not answering', () => {
+  it('falls back to counting in this process instead of hanging the login', async () => {
+    const target = new URL(redis.url);
+    const proxy = await silenceableProxy({ host: target.hostname, port: Number(target.port) });
+    const hung = createRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`);
+    hung.on('error', () => undefined);
+    try {
+      expect(await redisReady(hung, 5000)).toBe(true);
+      const throttle = createLoginThrottle({ redis: hung, maxFailures: 1, lockSeconds: LOCK_SECONDS, keyPrefix: 'authd:login:hung' });
+      proxy.silence();
+      expect(await fail(throttle, 'alice', '10.3.3.3')).toBe(true);
+      expect(await probe(throttle, 'alice', '10.3.3.3')).toMatchObject({ locked: true, scope: 'pair' });
+    } finally {
+      hung.disconnect();
+      await proxy.close();
+    }
+  }, 15_000);
 });

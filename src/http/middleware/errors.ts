@@ -1,6 +1,7 @@
 import type { Middleware } from 'koa';
-import { OAuthError } from '../../errors/oauth-error.js';
+import { OAuthError, temporarilyUnavailable } from '../../errors/oauth-error.js';
 import { describeError, type Logger } from '../../observability/logger.js';
+import { isDatabaseUnavailable } from '../../stores/database-unavailable.js';
 
 /** What body parsing and koa throw: http-errors with a status and `expose`. */
 interface HttpError {
@@ -11,17 +12,25 @@ interface HttpError {
 const isHttpError = (error: unknown): error is HttpError =>
   typeof error === 'object' && error !== null && typeof (error as HttpError).status === 'number';
 
+/** Seconds a client is asked to wait while Postgres cannot be reached. */
+const DATABASE_RETRY_AFTER = 5;
+
 /**
  * The one place errors become responses: OAuthError as RFC 6749 §5.2 JSON; client errors from
- * body parsing as `invalid_request` (413 kept for oversized bodies); anything else as a generic
- * 500 `server_error` and a log line without secrets.
+ * body parsing as `invalid_request` (413 kept for oversized bodies); Postgres out of reach as 503
+ * `temporarily_unavailable` with Retry-After and a warning; anything else as a generic 500
+ * `server_error` and a log line without secrets.
  */
 export function handleErrors(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
     } catch (error) {
-      const oauthError = asOAuthError(error);
+      let oauthError = asOAuthError(error);
+      if (oauthError === undefined && isDatabaseUnavailable(error)) {
+        logger.warn({ reqId: ctx.state.requestId, err: describeError(error) }, 'database unavailable');
+        oauthError = temporarilyUnavailable(DATABASE_RETRY_AFTER);
+      }
       if (oauthError === undefined) {
         logger.error({ reqId: ctx.state.requestId, err: describeError(error) }, 'unexpected error');
         ctx.status = 500;

@@ -1,0 +1,47 @@
+/** Connection-level failures of node-postgres and the OS, by `code`. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+
+/**
+ * Prisma's codes for the same: can't reach, timed out, server closed the connection, no pool
+ * connection in time, too many connections.
+ */
+const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037']);
+
+/**
+ * SQLSTATEs of a server that is there but cannot serve: connection exceptions (class 08), shutting
+ * down or starting up (57P01–57P03), too many connections (53300).
+ */
+const isUnavailableSqlState = (code: string) => code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code);
+
+/** Kinds of Prisma's driver-adapter errors (`meta.driverAdapterError.cause`) that mean the same. */
+const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+
+/** node-postgres throws these as plain Errors, with no code. */
+const CONNECTION_MESSAGES = [/^Connection terminated/, /^timeout exceeded when trying to connect/, /^Client has encountered a connection error/];
+
+const isUnavailable = (error: unknown): boolean => {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, message, kind } = error as { code?: unknown; message?: unknown; kind?: unknown };
+  if (typeof kind === 'string' && ADAPTER_KINDS.has(kind)) return true;
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || PRISMA_CODES.has(code) || (/^[0-9A-Z]{5}$/.test(code) && isUnavailableSqlState(code)))) {
+    return true;
+  }
+  return typeof message === 'string' && CONNECTION_MESSAGES.some((pattern) => pattern.test(message));
+};
+
+/** What an error wraps: its `cause`, or for Prisma's raw queries the driver adapter's error. */
+const inner = (error: object): unknown =>
+  (error as { cause?: unknown }).cause ?? (error as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError;
+
+/**
+ * Whether an error from Prisma or node-postgres means Postgres could not be reached or could not
+ * serve (worth a retry), as opposed to a query that failed. Looks through what errors wrap.
+ */
+export function isDatabaseUnavailable(error: unknown): boolean {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
+    if (isUnavailable(current)) return true;
+    current = inner(current);
+  }
+  return false;
+}

@@ -1,0 +1,62 @@
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { basicAuth, postForm } from '../support/fixtures.js';
+import { closedPort } from '../support/net.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+/** Clients are cached for 10 s, so requests naming a client reach Postgres only for an unknown one. */
+const someClient = basicAuth('web', 'not-a-secret-of-anyone');
+
+const expectUnavailable = (answer: { status: number; headers: Headers; body: unknown }) => {
+  expect(answer.status).toBe(503);
+  expect(answer.body).toEqual({ error: 'temporarily_unavailable' });
+  expect(answer.headers.get('retry-after')).toBe('5');
+  expect(answer.headers.get('cache-control')).toBe('no-store');
+};
+
+describe('with Postgres unreachable (connection refused)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { DATABASE_URL: `postgresql://postgres:db-password@127.0.0.1:${await closedPort()}/authd` } });
+  });
+  afterAll(() => server.stop());
+
+  it('answers 503 temporarily_unavailable with Retry-After on every endpoint that needs it, and logs no 500', async () => {
+    expectUnavailable(await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, { authorization: someClient }));
+    expectUnavailable(await postForm(`${server.baseUrl}/token`, { grant_type: 'password', username: 'alice', password: 'pw' }, { authorization: someClient }));
+    expectUnavailable(await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: `rt_${'A'.repeat(43)}` }, { authorization: someClient }));
+    expectUnavailable(await postForm(`${server.baseUrl}/revoke`, { token: 'whatever' }, { authorization: someClient }));
+    const metadata = await fetch(`${server.baseUrl}/.well-known/oauth-authorization-server`);
+    expect(metadata.status).toBe(503);
+    expect(metadata.headers.get('retry-after')).toBe('5');
+
+    expect(server.logs.lines.filter((line) => line['msg'] === 'unexpected error')).toEqual([]);
+    const warnings = server.logs.lines.filter((line) => line['msg'] === 'database unavailable');
+    expect(warnings.length).toBeGreaterThanOrEqual(5);
+    expect(server.logs.raw()).not.toContain('db-password');
+    // The JWKS needs no database.
+    expect((await fetch(`${server.baseUrl}/.well-known/jwks.json`)).status).toBe(200);
+  });
+});
+
+describe('with Postgres accepting connections but never answering', () => {
+  let blackHole: Server;
+  const sockets = new Set<Socket>();
+  let server: TestServer;
+  beforeAll(async () => {
+    blackHole = createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
+    const { port } = blackHole.address() as AddressInfo;
+    server = await startTestServer({ env: { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/authd` } });
+  });
+  afterAll(async () => {
+    for (const socket of sockets) socket.destroy();
+    await Promise.all([server.stop(), new Promise<void>((resolve) => blackHole.close(() => resolve()))]);
+  });
+
+  it('gives up connecting and answers 503 instead of hanging', async () => {
+    expectUnavailable(await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, { authorization: someClient }));
+  }, 15_000);
+});

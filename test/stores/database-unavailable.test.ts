@@ -1,0 +1,45 @@
+import { randomUUID } from 'node:crypto';
+import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
+import { isDatabaseUnavailable } from '../../src/stores/database-unavailable.js';
+import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { closedPort } from '../support/net.js';
+
+let testDb: TestDatabase;
+let live: DatabaseConnections;
+let dead: DatabaseConnections;
+
+beforeAll(async () => {
+  testDb = await createTestDatabase();
+  live = connectDatabase(testDb.url, { poolSize: 1 });
+  dead = connectDatabase(`postgresql://postgres@127.0.0.1:${await closedPort()}/authd`, { poolSize: 1 });
+});
+afterAll(async () => {
+  await Promise.all([live.close(), dead.close()]);
+  await testDb.drop();
+});
+
+const failure = (work: () => Promise<unknown>) => work().then(() => { throw new Error('expected a failure'); }, (error: unknown) => error);
+
+describe('isDatabaseUnavailable', () => {
+  it('is true for an unreachable server, through node-postgres, Prisma and Prisma raw queries', async () => {
+    expect(isDatabaseUnavailable(await failure(() => dead.sql.query('SELECT 1')))).toBe(true);
+    expect(isDatabaseUnavailable(await failure(() => dead.db.client.findMany()))).toBe(true);
+    expect(isDatabaseUnavailable(await failure(() => dead.db.$queryRaw`SELECT 1`))).toBe(true);
+    expect(isDatabaseUnavailable(await failure(() => dead.db.$transaction((tx) => tx.client.findMany())))).toBe(true);
+  });
+
+  it('is true for a server that is shutting down or out of connections', () => {
+    expect(isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('sorry, too many clients already'), { code: '53300' }))).toBe(true);
+  });
+
+  it('is false for a query that failed on a working server, so real bugs stay 500s', async () => {
+    expect(isDatabaseUnavailable(await failure(() => live.sql.query('SELEC 1')))).toBe(false);
+    const id = randomUUID();
+    await live.db.user.create({ data: { id, username: 'a', usernameNormalized: 'a', passwordHash: 'x' } });
+    expect(isDatabaseUnavailable(await failure(() => live.db.user.create({ data: { id, username: 'b', usernameNormalized: 'b', passwordHash: 'x' } })))).toBe(false);
+    expect(isDatabaseUnavailable(await failure(() => live.db.$queryRaw`SELECT 1/0`))).toBe(false);
+    expect(isDatabaseUnavailable(new Error('something else'))).toBe(false);
+    expect(isDatabaseUnavailable(undefined)).toBe(false);
+  });
+});
