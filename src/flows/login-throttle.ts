@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { isIPv6 } from 'node:net';
 import { RateLimiterMemory, RateLimiterRedis, type IRateLimiterOptions, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { normalizeUsername } from '../domain/user.js';
 import type { Redis } from '../stores/redis.js';
@@ -50,13 +51,30 @@ interface Counter {
   readonly lockAt: number;
 }
 
+/**
+ * The address a counter is kept for. An IPv6 host is usually given a whole /64 and can send from
+ * any address in it, so IPv6 addresses count per /64; an IPv4 address seen through a dual-stack
+ * socket (::ffff:a.b.c.d) counts as that IPv4 address.
+ */
+export function throttledAddress(ip: string): string {
+  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
+  if (mapped !== null) return mapped[1]!;
+  if (!isIPv6(ip)) return ip;
+  const [head = '', tail] = ip.split('%')[0]!.split('::');
+  const groups = (part: string | undefined) => (part === undefined || part === '' ? [] : part.split(':'));
+  const left = groups(head);
+  const right = groups(tail);
+  const hextets = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
+  return `${hextets.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`;
+}
+
 /** Keys carry a hash of the normalized username, never the username itself. */
 const usernameDigest = (username: string) => createHash('sha256').update(normalizeUsername(username)).digest('hex').slice(0, 32);
 
 /**
- * Failed logins counted per (username, client IP) and per client IP, in Redis through
- * rate-limiter-flexible, with an in-memory stand-in while Redis is unreachable. A lock never
- * covers a username from every IP, so nobody can lock a user out.
+ * Failed logins counted per (username, client address) and per client address (IPv6 per /64), in
+ * Redis through rate-limiter-flexible, with an in-memory stand-in while Redis is unreachable. A
+ * lock never covers a username from every IP, so nobody can lock a user out.
  *
  * Each counter is a fixed window of lockSeconds from its first attempt. An attempt takes its
  * number atomically (INCRBY) before any password work and is refused when the number is past the
@@ -99,7 +117,8 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
   };
 
   return {
-    async begin(username, ip) {
+    async begin(username, clientIp) {
+      const ip = throttledAddress(clientIp);
       const pairKey = `${usernameDigest(username)}:${ip}`;
       const [ipAttempt, pairAttempt] = await Promise.all([reserve(ips, ip), reserve(pairs, pairKey)]);
       const refusedBy = ipAttempt.number > ips.lockAt ? ipAttempt : pairAttempt.number > pairs.lockAt ? pairAttempt : undefined;

@@ -1,4 +1,4 @@
-import { createLoginThrottle, IP_FAILURE_FACTOR, type LoginLocked, type LoginThrottle } from '../../src/flows/login-throttle.js';
+import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginLocked, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { silenceableProxy } from '../support/net.js';
 import { leaseTestRedis, type TestRedis } from '../support/redis.js';
@@ -125,6 +125,14 @@ describe.each([
     expect(await failTimes(throttle, 1, 'alice', '10.0.0.1')).toBe(true);
   });
 
+  it('counts IPv6 clients per /64, and an IPv4 address seen as ::ffff:a.b.c.d as that address', async () => {
+    await failTimes(throttle, MAX_FAILURES, 'alice', '2001:db8:1:2::1');
+    expect(await probe(throttle, 'alice', '2001:db8:1:2:ffff:ffff:ffff:ffff')).toMatchObject({ locked: true, scope: 'pair' });
+    expect(await probe(throttle, 'alice', '2001:db8:1:3::1')).toEqual({ locked: false });
+    await failTimes(throttle, MAX_FAILURES, 'bob', '::ffff:192.0.2.4');
+    expect(await probe(throttle, 'bob', '192.0.2.4')).toMatchObject({ locked: true, scope: 'pair' });
+  });
+
   it('does not lock the same user from another IP, nor another user from the same IP', async () => {
     await failTimes(throttle, MAX_FAILURES, 'alice', '10.0.0.1');
     expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ locked: false });
@@ -164,6 +172,22 @@ describe.each([
   });
 });
 
+describe('throttledAddress', () => {
+  it.each([
+    ['192.0.2.1', '192.0.2.1'],
+    ['::ffff:192.0.2.1', '192.0.2.1'],
+    ['::FFFF:192.0.2.1', '192.0.2.1'],
+    ['2001:db8::1', '2001:db8:0:0::/64'],
+    ['2001:0db8:0000:0042:0000:8a2e:0370:7334', '2001:db8:0:42::/64'],
+    ['2001:db8:0:42::8a2e:370:7334', '2001:db8:0:42::/64'],
+    ['::1', '0:0:0:0::/64'],
+    ['fe80::1%eth0', 'fe80:0:0:0::/64'],
+    ['64:ff9b::192.0.2.1', '64:ff9b:0:0::/64'],
+  ])('keys %s as %s', (ip, key) => {
+    expect(throttledAddress(ip)).toBe(key);
+  });
+});
+
 describe('login throttle keys in Redis', () => {
   it('are under the prefix, expire within lockSeconds and never hold the username', async () => {
     const keyPrefix = 'authd:login:keys';
@@ -176,9 +200,9 @@ describe('login throttle keys in Redis', () => {
     expect(keys).toEqual(
       expect.arrayContaining([
         expect.stringMatching(/^authd:login:keys:pair:[0-9a-f]{32}:10\.1\.1\.1$/),
-        expect.stringMatching(/^authd:login:keys:pair:[0-9a-f]{32}:2001:db8::1$/),
+        expect.stringMatching(/^authd:login:keys:pair:[0-9a-f]{32}:2001:db8:0:0::\/64$/),
         'authd:login:keys:ip:10.1.1.1',
-        'authd:login:keys:ip:2001:db8::1',
+        'authd:login:keys:ip:2001:db8:0:0::/64',
       ]),
     );
     const everything = (await keysUnder('')).join(' ').toLowerCase();
