@@ -16,7 +16,7 @@ import { createKeyring } from './keys/keyring.js';
 import { createLogger, describeError, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
-import { cachedClientLookup } from './stores/cached-client-lookup.js';
+import { cachedClientLookup, cachedScopesInUse } from './stores/cached-client-lookup.js';
 import { pingDatabase } from './stores/database.js';
 import { pingRedis, redisReady } from './stores/redis.js';
 import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
@@ -94,7 +94,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       { name: 'redis', check: () => pingRedis(data.redis) },
       { name: 'keys', check: async () => { if (keyring.activeKey() === undefined) throw new Error('no active signing key'); } },
     ],
-    scopesSupported: () => data.clients.scopesInUse(),
+    scopesSupported: cachedScopesInUse(() => data.clients.scopesInUse(), clock, CLIENT_CACHE.ttlMs),
     clients: cachedClientLookup(data.clients, clock, CLIENT_CACHE),
     grants,
     revoke: createRevocation({ verifyAccessToken, denylist, refreshTokens, clock, audit, metrics }),

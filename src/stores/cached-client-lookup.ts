@@ -32,3 +32,23 @@ export function cachedClientLookup(store: ClientFinder, clock: Clock, { ttlMs, m
     },
   };
 }
+
+/**
+ * The scopes of all clients, for the public metadata document: at most one query per `ttlMs`,
+ * shared by the requests that arrive while it runs, so an unauthenticated endpoint cannot be used
+ * to make Postgres scan the clients table on every request. A failed query is not kept.
+ */
+export function cachedScopesInUse(load: () => Promise<readonly string[]>, clock: Clock, ttlMs: number): () => Promise<readonly string[]> {
+  let cached: { readonly scopes: Promise<readonly string[]>; readonly expiresAt: number } | undefined;
+  return () => {
+    const now = clock.now();
+    if (cached === undefined || cached.expiresAt <= now) {
+      const entry = { scopes: load(), expiresAt: now + ttlMs };
+      cached = entry;
+      entry.scopes.catch(() => {
+        if (cached === entry) cached = undefined;
+      });
+    }
+    return cached.scopes;
+  };
+}
