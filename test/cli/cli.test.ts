@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { processEnvironment, runAuthd, type ProcessEnvironment } from '../support/cli.js';
+import { processEnvironment, runAuthd, runAuthdAsync, type ProcessEnvironment } from '../support/cli.js';
+import { tcpProxy } from '../support/net.js';
 
 let environment: ProcessEnvironment;
 let db: ProcessEnvironment['db'];
@@ -116,6 +117,30 @@ describe('authd sessions', () => {
     expect(authd(['sessions', 'list', 'carol']).stdout.split('\n')[1]).toMatch(/ended$/);
     expect(await db.query(`SELECT reason FROM revocations WHERE jti = 'jti-carol'`)).toEqual([{ reason: 'sessions_revoked' }]);
     expect(await redis.client.get('authd:revoked:jti-carol')).toBe('sessions_revoked');
+  });
+});
+
+describe('authd sessions with a slow Redis', () => {
+  it('waits for Redis before announcing the revocation, instead of leaving it to the next sync', async () => {
+    expect(authd(['user', 'add', 'dave'], 'pw\n').status).toBe(0);
+    expect(authd(['client', 'add', 'dave-app', '--public']).status).toBe(0);
+    const [{ id }] = (await db.query<{ id: string }>(`SELECT id FROM users WHERE username = 'dave'`)) as [{ id: string }];
+    await db.query(
+      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
+                                   family_expires_at, access_token_jti, access_token_expires_at)
+       VALUES (gen_random_uuid(), 'h-dave', gen_random_uuid(), $1, 'dave-app', 'aud', now(), now() + interval '1 day',
+               now() + interval '2 days', 'jti-dave', now() + interval '10 minutes')`,
+      [id],
+    );
+    const target = new URL(redis.url);
+    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) }, { delayMs: 250 });
+    try {
+      const result = await runAuthdAsync({ ...environment.env, REDIS_URL: `redis://127.0.0.1:${proxy.port}${target.pathname}` }, ['sessions', 'revoke', 'dave']);
+      expect(result).toEqual({ status: 0, stdout: 'revoked all sessions of dave (1 access tokens denylisted)\n', stderr: '' });
+    } finally {
+      await proxy.close();
+    }
+    expect(await redis.client.get('authd:revoked:jti-dave')).toBe('sessions_revoked');
   });
 });
 

@@ -7,7 +7,7 @@ import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { captureLogs } from '../support/logs.js';
-import { closedPort, silenceableProxy } from '../support/net.js';
+import { closedPort, tcpProxy } from '../support/net.js';
 import { leaseTestRedis, type TestRedis } from '../support/redis.js';
 
 let testDb: TestDatabase;
@@ -60,7 +60,7 @@ describe('denylist', () => {
     const store = createRevocationStore(live.db, live.sql);
     await store.record([{ jti: 'hung', expiresAt: soon(), reason: 'revoked' }], new Date());
     const target = new URL(testRedis.url);
-    const proxy = await silenceableProxy({ host: target.hostname, port: Number(target.port) });
+    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) });
     const hung = createRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`);
     hung.on('error', () => undefined);
     try {

@@ -1,6 +1,6 @@
 import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginLocked, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
-import { silenceableProxy } from '../support/net.js';
+import { tcpProxy } from '../support/net.js';
 import { leaseTestRedis, type TestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
@@ -249,7 +249,7 @@ describe('login throttle with Redis unreachable', () => {
 describe('login throttle with Redis connected but not answering', () => {
   it('falls back to counting in this process instead of hanging the login', async () => {
     const target = new URL(redis.url);
-    const proxy = await silenceableProxy({ host: target.hostname, port: Number(target.port) });
+    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) });
     const hung = createRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`);
     hung.on('error', () => undefined);
     try {

@@ -9,15 +9,18 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
-export interface SilenceableProxy {
+export interface TcpProxy {
   readonly port: number;
   /** From now on, nothing more is passed either way; connections stay open, as with a hung server. */
   silence(): void;
   close(): Promise<void>;
 }
 
-/** A TCP proxy on 127.0.0.1 to `target`, which can be made to stop answering without closing. */
-export async function silenceableProxy(target: { host: string; port: number }): Promise<SilenceableProxy> {
+/**
+ * A TCP proxy on 127.0.0.1 to `target`, passing each chunk on after `delayMs` (a slow link), and
+ * which can be made to stop answering without closing.
+ */
+export async function tcpProxy(target: { host: string; port: number }, { delayMs = 0 } = {}): Promise<TcpProxy> {
   let silent = false;
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
@@ -25,12 +28,20 @@ export async function silenceableProxy(target: { host: string; port: number }): 
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
   };
+  const pass = (from: Socket, to: Socket) =>
+    from.on('data', (chunk) => {
+      const write = () => silent || to.destroyed || to.write(chunk);
+      if (delayMs === 0) write();
+      else setTimeout(write, delayMs);
+    });
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
     track(client);
     track(upstream);
-    client.on('data', (chunk) => silent || upstream.write(chunk));
-    upstream.on('data', (chunk) => silent || client.write(chunk));
+    pass(client, upstream);
+    pass(upstream, client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return {

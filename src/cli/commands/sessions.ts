@@ -33,6 +33,6 @@ export function registerSessionsCommands(program: Command): void {
         const user = await findUserOrFail(data, username);
         const { accessTokensDenylisted } = await data.sessions.revokeAll(user);
         process.stdout.write(`revoked all sessions of ${user.username} (${accessTokensDenylisted} access tokens denylisted)\n`);
-      }),
+      }, { waitForRedis: true }),
     );
 }

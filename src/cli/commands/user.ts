@@ -44,7 +44,7 @@ export function registerUserCommands(program: Command): void {
         const disabled = await data.users.disable(username).catch(asCliError);
         const { accessTokensDenylisted } = await data.sessions.revokeAll(disabled, 'user_disabled');
         process.stdout.write(`disabled ${disabled.username}; ended their sessions (${accessTokensDenylisted} access tokens denylisted)\n`);
-      }),
+      }, { waitForRedis: true }),
     );
 
   user
