@@ -5,7 +5,8 @@ import type { RequestTemplate } from './load.js';
 export interface AuthdTarget {
   readonly baseUrl: string;
   readonly basic: { readonly cc: string; readonly web: string; readonly rs: string };
-  readonly username: string;
+  /** Users with `password`, to log in as in turn. */
+  readonly usernames: readonly string[];
   readonly password: string;
   readonly connections: number;
   /** Live, unspent refresh tokens of `bench-web`, one per rotation. */
@@ -56,9 +57,18 @@ export const authdScenarios: Scenario[] = [
     name: 'password grant',
     // ~0.5 s per login at 20 connections: a 2 s window would count only a few per connection.
     minSeconds: 5,
-    requests: async ({ basic, username, password }) => [
-      { method: 'POST', path: '/token', headers: form(basic.web), body: new URLSearchParams({ grant_type: 'password', username, password }).toString() },
-    ],
+    requests: async ({ basic, usernames, password }) => {
+      const bodies = usernames.map((username) => new URLSearchParams({ grant_type: 'password', username, password }).toString());
+      let next = 0;
+      return [
+        {
+          method: 'POST',
+          path: '/token',
+          headers: form(basic.web),
+          setupRequest: (request) => ({ ...request, body: bodies[next++ % bodies.length] }),
+        } as RequestTemplate,
+      ];
+    },
   },
   {
     name: 'refresh (rotation)',

@@ -43,6 +43,12 @@ async function insertRefreshTokens(db: Database, userId: string, count: number):
   return tokens;
 }
 
+/**
+ * Users the password row logs in as, in turn: a login storm is many users, and one user's
+ * concurrent attempts from one address are capped at LOGIN_MAX_FAILURES by the throttle.
+ */
+const BENCH_USERS = 64;
+
 const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
 
 /** A fresh bench database and Redis db with one user and the clients the scenarios use. */
@@ -69,11 +75,14 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
     await clients.create({ ...common, clientId: 'bench-web', name: 'bench-web', secretHash: hashClientSecret(secrets.web), grantTypes: ['password', 'refresh_token'] });
     await clients.create({ ...common, clientId: 'bench-rs', name: 'bench-rs', secretHash: hashClientSecret(secrets.rs), grantTypes: ['client_credentials'] });
     const password = 'bench password, long enough';
-    const user = await createUserStore(db, sql).create({ username: 'bench', passwordHash: await createPasswordHasher({ cost }).hash(password), roles: ['reader'] });
+    const passwordHash = await createPasswordHasher({ cost }).hash(password);
+    const users = createUserStore(db, sql);
+    const usernames = Array.from({ length: BENCH_USERS }, (_, i) => `bench-${i}`);
+    const [first] = await Promise.all(usernames.map((username) => users.create({ username, passwordHash, roles: ['reader'] })));
     return {
-      refreshTokens: await insertRefreshTokens(db, user.id, refreshTokenCount),
+      refreshTokens: await insertRefreshTokens(db, first!.id, refreshTokenCount),
       basic: { cc: basic('bench-cc', secrets.cc), web: basic('bench-web', secrets.web), rs: basic('bench-rs', secrets.rs) },
-      username: 'bench',
+      usernames,
       password,
     };
   } finally {

@@ -7,22 +7,26 @@ import type { Redis } from '../stores/redis.js';
 /** A client IP with more than this many times LOGIN_MAX_FAILURES failures is locked for every username. */
 export const IP_FAILURE_FACTOR = 20;
 
-/** An attempt refused before any password work, and for how long its pair or IP stays locked. */
-export interface LoginLocked {
-  readonly locked: true;
+/** An attempt refused before any password work, and when to try again. */
+export interface LoginRefused {
+  readonly refused: true;
   readonly retryAfterSeconds: number;
-  readonly scope: 'pair' | 'ip';
+  /**
+   * `pair` or `ip`: locked after too many failures, until the lock ends. `busy`: the pair already
+   * has as many attempts running as it has failures left; one of them ends within seconds.
+   */
+  readonly reason: 'pair' | 'ip' | 'busy';
 }
 
 /**
- * One login attempt holding its reservations. It ends with exactly one of the three calls; the
- * first one counts and later ones do nothing, so `release` can sit in a `finally`.
+ * One login attempt of a pair. It ends with exactly one of the three calls; the first one counts
+ * and later ones do nothing, so `release` can sit in a `finally`.
  */
 export interface LoginAttempt {
-  readonly locked: false;
-  /** The reservations stand as failures; `lockedNow` when this failure locked the pair (log `login_locked` once). */
+  readonly refused: false;
+  /** Counts the failure; `lockedNow` when it locked the pair (log `login_locked` once). */
   failed(): Promise<{ lockedNow: boolean }>;
-  /** Resets the pair; the IP's count keeps only its failures. */
+  /** Resets the pair; the IP's failures stay counted. */
   succeeded(): Promise<void>;
   /** No verdict (the hasher was busy, the client left, an error): the attempt is not counted. */
   release(): Promise<void>;
@@ -30,11 +34,11 @@ export interface LoginAttempt {
 
 export interface LoginThrottle {
   /**
-   * Reserves one attempt of this (username, IP) pair and of this IP; call before any password work.
-   * An attempt counts as a failure from the moment it begins until it succeeds or is released, so
-   * guesses sent all at once get no more tries than guesses sent one after another.
+   * Starts an attempt of this (username, IP) pair; call before any password work. A pair's running
+   * attempts count as failures until they end, so guesses sent all at once get no more tries than
+   * guesses sent one after another.
    */
-  begin(username: string, ip: string): Promise<LoginAttempt | LoginLocked>;
+  begin(username: string, ip: string): Promise<LoginAttempt | LoginRefused>;
 }
 
 export interface LoginThrottleOptions {
@@ -43,12 +47,6 @@ export interface LoginThrottleOptions {
   readonly maxFailures: number;
   readonly lockSeconds: number;
   readonly keyPrefix?: string;
-}
-
-/** One counter: its limiter and the number of attempts it allows (the failure of the last one locks it). */
-interface Counter {
-  readonly limiter: RateLimiterAbstract;
-  readonly lockAt: number;
 }
 
 /**
@@ -71,62 +69,70 @@ export function throttledAddress(ip: string): string {
 /** Keys carry a hash of the normalized username, never the username itself. */
 const usernameDigest = (username: string) => createHash('sha256').update(normalizeUsername(username)).digest('hex').slice(0, 32);
 
+/** A locked pair's count: far above any count of attempts, so a reservation tells a lock from a busy pair. */
+const LOCKED = 1_000_000;
+
 /**
  * Failed logins counted per (username, client address) and per client address (IPv6 per /64), in
  * Redis through rate-limiter-flexible, with an in-memory stand-in while Redis is unreachable. A
- * lock never covers a username from every IP, so nobody can lock a user out.
+ * lock never covers a username from every IP, so nobody can lock a user out. Each count is a
+ * fixed window of lockSeconds from its first entry.
  *
- * Each counter is a fixed window of lockSeconds from its first attempt. An attempt takes its
- * number atomically (INCRBY) before any password work and is refused when the number is past the
- * limit; the failure of the attempt numbered at the limit rewrites the key as blocked (count past
- * the limit, TTL lockSeconds), so the lock runs lockSeconds from that failure whatever was left of
- * the window.
+ * The pair counts failures and running attempts alike: an attempt takes its number atomically
+ * (INCRBY) before any password work, and a number past maxFailures is refused. The failure of the
+ * attempt numbered maxFailures locks the pair (its count set to LOCKED for lockSeconds).
+ *
+ * The IP counts failures only, read before the attempt and counted after it: many users behind one
+ * address log in at once, and their running logins must not lock it. Guesses sent at once from
+ * one IP can pass that read together, but every one of them still meets its own pair's limit.
  */
 export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix = 'authd:login' }: LoginThrottleOptions): LoginThrottle {
-  const counter = (name: string, lockAt: number): Counter => {
-    const options: IRateLimiterOptions = { keyPrefix: `${keyPrefix}:${name}`, points: lockAt, duration: lockSeconds };
-    const limiter =
-      redis === undefined
-        ? new RateLimiterMemory(options)
-        : new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) });
-    return { limiter, lockAt };
+  const limiter = (name: string, points: number): RateLimiterAbstract => {
+    const options: IRateLimiterOptions = { keyPrefix: `${keyPrefix}:${name}`, points, duration: lockSeconds };
+    return redis === undefined
+      ? new RateLimiterMemory(options)
+      : new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) });
   };
-  // A pair locks at maxFailures failures; an IP at more than IP_FAILURE_FACTOR × maxFailures (SPEC).
-  const pairs = counter('pair', maxFailures);
-  const ips = counter('ip', maxFailures * IP_FAILURE_FACTOR + 1);
+  const pairs = limiter('pair', maxFailures);
+  // More than IP_FAILURE_FACTOR × maxFailures failures lock an IP (SPEC).
+  const ipLockAt = maxFailures * IP_FAILURE_FACTOR + 1;
+  const ips = limiter('ip', ipLockAt);
+  const secondsLeft = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
 
-  /** Takes the next attempt number of a key: failures so far plus attempts still running, this one included. */
-  const reserve = async ({ limiter }: Counter, key: string) => {
-    let { consumedPoints, msBeforeNext } = await limiter.penalty(key, 1);
-    if (consumedPoints < 1) {
-      // An attempt that ended after its window expired gave its point back to a new window (the
-      // store creates the key to decrement it); lift the count to this attempt, or one window
-      // would allow more attempts than the limit.
-      ({ consumedPoints, msBeforeNext } = await limiter.penalty(key, 1 - consumedPoints));
-    }
-    return { number: consumedPoints, retryAfterSeconds: Math.max(1, Math.ceil(msBeforeNext / 1000)) };
+  /** The attempt's number: the pair's failures and running attempts, this one included. */
+  const reserve = async (pairKey: string) => {
+    const taken = await pairs.penalty(pairKey, 1);
+    if (taken.consumedPoints >= 1) return taken;
+    // An attempt that ended after its window expired gave its point back to a new window (the
+    // store creates the key to decrement it); lift the count to this attempt, or one window
+    // would allow more attempts than the limit.
+    return pairs.penalty(pairKey, 1 - taken.consumedPoints);
   };
-  const unreserve = async ({ limiter }: Counter, key: string) => {
-    await limiter.reward(key, 1);
+  const ipLockedFor = async (ip: string): Promise<number | undefined> => {
+    const state = await ips.get(ip);
+    if (state === null || state.consumedPoints < ipLockAt || state.msBeforeNext <= 0) return undefined;
+    return secondsLeft(state.msBeforeNext);
   };
-  /** The failure of the attempt numbered at the limit starts the lock: one attempt only, under concurrency too. */
-  const lockIfLast = async ({ limiter, lockAt }: Counter, key: string, number: number): Promise<boolean> => {
-    if (number !== lockAt) return false;
-    await limiter.block(key, lockSeconds);
-    return true;
+  /** Counts an IP's failure; the one that reaches the limit starts its lock, lockSeconds from now. */
+  const countIpFailure = async (ip: string) => {
+    const { consumedPoints } = await ips.penalty(ip, 1);
+    if (consumedPoints === ipLockAt) await ips.block(ip, lockSeconds);
   };
 
   return {
     async begin(username, clientIp) {
       const ip = throttledAddress(clientIp);
       const pairKey = `${usernameDigest(username)}:${ip}`;
-      const [ipAttempt, pairAttempt] = await Promise.all([reserve(ips, ip), reserve(pairs, pairKey)]);
-      const refusedBy = ipAttempt.number > ips.lockAt ? ipAttempt : pairAttempt.number > pairs.lockAt ? pairAttempt : undefined;
-      if (refusedBy !== undefined) {
-        // A refused attempt is not a failure: it must not count towards the other counter's lock.
-        await Promise.all([unreserve(ips, ip), unreserve(pairs, pairKey)]);
-        return { locked: true, retryAfterSeconds: refusedBy.retryAfterSeconds, scope: refusedBy === ipAttempt ? 'ip' : 'pair' };
-      }
+      const [ipLock, taken] = await Promise.all([ipLockedFor(ip), reserve(pairKey)]);
+      const refuse = async (reason: LoginRefused['reason'], retryAfterSeconds: number): Promise<LoginRefused> => {
+        await pairs.reward(pairKey, 1);
+        return { refused: true, reason, retryAfterSeconds };
+      };
+      if (ipLock !== undefined) return refuse('ip', ipLock);
+      if (taken.consumedPoints > LOCKED / 2) return refuse('pair', secondsLeft(taken.msBeforeNext));
+      if (taken.consumedPoints > maxFailures) return refuse('busy', 1);
+      const number = taken.consumedPoints;
+
       let ended = false;
       const end = async <T>(outcome: () => Promise<T>, otherwise: T): Promise<T> => {
         if (ended) return otherwise;
@@ -134,19 +140,20 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
         return outcome();
       };
       return {
-        locked: false,
+        refused: false,
         failed: () =>
           end(async () => {
-            const [lockedNow] = await Promise.all([lockIfLast(pairs, pairKey, pairAttempt.number), lockIfLast(ips, ip, ipAttempt.number)]);
+            const lockedNow = number === maxFailures;
+            await Promise.all([lockedNow ? pairs.set(pairKey, LOCKED, lockSeconds) : undefined, countIpFailure(ip)]);
             return { lockedNow };
           }, { lockedNow: false }),
         succeeded: () =>
           end(async () => {
-            await Promise.all([pairs.limiter.delete(pairKey), unreserve(ips, ip)]);
+            await pairs.delete(pairKey);
           }, undefined),
         release: () =>
           end(async () => {
-            await Promise.all([unreserve(pairs, pairKey), unreserve(ips, ip)]);
+            await pairs.reward(pairKey, 1);
           }, undefined),
       };
     },

@@ -67,14 +67,14 @@ interface LoginCredentials {
 }
 
 /**
- * The throttled password check: the attempt is reserved before any lookup or argon2 work, so a
- * locked pair or IP costs nothing, and concurrent guesses are counted as they start.
+ * The throttled password check: the attempt starts before any lookup or argon2 work, so a locked
+ * pair or IP costs nothing, and concurrent guesses of a pair are counted as they start.
  */
 async function authenticateUser(deps: PasswordGrantDeps, { username, password, ip, clientId, abandoned }: LoginCredentials) {
   const { users, passwords, throttle, audit } = deps;
   const attempt = await throttle.begin(username, ip);
-  if (attempt.locked) {
-    audit('login_locked', { username, ip, client_id: clientId, scope: attempt.scope });
+  if (attempt.refused) {
+    if (attempt.reason !== 'busy') audit('login_locked', { username, ip, client_id: clientId, scope: attempt.reason });
     throw tooManyRequests(attempt.retryAfterSeconds);
   }
   try {

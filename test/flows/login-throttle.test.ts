@@ -1,4 +1,4 @@
-import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginLocked, type LoginThrottle } from '../../src/flows/login-throttle.js';
+import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginRefused, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { tcpProxy } from '../support/net.js';
 import { leaseTestRedis, type TestRedis } from '../support/redis.js';
@@ -22,7 +22,7 @@ afterAll(async () => {
 /** One attempt that fails; throws if it was refused instead. */
 const fail = async (throttle: LoginThrottle, username: string, ip: string): Promise<boolean> => {
   const attempt = await throttle.begin(username, ip);
-  if (attempt.locked) throw new Error(`${username}@${ip} is locked`);
+  if (attempt.refused) throw new Error(`${username}@${ip} is locked`);
   return (await attempt.failed()).lockedNow;
 };
 
@@ -34,16 +34,16 @@ const failTimes = async (throttle: LoginThrottle, n: number, username: string, i
 
 const succeed = async (throttle: LoginThrottle, username: string, ip: string) => {
   const attempt = await throttle.begin(username, ip);
-  if (attempt.locked) throw new Error(`${username}@${ip} is locked`);
+  if (attempt.refused) throw new Error(`${username}@${ip} is locked`);
   await attempt.succeeded();
 };
 
 /** Whether an attempt would be refused now; an allowed one is released, so the probe counts nothing. */
-const probe = async (throttle: LoginThrottle, username: string, ip: string): Promise<LoginLocked | { locked: false }> => {
+const probe = async (throttle: LoginThrottle, username: string, ip: string): Promise<LoginRefused | { refused: false }> => {
   const attempt = await throttle.begin(username, ip);
-  if (attempt.locked) return attempt;
+  if (attempt.refused) return attempt;
   await attempt.release();
-  return { locked: false };
+  return { refused: false };
 };
 
 /** Every key of the leased db under `prefix`, by SCAN. */
@@ -70,54 +70,65 @@ describe.each([
 
   it('locks a (username, IP) pair after maxFailures failures for lockSeconds, whatever the case of the username', async () => {
     expect(await failTimes(throttle, 2, 'Alice', '10.0.0.1')).toBe(false);
-    expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ locked: false });
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
     expect(await failTimes(throttle, 1, 'alice', '10.0.0.1')).toBe(true);
     const state = await probe(throttle, 'ALICE', '10.0.0.1');
-    expect(state).toMatchObject({ locked: true, scope: 'pair' });
-    expect(state.locked && state.retryAfterSeconds).toBeGreaterThan(0);
-    expect(state.locked && state.retryAfterSeconds).toBeLessThanOrEqual(LOCK_SECONDS);
+    expect(state).toMatchObject({ refused: true, reason: 'pair' });
+    expect(state.refused && state.retryAfterSeconds).toBeGreaterThan(0);
+    expect(state.refused && state.retryAfterSeconds).toBeLessThanOrEqual(LOCK_SECONDS);
   });
 
   it('says lockedNow only for the failure that reached the limit, and refuses the attempts after it', async () => {
     const lockedNow = [];
     for (let i = 0; i < MAX_FAILURES; i += 1) lockedNow.push(await fail(throttle, 'alice', '10.0.0.1'));
     expect(lockedNow).toEqual([false, false, true]);
-    expect(await throttle.begin('alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
+    expect(await throttle.begin('alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
   });
 
-  it('counts attempts as they start: of guesses sent at once, only maxFailures are tried', async () => {
+  it('counts a pair\'s attempts as they start: of guesses sent at once, only maxFailures are tried', async () => {
     const attempts = await Promise.all(Array.from({ length: 10 }, () => throttle.begin('alice', '10.0.0.1')));
-    const tried = attempts.filter((attempt) => !attempt.locked);
+    const tried = attempts.filter((attempt) => !attempt.refused);
     expect(tried).toHaveLength(MAX_FAILURES);
-    expect(attempts.filter((attempt) => attempt.locked).map((attempt) => attempt.locked && attempt.scope)).toEqual(Array(10 - MAX_FAILURES).fill('pair'));
-    const lockedNow = await Promise.all(tried.map(async (attempt) => !attempt.locked && (await attempt.failed()).lockedNow));
+    // Refused while the others run: not a lock yet, so a short Retry-After.
+    expect(attempts.filter((attempt) => attempt.refused)).toEqual(Array(10 - MAX_FAILURES).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
+    const lockedNow = await Promise.all(tried.map(async (attempt) => !attempt.refused && (await attempt.failed()).lockedNow));
     expect(lockedNow.filter(Boolean)).toHaveLength(1);
-    expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
+    const locked = await probe(throttle, 'alice', '10.0.0.1');
+    expect(locked).toMatchObject({ refused: true, reason: 'pair' });
+    expect(locked.refused && locked.retryAfterSeconds).toBeGreaterThan(LOCK_SECONDS - 5);
   });
 
-  it('counts guesses for many usernames sent at once against the IP as they start', async () => {
+  it('lets a pair\'s running attempts that succeed free their places', async () => {
+    const first = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'busy' });
+    for (const attempt of first) if (!attempt.refused) await attempt.succeeded();
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
+  });
+
+  it('does not count the running logins of many users behind one IP against the IP', async () => {
     const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES + 1;
-    const attempts = await Promise.all(Array.from({ length: ipLimit + 5 }, (_, i) => throttle.begin(`user${i}`, '10.0.0.8')));
-    expect(attempts.filter((attempt) => !attempt.locked)).toHaveLength(ipLimit);
-    expect(attempts.filter((attempt) => attempt.locked && attempt.scope === 'ip')).toHaveLength(5);
+    const attempts = await Promise.all(Array.from({ length: 2 * ipLimit }, (_, i) => throttle.begin(`user${i}`, '10.0.0.8')));
+    expect(attempts.filter((attempt) => attempt.refused)).toEqual([]);
+    for (const attempt of attempts) if (!attempt.refused) await attempt.succeeded();
+    expect(await probe(throttle, 'someone', '10.0.0.8')).toEqual({ refused: false });
   });
 
   it('does not count an attempt that ends without a verdict, nor one that was refused', async () => {
     for (let i = 0; i < 10; i += 1) {
       const attempt = await throttle.begin('alice', '10.0.0.1');
-      expect(attempt.locked).toBe(false);
-      if (!attempt.locked) await attempt.release();
+      expect(attempt.refused).toBe(false);
+      if (!attempt.refused) await attempt.release();
     }
     expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.0.0.1')).toBe(true);
     // Refused attempts of the locked pair do not count against the IP.
-    for (let i = 0; i < IP_FAILURE_FACTOR * MAX_FAILURES; i += 1) expect((await throttle.begin('alice', '10.0.0.1')).locked).toBe(true);
-    expect(await probe(throttle, 'bob', '10.0.0.1')).toEqual({ locked: false });
+    for (let i = 0; i < IP_FAILURE_FACTOR * MAX_FAILURES; i += 1) expect((await throttle.begin('alice', '10.0.0.1')).refused).toBe(true);
+    expect(await probe(throttle, 'bob', '10.0.0.1')).toEqual({ refused: false });
   });
 
   it('ends an attempt once: a release after failed() or succeeded() changes nothing', async () => {
     for (let i = 0; i < MAX_FAILURES - 1; i += 1) {
       const attempt = await throttle.begin('alice', '10.0.0.1');
-      if (attempt.locked) throw new Error('locked too early');
+      if (attempt.refused) throw new Error('locked too early');
       await attempt.failed();
       await attempt.release();
       await attempt.succeeded();
@@ -127,48 +138,48 @@ describe.each([
 
   it('counts IPv6 clients per /64, and an IPv4 address seen as ::ffff:a.b.c.d as that address', async () => {
     await failTimes(throttle, MAX_FAILURES, 'alice', '2001:db8:1:2::1');
-    expect(await probe(throttle, 'alice', '2001:db8:1:2:ffff:ffff:ffff:ffff')).toMatchObject({ locked: true, scope: 'pair' });
-    expect(await probe(throttle, 'alice', '2001:db8:1:3::1')).toEqual({ locked: false });
+    expect(await probe(throttle, 'alice', '2001:db8:1:2:ffff:ffff:ffff:ffff')).toMatchObject({ refused: true, reason: 'pair' });
+    expect(await probe(throttle, 'alice', '2001:db8:1:3::1')).toEqual({ refused: false });
     await failTimes(throttle, MAX_FAILURES, 'bob', '::ffff:192.0.2.4');
-    expect(await probe(throttle, 'bob', '192.0.2.4')).toMatchObject({ locked: true, scope: 'pair' });
+    expect(await probe(throttle, 'bob', '192.0.2.4')).toMatchObject({ refused: true, reason: 'pair' });
   });
 
   it('does not lock the same user from another IP, nor another user from the same IP', async () => {
     await failTimes(throttle, MAX_FAILURES, 'alice', '10.0.0.1');
-    expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ locked: false });
-    expect(await probe(throttle, 'bob', '10.0.0.1')).toEqual({ locked: false });
-    expect(await probe(throttle, 'alice', '2001:db8::1')).toEqual({ locked: false });
+    expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ refused: false });
+    expect(await probe(throttle, 'bob', '10.0.0.1')).toEqual({ refused: false });
+    expect(await probe(throttle, 'alice', '2001:db8::1')).toEqual({ refused: false });
   });
 
   it('resets the pair on success, so maxFailures more failures are needed', async () => {
     await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.0.0.1');
     await succeed(throttle, 'alice', '10.0.0.1');
     expect(await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.0.0.1')).toBe(false);
-    expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ locked: false });
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
     expect(await failTimes(throttle, 1, 'alice', '10.0.0.1')).toBe(true);
-    expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
   });
 
   it('locks an IP for every username after more than 20 × maxFailures failures', async () => {
     const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES;
     expect(ipLimit).toBe(60);
     for (let i = 0; i < ipLimit; i += 1) await fail(throttle, `user${i}`, '10.0.0.9');
-    expect(await probe(throttle, 'someone-new', '10.0.0.9')).toEqual({ locked: false });
+    expect(await probe(throttle, 'someone-new', '10.0.0.9')).toEqual({ refused: false });
     await fail(throttle, 'one-more', '10.0.0.9');
     const state = await probe(throttle, 'someone-new', '10.0.0.9');
-    expect(state).toMatchObject({ locked: true, scope: 'ip' });
-    expect(state.locked && state.retryAfterSeconds).toBeGreaterThan(0);
-    expect(state.locked && state.retryAfterSeconds).toBeLessThanOrEqual(LOCK_SECONDS);
-    expect(await probe(throttle, 'someone-new', '10.0.0.10')).toEqual({ locked: false });
+    expect(state).toMatchObject({ refused: true, reason: 'ip' });
+    expect(state.refused && state.retryAfterSeconds).toBeGreaterThan(0);
+    expect(state.refused && state.retryAfterSeconds).toBeLessThanOrEqual(LOCK_SECONDS);
+    expect(await probe(throttle, 'someone-new', '10.0.0.10')).toEqual({ refused: false });
   });
 
   it('keeps counting the IP across successes, which do not count as failures', async () => {
     const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES;
     for (let i = 0; i < ipLimit; i += 1) await fail(throttle, `user${i}`, '2001:db8::9');
     for (let i = 0; i < 5; i += 1) await succeed(throttle, 'user0', '2001:db8::9');
-    expect(await probe(throttle, 'user0', '2001:db8::9')).toEqual({ locked: false });
+    expect(await probe(throttle, 'user0', '2001:db8::9')).toEqual({ refused: false });
     await fail(throttle, 'one-more', '2001:db8::9');
-    expect(await probe(throttle, 'user0', '2001:db8::9')).toMatchObject({ locked: true, scope: 'ip' });
+    expect(await probe(throttle, 'user0', '2001:db8::9')).toMatchObject({ refused: true, reason: 'ip' });
   });
 });
 
@@ -222,10 +233,10 @@ describe('login throttle windows in Redis', () => {
     const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix });
     const late = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.2.2.2')));
     await redis.client.del(...(await keysUnder(keyPrefix))); // the window expires while they run
-    for (const attempt of late) if (!attempt.locked) await attempt.release();
+    for (const attempt of late) if (!attempt.refused) await attempt.release();
     expect(await redis.client.get((await keysUnder(`${keyPrefix}:pair`))[0]!)).toBe(String(-MAX_FAILURES));
     expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.2.2.2')).toBe(true);
-    expect(await probe(throttle, 'alice', '10.2.2.2')).toMatchObject({ locked: true, scope: 'pair' });
+    expect(await probe(throttle, 'alice', '10.2.2.2')).toMatchObject({ refused: true, reason: 'pair' });
   });
 });
 
@@ -235,10 +246,10 @@ describe('login throttle with Redis unreachable', () => {
     unreachable.on('error', () => {}); // connection refused, expected
     try {
       const throttle = createLoginThrottle({ redis: unreachable, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS });
-      expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ locked: false });
+      expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
       expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.0.0.1')).toBe(true);
-      expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ locked: true, scope: 'pair' });
-      expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ locked: false });
+      expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
+      expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ refused: false });
       await succeed(throttle, 'bob', '10.0.0.1');
     } finally {
       unreachable.disconnect();
@@ -257,7 +268,7 @@ describe('login throttle with Redis connected but not answering', () => {
       const throttle = createLoginThrottle({ redis: hung, maxFailures: 1, lockSeconds: LOCK_SECONDS, keyPrefix: 'authd:login:hung' });
       proxy.silence();
       expect(await fail(throttle, 'alice', '10.3.3.3')).toBe(true);
-      expect(await probe(throttle, 'alice', '10.3.3.3')).toMatchObject({ locked: true, scope: 'pair' });
+      expect(await probe(throttle, 'alice', '10.3.3.3')).toMatchObject({ refused: true, reason: 'pair' });
     } finally {
       hung.disconnect();
       await proxy.close();
