@@ -63,7 +63,7 @@ export interface RefreshTokenStore {
   /** Revokes every live family of a user; returns the access tokens denylisted (already recorded). */
   revokeUserFamilies(userId: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
   listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
-  /** Deletes the rows of families none of whose tokens is still within its lifetime; returns how many. */
+  /** Deletes the rows of families none of whose refresh or access tokens is still within its lifetime; returns how many. */
   pruneDeadFamilies(now: Date): Promise<number>;
 }
 
@@ -109,14 +109,17 @@ const ROTATE_LIVE = `
 
 /**
  * Every rotation adds a row, so rows of families that can no longer be used are deleted. A family
- * is dead once its newest token's expiry has passed (`expires_at` is capped at the family's
- * absolute end): no token of it can be refreshed, and every access token issued with it has
- * expired long before. Batched, so a backlog never holds one long statement.
+ * is dead once every one of its refresh tokens and every access token issued with them has
+ * expired: nothing of it can be refreshed, and nothing of it is left to denylist when the user is
+ * disabled or the family revoked (an access token can outlive its refresh token by up to its TTL).
+ * Batched, so a backlog never holds one long statement.
  */
 const PRUNE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid IN (
   SELECT t.ctid FROM refresh_tokens t
-  WHERE t.expires_at <= $1
-    AND NOT EXISTS (SELECT 1 FROM refresh_tokens newer WHERE newer.family_id = t.family_id AND newer.expires_at > $1)
+  WHERE t.expires_at <= $1 AND t.access_token_expires_at <= $1
+    AND NOT EXISTS (
+      SELECT 1 FROM refresh_tokens other
+      WHERE other.family_id = t.family_id AND (other.expires_at > $1 OR other.access_token_expires_at > $1))
   LIMIT $2)`;
 const PRUNE_BATCH = 10_000;
 

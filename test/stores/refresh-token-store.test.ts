@@ -27,14 +27,20 @@ afterAll(async () => {
 const HOUR_MS = 3_600_000;
 
 /** Inserts one token of a family as a rotation would; returns its id, hash and jti. */
-const insertToken = async (db: { query: (text: string, values: unknown[]) => Promise<unknown> }, familyId: string, used: boolean, expiresInMs = HOUR_MS) => {
+const insertToken = async (
+  db: { query: (text: string, values: unknown[]) => Promise<unknown> },
+  familyId: string,
+  used: boolean,
+  expiresInMs = HOUR_MS,
+  accessExpiresInMs = expiresInMs,
+) => {
   const token = { id: randomUUID(), hash: `hash-${randomUUID()}`, jti: `jti-${randomUUID()}` };
   const later = new Date(Date.now() + expiresInMs);
   await db.query(
     `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
        family_expires_at, used_at, access_token_jti, access_token_expires_at)
-     VALUES ($1, $2, $3, $4, 'web', 'https://api.example.test', now(), $5, $5, $6, $7, $5)`,
-    [token.id, token.hash, familyId, userId, later, used ? new Date() : null, token.jti],
+     VALUES ($1, $2, $3, $4, 'web', 'https://api.example.test', now(), $5, $5, $6, $7, $8)`,
+    [token.id, token.hash, familyId, userId, later, used ? new Date() : null, token.jti, new Date(Date.now() + accessExpiresInMs)],
   );
   return token;
 };
@@ -78,18 +84,22 @@ describe('revoking a family', () => {
 });
 
 describe('pruning', () => {
-  it('deletes every row of a family whose newest token has expired, and nothing of a family still alive', async () => {
+  it('deletes every row of a family whose refresh and access tokens have all expired, and nothing of any other', async () => {
     const dead = randomUUID();
     await insertToken(testDb, dead, true, -2 * HOUR_MS);
     await insertToken(testDb, dead, false, -HOUR_MS);
     const alive = randomUUID();
     await insertToken(testDb, alive, true, -HOUR_MS); // spent long ago, kept for reuse detection
     await insertToken(testDb, alive, false, HOUR_MS);
+    // Refresh token expired at the family's end, its access token not yet: still to be denylisted on revocation.
+    const accessTokenLive = randomUUID();
+    await insertToken(testDb, accessTokenLive, false, -60_000, 600_000);
     const before = await testDb.query<{ n: number }>('SELECT count(*)::int AS n FROM refresh_tokens');
 
     expect(await store.pruneDeadFamilies(new Date())).toBe(2);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [dead])).toEqual([]);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [alive])).toHaveLength(2);
+    expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [accessTokenLive])).toHaveLength(1);
     expect(await testDb.query<{ n: number }>('SELECT count(*)::int AS n FROM refresh_tokens')).toEqual([{ n: before[0]!.n - 2 }]);
     expect(await store.pruneDeadFamilies(new Date())).toBe(0);
   });
