@@ -55,15 +55,28 @@ export interface LoginThrottleOptions {
  * socket (::ffff:a.b.c.d) counts as that IPv4 address.
  */
 export function throttledAddress(ip: string): string {
-  const mapped = /^::ffff:(\d{1,3}(?:\.\d{1,3}){3})$/i.exec(ip);
-  if (mapped !== null) return mapped[1]!;
   if (!isIPv6(ip)) return ip;
-  const [head = '', tail] = ip.split('%')[0]!.split('::');
-  const groups = (part: string | undefined) => (part === undefined || part === '' ? [] : part.split(':'));
-  const left = groups(head);
-  const right = groups(tail);
-  const hextets = tail === undefined ? left : [...left, ...Array<string>(8 - left.length - right.length).fill('0'), ...right];
-  return `${hextets.slice(0, 4).map((group) => parseInt(group, 16).toString(16)).join(':')}::/64`;
+  const hextets = expandIPv6(ip.split('%')[0]!);
+  const isMapped = hextets.slice(0, 5).every((group) => group === 0) && hextets[5] === 0xffff;
+  if (isMapped) return [hextets[6]! >> 8, hextets[6]! & 0xff, hextets[7]! >> 8, hextets[7]! & 0xff].join('.');
+  return `${hextets.slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`;
+}
+
+/** The eight 16-bit groups of a valid IPv6 address, '::' and a dotted IPv4 tail spelt out. */
+function expandIPv6(address: string): number[] {
+  const toGroups = (part: string): number[] =>
+    part === ''
+      ? []
+      : part.split(':').flatMap((group) => {
+          if (!group.includes('.')) return [parseInt(group, 16)];
+          const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
+          return [(a << 8) | b, (c << 8) | d];
+        });
+  const [head = '', tail] = address.split('::');
+  const left = toGroups(head);
+  if (tail === undefined) return left;
+  const right = toGroups(tail);
+  return [...left, ...Array<number>(8 - left.length - right.length).fill(0), ...right];
 }
 
 /** Keys carry a hash of the normalized username, never the username itself. */
@@ -113,6 +126,17 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
     if (state === null || state.consumedPoints < ipLockAt || state.msBeforeNext <= 0) return undefined;
     return secondsLeft(state.msBeforeNext);
   };
+  /**
+   * Locks the pair for lockSeconds, unless a success reset it while this attempt ran (its count
+   * then no longer holds this attempt's place): a user who has just logged in is not locked by a
+   * stale attempt of their own.
+   */
+  const lockPair = async (pairKey: string): Promise<boolean> => {
+    const state = await pairs.get(pairKey);
+    if (state === null || state.consumedPoints < maxFailures) return false;
+    await pairs.set(pairKey, LOCKED, lockSeconds);
+    return true;
+  };
   /** Counts an IP's failure; the one that reaches the limit starts its lock, lockSeconds from now. */
   const countIpFailure = async (ip: string) => {
     const { consumedPoints } = await ips.penalty(ip, 1);
@@ -132,6 +156,9 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
       if (taken.consumedPoints > LOCKED / 2) return refuse('pair', secondsLeft(taken.msBeforeNext));
       if (taken.consumedPoints > maxFailures) return refuse('busy', 1);
       const number = taken.consumedPoints;
+      // Once its window has ended, the attempt's place is gone with it: giving it back would free a
+      // place of the next window.
+      const windowEnds = Date.now() + taken.msBeforeNext;
 
       let ended = false;
       const end = async <T>(outcome: () => Promise<T>, otherwise: T): Promise<T> => {
@@ -143,8 +170,7 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
         refused: false,
         failed: () =>
           end(async () => {
-            const lockedNow = number === maxFailures;
-            await Promise.all([lockedNow ? pairs.set(pairKey, LOCKED, lockSeconds) : undefined, countIpFailure(ip)]);
+            const [lockedNow] = await Promise.all([number === maxFailures && lockPair(pairKey), countIpFailure(ip)]);
             return { lockedNow };
           }, { lockedNow: false }),
         succeeded: () =>
@@ -153,7 +179,7 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
           }, undefined),
         release: () =>
           end(async () => {
-            await pairs.reward(pairKey, 1);
+            if (Date.now() < windowEnds) await pairs.reward(pairKey, 1);
           }, undefined),
       };
     },

@@ -105,6 +105,15 @@ describe.each([
     expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
   });
 
+  it('does not lock a pair whose count a success reset while a failing attempt ran', async () => {
+    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
+    const [first, , last] = running;
+    if (first!.refused || last!.refused) throw new Error('refused');
+    await first!.succeeded();
+    expect(await last!.failed()).toEqual({ lockedNow: false });
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
+  });
+
   it('does not count the running logins of many users behind one IP against the IP', async () => {
     const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES + 1;
     const attempts = await Promise.all(Array.from({ length: 2 * ipLimit }, (_, i) => throttle.begin(`user${i}`, '10.0.0.8')));
@@ -188,6 +197,8 @@ describe('throttledAddress', () => {
     ['192.0.2.1', '192.0.2.1'],
     ['::ffff:192.0.2.1', '192.0.2.1'],
     ['::FFFF:192.0.2.1', '192.0.2.1'],
+    ['0:0:0:0:0:ffff:192.0.2.1', '192.0.2.1'],
+    ['::ffff:c000:201', '192.0.2.1'],
     ['2001:db8::1', '2001:db8:0:0::/64'],
     ['2001:0db8:0000:0042:0000:8a2e:0370:7334', '2001:db8:0:42::/64'],
     ['2001:db8:0:42::8a2e:370:7334', '2001:db8:0:42::/64'],
@@ -237,6 +248,18 @@ describe('login throttle windows in Redis', () => {
     expect(await redis.client.get((await keysUnder(`${keyPrefix}:pair`))[0]!)).toBe(String(-MAX_FAILURES));
     expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.2.2.2')).toBe(true);
     expect(await probe(throttle, 'alice', '10.2.2.2')).toMatchObject({ refused: true, reason: 'pair' });
+  });
+});
+
+describe('login throttle windows', () => {
+  it('does not give back the place of an attempt whose window has ended', async () => {
+    const keyPrefix = 'authd:login:ended';
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 1, keyPrefix });
+    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.4.4.4')));
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(await keysUnder(keyPrefix)).toEqual([]);
+    for (const attempt of running) if (!attempt.refused) await attempt.release();
+    expect(await keysUnder(keyPrefix)).toEqual([]);
   });
 });
 
