@@ -8,10 +8,11 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
 const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037']);
 
 /**
- * SQLSTATEs of a server that is there but cannot serve: connection exceptions (class 08), shutting
- * down or starting up (57P01–57P03), too many connections (53300).
+ * SQLSTATEs of a server that is there but cannot serve: connection exceptions (class 08, but not
+ * 08P01, a protocol violation, which is a bug), shutting down or starting up (57P01–57P03), too
+ * many connections (53300).
  */
-const isUnavailableSqlState = (code: string) => code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code);
+const UNAVAILABLE_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300']);
 
 /** Kinds of Prisma's driver-adapter errors (`meta.driverAdapterError.cause`) that mean the same. */
 const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
@@ -23,10 +24,11 @@ const isUnavailable = (error: unknown): boolean => {
   if (typeof error !== 'object' || error === null) return false;
   const { code, message, kind } = error as { code?: unknown; message?: unknown; kind?: unknown };
   if (typeof kind === 'string' && ADAPTER_KINDS.has(kind)) return true;
-  if (typeof code === 'string' && (NETWORK_CODES.has(code) || PRISMA_CODES.has(code) || (/^[0-9A-Z]{5}$/.test(code) && isUnavailableSqlState(code)))) {
-    return true;
-  }
-  return typeof message === 'string' && CONNECTION_MESSAGES.some((pattern) => pattern.test(message));
+  if (typeof code === 'string' && (NETWORK_CODES.has(code) || PRISMA_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code))) return true;
+  if (typeof message !== 'string') return false;
+  // P2028 is any misuse of an interactive transaction; only this one means the pool had no connection in time.
+  if (code === 'P2028') return message.includes('Unable to start a transaction in the given time');
+  return CONNECTION_MESSAGES.some((pattern) => pattern.test(message));
 };
 
 /** What an error wraps: its `cause`, or for Prisma's raw queries the driver adapter's error. */

@@ -25,8 +25,15 @@ const CONNECTION_TIMEOUT_MS = 5000;
 
 /** Prisma and plain SQL over one shared node-postgres pool, sized for one authd process by default. */
 export function connectDatabase(databaseUrl: string, { poolSize = 10 } = {}): DatabaseConnections {
-  // keepAlive: a connection whose peer vanished is found dead by TCP instead of hanging a query.
-  const sql = new pg.Pool({ connectionString: databaseUrl, max: poolSize, connectionTimeoutMillis: CONNECTION_TIMEOUT_MS, keepAlive: true });
+  // keepAlive: an idle pooled connection whose peer vanished is found dead by TCP (probes after
+  // 10 s idle) instead of failing the next request that takes it.
+  const sql = new pg.Pool({
+    connectionString: databaseUrl,
+    max: poolSize,
+    connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+  });
   sql.on('error', () => undefined);
   const db = new PrismaClient({ adapter: new PrismaPg(sql) });
   return {

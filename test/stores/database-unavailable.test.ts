@@ -28,6 +28,19 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(await failure(() => dead.db.$transaction((tx) => tx.client.findMany())))).toBe(true);
   });
 
+  it('is true when a transaction cannot get a connection in time', async () => {
+    const busy = connectDatabase(testDb.url, { poolSize: 1 });
+    try {
+      const holding = busy.sql.query('SELECT pg_sleep(3)');
+      const waited = await failure(() => busy.db.$transaction((tx) => tx.client.findMany(), { maxWait: 200 }));
+      expect(waited).toMatchObject({ code: 'P2028' });
+      expect(isDatabaseUnavailable(waited)).toBe(true);
+      await holding;
+    } finally {
+      await busy.close();
+    }
+  });
+
   it('is true for a server that is shutting down or out of connections', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(true);
     expect(isDatabaseUnavailable(Object.assign(new Error('sorry, too many clients already'), { code: '53300' }))).toBe(true);
@@ -39,6 +52,8 @@ describe('isDatabaseUnavailable', () => {
     await live.db.user.create({ data: { id, username: 'a', usernameNormalized: 'a', passwordHash: 'x' } });
     expect(isDatabaseUnavailable(await failure(() => live.db.user.create({ data: { id, username: 'b', usernameNormalized: 'b', passwordHash: 'x' } })))).toBe(false);
     expect(isDatabaseUnavailable(await failure(() => live.db.$queryRaw`SELECT 1/0`))).toBe(false);
+    expect(isDatabaseUnavailable(Object.assign(new Error('bind message supplies 1 parameters, but prepared statement requires 2'), { code: '08P01' }))).toBe(false);
+    expect(isDatabaseUnavailable(Object.assign(new Error('Transaction already closed'), { code: 'P2028' }))).toBe(false);
     expect(isDatabaseUnavailable(new Error('something else'))).toBe(false);
     expect(isDatabaseUnavailable(undefined)).toBe(false);
   });
