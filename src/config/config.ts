@@ -161,15 +161,18 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   });
 }
 
-/** Keeps a URL's password out of error messages, also when the URL does not parse. */
+/** Keeps a URL's password out of error messages, also when the URL does not parse as written. */
 function redactUrl(value: string): string {
   try {
     const parsed = new URL(value);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.password === '' ? value : parsed.toString();
+    if (parsed.password !== '') {
+      parsed.password = '***';
+      return parsed.toString();
+    }
   } catch {
-    // An unescaped '#', '/' or '@' in a password is the usual reason a URL does not parse: hide
-    // everything between the scheme and the last '@'.
-    return value.replace(/\/\/.*@/, '//***@');
+    // handled below
   }
+  // Not parsed, or parsed with no password where one was meant (an unescaped '#', '/' or '@' in
+  // it moves the rest into the path or the fragment): hide everything from the scheme to the last '@'.
+  return value.replace(/\/\/.*@/, '//***@');
 }

@@ -89,6 +89,7 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "not a url")'],
     [{ DATABASE_URL: 'mysql://u:hunter2@db/authd' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "mysql://u:***@db/authd")'],
     [{ DATABASE_URL: 'postgres://u:p#ss@db/authd' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "postgres://***@db/authd")'],
+    [{ DATABASE_URL: 'postgres://:1234#secret@db' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "postgres://***@db")'],
     [{ REDIS_URL: 'redis://:p/ss@w@cache:6379' }, 'REDIS_URL must be a URL with scheme redis:// or rediss:// (got "redis://***@cache:6379")'],
     [{ REDIS_URL: 'http://cache' }, 'REDIS_URL must be a URL with scheme redis:// or rediss://'],
     [{ ISSUER: 'https://auth.example.com/' }, 'ISSUER must be an http(s) URL without a trailing slash'],
