@@ -133,7 +133,7 @@ describe('authd sessions with a slow Redis', () => {
       [id],
     );
     const target = new URL(redis.url);
-    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) }, { delayMs: 250 });
+    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) }, { delayMs: 100 });
     try {
       const result = await runAuthdAsync({ ...environment.env, REDIS_URL: `redis://127.0.0.1:${proxy.port}${target.pathname}` }, ['sessions', 'revoke', 'dave']);
       expect(result).toEqual({ status: 0, stdout: 'revoked all sessions of dave (1 access tokens denylisted)\n', stderr: '' });
