@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { processEnvironment, runAuthd, runAuthdAsync, type ProcessEnvironment } from '../support/cli.js';
-import { tcpProxy } from '../support/net.js';
+import { proxiedRedisUrl } from '../support/redis.js';
 
 let environment: ProcessEnvironment;
 let db: ProcessEnvironment['db'];
@@ -132,10 +132,9 @@ describe('authd sessions with a slow Redis', () => {
                now() + interval '2 days', 'jti-dave', now() + interval '10 minutes')`,
       [id],
     );
-    const target = new URL(redis.url);
-    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) }, { delayMs: 100 });
+    const { url, proxy } = await proxiedRedisUrl(redis.url, { delayMs: 100 });
     try {
-      const result = await runAuthdAsync({ ...environment.env, REDIS_URL: `redis://127.0.0.1:${proxy.port}${target.pathname}` }, ['sessions', 'revoke', 'dave']);
+      const result = await runAuthdAsync({ ...environment.env, REDIS_URL: url }, ['sessions', 'revoke', 'dave']);
       expect(result).toEqual({ status: 0, stdout: 'revoked all sessions of dave (1 access tokens denylisted)\n', stderr: '' });
     } finally {
       await proxy.close();

@@ -7,8 +7,8 @@ import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { captureLogs } from '../support/logs.js';
-import { closedPort, tcpProxy } from '../support/net.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+import { closedPort } from '../support/net.js';
+import { leaseTestRedis, proxiedRedisUrl, type TestRedis } from '../support/redis.js';
 
 let testDb: TestDatabase;
 let testRedis: TestRedis;
@@ -59,9 +59,8 @@ describe('denylist', () => {
   it('answers from Postgres when Redis is connected but stops answering, instead of hanging', async () => {
     const store = createRevocationStore(live.db, live.sql);
     await store.record([{ jti: 'hung', expiresAt: soon(), reason: 'revoked' }], new Date());
-    const target = new URL(testRedis.url);
-    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) });
-    const hung = createRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`);
+    const { url, proxy } = await proxiedRedisUrl(testRedis.url);
+    const hung = createRedis(url);
     hung.on('error', () => undefined);
     try {
       expect(await redisReady(hung, 5000)).toBe(true);

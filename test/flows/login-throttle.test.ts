@@ -1,7 +1,6 @@
 import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginRefused, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
-import { tcpProxy } from '../support/net.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+import { leaseTestRedis, proxiedRedisUrl, type TestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
 const LOCK_SECONDS = 60;
@@ -282,9 +281,8 @@ describe('login throttle with Redis unreachable', () => {
 
 describe('login throttle with Redis connected but not answering', () => {
   it('falls back to counting in this process instead of hanging the login', async () => {
-    const target = new URL(redis.url);
-    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) });
-    const hung = createRedis(`redis://127.0.0.1:${proxy.port}${target.pathname}`);
+    const { url, proxy } = await proxiedRedisUrl(redis.url);
+    const hung = createRedis(url);
     hung.on('error', () => undefined);
     try {
       expect(await redisReady(hung, 5000)).toBe(true);
