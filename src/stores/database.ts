@@ -23,8 +23,15 @@ export interface DatabaseConnections {
  */
 const CONNECTION_TIMEOUT_MS = 5000;
 
+/**
+ * How long a statement may go unanswered before it fails (and the connection is dropped): a
+ * Postgres that vanishes under an open connection would otherwise hold requests and pool slots
+ * for the OS's retransmission timeout (~15 min). Far above any statement authd runs.
+ */
+const QUERY_TIMEOUT_MS = 30_000;
+
 /** Prisma and plain SQL over one shared node-postgres pool, sized for one authd process by default. */
-export function connectDatabase(databaseUrl: string, { poolSize = 10 } = {}): DatabaseConnections {
+export function connectDatabase(databaseUrl: string, { poolSize = 10, queryTimeoutMs = QUERY_TIMEOUT_MS } = {}): DatabaseConnections {
   // keepAlive: an idle pooled connection whose peer vanished is found dead by TCP (probes after
   // 10 s idle) instead of failing the next request that takes it.
   const sql = new pg.Pool({
@@ -33,6 +40,7 @@ export function connectDatabase(databaseUrl: string, { poolSize = 10 } = {}): Da
     connectionTimeoutMillis: CONNECTION_TIMEOUT_MS,
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
+    query_timeout: queryTimeoutMs,
   });
   sql.on('error', () => undefined);
   const db = new PrismaClient({ adapter: new PrismaPg(sql) });
