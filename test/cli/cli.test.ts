@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { processEnvironment, runAuthd, runAuthdAsync, type ProcessEnvironment } from '../support/cli.js';
-import { proxiedRedisUrl } from '../support/redis.js';
+import { proxiedUrl } from '../support/net.js';
 
 let environment: ProcessEnvironment;
 let db: ProcessEnvironment['db'];
@@ -132,7 +132,7 @@ describe('authd sessions with a slow Redis', () => {
                now() + interval '2 days', 'jti-dave', now() + interval '10 minutes')`,
       [id],
     );
-    const { url, proxy } = await proxiedRedisUrl(redis.url, { delayMs: 100 });
+    const { url, proxy } = await proxiedUrl(redis.url, { delayMs: 100 });
     try {
       const result = await runAuthdAsync({ ...environment.env, REDIS_URL: url }, ['sessions', 'revoke', 'dave']);
       expect(result).toEqual({ status: 0, stdout: 'revoked all sessions of dave (1 access tokens denylisted)\n', stderr: '' });

@@ -7,8 +7,8 @@ import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { captureLogs } from '../support/logs.js';
-import { closedPort } from '../support/net.js';
-import { leaseTestRedis, proxiedRedisUrl, type TestRedis } from '../support/redis.js';
+import { closedPort, proxiedUrl } from '../support/net.js';
+import { leaseTestRedis, type TestRedis } from '../support/redis.js';
 
 let testDb: TestDatabase;
 let testRedis: TestRedis;
@@ -59,7 +59,7 @@ describe('denylist', () => {
   it('answers from Postgres when Redis is connected but stops answering, instead of hanging', async () => {
     const store = createRevocationStore(live.db, live.sql);
     await store.record([{ jti: 'hung', expiresAt: soon(), reason: 'revoked' }], new Date());
-    const { url, proxy } = await proxiedRedisUrl(testRedis.url);
+    const { url, proxy } = await proxiedUrl(testRedis.url);
     const hung = createRedis(url);
     hung.on('error', () => undefined);
     try {

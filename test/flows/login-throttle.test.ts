@@ -1,6 +1,7 @@
 import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginRefused, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
-import { leaseTestRedis, proxiedRedisUrl, type TestRedis } from '../support/redis.js';
+import { proxiedUrl } from '../support/net.js';
+import { leaseTestRedis, type TestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
 const LOCK_SECONDS = 60;
@@ -281,7 +282,7 @@ describe('login throttle with Redis unreachable', () => {
 
 describe('login throttle with Redis connected but not answering', () => {
   it('falls back to counting in this process instead of hanging the login', async () => {
-    const { url, proxy } = await proxiedRedisUrl(redis.url);
+    const { url, proxy } = await proxiedUrl(redis.url);
     const hung = createRedis(url);
     hung.on('error', () => undefined);
     try {

@@ -1,6 +1,6 @@
-import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { basicAuth, postForm } from '../support/fixtures.js';
-import { closedPort } from '../support/net.js';
+import { TEST_DATABASE_SERVER_URL } from '../support/database.js';
+import { closedPort, proxiedUrl, type TcpProxy } from '../support/net.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 /** Clients are cached for 10 s, so requests naming a client reach Postgres only for an unknown one. */
@@ -39,21 +39,16 @@ describe('with Postgres unreachable (connection refused)', () => {
 });
 
 describe('with Postgres accepting connections but never answering', () => {
-  let blackHole: Server;
-  const sockets = new Set<Socket>();
+  let proxy: TcpProxy;
   let server: TestServer;
   beforeAll(async () => {
-    blackHole = createServer((socket) => {
-      sockets.add(socket);
-      socket.on('close', () => sockets.delete(socket));
-    });
-    await new Promise<void>((resolve) => blackHole.listen(0, '127.0.0.1', resolve));
-    const { port } = blackHole.address() as AddressInfo;
-    server = await startTestServer({ env: { DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/authd` } });
+    const silent = await proxiedUrl(TEST_DATABASE_SERVER_URL);
+    proxy = silent.proxy;
+    proxy.silence();
+    server = await startTestServer({ env: { DATABASE_URL: silent.url } });
   });
   afterAll(async () => {
-    for (const socket of sockets) socket.destroy();
-    await Promise.all([server.stop(), new Promise<void>((resolve) => blackHole.close(() => resolve()))]);
+    await Promise.all([server.stop(), proxy.close()]);
   });
 
   it('gives up connecting and answers 503 instead of hanging', async () => {

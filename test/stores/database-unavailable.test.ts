@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
 import { isDatabaseUnavailable } from '../../src/stores/database-unavailable.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { closedPort, tcpProxy } from '../support/net.js';
+import { closedPort, proxiedUrl } from '../support/net.js';
 
 let testDb: TestDatabase;
 let live: DatabaseConnections;
@@ -42,11 +42,8 @@ describe('isDatabaseUnavailable', () => {
   });
 
   it('is true for a statement a connected server stops answering, through node-postgres and Prisma', async () => {
-    const target = new URL(testDb.url);
-    const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) });
-    const proxied = new URL(testDb.url);
-    proxied.host = `127.0.0.1:${proxy.port}`;
-    const hung = connectDatabase(proxied.toString(), { poolSize: 2, queryTimeoutMs: 300 });
+    const { url, proxy } = await proxiedUrl(testDb.url);
+    const hung = connectDatabase(url, { poolSize: 2, queryTimeoutMs: 300 });
     try {
       await Promise.all([hung.sql.query('SELECT 1'), hung.db.client.findMany()]);
       proxy.silence();

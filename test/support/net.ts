@@ -55,3 +55,14 @@ export async function tcpProxy(target: { host: string; port: number }, { delayMs
     },
   };
 }
+
+/** Ports the test URLs may leave out. */
+const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'redis:': 6379, 'postgres:': 5432, 'postgresql:': 5432 };
+
+/** `url` with its host and port replaced by a `tcpProxy` to them (same credentials, path and db). */
+export async function proxiedUrl(url: string, options: { delayMs?: number } = {}): Promise<{ url: string; proxy: TcpProxy }> {
+  const proxied = new URL(url);
+  const proxy = await tcpProxy({ host: proxied.hostname, port: Number(proxied.port || DEFAULT_PORTS[proxied.protocol]) }, options);
+  proxied.host = `127.0.0.1:${proxy.port}`;
+  return { url: proxied.toString(), proxy };
+}

@@ -1,7 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { tcpProxy, type TcpProxy } from './net.js';
 
 export const TEST_REDIS_SERVER_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -57,11 +56,4 @@ async function open(db: number, owner: string): Promise<TestRedis> {
       await leases.quit();
     },
   };
-}
-
-/** The same Redis db reached through a TCP proxy the test can slow down or silence. */
-export async function proxiedRedisUrl(url: string, options: { delayMs?: number } = {}): Promise<{ url: string; proxy: TcpProxy }> {
-  const target = new URL(url);
-  const proxy = await tcpProxy({ host: target.hostname, port: Number(target.port) }, options);
-  return { url: `redis://127.0.0.1:${proxy.port}${target.pathname}`, proxy };
 }
