@@ -116,9 +116,10 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
   const reserve = async (pairKey: string) => {
     const taken = await pairs.penalty(pairKey, 1);
     if (taken.consumedPoints >= 1) return taken;
-    // An attempt that ended after its window expired gave its point back to a new window (the
-    // store creates the key to decrement it); lift the count to this attempt, or one window
-    // would allow more attempts than the limit.
+    // A place given back after the key was reset under it (a success deleted it, or it expired a
+    // moment before Redis saw the reward) lands in a new key, which the store creates to
+    // decrement: lift the count to this attempt, or one window would allow more attempts than
+    // the limit.
     return pairs.penalty(pairKey, 1 - taken.consumedPoints);
   };
   const ipLockedFor = async (ip: string): Promise<number | undefined> => {

@@ -239,11 +239,11 @@ describe('login throttle keys in Redis', () => {
 });
 
 describe('login throttle windows in Redis', () => {
-  it('does not let an attempt that ends after its window expired buy extra attempts in the next one', async () => {
+  it('does not let attempts that end after their key was reset buy extra attempts in the next window', async () => {
     const keyPrefix = 'authd:login:late';
     const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix });
     const late = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.2.2.2')));
-    await redis.client.del(...(await keysUnder(keyPrefix))); // the window expires while they run
+    await redis.client.del(...(await keysUnder(keyPrefix))); // the key goes while they run
     for (const attempt of late) if (!attempt.refused) await attempt.release();
     expect(await redis.client.get((await keysUnder(`${keyPrefix}:pair`))[0]!)).toBe(String(-MAX_FAILURES));
     expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.2.2.2')).toBe(true);
