@@ -1,4 +1,4 @@
-import type { Server } from 'node:http';
+import { createServer, type Server } from 'node:http';
 import { createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
@@ -12,6 +12,7 @@ import { createSessionIssuer } from './flows/session-issuer.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
+import { answerJwksBeforeKoa } from './http/jwks-before-koa.js';
 import { createKeyring } from './keys/keyring.js';
 import { createLogger, describeError, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -113,7 +114,8 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   for (const timer of timers) timer.unref();
 
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
-  const server = app.listen(config.port, config.host);
+  const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: config.corsOrigins.length > 0 });
+  const server = createServer(listener).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);

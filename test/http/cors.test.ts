@@ -19,6 +19,13 @@ describe('CORS_ORIGINS', () => {
     expect(preflight.headers.get('access-control-allow-methods')).toBe('GET,POST');
   });
 
+  it('marks the key set as varying by Origin whether or not a request sends one', async () => {
+    for (const path of ['/.well-known/jwks.json', '/.well-known/jwks.json?via=koa']) {
+      const response = await fetch(`${server.baseUrl}${path}`);
+      expect([response.status, response.headers.get('vary')]).toEqual([200, 'Origin']);
+    }
+  });
+
   it('gives other origins no CORS headers', async () => {
     for (const origin of ['https://evil.example.test', 'https://app.example.test.evil.test', 'null']) {
       const response = await fetch(`${server.baseUrl}/.well-known/jwks.json`, { headers: { Origin: origin } });

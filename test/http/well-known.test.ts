@@ -34,6 +34,21 @@ describe('GET /.well-known/jwks.json', () => {
     const stale = await fetch(`${server.baseUrl}/.well-known/jwks.json`, { headers: { 'If-None-Match': '"stale"' } });
     expect(stale.status).toBe(200);
   });
+
+  it('answers the same ahead of koa as the koa route does (a query sends the request to koa)', async () => {
+    const etag = (await fetch(`${server.baseUrl}/.well-known/jwks.json`)).headers.get('etag')!;
+    const cases: RequestInit[] = [{}, { method: 'HEAD' }, { headers: { 'If-None-Match': etag } }, { headers: { 'If-None-Match': '"stale"' } }];
+    for (const init of cases) {
+      const [ahead, koa] = await Promise.all(
+        ['', '?via=koa'].map(async (query) => {
+          const response = await fetch(`${server.baseUrl}/.well-known/jwks.json${query}`, { ...init, headers: { ...init.headers, 'X-Request-Id': 'same-id' } });
+          const headers = Object.fromEntries([...response.headers].filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name)));
+          return { status: response.status, headers, body: await response.text() };
+        }),
+      );
+      expect(ahead).toEqual(koa);
+    }
+  });
 });
 
 describe('discovery metadata', () => {

@@ -8,17 +8,29 @@ export interface JwksSource {
 /** Resource servers may cache the key set this long; key rotation publishes at least this far ahead. */
 export const JWKS_MAX_AGE_SECONDS = 300;
 
+export const JWKS_PATH = '/.well-known/jwks.json';
+
+/** The whole answer to a GET of the key set: what koa's route and the listener in front of koa both send. */
+export interface JwksAnswer {
+  readonly status: 200 | 304;
+  readonly headers: Readonly<Record<string, string>>;
+  /** Absent on 304. */
+  readonly body?: string;
+}
+
+export function answerJwks(keys: JwksSource, ifNoneMatch: string): JwksAnswer {
+  const { body, etag } = keys.jwks();
+  const caching = { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}`, ETag: etag };
+  if (matchesIfNoneMatch(ifNoneMatch, etag)) return { status: 304, headers: caching };
+  return { status: 200, headers: { ...caching, 'Content-Type': 'application/json; charset=utf-8' }, body };
+}
+
 export function jwksRoutes(router: RouterInstance, keys: JwksSource): void {
-  router.get('/.well-known/jwks.json', (ctx) => {
-    const { body, etag } = keys.jwks();
-    ctx.set('Cache-Control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
-    ctx.set('ETag', etag);
-    if (matchesIfNoneMatch(ctx.get('if-none-match'), etag)) {
-      ctx.status = 304;
-      return;
-    }
-    ctx.type = 'application/json';
-    ctx.body = body;
+  router.get(JWKS_PATH, (ctx) => {
+    const { status, headers, body } = answerJwks(keys, ctx.get('if-none-match'));
+    ctx.set(headers);
+    ctx.status = status;
+    if (body !== undefined) ctx.body = body;
   });
 }
 

@@ -1,0 +1,42 @@
+import type { RequestListener } from 'node:http';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { recordRequest } from './middleware/observe.js';
+import { requestIdFor } from './middleware/request-id.js';
+import { answerJwks, JWKS_PATH, type JwksSource } from './routes/jwks.js';
+
+export interface JwksBeforeKoaOptions {
+  readonly keys: JwksSource;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  /** CORS is on: every response varies by Origin, as @koa/cors marks koa's. */
+  readonly corsEnabled: boolean;
+}
+
+/**
+ * Answers a plain GET or HEAD of the key set from node's request event, ahead of koa, and hands
+ * every other request to `koa`. Resource servers fetch the key set more than anything else, and
+ * koa's context, router and middleware cost more than the answer itself (BENCHMARKS.md). The
+ * answer is the koa route's own (`answerJwks`), with the same request id, log line and metrics;
+ * a request with a query or an Origin (CORS) goes to koa, so CORS stays in one place.
+ */
+export function answerJwksBeforeKoa(koa: RequestListener, { keys, logger, metrics, corsEnabled }: JwksBeforeKoaOptions): RequestListener {
+  return (request, response) => {
+    const { method, url, headers } = request;
+    if (url !== JWKS_PATH || (method !== 'GET' && method !== 'HEAD') || headers.origin !== undefined) {
+      koa(request, response);
+      return;
+    }
+    const startedAt = process.hrtime.bigint();
+    const requestId = requestIdFor(headers['x-request-id']);
+    const answer = answerJwks(keys, headers['if-none-match'] ?? '');
+    response.writeHead(answer.status, {
+      'X-Request-Id': requestId,
+      ...(corsEnabled ? { Vary: 'Origin' } : {}),
+      ...answer.headers,
+      ...(answer.body === undefined ? {} : { 'Content-Length': Buffer.byteLength(answer.body) }),
+    });
+    response.end(method === 'HEAD' ? undefined : answer.body);
+    recordRequest(logger, metrics, { requestId, method, route: JWKS_PATH, status: answer.status, startedAt });
+  };
+}

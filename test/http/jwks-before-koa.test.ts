@@ -1,0 +1,120 @@
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { answerJwksBeforeKoa } from '../../src/http/jwks-before-koa.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { captureLogs } from '../support/logs.js';
+
+const BODY = '{"keys":[{"kid":"k1"}]}';
+const ETAG = '"etag-1"';
+
+interface Harness {
+  readonly url: string;
+  readonly koaSaw: string[];
+  readonly logs: ReturnType<typeof captureLogs>;
+  readonly metrics: Metrics;
+  close(): Promise<void>;
+}
+
+/** The listener on a real socket, with a stand-in for koa that records what reached it. */
+async function listen(corsEnabled: boolean): Promise<Harness> {
+  const koaSaw: string[] = [];
+  const koa: RequestListener = (request, response) => {
+    koaSaw.push(`${request.method} ${request.url}`);
+    response.writeHead(299).end('koa');
+  };
+  const logs = captureLogs();
+  const metrics = createMetrics({ defaultMetrics: false });
+  const keys = { jwks: () => ({ body: BODY, etag: ETAG }) };
+  const server: Server = createServer(answerJwksBeforeKoa(koa, { keys, logger: logs.logger, metrics, corsEnabled }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    koaSaw,
+    logs,
+    metrics,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** The response headers that are the application's, not the HTTP connection's. */
+const ownHeaders = (response: Response) =>
+  Object.fromEntries([...response.headers].filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name)));
+
+describe('the key set answered ahead of koa', () => {
+  let harness: Harness;
+  beforeEach(async () => {
+    harness = await listen(false);
+  });
+  afterEach(() => harness.close());
+
+  it('answers a GET itself, with the caching headers, the request id, a log line and metrics', async () => {
+    const response = await fetch(`${harness.url}/.well-known/jwks.json`, { headers: { 'X-Request-Id': 'probe-1' } });
+    expect(response.status).toBe(200);
+    expect(await response.text()).toBe(BODY);
+    expect(ownHeaders(response)).toEqual({
+      'x-request-id': 'probe-1',
+      'cache-control': 'public, max-age=300',
+      etag: ETAG,
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(BODY.length),
+    });
+    expect(harness.koaSaw).toEqual([]);
+    const lines = harness.logs.lines.filter((line) => line['reqId'] === 'probe-1');
+    expect(lines).toEqual([expect.objectContaining({ level: 'info', msg: 'request', method: 'GET', route: '/.well-known/jwks.json', status: 200 })]);
+    expect(typeof lines[0]!['ms']).toBe('number');
+    const counted = await harness.metrics.httpRequests.get();
+    expect(counted.values).toEqual([{ labels: { method: 'GET', route: '/.well-known/jwks.json', status: '200' }, value: 1 }]);
+  });
+
+  it('answers 304 with no body or type to a matching If-None-Match, weak or in a list', async () => {
+    for (const ifNoneMatch of [ETAG, `W/${ETAG}`, `"other", ${ETAG}`, '*']) {
+      const response = await fetch(`${harness.url}/.well-known/jwks.json`, { headers: { 'If-None-Match': ifNoneMatch } });
+      expect([response.status, await response.text()]).toEqual([304, '']);
+      expect(response.headers.get('etag')).toBe(ETAG);
+      expect(response.headers.get('content-type')).toBeNull();
+    }
+    const stale = await fetch(`${harness.url}/.well-known/jwks.json`, { headers: { 'If-None-Match': '"stale"' } });
+    expect([stale.status, await stale.text()]).toEqual([200, BODY]);
+    expect(harness.koaSaw).toEqual([]);
+  });
+
+  it('answers a HEAD with the headers of a GET and no body', async () => {
+    const response = await fetch(`${harness.url}/.well-known/jwks.json`, { method: 'HEAD' });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-length')).toBe(String(BODY.length));
+    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(await response.text()).toBe('');
+  });
+
+  it('makes a request id of its own for a missing or unsafe one', async () => {
+    const response = await fetch(`${harness.url}/.well-known/jwks.json`, { headers: { 'X-Request-Id': 'a b' } });
+    expect(response.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('hands koa every other request: other paths and methods, a query, an Origin', async () => {
+    await fetch(`${harness.url}/.well-known/jwks.json?x=1`);
+    await fetch(`${harness.url}/.well-known/jwks.json`, { method: 'POST', body: 'x' });
+    await fetch(`${harness.url}/.well-known/jwks.json`, { headers: { Origin: 'https://app.example.test' } });
+    await fetch(`${harness.url}/.well-known/jwks.json/`);
+    await fetch(`${harness.url}/token`);
+    expect(harness.koaSaw).toEqual([
+      'GET /.well-known/jwks.json?x=1',
+      'POST /.well-known/jwks.json',
+      'GET /.well-known/jwks.json',
+      'GET /.well-known/jwks.json/',
+      'GET /token',
+    ]);
+    expect(harness.logs.lines).toEqual([]);
+  });
+});
+
+it('marks its answers as varying by Origin when CORS is on', async () => {
+  const harness = await listen(true);
+  try {
+    const response = await fetch(`${harness.url}/.well-known/jwks.json`);
+    expect([response.status, response.headers.get('vary')]).toEqual([200, 'Origin']);
+  } finally {
+    await harness.close();
+  }
+});
