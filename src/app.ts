@@ -33,7 +33,13 @@ export interface AppDependencies {
   readonly introspect: Introspect;
 }
 
-/** The koa application, without listening: main.ts listens, tests drive it directly. */
+/** Whether responses carry CORS headers: only for origins listed in CORS_ORIGINS. */
+export const corsEnabled = (config: Pick<Config, 'corsOrigins'>): boolean => config.corsOrigins.length > 0;
+
+/**
+ * The koa application, without listening: server.ts listens. Middleware added here does not see
+ * a plain GET of the key set, which src/http/jwks-before-koa.ts answers ahead of koa.
+ */
 export function createApp(deps: AppDependencies): Koa {
   // Behind a proxy, the client's address is the one the proxy appended: the last X-Forwarded-For
   // entry. Earlier entries are whatever the client sent, and would let it pick its own IP for the
@@ -43,7 +49,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(requestId());
   app.use(observeRequests(deps.logger, deps.metrics));
   app.use(handleErrors(deps.logger));
-  if (deps.config.corsOrigins.length > 0) {
+  if (corsEnabled(deps.config)) {
     const allowed = new Set(deps.config.corsOrigins);
     app.use(cors({ origin: (ctx) => (allowed.has(ctx.get('Origin')) ? ctx.get('Origin') : ''), allowMethods: ['GET', 'POST'] }));
   }

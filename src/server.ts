@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:http';
-import { createApp } from './app.js';
+import { corsEnabled, createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
 import { createDataLayer, requireServices } from './data-layer.js';
@@ -114,7 +114,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   for (const timer of timers) timer.unref();
 
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
-  const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: config.corsOrigins.length > 0 });
+  const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: corsEnabled(config) });
   const server = createServer(listener).listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);

@@ -1,5 +1,5 @@
 import type { RequestListener } from 'node:http';
-import type { Logger } from '../observability/logger.js';
+import { describeError, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { recordRequest } from './middleware/observe.js';
 import { requestIdFor } from './middleware/request-id.js';
@@ -18,7 +18,7 @@ export interface JwksBeforeKoaOptions {
  * every other request to `koa`. Resource servers fetch the key set more than anything else, and
  * koa's context, router and middleware cost more than the answer itself (BENCHMARKS.md). The
  * answer is the koa route's own (`answerJwks`), with the same request id, log line and metrics;
- * a request with a query or an Origin (CORS) goes to koa, so CORS stays in one place.
+ * a request with a query or an Origin goes to koa, which alone answers CORS.
  */
 export function answerJwksBeforeKoa(koa: RequestListener, { keys, logger, metrics, corsEnabled }: JwksBeforeKoaOptions): RequestListener {
   return (request, response) => {
@@ -29,14 +29,21 @@ export function answerJwksBeforeKoa(koa: RequestListener, { keys, logger, metric
     }
     const startedAt = process.hrtime.bigint();
     const requestId = requestIdFor(headers['x-request-id']);
-    const answer = answerJwks(keys, headers['if-none-match'] ?? '');
-    response.writeHead(answer.status, {
-      'X-Request-Id': requestId,
-      ...(corsEnabled ? { Vary: 'Origin' } : {}),
-      ...answer.headers,
-      ...(answer.body === undefined ? {} : { 'Content-Length': Buffer.byteLength(answer.body) }),
-    });
-    response.end(method === 'HEAD' ? undefined : answer.body);
-    recordRequest(logger, metrics, { requestId, method, route: JWKS_PATH, status: answer.status, startedAt });
+    try {
+      const answer = answerJwks(keys, headers['if-none-match'] ?? '');
+      response.writeHead(answer.status, {
+        'X-Request-Id': requestId,
+        ...(corsEnabled ? { Vary: 'Origin' } : {}),
+        ...answer.headers,
+        ...(answer.body === undefined ? {} : { 'Content-Length': Buffer.byteLength(answer.body) }),
+      });
+      response.end(method === 'HEAD' ? undefined : answer.body);
+      recordRequest(logger, metrics, { requestId, method, route: JWKS_PATH, status: answer.status, startedAt });
+    } catch (error) {
+      // Not answered yet: koa's route meets the same failure and answers it as it answers every
+      // failure (a 500 and a log line). Thrown from here, it would end the process.
+      if (!response.headersSent) koa(request, response);
+      else logger.error({ reqId: requestId, err: describeError(error) }, 'unexpected error');
+    }
   };
 }

@@ -1,7 +1,9 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { answerJwksBeforeKoa } from '../../src/http/jwks-before-koa.js';
+import type { JwksSource } from '../../src/http/routes/jwks.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
+import { responseSnapshot } from '../support/http.js';
 import { captureLogs } from '../support/logs.js';
 
 const BODY = '{"keys":[{"kid":"k1"}]}';
@@ -15,8 +17,10 @@ interface Harness {
   close(): Promise<void>;
 }
 
+const PUBLISHED = { jwks: () => ({ body: BODY, etag: ETAG }) };
+
 /** The listener on a real socket, with a stand-in for koa that records what reached it. */
-async function listen(corsEnabled: boolean): Promise<Harness> {
+async function listen(corsEnabled: boolean, keys: JwksSource = PUBLISHED): Promise<Harness> {
   const koaSaw: string[] = [];
   const koa: RequestListener = (request, response) => {
     koaSaw.push(`${request.method} ${request.url}`);
@@ -24,7 +28,6 @@ async function listen(corsEnabled: boolean): Promise<Harness> {
   };
   const logs = captureLogs();
   const metrics = createMetrics({ defaultMetrics: false });
-  const keys = { jwks: () => ({ body: BODY, etag: ETAG }) };
   const server: Server = createServer(answerJwksBeforeKoa(koa, { keys, logger: logs.logger, metrics, corsEnabled }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
@@ -37,10 +40,6 @@ async function listen(corsEnabled: boolean): Promise<Harness> {
   };
 }
 
-/** The response headers that are the application's, not the HTTP connection's. */
-const ownHeaders = (response: Response) =>
-  Object.fromEntries([...response.headers].filter(([name]) => !['date', 'connection', 'keep-alive'].includes(name)));
-
 describe('the key set answered ahead of koa', () => {
   let harness: Harness;
   beforeEach(async () => {
@@ -50,14 +49,16 @@ describe('the key set answered ahead of koa', () => {
 
   it('answers a GET itself, with the caching headers, the request id, a log line and metrics', async () => {
     const response = await fetch(`${harness.url}/.well-known/jwks.json`, { headers: { 'X-Request-Id': 'probe-1' } });
-    expect(response.status).toBe(200);
-    expect(await response.text()).toBe(BODY);
-    expect(ownHeaders(response)).toEqual({
-      'x-request-id': 'probe-1',
-      'cache-control': 'public, max-age=300',
-      etag: ETAG,
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': String(BODY.length),
+    expect(await responseSnapshot(response)).toEqual({
+      status: 200,
+      headers: {
+        'x-request-id': 'probe-1',
+        'cache-control': 'public, max-age=300',
+        etag: ETAG,
+        'content-type': 'application/json; charset=utf-8',
+        'content-length': String(BODY.length),
+      },
+      body: BODY,
     });
     expect(harness.koaSaw).toEqual([]);
     const lines = harness.logs.lines.filter((line) => line['reqId'] === 'probe-1');
@@ -114,6 +115,39 @@ it('marks its answers as varying by Origin when CORS is on', async () => {
   try {
     const response = await fetch(`${harness.url}/.well-known/jwks.json`);
     expect([response.status, response.headers.get('vary')]).toEqual([200, 'Origin']);
+  } finally {
+    await harness.close();
+  }
+});
+
+it('hands koa a request it failed to answer, so the failure is answered as every other one is', async () => {
+  const harness = await listen(false, {
+    jwks: () => {
+      throw new Error('keyring broke');
+    },
+  });
+  try {
+    const response = await fetch(`${harness.url}/.well-known/jwks.json`);
+    expect([response.status, await response.text()]).toEqual([299, 'koa']);
+    expect(harness.koaSaw).toEqual(['GET /.well-known/jwks.json']);
+  } finally {
+    await harness.close();
+  }
+});
+
+it('logs a failure after the answer has left, and keeps serving', async () => {
+  const harness = await listen(false);
+  try {
+    harness.metrics.httpRequests.inc = () => {
+      throw new Error('metrics broke');
+    };
+    const first = await fetch(`${harness.url}/.well-known/jwks.json`, { headers: { 'X-Request-Id': 'probe-2' } });
+    expect([first.status, await first.text()]).toEqual([200, BODY]);
+    expect(harness.logs.lines).toEqual([
+      expect.objectContaining({ level: 'error', msg: 'unexpected error', reqId: 'probe-2', err: expect.objectContaining({ message: 'metrics broke' }) }),
+    ]);
+    const second = await fetch(`${harness.url}/.well-known/jwks.json`);
+    expect(second.status).toBe(200);
   } finally {
     await harness.close();
   }

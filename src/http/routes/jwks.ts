@@ -8,6 +8,7 @@ export interface JwksSource {
 /** Resource servers may cache the key set this long; key rotation publishes at least this far ahead. */
 export const JWKS_MAX_AGE_SECONDS = 300;
 
+/** Where the key set is published (RFC 8414 `jwks_uri`). */
 export const JWKS_PATH = '/.well-known/jwks.json';
 
 /** The whole answer to a GET of the key set: what koa's route and the listener in front of koa both send. */
@@ -18,6 +19,7 @@ export interface JwksAnswer {
   readonly body?: string;
 }
 
+/** 304 when `ifNoneMatch` (the header's value, or '') names the current key set, else the key set. */
 export function answerJwks(keys: JwksSource, ifNoneMatch: string): JwksAnswer {
   const { body, etag } = keys.jwks();
   const caching = { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}`, ETag: etag };
