@@ -10,7 +10,8 @@ export interface Row extends LoadResult {
 export interface Report {
   readonly rows: Row[];
   readonly es256: { sign: number; verify: number };
-  readonly argon2PerSecond: number;
+  /** argon2 verifications per second on the server's core, right before and right after the password row. */
+  readonly argon2Rates: readonly number[];
   readonly argon2Cost: { memoryCost: number; timeCost: number; parallelism: number };
   readonly durationSeconds: number;
   readonly connections: number;
@@ -27,6 +28,9 @@ interface Check {
   readonly target: string;
   readonly met: boolean;
 }
+
+/** The mean of the measurements around the password row: the rate it is compared with. */
+const argon2PerSecond = (report: Report) => report.argon2Rates.reduce((sum, rate) => sum + rate, 0) / report.argon2Rates.length;
 
 const START = '<!-- bench:start -->';
 const END = '<!-- bench:end -->';
@@ -51,7 +55,7 @@ function checks(report: Report): Check[] {
     target: '≥ 1000 req/s, p99 < 50 ms',
     met: (refresh?.requestsPerSecond ?? 0) >= 1000 && (refresh?.p99 ?? Infinity) < 50,
   });
-  atLeast('password grant vs argon2 verify only', rps('authd', 'password grant') / report.argon2PerSecond, 0.9);
+  atLeast('password grant vs argon2 verify only', rps('authd', 'password grant') / argon2PerSecond(report), 0.9);
   const slow = report.rows.filter((row) => row.target === 'authd' && row.name !== 'password grant' && row.p99 >= 25);
   list.push({
     what: `p99 of every authd endpoint but password at ${report.connections} connections`,
@@ -71,7 +75,7 @@ function peerRatio(report: Report, row: Row): string {
     'jwks (If-None-Match)': ['koa', 'hello'],
   };
   if (row.target !== 'authd') return '';
-  if (row.name === 'password grant') return `${(row.requestsPerSecond / report.argon2PerSecond).toFixed(2)}× argon2`;
+  if (row.name === 'password grant') return `${(row.requestsPerSecond / argon2PerSecond(report)).toFixed(2)}× argon2`;
   const peer = peerName[row.name];
   const other = peer && report.rows.find((candidate) => candidate.target === peer[0] && candidate.name === peer[1]);
   return other ? `${(row.requestsPerSecond / other.requestsPerSecond).toFixed(2)}× ${peer[0] === 'koa' ? 'koa' : 'oidc-provider'}` : '';
@@ -90,7 +94,7 @@ function markdown(report: Report, date: string): string {
     ),
     `| node:crypto | ES256 sign (one core) | ${report.es256.sign} | | | | | |`,
     `| node:crypto | ES256 verify (one core) | ${report.es256.verify} | | | | | |`,
-    `| argon2 | verify only, server core | ${report.argon2PerSecond} | | | | | |`,
+    `| argon2 | verify only, server core (before / after the password row: ${report.argon2Rates.join(' / ')}) | ${Math.round(argon2PerSecond(report))} | | | | | |`,
     '',
     '| target | measured (req/s) | same by server CPU/req | wanted | met |',
     '|---|---|---|---|---|',
