@@ -1,5 +1,6 @@
 // Child script: prints argon2id verifications per second at the given cost, through authd's hasher.
 import { createPasswordHasher } from '../src/passwords/password-hasher.js';
+import { roundRate } from './rates.js';
 
 const [costJson, msText] = process.argv.slice(2) as [string, string];
 const hasher = createPasswordHasher({ cost: JSON.parse(costJson) as { memoryCost: number; timeCost: number; parallelism: number } });
@@ -14,4 +15,4 @@ const worker = async () => {
   }
 };
 await Promise.all(Array.from({ length: 8 }, worker));
-process.stdout.write(`${Math.round((done * 1000) / (Date.now() - started))}\n`);
+process.stdout.write(`${roundRate((done * 1000) / (Date.now() - started))}\n`);

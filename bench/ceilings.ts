@@ -2,6 +2,7 @@ import { createPublicKey, generateKeyPairSync, sign, verify } from 'node:crypto'
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { canPin } from './processes.js';
+import { roundRate } from './rates.js';
 
 /** Operations per second of `op`, run back to back for `ms`. */
 function rate(op: () => void, ms: number): number {
@@ -12,7 +13,7 @@ function rate(op: () => void, ms: number): number {
     op();
     count += 1;
   }
-  return Math.round((count * 1000) / (performance.now() - started));
+  return roundRate((count * 1000) / (performance.now() - started));
 }
 
 /** Raw ES256 signing and verification with node:crypto, one core. */

@@ -1,5 +1,6 @@
 import autocannon from 'autocannon';
 import { cpuMicros } from './processes.js';
+import { roundRate } from './rates.js';
 
 /** One autocannon request template; `setupRequest`/`onResponse` get a per-connection context. */
 export type RequestTemplate = NonNullable<autocannon.Options['requests']>[number];
@@ -17,11 +18,15 @@ export interface LoadOptions {
 
 export interface LoadResult {
   readonly requestsPerSecond: number;
+  /** How long the row was measured (the warm-up aside). */
+  readonly seconds: number;
   readonly p50: number;
   readonly p99: number;
   readonly cpuMicrosPerRequest: number;
   readonly total: number;
   readonly non2xx: number;
+  /** 4xx and 5xx answers: a fast refusal would count as a served request. */
+  readonly failed: number;
   readonly errors: number;
 }
 
@@ -38,12 +43,14 @@ export async function measure(options: LoadOptions): Promise<LoadResult> {
   const cpu = cpuMicros(options.serverPid) - cpuBefore;
   const total = result.requests.total;
   return {
-    requestsPerSecond: Math.round(total / options.durationSeconds),
+    requestsPerSecond: roundRate(total / options.durationSeconds),
+    seconds: options.durationSeconds,
     p50: result.latency.p50,
     p99: result.latency.p99,
     cpuMicrosPerRequest: total === 0 ? 0 : Math.round(cpu / total),
     total,
     non2xx: result.non2xx,
+    failed: result['4xx'] + result['5xx'],
     errors: result.errors + result.timeouts,
   };
 }
