@@ -25,7 +25,7 @@ async function insertRefreshTokens(sql: SqlPool, userId: string, count: number):
   await sql.query(
     `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, scope, audience, created_at, expires_at,
        family_expires_at, access_token_jti, access_token_expires_at)
-     SELECT gen_random_uuid(), token_hash, gen_random_uuid(), $1, 'bench-web', '{read}', 'https://api.example.test', now(),
+     SELECT gen_random_uuid(), token_hash, gen_random_uuid(), $1::uuid, 'bench-web', '{read}'::text[], 'https://api.example.test', now(),
        now() + interval '1 hour', now() + interval '2 hours', jti, now() + interval '15 minutes'
      FROM unnest($2::text[], $3::text[]) AS t(token_hash, jti)`,
     [userId, tokens.map(hashRefreshToken), tokens.map(() => newJti())],
