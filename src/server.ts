@@ -1,4 +1,5 @@
 import { createServer, type Server } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { corsEnabled, createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import type { Config } from './config/config.js';
@@ -16,6 +17,7 @@ import { answerJwksBeforeKoa } from './http/jwks-before-koa.js';
 import { createKeyring } from './keys/keyring.js';
 import { createLogger, describeError, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
+import { argon2Workers } from './passwords/argon2-workers.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { cachedClientLookup, cachedScopesInUse } from './stores/cached-client-lookup.js';
 import { pingDatabase } from './stores/database.js';
@@ -45,7 +47,7 @@ export interface ServerOptions {
   readonly clock?: Clock;
   /** How often the denylist is checked against Postgres. */
   readonly denylistSyncMs?: number;
-  /** argon2 workers and queue length (default: one worker per core, 32 waiting per worker). */
+  /** argon2 workers and queue length (default: argon2Workers(cores, UV_THREADPOOL_SIZE), 32 waiting per worker). */
   readonly passwordQueue?: { readonly concurrency: number; readonly maxQueue: number };
 }
 
@@ -71,11 +73,20 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     refreshFamilyMaxAge: config.refreshFamilyMaxAge,
     reuseGrace: config.refreshReuseGrace,
   };
+  // A threadpool smaller than the cores leaves cores idle in a login storm: say so, with the fix.
+  const cores = availableParallelism();
+  const argon2Jobs = options.passwordQueue?.concurrency ?? argon2Workers(cores, config.threadpoolSize);
+  if (options.passwordQueue === undefined && argon2Jobs < cores) {
+    logger.warn(
+      { cores, argon2Workers: argon2Jobs, threadpoolSize: config.threadpoolSize },
+      `argon2 runs on ${argon2Jobs} of ${cores} cores: start authd with UV_THREADPOOL_SIZE=${cores + 1} to use them all`,
+    );
+  }
   const grants = [
     passwordGrant({
       issuer: config.issuer,
       users: data.users,
-      passwords: createPasswordHasher({ cost: config.argon2, metrics, ...options.passwordQueue }),
+      passwords: createPasswordHasher({ cost: config.argon2, metrics, concurrency: argon2Jobs, ...options.passwordQueue }),
       throttle: createLoginThrottle({ redis: data.redis, maxFailures: config.loginMaxFailures, lockSeconds: config.loginLockSeconds }),
       sessions: createSessionIssuer({ policy, accessTokens, refreshTokens, clock }),
       audit,

@@ -11,10 +11,15 @@ export function loadDotEnv(path = '.env'): void {
   if (existsSync(path)) process.loadEnvFile(path);
 }
 
-/** The configuration for a CLI command or the server: `.env`, then the environment, validated once. */
-export function loadRuntimeConfig(): Config {
-  loadDotEnv();
-  return loadConfig(process.env);
+/**
+ * The configuration for a CLI command or the server: `.env`, then the environment, validated once.
+ * UV_THREADPOOL_SIZE counts only from the environment the process started with: libuv has sized
+ * its threadpool by the time `.env` is read.
+ */
+export function loadRuntimeConfig(dotEnvPath = '.env'): Config {
+  const threadpoolSize = process.env['UV_THREADPOOL_SIZE'];
+  loadDotEnv(dotEnvPath);
+  return loadConfig({ ...process.env, UV_THREADPOOL_SIZE: threadpoolSize });
 }
 
 /** Prints a known failure as one line and exits 1; anything else is a bug and keeps its stack. */

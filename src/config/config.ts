@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_THREADPOOL_SIZE } from '../passwords/argon2-workers.js';
 
 /** The longest access-token lifetime authd will issue, whatever a client or the environment asks for. */
 export const MAX_ACCESS_TOKEN_TTL_SECONDS = 3600;
@@ -27,6 +28,8 @@ export interface Config {
   readonly corsOrigins: readonly string[];
   readonly trustProxy: boolean;
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** libuv's threadpool size (UV_THREADPOOL_SIZE), which bounds the argon2 workers. */
+  readonly threadpoolSize: number;
 }
 
 /** A configuration problem, phrased as one line naming the variable. */
@@ -104,6 +107,8 @@ const schema = z.object({
   CORS_ORIGINS: corsOrigins.default([]),
   TRUST_PROXY: boolean.default(false),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
+  // Read by libuv when the process starts; authd sizes its argon2 workers to it.
+  UV_THREADPOOL_SIZE: integer(1, 1024).default(DEFAULT_THREADPOOL_SIZE),
 });
 
 /** SPEC: the only http:// issuers production accepts. */
@@ -158,6 +163,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     corsOrigins: Object.freeze(e.CORS_ORIGINS),
     trustProxy: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
+    threadpoolSize: e.UV_THREADPOOL_SIZE,
   });
 }
 

@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import pLimit from 'p-limit';
 import type { Metrics } from '../observability/metrics.js';
+import { argon2Workers, DEFAULT_THREADPOOL_SIZE } from './argon2-workers.js';
 
 export interface Argon2Cost {
   readonly memoryCost: number;
@@ -50,7 +51,7 @@ export const MAX_PASSWORD_BYTES = 1024;
 
 export interface PasswordHasherOptions {
   readonly cost: Argon2Cost;
-  /** argon2 jobs running at once; each takes a libuv thread and `memoryCost` KiB. */
+  /** argon2 jobs running at once; each takes a libuv thread and `memoryCost` KiB. Default: argon2Workers(cores, 4). */
   readonly concurrency?: number;
   /** Jobs allowed to wait; one more is refused with HasherBusyError. */
   readonly maxQueue?: number;
@@ -68,7 +69,7 @@ const NO_MATCH: PasswordVerdict = { ok: false, needsRehash: false };
  */
 export function createPasswordHasher({
   cost,
-  concurrency = availableParallelism(),
+  concurrency = argon2Workers(availableParallelism(), DEFAULT_THREADPOOL_SIZE),
   maxQueue = concurrency * 32,
   metrics,
 }: PasswordHasherOptions): PasswordHasher {

@@ -32,6 +32,7 @@ describe('loadConfig', () => {
       corsOrigins: [],
       trustProxy: false,
       logLevel: 'info',
+      threadpoolSize: 4,
     });
     expect(Object.isFrozen(config)).toBe(true);
   });
@@ -57,6 +58,7 @@ describe('loadConfig', () => {
       CORS_ORIGINS: 'https://a.example.com, http://localhost:3000',
       TRUST_PROXY: 'true',
       LOG_LEVEL: 'warn',
+      UV_THREADPOOL_SIZE: '17',
     });
     expect(config).toMatchObject({
       port: 9000,
@@ -71,6 +73,7 @@ describe('loadConfig', () => {
       corsOrigins: ['https://a.example.com', 'http://localhost:3000'],
       trustProxy: true,
       logLevel: 'warn',
+      threadpoolSize: 17,
     });
   });
 
@@ -97,6 +100,9 @@ describe('loadConfig', () => {
     [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     [{ LOGIN_MAX_FAILURES: '0' }, 'LOGIN_MAX_FAILURES must be at least 1'],
+    [{ UV_THREADPOOL_SIZE: 'many' }, 'UV_THREADPOOL_SIZE must be a whole number (got "many")'],
+    [{ UV_THREADPOOL_SIZE: '0' }, 'UV_THREADPOOL_SIZE must be at least 1'],
+    [{ UV_THREADPOOL_SIZE: '1025' }, 'UV_THREADPOOL_SIZE must be at most 1024'],
   ])('refuses %j', (env, message) => {
     const text = failure(env);
     expect(text.startsWith(message)).toBe(true);
