@@ -1,9 +1,15 @@
 // Child script: prints argon2id verifications per second at the given cost, through authd's hasher.
-import { createPasswordHasher } from '../src/passwords/password-hasher.js';
+import { availableParallelism } from 'node:os';
+import { loadConfig } from '../src/config/config.js';
+import { argon2Workers } from '../src/passwords/argon2-workers.js';
+import { createPasswordHasher, type Argon2Cost } from '../src/passwords/password-hasher.js';
 import { roundRate } from './rates.js';
 
 const [costJson, msText] = process.argv.slice(2) as [string, string];
-const hasher = createPasswordHasher({ cost: JSON.parse(costJson) as { memoryCost: number; timeCost: number; parallelism: number } });
+const cost = JSON.parse(costJson) as Argon2Cost;
+// As many jobs at once as the server runs on this core and threadpool.
+const concurrency = argon2Workers(availableParallelism(), loadConfig(process.env).threadpoolSize, cost.parallelism);
+const hasher = createPasswordHasher({ cost, concurrency });
 const hash = await hasher.hash('bench password');
 const deadline = Date.now() + Number(msText);
 const started = Date.now();

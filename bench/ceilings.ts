@@ -30,7 +30,7 @@ export function es256Rates(ms: number): { sign: number; verify: number } {
 
 /**
  * argon2id verifications per second on the server's core at the configured cost, through the same
- * hasher (concurrency = cores) authd uses: the most a password grant can do there.
+ * hasher and concurrency authd uses: the most a password grant can do there.
  */
 export function argon2VerifyRate(cost: { memoryCost: number; timeCost: number; parallelism: number }, ms: number): number {
   const script = fileURLToPath(new URL('./argon2-rate.js', import.meta.url));

@@ -17,7 +17,7 @@ import { answerJwksBeforeKoa } from './http/jwks-before-koa.js';
 import { createKeyring } from './keys/keyring.js';
 import { createLogger, describeError, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
-import { argon2Workers } from './passwords/argon2-workers.js';
+import { argon2Workers, threadpoolSizeFor } from './passwords/argon2-workers.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { cachedClientLookup, cachedScopesInUse } from './stores/cached-client-lookup.js';
 import { pingDatabase } from './stores/database.js';
@@ -75,11 +75,12 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   };
   // A threadpool smaller than the cores leaves cores idle in a login storm: say so, with the fix.
   const cores = availableParallelism();
-  const argon2Jobs = options.passwordQueue?.concurrency ?? argon2Workers(cores, config.threadpoolSize);
-  if (options.passwordQueue === undefined && argon2Jobs < cores) {
+  const argon2Jobs = options.passwordQueue?.concurrency ?? argon2Workers(cores, config.threadpoolSize, config.argon2.parallelism);
+  const wanted = threadpoolSizeFor(cores, config.argon2.parallelism);
+  if (options.passwordQueue === undefined && config.threadpoolSize < wanted) {
     logger.warn(
       { cores, argon2Workers: argon2Jobs, threadpoolSize: config.threadpoolSize },
-      `argon2 runs on ${argon2Jobs} of ${cores} cores: start authd with UV_THREADPOOL_SIZE=${cores + 1} to use them all`,
+      `argon2 has ${argon2Jobs} of the ${wanted - 1} workers the cores allow: start authd with UV_THREADPOOL_SIZE=${wanted}`,
     );
   }
   const grants = [

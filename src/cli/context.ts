@@ -13,13 +13,18 @@ export function loadDotEnv(path = '.env'): void {
 
 /**
  * The configuration for a CLI command or the server: `.env`, then the environment, validated once.
- * UV_THREADPOOL_SIZE counts only from the environment the process started with: libuv has sized
- * its threadpool by the time `.env` is read.
+ * UV_THREADPOOL_SIZE must come from the environment the process started with: whether libuv had
+ * sized its threadpool before `.env` was read depends on the Node version, and an empty value
+ * means one thread to libuv but unset to authd. Both are refused rather than guessed.
  */
 export function loadRuntimeConfig(dotEnvPath = '.env'): Config {
   const threadpoolSize = process.env['UV_THREADPOOL_SIZE'];
+  if (threadpoolSize?.trim() === '') throw new ConfigError('UV_THREADPOOL_SIZE is empty (Node then runs one threadpool thread): unset it or give a number');
   loadDotEnv(dotEnvPath);
-  return loadConfig({ ...process.env, UV_THREADPOOL_SIZE: threadpoolSize });
+  if (threadpoolSize === undefined && process.env['UV_THREADPOOL_SIZE'] !== undefined) {
+    throw new ConfigError('UV_THREADPOOL_SIZE is set in .env: set it in the environment authd starts with (or node --env-file), which Node reads before sizing its threadpool');
+  }
+  return loadConfig(process.env);
 }
 
 /** Prints a known failure as one line and exits 1; anything else is a bug and keeps its stack. */

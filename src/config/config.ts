@@ -108,7 +108,7 @@ const schema = z.object({
   TRUST_PROXY: boolean.default(false),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   // Read by libuv when the process starts; authd sizes its argon2 workers to it.
-  UV_THREADPOOL_SIZE: integer(1, 1024).default(DEFAULT_THREADPOOL_SIZE),
+  UV_THREADPOOL_SIZE: integer(2, 1024).default(DEFAULT_THREADPOOL_SIZE),
 });
 
 /** SPEC: the only http:// issuers production accepts. */

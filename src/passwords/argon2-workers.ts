@@ -2,10 +2,16 @@
 export const DEFAULT_THREADPOOL_SIZE = 4;
 
 /**
- * argon2 jobs to run at once: one per core, but one fewer than libuv's threadpool has threads, so
- * that file reads, DNS lookups and other crypto never wait behind a queue of password hashes (and
- * jobs beyond the pool's threads would only queue inside libuv).
+ * argon2 jobs to run at once: as many as the cores hold (a job with `parallelism` lanes keeps that
+ * many threads busy), but one fewer than libuv's threadpool has threads (at least 2), so that file
+ * reads, DNS lookups and log writes do not queue behind password hashes, and no job only queues
+ * inside libuv.
  */
-export function argon2Workers(cores: number, threadpoolSize: number): number {
-  return Math.max(1, Math.min(cores, threadpoolSize - 1));
+export function argon2Workers(cores: number, threadpoolSize: number, parallelism: number): number {
+  return Math.max(1, Math.min(Math.floor(cores / parallelism), threadpoolSize - 1));
+}
+
+/** The threadpool size at which argon2Workers stops being bounded by the threadpool. */
+export function threadpoolSizeFor(cores: number, parallelism: number): number {
+  return Math.max(1, Math.floor(cores / parallelism)) + 1;
 }

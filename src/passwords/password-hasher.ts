@@ -51,7 +51,7 @@ export const MAX_PASSWORD_BYTES = 1024;
 
 export interface PasswordHasherOptions {
   readonly cost: Argon2Cost;
-  /** argon2 jobs running at once; each takes a libuv thread and `memoryCost` KiB. Default: argon2Workers(cores, 4). */
+  /** argon2 jobs running at once; each takes a libuv thread and `memoryCost` KiB. Default: argon2Workers(cores, 4, parallelism). */
   readonly concurrency?: number;
   /** Jobs allowed to wait; one more is refused with HasherBusyError. */
   readonly maxQueue?: number;
@@ -69,7 +69,7 @@ const NO_MATCH: PasswordVerdict = { ok: false, needsRehash: false };
  */
 export function createPasswordHasher({
   cost,
-  concurrency = argon2Workers(availableParallelism(), DEFAULT_THREADPOOL_SIZE),
+  concurrency = argon2Workers(availableParallelism(), DEFAULT_THREADPOOL_SIZE, cost.parallelism),
   maxQueue = concurrency * 32,
   metrics,
 }: PasswordHasherOptions): PasswordHasher {

@@ -6,28 +6,40 @@ import { pathToFileURL } from 'node:url';
 import { ROOT } from '../support/cli.js';
 
 /** loadRuntimeConfig in a process of its own (jest's process.env is not the one .env is read into). */
-function runtimeConfig(dotEnv: string, env: Record<string, string> = {}): Record<string, unknown> {
+function runtimeConfig(dotEnv: string, env: Record<string, string> = {}): { config?: Record<string, unknown>; error?: string } {
   const context = pathToFileURL(join(ROOT, 'dist', 'src', 'cli', 'context.js')).href;
-  const script = `import { loadRuntimeConfig } from ${JSON.stringify(context)}; process.stdout.write(JSON.stringify(loadRuntimeConfig(${JSON.stringify(dotEnv)})));`;
+  const script = `import { loadRuntimeConfig } from ${JSON.stringify(context)};
+    try { process.stdout.write(JSON.stringify({ config: loadRuntimeConfig(${JSON.stringify(dotEnv)}) })); }
+    catch (error) { process.stdout.write(JSON.stringify({ error: error.name + ': ' + error.message })); }`;
   const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { env: { PATH: process.env['PATH'] ?? '', ...env }, encoding: 'utf8' });
   if (result.status !== 0) throw new Error(result.stderr);
-  return JSON.parse(result.stdout) as Record<string, unknown>;
+  return JSON.parse(result.stdout) as { config?: Record<string, unknown>; error?: string };
 }
 
-describe('loadRuntimeConfig', () => {
-  let dotEnv: string;
+describe('loadRuntimeConfig and UV_THREADPOOL_SIZE', () => {
+  let dir: string;
+  const dotEnv = (name: string) => join(dir, name);
   beforeAll(async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'authd-dotenv-'));
-    dotEnv = join(dir, '.env');
-    await writeFile(dotEnv, 'LOGIN_MAX_FAILURES=7\nUV_THREADPOOL_SIZE=64\n');
+    dir = await mkdtemp(join(tmpdir(), 'authd-dotenv-'));
+    await writeFile(dotEnv('plain.env'), 'LOGIN_MAX_FAILURES=7\n');
+    await writeFile(dotEnv('threadpool.env'), 'LOGIN_MAX_FAILURES=7\nUV_THREADPOOL_SIZE=64\n');
   });
-  afterAll(() => rm(join(dotEnv, '..'), { recursive: true, force: true }));
+  afterAll(() => rm(dir, { recursive: true, force: true }));
 
-  it('reads .env, but not a UV_THREADPOOL_SIZE there: it comes too late for libuv', () => {
-    expect(runtimeConfig(dotEnv)).toMatchObject({ loginMaxFailures: 7, threadpoolSize: 4 });
+  it('takes it from the environment the process started with, and reads .env for the rest', () => {
+    expect(runtimeConfig(dotEnv('threadpool.env'), { UV_THREADPOOL_SIZE: '9' }).config).toMatchObject({ loginMaxFailures: 7, threadpoolSize: 9 });
+    expect(runtimeConfig(dotEnv('plain.env')).config).toMatchObject({ loginMaxFailures: 7, threadpoolSize: 4 });
   });
 
-  it('takes UV_THREADPOOL_SIZE from the environment the process started with', () => {
-    expect(runtimeConfig(dotEnv, { UV_THREADPOOL_SIZE: '9' })).toMatchObject({ loginMaxFailures: 7, threadpoolSize: 9 });
+  it('refuses it from .env alone: Node may have sized its threadpool before .env was read', () => {
+    expect(runtimeConfig(dotEnv('threadpool.env')).error).toBe(
+      'ConfigError: UV_THREADPOOL_SIZE is set in .env: set it in the environment authd starts with (or node --env-file), which Node reads before sizing its threadpool',
+    );
+  });
+
+  it('refuses it empty, which Node reads as one thread', () => {
+    expect(runtimeConfig(dotEnv('plain.env'), { UV_THREADPOOL_SIZE: '' }).error).toBe(
+      'ConfigError: UV_THREADPOOL_SIZE is empty (Node then runs one threadpool thread): unset it or give a number',
+    );
   });
 });

@@ -101,7 +101,7 @@ describe('loadConfig', () => {
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     [{ LOGIN_MAX_FAILURES: '0' }, 'LOGIN_MAX_FAILURES must be at least 1'],
     [{ UV_THREADPOOL_SIZE: 'many' }, 'UV_THREADPOOL_SIZE must be a whole number (got "many")'],
-    [{ UV_THREADPOOL_SIZE: '0' }, 'UV_THREADPOOL_SIZE must be at least 1'],
+    [{ UV_THREADPOOL_SIZE: '1' }, 'UV_THREADPOOL_SIZE must be at least 2'],
     [{ UV_THREADPOOL_SIZE: '1025' }, 'UV_THREADPOOL_SIZE must be at most 1024'],
   ])('refuses %j', (env, message) => {
     const text = failure(env);
