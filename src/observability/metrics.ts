@@ -9,6 +9,7 @@ export interface Metrics {
   readonly refreshReuseDetected: Counter;
   readonly revocations: Counter<'token_type'>;
   readonly argon2QueueDepth: Gauge;
+  readonly argon2Workers: Gauge;
   readonly argon2Abandoned: Counter;
   readonly loginFailures: Counter<'reason'>;
 }
@@ -76,6 +77,11 @@ export function createMetrics({ defaultMetrics = true, denylistCopy }: MetricsOp
     argon2QueueDepth: new Gauge({
       name: 'authd_argon2_queue_depth',
       help: 'Password hashing jobs waiting for a worker',
+      registers,
+    }),
+    argon2Workers: new Gauge({
+      name: 'authd_argon2_workers',
+      help: 'Password hashing jobs run at once (see UV_THREADPOOL_SIZE)',
       registers,
     }),
     argon2Abandoned: new Counter({

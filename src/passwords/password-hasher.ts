@@ -56,7 +56,7 @@ export interface PasswordHasherOptions {
   /** Jobs allowed to wait; one more is refused with HasherBusyError. */
   readonly maxQueue?: number;
   /** The gauge is set, not incremented: one hasher per metrics registry. */
-  readonly metrics?: Pick<Metrics, 'argon2QueueDepth' | 'argon2Abandoned'>;
+  readonly metrics?: Pick<Metrics, 'argon2QueueDepth' | 'argon2Workers' | 'argon2Abandoned'>;
 }
 
 const usable = (password: string) => password !== '' && Buffer.byteLength(password) <= MAX_PASSWORD_BYTES;
@@ -83,6 +83,7 @@ export function createPasswordHasher({
   // p-limit 7 starts or queues a job synchronously and exposes activeCount/pendingCount, so the
   // bound is one check before enqueueing; a queue of our own would repeat what it already does.
   const limit = pLimit(concurrency);
+  metrics?.argon2Workers.set(concurrency);
   const showDepth = () => metrics?.argon2QueueDepth.set(limit.pendingCount);
   const run = <T>(job: () => Promise<T>, abandoned?: AbortSignal): Promise<T> => {
     if (limit.activeCount >= concurrency && limit.pendingCount >= maxQueue) {

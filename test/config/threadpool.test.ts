@@ -1,13 +1,15 @@
 import { availableParallelism } from 'node:os';
-import { threadpoolSizeFor } from '../../src/passwords/argon2-workers.js';
+import { argon2Workers, threadpoolSizeFor } from '../../src/passwords/argon2-workers.js';
+import { metricValue } from '../support/metrics.js';
 import { startTestServer } from '../support/server.js';
 
 const cores = availableParallelism();
 
-/** The start-up warning about argon2's workers, if the server logged one. */
+/** The start-up warning about argon2's workers, if the server logged one, and the workers it runs. */
 async function argon2Warnings(threadpoolSize: number): Promise<Record<string, unknown>[]> {
   const server = await startTestServer({ env: { UV_THREADPOOL_SIZE: String(threadpoolSize) } });
   try {
+    expect(await metricValue(server.baseUrl, 'authd_argon2_workers')).toBe(argon2Workers(cores, threadpoolSize, 1));
     return server.logs.lines.filter((line) => String(line['msg']).startsWith('argon2 has'));
   } finally {
     await server.stop();
