@@ -75,7 +75,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   };
   // A threadpool smaller than the cores leaves cores idle in a login storm: say so, with the fix.
   const cores = availableParallelism();
-  const argon2Jobs = options.passwordQueue?.concurrency ?? argon2Workers(cores, config.threadpoolSize, config.argon2.parallelism);
+  const argon2Jobs = argon2Workers(cores, config.threadpoolSize, config.argon2.parallelism);
   const wanted = threadpoolSizeFor(cores, config.argon2.parallelism);
   if (options.passwordQueue === undefined && config.threadpoolSize < wanted) {
     logger.warn(
