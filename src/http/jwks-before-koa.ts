@@ -3,7 +3,7 @@ import { describeError, type Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { recordRequest } from './middleware/observe.js';
 import { requestIdFor } from './middleware/request-id.js';
-import { answerJwks, JWKS_PATH, type JwksSource } from './routes/jwks.js';
+import { answerJwks, JWKS_PATH, type JwksAnswer, type JwksSource } from './routes/jwks.js';
 
 export interface JwksBeforeKoaOptions {
   readonly keys: JwksSource;
@@ -21,6 +21,20 @@ export interface JwksBeforeKoaOptions {
  * a request with a query or an Origin goes to koa, which alone answers CORS.
  */
 export function answerJwksBeforeKoa(koa: RequestListener, { keys, logger, metrics, corsEnabled }: JwksBeforeKoaOptions): RequestListener {
+  // Each answer's headers as node's flat list, made once per answer (answers change with the key set).
+  const headerLists = new WeakMap<JwksAnswer, readonly string[]>();
+  const headerListOf = (answer: JwksAnswer): readonly string[] => {
+    let list = headerLists.get(answer);
+    if (list === undefined) {
+      list = [
+        ...(corsEnabled ? ['Vary', 'Origin'] : []),
+        ...Object.entries(answer.headers).flat(),
+        ...(answer.body === undefined ? [] : ['Content-Length', String(Buffer.byteLength(answer.body))]),
+      ];
+      headerLists.set(answer, list);
+    }
+    return list;
+  };
   return (request, response) => {
     const { method, url, headers } = request;
     if (url !== JWKS_PATH || (method !== 'GET' && method !== 'HEAD') || headers.origin !== undefined) {
@@ -31,12 +45,7 @@ export function answerJwksBeforeKoa(koa: RequestListener, { keys, logger, metric
     const requestId = requestIdFor(headers['x-request-id']);
     try {
       const answer = answerJwks(keys, headers['if-none-match'] ?? '');
-      response.writeHead(answer.status, {
-        'X-Request-Id': requestId,
-        ...(corsEnabled ? { Vary: 'Origin' } : {}),
-        ...answer.headers,
-        ...(answer.body === undefined ? {} : { 'Content-Length': Buffer.byteLength(answer.body) }),
-      });
+      response.writeHead(answer.status, ['X-Request-Id', requestId, ...headerListOf(answer)]);
       response.end(method === 'HEAD' ? undefined : answer.body);
       recordRequest(logger, metrics, { requestId, method, route: JWKS_PATH, status: answer.status, startedAt });
     } catch (error) {

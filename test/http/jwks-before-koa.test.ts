@@ -152,3 +152,26 @@ it('logs a failure after the answer has left, and keeps serving', async () => {
     await harness.close();
   }
 });
+
+it('answers with the key set of the moment: a change of key set replaces the answers made for the last one', async () => {
+  const sets = [
+    { body: BODY, etag: ETAG },
+    { body: '{"keys":[{"kid":"k1"},{"kid":"k2"}]}', etag: '"etag-2"' },
+  ];
+  let current = sets[0]!;
+  const harness = await listen(false, { jwks: () => current });
+  const get = async (ifNoneMatch?: string) => {
+    const response = await fetch(`${harness.url}/.well-known/jwks.json`, { headers: ifNoneMatch === undefined ? {} : { 'If-None-Match': ifNoneMatch } });
+    return [response.status, response.headers.get('etag'), response.headers.get('content-length'), await response.text()];
+  };
+  try {
+    expect(await get()).toEqual([200, ETAG, String(BODY.length), BODY]);
+    expect(await get(ETAG)).toEqual([304, ETAG, null, '']);
+    current = sets[1]!;
+    expect(await get()).toEqual([200, '"etag-2"', String(sets[1]!.body.length), sets[1]!.body]);
+    expect(await get(ETAG)).toEqual([200, '"etag-2"', String(sets[1]!.body.length), sets[1]!.body]);
+    expect(await get('"etag-2"')).toEqual([304, '"etag-2"', null, '']);
+  } finally {
+    await harness.close();
+  }
+});

@@ -2,6 +2,7 @@ import type { RouterInstance } from '@koa/router';
 
 /** The published key set, serialised once by the keyring. */
 export interface JwksSource {
+  /** The same object until the key set changes. */
   jwks(): { readonly body: string; readonly etag: string };
 }
 
@@ -19,12 +20,32 @@ export interface JwksAnswer {
   readonly body?: string;
 }
 
+/** Both answers for one published key set, made once per key set rather than once per request. */
+interface JwksAnswers {
+  readonly fresh: JwksAnswer;
+  readonly notModified: JwksAnswer;
+}
+
+const answersByKeySet = new WeakMap<object, JwksAnswers>();
+
+function answersFor(published: ReturnType<JwksSource['jwks']>): JwksAnswers {
+  let answers = answersByKeySet.get(published);
+  if (answers === undefined) {
+    const caching = { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}`, ETag: published.etag };
+    answers = {
+      fresh: Object.freeze({ status: 200, headers: Object.freeze({ ...caching, 'Content-Type': 'application/json; charset=utf-8' }), body: published.body }),
+      notModified: Object.freeze({ status: 304, headers: Object.freeze(caching) }),
+    };
+    answersByKeySet.set(published, answers);
+  }
+  return answers;
+}
+
 /** 304 when `ifNoneMatch` (the header's value, or '') names the current key set, else the key set. */
 export function answerJwks(keys: JwksSource, ifNoneMatch: string): JwksAnswer {
-  const { body, etag } = keys.jwks();
-  const caching = { 'Cache-Control': `public, max-age=${JWKS_MAX_AGE_SECONDS}`, ETag: etag };
-  if (matchesIfNoneMatch(ifNoneMatch, etag)) return { status: 304, headers: caching };
-  return { status: 200, headers: { ...caching, 'Content-Type': 'application/json; charset=utf-8' }, body };
+  const published = keys.jwks();
+  const { fresh, notModified } = answersFor(published);
+  return matchesIfNoneMatch(ifNoneMatch, published.etag) ? notModified : fresh;
 }
 
 export function jwksRoutes(router: RouterInstance, keys: JwksSource): void {
@@ -41,6 +62,7 @@ export function jwksRoutes(router: RouterInstance, keys: JwksSource): void {
  * `Cache-Control: no-cache`, which fetch() adds to every conditional request it sends by hand.
  */
 function matchesIfNoneMatch(header: string, etag: string): boolean {
+  if (header === '') return false;
   if (header.trim() === '*') return true;
   const opaque = (tag: string) => tag.trim().replace(/^W\//, '');
   return header.split(',').some((candidate) => opaque(candidate) === opaque(etag));
