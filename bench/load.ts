@@ -11,6 +11,11 @@ export interface LoadOptions {
   readonly durationSeconds: number;
   /** Unmeasured load first, so JIT warm-up and cold caches do not count against the first rows. */
   readonly warmUpSeconds: number;
+  /**
+   * The warm-up goes on until the server has answered this many requests: the JIT settles by
+   * requests, not by seconds, and a slow row (password) answers only a few dozen a second.
+   */
+  readonly warmUpRequests: number;
   readonly requests: RequestTemplate[];
   /** The server process, for CPU time per request. */
   readonly serverPid: number | undefined;
@@ -32,7 +37,9 @@ export interface LoadResult {
 
 /** Drives a server with autocannon for a fixed time and reads its CPU time around the run. */
 export async function measure(options: LoadOptions): Promise<LoadResult> {
-  await autocannon({ url: options.url, connections: options.connections, duration: options.warmUpSeconds, requests: options.requests });
+  const warmUp = await autocannon({ url: options.url, connections: options.connections, duration: options.warmUpSeconds, requests: options.requests });
+  const moreWarmUp = options.warmUpRequests - warmUp.requests.total;
+  if (moreWarmUp > 0) await autocannon({ url: options.url, connections: options.connections, amount: moreWarmUp, requests: options.requests });
   const cpuBefore = cpuMicros(options.serverPid);
   const result = await autocannon({
     url: options.url,

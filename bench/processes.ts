@@ -13,15 +13,20 @@ export function startNode(script: string, env: Record<string, string>, core: num
   return spawn(command, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
 }
 
+/** Whether a URL answers 2xx now. */
+export async function answers(url: string): Promise<boolean> {
+  try {
+    return (await fetch(url)).ok;
+  } catch {
+    return false;
+  }
+}
+
 /** Polls a URL until it answers 2xx, or fails after `timeoutMs`. */
 export async function waitForHttp(url: string, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
+    if (await answers(url)) return;
     await sleep(100);
   }
   throw new Error(`${url} did not answer within ${timeoutMs} ms`);

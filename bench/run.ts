@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config/config.js';
 import { authdScenarios, type AuthdTarget } from './authd-scenarios.js';
 import { argon2VerifyRate, es256Rates } from './ceilings.js';
 import { measure, type LoadResult } from './load.js';
-import { canPin, startNode, stop, waitForHttp } from './processes.js';
+import { answers, canPin, startNode, stop, waitForHttp } from './processes.js';
 import { writeReport, type Row } from './report.js';
 import { accessTokenMinter, seedBenchDatabase } from './seed.js';
 
@@ -33,6 +33,8 @@ if (canPin && process.env.AUTHD_BENCH_PINNED !== '1') {
 
 const durationSeconds = Number(values.duration ?? (values.quick ? 2 : 10));
 const warmUpSeconds = values.quick ? 1 : 2;
+// About 15 s of password logins on one core; the other rows answer this many well within 2 s.
+const warmUpRequests = values.quick ? 0 : 500;
 const connections = Number(values.connections);
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/authd_bench';
@@ -42,6 +44,8 @@ const rows: Row[] = [];
 const log = (text: string) => process.stderr.write(`${text}\n`);
 
 async function server(name: string, script: string, env: Record<string, string>, readyPath: string, port: number) {
+  // Something already answering there (another bench's server) would be measured in this one's place.
+  if (await answers(`http://127.0.0.1:${port}${readyPath}`)) throw new Error(`port ${port} already answers: is another bench running?`);
   const child = startNode(script, { PORT: String(port), ...env }, 0);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
@@ -58,7 +62,7 @@ async function server(name: string, script: string, env: Record<string, string>,
 async function run(row: Omit<Row, keyof LoadResult>, url: string, requests: Parameters<typeof measure>[0]['requests'], pid: number | undefined, minSeconds = 0) {
   const seconds = Math.max(durationSeconds, minSeconds);
   log(`measuring ${row.target} ${row.name} for ${seconds} s`);
-  const result = await measure({ url, connections, durationSeconds: seconds, warmUpSeconds, requests, serverPid: pid });
+  const result = await measure({ url, connections, durationSeconds: seconds, warmUpSeconds, warmUpRequests, requests, serverPid: pid });
   rows.push({ ...row, ...result });
 }
 
