@@ -20,14 +20,11 @@ const REDACTED_PATHS = [
 ];
 
 /**
- * stdout in batches: lines collect until 4 KiB or 100 ms, whichever comes first, then go out in
- * one write (one write per line cost ~15 µs per request under load, a quarter of a JWKS request).
- * The write is made on the request thread: handed to the threadpool instead, each batch cost a
- * thread hop and a wake-up that, on a busy core, came to 3–5 µs per line, more than the write
- * itself. A log reader that stops reading therefore stalls authd instead of growing its memory
- * without bound. Call `flushLogger` before exiting.
+ * stdout written asynchronously and in batches: lines collect until 4 KiB or 100 ms, whichever
+ * comes first, then go out in one write (one write per line cost ~15 µs per request under load,
+ * a quarter of a JWKS request). Call `flushLogger` before exiting.
  */
-const batchedStdout = () => pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 100 });
+const batchedStdout = () => pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 100 });
 
 export function createLogger(level: string, destination: DestinationStream = batchedStdout()): Logger {
   const options = {
