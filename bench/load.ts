@@ -16,6 +16,8 @@ export interface LoadOptions {
    * requests, not by seconds, and a slow row (password) answers only a few dozen a second.
    */
   readonly warmUpRequests: number;
+  /** Runs between the warm-up and the measured window (a ceiling measured right before the row). */
+  readonly afterWarmUp?: () => void;
   readonly requests: RequestTemplate[];
   /** The server process, for CPU time per request. */
   readonly serverPid: number | undefined;
@@ -39,7 +41,9 @@ export interface LoadResult {
 export async function measure(options: LoadOptions): Promise<LoadResult> {
   const warmUp = await autocannon({ url: options.url, connections: options.connections, duration: options.warmUpSeconds, requests: options.requests });
   const moreWarmUp = options.warmUpRequests - warmUp.requests.total;
-  if (moreWarmUp > 0) await autocannon({ url: options.url, connections: options.connections, amount: moreWarmUp, requests: options.requests });
+  // autocannon refuses an amount below its connections.
+  if (moreWarmUp > 0) await autocannon({ url: options.url, connections: options.connections, amount: Math.max(moreWarmUp, options.connections), requests: options.requests });
+  options.afterWarmUp?.();
   const cpuBefore = cpuMicros(options.serverPid);
   const result = await autocannon({
     url: options.url,

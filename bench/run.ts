@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config/config.js';
 import { authdScenarios, type AuthdTarget } from './authd-scenarios.js';
 import { argon2VerifyRate, es256Rates } from './ceilings.js';
 import { measure, type LoadResult } from './load.js';
-import { answers, canPin, startNode, stop, waitForHttp } from './processes.js';
+import { canPin, portInUse, startNode, stop, waitForHttp } from './processes.js';
 import { writeReport, type Row } from './report.js';
 import { accessTokenMinter, seedBenchDatabase } from './seed.js';
 
@@ -45,12 +45,14 @@ const log = (text: string) => process.stderr.write(`${text}\n`);
 
 async function server(name: string, script: string, env: Record<string, string>, readyPath: string, port: number) {
   // Something already answering there (another bench's server) would be measured in this one's place.
-  if (await answers(`http://127.0.0.1:${port}${readyPath}`)) throw new Error(`port ${port} already answers: is another bench running?`);
+  if (await portInUse(port)) throw new Error(`port ${port} is in use: is another bench running?`);
   const child = startNode(script, { PORT: String(port), ...env }, 0);
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  // A child that exits first (the port taken after all, a bad configuration) fails the bench at once.
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`${name} exited (${code}) before it answered`))));
   try {
-    await waitForHttp(`http://127.0.0.1:${port}${readyPath}`);
+    await Promise.race([waitForHttp(`http://127.0.0.1:${port}${readyPath}`), exited]);
   } catch (error) {
     log(stderr);
     throw error;
@@ -59,10 +61,16 @@ async function server(name: string, script: string, env: Record<string, string>,
   return child;
 }
 
-async function run(row: Omit<Row, keyof LoadResult>, url: string, requests: Parameters<typeof measure>[0]['requests'], pid: number | undefined, minSeconds = 0) {
+async function run(
+  row: Omit<Row, keyof LoadResult>,
+  url: string,
+  requests: Parameters<typeof measure>[0]['requests'],
+  pid: number | undefined,
+  { minSeconds = 0, afterWarmUp }: { minSeconds?: number; afterWarmUp?: () => void } = {},
+) {
   const seconds = Math.max(durationSeconds, minSeconds);
   log(`measuring ${row.target} ${row.name} for ${seconds} s`);
-  const result = await measure({ url, connections, durationSeconds: seconds, warmUpSeconds, warmUpRequests, requests, serverPid: pid });
+  const result = await measure({ url, connections, durationSeconds: seconds, warmUpSeconds, warmUpRequests, afterWarmUp, requests, serverPid: pid });
   rows.push({ ...row, ...result });
 }
 
@@ -83,7 +91,7 @@ try {
     mintAccessToken: await accessTokenMinter(keysDir, config.issuer),
   };
   // --only NAME measures the authd rows whose name contains NAME and skips the peers (for profiling).
-  // argon2's rate is measured right before and right after the row compared with it, on the
+  // argon2's rate is measured right before (after the warm-up) and right after the row compared with it, on the
   // server's core (measured a minute apart, this VM's drift alone moved the password ratio by
   // 20%), with authd stopped meanwhile: its idle timers and the logins it is still finishing
   // would otherwise count against argon2.
@@ -98,9 +106,9 @@ try {
     }
   };
   for (const scenario of authdScenarios.filter((candidate) => values.only === undefined || candidate.name.includes(values.only))) {
-    if (scenario.ceiling === 'argon2') measureArgon2();
-    await run({ target: 'authd', name: scenario.name }, target.baseUrl, await scenario.requests(target), authd.pid, scenario.minSeconds);
-    if (scenario.ceiling === 'argon2') measureArgon2();
+    const ceiling = scenario.ceiling === 'argon2' ? measureArgon2 : undefined;
+    await run({ target: 'authd', name: scenario.name }, target.baseUrl, await scenario.requests(target), authd.pid, { minSeconds: scenario.minSeconds, afterWarmUp: ceiling });
+    ceiling?.();
   }
   await stop(authd);
   if (values.only !== undefined) {
