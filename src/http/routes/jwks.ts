@@ -2,7 +2,7 @@ import type { RouterInstance } from '@koa/router';
 
 /** The published key set, serialised once by the keyring. */
 export interface JwksSource {
-  /** The same object until the key set changes. */
+  /** The same object until the keyring changes or reloads the key set (answers are cached per object). */
   jwks(): { readonly body: string; readonly etag: string };
 }
 
