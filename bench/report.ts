@@ -89,6 +89,11 @@ function peerRatio(report: Report, row: Row): string {
   return other ? `${(row.requestsPerSecond / other.requestsPerSecond).toFixed(2)}× ${peer[0] === 'koa' ? 'koa' : 'oidc-provider'}` : '';
 }
 
+const SERVER_ORDER: readonly Row['target'][] = ['authd', 'koa', 'oidc-provider'];
+
+/** authd's rows first, then the peers', each in the order measured (rows measured in turns arrive interleaved). */
+const byServer = (rows: readonly Row[]): Row[] => [...rows].sort((a, b) => SERVER_ORDER.indexOf(a.target) - SERVER_ORDER.indexOf(b.target));
+
 function markdown(report: Report, date: string): string {
   const longer = report.rows.filter((row) => row.seconds !== report.durationSeconds).map((row) => `${row.name} ${row.seconds} s`);
   const lines = [
@@ -97,7 +102,7 @@ function markdown(report: Report, date: string): string {
     '',
     '| server | endpoint | req/s | p50 ms | p99 ms | server CPU µs/req | ratio | non-2xx |',
     '|---|---|---:|---:|---:|---:|---|---:|',
-    ...report.rows.map(
+    ...byServer(report.rows).map(
       (row) =>
         `| ${row.target} | ${row.name} | ${row.requestsPerSecond} | ${row.p50} | ${row.p99} | ${row.cpuMicrosPerRequest} | ${peerRatio(report, row)} | ${row.non2xx + row.errors} |`,
     ),

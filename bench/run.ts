@@ -1,5 +1,5 @@
 // `npm run bench`: authd's endpoints, bare koa, oidc-provider and the raw crypto ceilings in one run.
-import { spawnSync } from 'node:child_process';
+import { spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/config.js';
 import { authdScenarios, type AuthdTarget } from './authd-scenarios.js';
 import { argon2VerifyRate, es256Rates } from './ceilings.js';
-import { measure, type LoadResult } from './load.js';
+import { measure, measureInTurns, type LoadResult } from './load.js';
 import { canPin, portInUse, startNode, stop, waitForHttp } from './processes.js';
 import { writeReport, type Row } from './report.js';
 import { accessTokenMinter, seedBenchDatabase } from './seed.js';
@@ -61,20 +61,43 @@ async function server(name: string, script: string, env: Record<string, string>,
   return child;
 }
 
-async function run(
-  row: Omit<Row, keyof LoadResult>,
-  url: string,
-  requests: Parameters<typeof measure>[0]['requests'],
-  pid: number | undefined,
-  { minSeconds = 0, afterWarmUp }: { minSeconds?: number; afterWarmUp?: () => void } = {},
-) {
+type Requests = Parameters<typeof measure>[0]['requests'];
+
+/** A row to measure: where, what, and whose CPU time it is. */
+interface Entry {
+  readonly row: Omit<Row, keyof LoadResult>;
+  readonly url: string;
+  readonly requests: Requests;
+  readonly pid: number | undefined;
+}
+
+const loadOptions = ({ url, requests, pid }: Entry, seconds: number, afterWarmUp?: () => void) => ({
+  url,
+  connections,
+  durationSeconds: seconds,
+  warmUpSeconds,
+  warmUpRequests,
+  afterWarmUp,
+  requests,
+  serverPid: pid,
+});
+
+async function run(entry: Entry, { minSeconds = 0, afterWarmUp }: { minSeconds?: number; afterWarmUp?: () => void } = {}) {
   const seconds = Math.max(durationSeconds, minSeconds);
-  log(`measuring ${row.target} ${row.name} for ${seconds} s`);
-  const result = await measure({ url, connections, durationSeconds: seconds, warmUpSeconds, warmUpRequests, afterWarmUp, requests, serverPid: pid });
-  rows.push({ ...row, ...result });
+  log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s`);
+  rows.push({ ...entry.row, ...(await measure(loadOptions(entry, seconds, afterWarmUp))) });
+}
+
+/** Rows compared with each other, measured in turns of about 2 s each (see measureInTurns). */
+async function runInTurns(entries: readonly Entry[]) {
+  const windows = Math.max(1, Math.round(durationSeconds / 2));
+  log(`measuring in turns, ${windows} windows of ${durationSeconds / windows} s each: ${entries.map(({ row }) => `${row.target} ${row.name}`).join(', ')}`);
+  const results = await measureInTurns(entries.map((entry) => loadOptions(entry, durationSeconds)), windows);
+  results.forEach((result, index) => rows.push({ ...entries[index]!.row, ...result }));
 }
 
 const keysDir = await mkdtemp(join(tmpdir(), 'authd-bench-keys-'));
+const servers: ChildProcess[] = [];
 try {
   const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2, (durationSeconds + warmUpSeconds) * 4000);
   const authdPort = 18500;
@@ -84,6 +107,7 @@ try {
     KEYS_DIR: keysDir,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   }, '/readyz', authdPort);
+  servers.push(authd);
   const target: AuthdTarget = {
     baseUrl: `http://127.0.0.1:${authdPort}`,
     connections,
@@ -91,50 +115,41 @@ try {
     mintAccessToken: await accessTokenMinter(keysDir, config.issuer),
   };
   // --only NAME measures the authd rows whose name contains NAME and skips the peers (for profiling).
+  // The peers run beside authd from the start, so that each authd row can be measured in turns
+  // with the rows it is compared with.
+  const peers = values.only === undefined ? await startPeers() : undefined;
+
   // argon2's rate is measured right before (after the warm-up) and right after the row compared with it, on the
   // server's core (measured a minute apart, this VM's drift alone moved the password ratio by
-  // 20%), with authd stopped meanwhile: its idle timers and the logins it is still finishing
-  // would otherwise count against argon2.
+  // 20%), with every server stopped meanwhile: authd's idle timers and the logins it is still
+  // finishing would otherwise count against argon2.
   const argon2Rates: number[] = [];
   const measureArgon2 = () => {
     log('measuring argon2 verify only');
-    authd.kill('SIGSTOP');
+    for (const child of servers) child.kill('SIGSTOP');
     try {
       argon2Rates.push(argon2VerifyRate(config.argon2, values.quick ? 1500 : 5000));
     } finally {
-      authd.kill('SIGCONT');
+      for (const child of servers) child.kill('SIGCONT');
     }
   };
   for (const scenario of authdScenarios.filter((candidate) => values.only === undefined || candidate.name.includes(values.only))) {
+    const entry: Entry = { row: { target: 'authd', name: scenario.name }, url: target.baseUrl, requests: await scenario.requests(target), pid: authd.pid };
+    const comparedWith = peers?.get(scenario.name);
+    if (comparedWith !== undefined) {
+      await runInTurns([entry, ...comparedWith]);
+      continue;
+    }
     const ceiling = scenario.ceiling === 'argon2' ? measureArgon2 : undefined;
-    await run({ target: 'authd', name: scenario.name }, target.baseUrl, await scenario.requests(target), authd.pid, { minSeconds: scenario.minSeconds, afterWarmUp: ceiling });
+    await run(entry, { minSeconds: scenario.minSeconds, afterWarmUp: ceiling });
     ceiling?.();
   }
-  await stop(authd);
+  for (const child of servers) await stop(child);
   if (values.only !== undefined) {
     for (const row of rows) log(`${row.name}: ${row.requestsPerSecond} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/req, non-2xx ${row.non2xx}`);
     if (argon2Rates.length > 0) log(`argon2 verify only, before / after: ${argon2Rates.join(' / ')} per second`);
     process.exit(0);
   }
-
-  const koa = await server('koa hello', here('./peers/koa-hello.js'), {}, '/', 18501);
-  await run({ target: 'koa', name: 'hello' }, 'http://127.0.0.1:18501', [{ method: 'GET', path: '/' }], koa.pid);
-  await stop(koa);
-
-  const oidcSecret = 'bench-secret-bench-secret-bench-secret';
-  const oidc = await server('oidc-provider', here('./peers/oidc-provider.js'), { CLIENT_SECRET: oidcSecret }, '/jwks', 18502);
-  const oidcBasic = `Basic ${Buffer.from(`bench:${oidcSecret}`).toString('base64')}`;
-  const oidcHeaders = { 'content-type': 'application/x-www-form-urlencoded', authorization: oidcBasic };
-  await run({ target: 'oidc-provider', name: 'client_credentials' }, 'http://127.0.0.1:18502', [
-    { method: 'POST', path: '/token', headers: oidcHeaders, body: 'grant_type=client_credentials&scope=read' },
-  ], oidc.pid);
-  await run({ target: 'oidc-provider', name: 'jwks' }, 'http://127.0.0.1:18502', [{ method: 'GET', path: '/jwks' }], oidc.pid);
-  const opaqueRequest = 'grant_type=client_credentials&scope=read&resource=https%3A%2F%2Fopaque.example.test';
-  const oidcToken = (await (await fetch('http://127.0.0.1:18502/token', { method: 'POST', headers: oidcHeaders, body: opaqueRequest })).json()) as { access_token: string };
-  await run({ target: 'oidc-provider', name: 'introspection' }, 'http://127.0.0.1:18502', [
-    { method: 'POST', path: '/token/introspection', headers: oidcHeaders, body: `token=${oidcToken.access_token}` },
-  ], oidc.pid);
-  await stop(oidc);
 
   log('measuring raw ES256');
   const es256 = es256Rates(values.quick ? 1000 : 3000);
@@ -150,5 +165,32 @@ try {
     root: here('../..'),
   });
 } finally {
+  for (const child of servers) await stop(child);
   await rm(keysDir, { recursive: true, force: true });
+}
+
+/** Starts bare koa and oidc-provider; returns, by authd row, the peer rows it is measured in turns with. */
+async function startPeers(): Promise<Map<string, Entry[]>> {
+  const koa = await server('koa hello', here('./peers/koa-hello.js'), {}, '/', 18501);
+  servers.push(koa);
+  const oidcSecret = 'bench-secret-bench-secret-bench-secret';
+  const oidc = await server('oidc-provider', here('./peers/oidc-provider.js'), { CLIENT_SECRET: oidcSecret }, '/jwks', 18502);
+  servers.push(oidc);
+  const oidcUrl = 'http://127.0.0.1:18502';
+  const oidcBasic = `Basic ${Buffer.from(`bench:${oidcSecret}`).toString('base64')}`;
+  const oidcHeaders = { 'content-type': 'application/x-www-form-urlencoded', authorization: oidcBasic };
+  const opaqueRequest = 'grant_type=client_credentials&scope=read&resource=https%3A%2F%2Fopaque.example.test';
+  const oidcToken = (await (await fetch(`${oidcUrl}/token`, { method: 'POST', headers: oidcHeaders, body: opaqueRequest })).json()) as { access_token: string };
+  const oidcRow = (name: string, requests: Requests): Entry => ({ row: { target: 'oidc-provider', name }, url: oidcUrl, requests, pid: oidc.pid });
+  return new Map([
+    ['client_credentials', [oidcRow('client_credentials', [{ method: 'POST', path: '/token', headers: oidcHeaders, body: 'grant_type=client_credentials&scope=read' }])]],
+    ['introspection', [oidcRow('introspection', [{ method: 'POST', path: '/token/introspection', headers: oidcHeaders, body: `token=${oidcToken.access_token}` }])]],
+    [
+      'jwks',
+      [
+        oidcRow('jwks', [{ method: 'GET', path: '/jwks' }]),
+        { row: { target: 'koa', name: 'hello' }, url: 'http://127.0.0.1:18501', requests: [{ method: 'GET', path: '/' }], pid: koa.pid },
+      ],
+    ],
+  ]);
 }
