@@ -23,7 +23,12 @@ export interface Scenario {
   readonly minSeconds?: number;
   /** The ceiling the row is compared with, measured right before and right after it. */
   readonly ceiling?: 'argon2';
+  /** The peer rows it is compared with: every authd row of one comparison is measured in turns with them. */
+  readonly comparedWith?: Comparison;
 }
+
+/** The comparisons with a peer server: oidc-provider's rows, and bare koa's with the JWKS. */
+export type Comparison = 'client_credentials' | 'introspection' | 'jwks';
 
 const form = (authorization: string) => ({ 'content-type': 'application/x-www-form-urlencoded', authorization });
 
@@ -53,6 +58,7 @@ function tokenInTurn(path: string, authorization: string, tokens: readonly strin
 export const authdScenarios: Scenario[] = [
   {
     name: 'client_credentials',
+    comparedWith: 'client_credentials',
     requests: async ({ basic }) => [{ method: 'POST', path: '/token', headers: form(basic.cc), body: 'grant_type=client_credentials' }],
   },
   {
@@ -86,6 +92,7 @@ export const authdScenarios: Scenario[] = [
   },
   {
     name: 'introspection',
+    comparedWith: 'introspection',
     requests: async (target) => {
       const token = await accessToken(target);
       return [{ method: 'POST', path: '/introspect', headers: form(target.basic.rs), body: `token=${token}` }];
@@ -94,6 +101,7 @@ export const authdScenarios: Scenario[] = [
   {
     // Each request a token the server has not verified yet (more tokens than its verification cache holds, cycled).
     name: 'introspection (distinct tokens)',
+    comparedWith: 'introspection',
     requests: async (target) => [tokenInTurn('/introspect', target.basic.rs, await Promise.all(Array.from({ length: DISTINCT_TOKENS }, target.mintAccessToken)))],
   },
   {
@@ -102,10 +110,12 @@ export const authdScenarios: Scenario[] = [
   },
   {
     name: 'jwks',
+    comparedWith: 'jwks',
     requests: async () => [{ method: 'GET', path: '/.well-known/jwks.json' }],
   },
   {
     name: 'jwks (If-None-Match)',
+    comparedWith: 'jwks',
     requests: async ({ baseUrl }) => {
       const etag = (await fetch(`${baseUrl}/.well-known/jwks.json`)).headers.get('etag')!;
       return [{ method: 'GET', path: '/.well-known/jwks.json', headers: { 'if-none-match': etag } }];

@@ -84,7 +84,10 @@ export async function measureInTurns(rows: readonly LoadOptions[], windows: numb
   for (const row of rows) await warmUp(row);
   const measured: (LoadResult & { readonly cpuMicros: number })[][] = rows.map(() => []);
   for (let turn = 0; turn < windows; turn += 1) {
-    for (const [index, row] of rows.entries()) measured[index]!.push(await measureWindow(row, row.durationSeconds / windows));
+    // Each row leaves work behind (closing sockets, GC) in the next one's window: alternate who goes first.
+    const order = [...rows.keys()];
+    if (turn % 2 === 1) order.reverse();
+    for (const index of order) measured[index]!.push(await measureWindow(rows[index]!, rows[index]!.durationSeconds / windows));
   }
   return measured.map(combine);
 }

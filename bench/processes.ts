@@ -58,7 +58,7 @@ const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encodi
 export const serverPid = (child: ChildProcess): number | undefined => child.pid;
 
 export async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
   // The SIGKILL timer is cleared once the child is gone: left running it kept the bench alive 15 s.

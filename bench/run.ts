@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/config.js';
-import { authdScenarios, type AuthdTarget } from './authd-scenarios.js';
+import { authdScenarios, type AuthdTarget, type Comparison, type Scenario } from './authd-scenarios.js';
 import { argon2VerifyRate, es256Rates } from './ceilings.js';
 import { measure, measureInTurns, type LoadResult } from './load.js';
 import { canPin, portInUse, startNode, stop, waitForHttp } from './processes.js';
@@ -55,6 +55,8 @@ async function server(name: string, script: string, env: Record<string, string>,
     await Promise.race([waitForHttp(`http://127.0.0.1:${port}${readyPath}`), exited]);
   } catch (error) {
     log(stderr);
+    // Left running, it would hold core 0 and the port for the next bench.
+    child.kill('SIGKILL');
     throw error;
   }
   log(`started ${name} (pid ${child.pid})`);
@@ -88,10 +90,15 @@ async function run(entry: Entry, { minSeconds = 0, afterWarmUp }: { minSeconds?:
   rows.push({ ...entry.row, ...(await measure(loadOptions(entry, seconds, afterWarmUp))) });
 }
 
-/** Rows compared with each other, measured in turns of about 2 s each (see measureInTurns). */
+/**
+ * Rows compared with each other, measured in turns (see measureInTurns): windows of 2 s, or of
+ * 1 s for an odd duration (autocannon ends a run on a whole second, so a window of 1.67 s would
+ * run 2 s and be counted as 1.67).
+ */
 async function runInTurns(entries: readonly Entry[]) {
-  const windows = Math.max(1, Math.round(durationSeconds / 2));
-  log(`measuring in turns, ${windows} windows of ${durationSeconds / windows} s each: ${entries.map(({ row }) => `${row.target} ${row.name}`).join(', ')}`);
+  const windowSeconds = Number.isInteger(durationSeconds) ? (durationSeconds % 2 === 0 ? 2 : 1) : durationSeconds;
+  const windows = durationSeconds / windowSeconds;
+  log(`measuring in turns, ${windows} windows of ${windowSeconds} s each: ${entries.map(({ row }) => `${row.target} ${row.name}`).join(', ')}`);
   const results = await measureInTurns(entries.map((entry) => loadOptions(entry, durationSeconds)), windows);
   results.forEach((result, index) => rows.push({ ...entries[index]!.row, ...result }));
 }
@@ -115,8 +122,8 @@ try {
     mintAccessToken: await accessTokenMinter(keysDir, config.issuer),
   };
   // --only NAME measures the authd rows whose name contains NAME and skips the peers (for profiling).
-  // The peers run beside authd from the start, so that each authd row can be measured in turns
-  // with the rows it is compared with.
+  // The peers run beside authd from the start, so that the authd rows of a comparison can be
+  // measured in turns with the peer rows they are compared with.
   const peers = values.only === undefined ? await startPeers() : undefined;
 
   // argon2's rate is measured right before (after the warm-up) and right after the row compared with it, on the
@@ -133,44 +140,53 @@ try {
       for (const child of servers) child.kill('SIGCONT');
     }
   };
-  for (const scenario of authdScenarios.filter((candidate) => values.only === undefined || candidate.name.includes(values.only))) {
-    const entry: Entry = { row: { target: 'authd', name: scenario.name }, url: target.baseUrl, requests: await scenario.requests(target), pid: authd.pid };
-    const comparedWith = peers?.get(scenario.name);
-    if (comparedWith !== undefined) {
-      await runInTurns([entry, ...comparedWith]);
+  const scenarios = authdScenarios.filter((candidate) => values.only === undefined || candidate.name.includes(values.only));
+  const entryOf = async (scenario: Scenario): Promise<Entry> => ({
+    row: { target: 'authd', name: scenario.name },
+    url: target.baseUrl,
+    requests: await scenario.requests(target),
+    pid: authd.pid,
+  });
+  const measuredInTurns = new Set<string>();
+  for (const scenario of scenarios) {
+    const comparison = scenario.comparedWith;
+    if (peers !== undefined && comparison !== undefined) {
+      if (measuredInTurns.has(comparison)) continue;
+      measuredInTurns.add(comparison);
+      const own = await Promise.all(scenarios.filter((other) => other.comparedWith === comparison).map(entryOf));
+      await runInTurns([...own, ...(await peers[comparison]())]);
       continue;
     }
     const ceiling = scenario.ceiling === 'argon2' ? measureArgon2 : undefined;
-    await run(entry, { minSeconds: scenario.minSeconds, afterWarmUp: ceiling });
+    await run(await entryOf(scenario), { minSeconds: scenario.minSeconds, afterWarmUp: ceiling });
     ceiling?.();
   }
   for (const child of servers) await stop(child);
   if (values.only !== undefined) {
     for (const row of rows) log(`${row.name}: ${row.requestsPerSecond} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/req, non-2xx ${row.non2xx}`);
     if (argon2Rates.length > 0) log(`argon2 verify only, before / after: ${argon2Rates.join(' / ')} per second`);
-    process.exit(0);
+  } else {
+    log('measuring raw ES256');
+    const es256 = es256Rates(values.quick ? 1000 : 3000);
+    await writeReport({
+      rows,
+      es256,
+      argon2Rates,
+      argon2Cost: config.argon2,
+      durationSeconds,
+      connections,
+      pinned: canPin,
+      cpuModel: cpus()[0]?.model ?? 'unknown',
+      root: here('../..'),
+    });
   }
-
-  log('measuring raw ES256');
-  const es256 = es256Rates(values.quick ? 1000 : 3000);
-  await writeReport({
-    rows,
-    es256,
-    argon2Rates,
-    argon2Cost: config.argon2,
-    durationSeconds,
-    connections,
-    pinned: canPin,
-    cpuModel: cpus()[0]?.model ?? 'unknown',
-    root: here('../..'),
-  });
 } finally {
   for (const child of servers) await stop(child);
   await rm(keysDir, { recursive: true, force: true });
 }
 
-/** Starts bare koa and oidc-provider; returns, by authd row, the peer rows it is measured in turns with. */
-async function startPeers(): Promise<Map<string, Entry[]>> {
+/** Starts bare koa and oidc-provider; returns, by comparison, how to build the peer rows measured in turns with authd's. */
+async function startPeers(): Promise<Record<Comparison, () => Promise<Entry[]>>> {
   const koa = await server('koa hello', here('./peers/koa-hello.js'), {}, '/', 18501);
   servers.push(koa);
   const oidcSecret = 'bench-secret-bench-secret-bench-secret';
@@ -179,18 +195,22 @@ async function startPeers(): Promise<Map<string, Entry[]>> {
   const oidcUrl = 'http://127.0.0.1:18502';
   const oidcBasic = `Basic ${Buffer.from(`bench:${oidcSecret}`).toString('base64')}`;
   const oidcHeaders = { 'content-type': 'application/x-www-form-urlencoded', authorization: oidcBasic };
-  const opaqueRequest = 'grant_type=client_credentials&scope=read&resource=https%3A%2F%2Fopaque.example.test';
-  const oidcToken = (await (await fetch(`${oidcUrl}/token`, { method: 'POST', headers: oidcHeaders, body: opaqueRequest })).json()) as { access_token: string };
   const oidcRow = (name: string, requests: Requests): Entry => ({ row: { target: 'oidc-provider', name }, url: oidcUrl, requests, pid: oidc.pid });
-  return new Map([
-    ['client_credentials', [oidcRow('client_credentials', [{ method: 'POST', path: '/token', headers: oidcHeaders, body: 'grant_type=client_credentials&scope=read' }])]],
-    ['introspection', [oidcRow('introspection', [{ method: 'POST', path: '/token/introspection', headers: oidcHeaders, body: `token=${oidcToken.access_token}` }])]],
-    [
-      'jwks',
-      [
-        oidcRow('jwks', [{ method: 'GET', path: '/jwks' }]),
-        { row: { target: 'koa', name: 'hello' }, url: 'http://127.0.0.1:18501', requests: [{ method: 'GET', path: '/' }], pid: koa.pid },
-      ],
+  /** An opaque token of oidc-provider's, taken when its row starts (it lives 15 minutes) and checked to be active. */
+  const opaqueToken = async (): Promise<string> => {
+    const opaqueRequest = 'grant_type=client_credentials&scope=read&resource=https%3A%2F%2Fopaque.example.test';
+    const issued = await fetch(`${oidcUrl}/token`, { method: 'POST', headers: oidcHeaders, body: opaqueRequest });
+    const { access_token: token } = (await issued.json()) as { access_token?: string };
+    const introspected = token && (await (await fetch(`${oidcUrl}/token/introspection`, { method: 'POST', headers: oidcHeaders, body: `token=${token}` })).json());
+    if (!issued.ok || token === undefined || (introspected as { active?: boolean }).active !== true) throw new Error('oidc-provider gave no active opaque token');
+    return token;
+  };
+  return {
+    client_credentials: async () => [oidcRow('client_credentials', [{ method: 'POST', path: '/token', headers: oidcHeaders, body: 'grant_type=client_credentials&scope=read' }])],
+    introspection: async () => [oidcRow('introspection', [{ method: 'POST', path: '/token/introspection', headers: oidcHeaders, body: `token=${await opaqueToken()}` }])],
+    jwks: async () => [
+      oidcRow('jwks', [{ method: 'GET', path: '/jwks' }]),
+      { row: { target: 'koa', name: 'hello' }, url: 'http://127.0.0.1:18501', requests: [{ method: 'GET', path: '/' }], pid: koa.pid },
     ],
-  ]);
+  };
 }
