@@ -37,6 +37,9 @@ export interface LoadResult {
   readonly errors: number;
 }
 
+/** A measured window, with the server's CPU time in it (windows add up by it). */
+type WindowResult = LoadResult & { readonly cpuMicros: number };
+
 /** Unmeasured load until the warm-up's time and request count have both passed. */
 async function warmUp(options: LoadOptions): Promise<void> {
   const first = await autocannon({ url: options.url, connections: options.connections, duration: options.warmUpSeconds, requests: options.requests });
@@ -46,7 +49,7 @@ async function warmUp(options: LoadOptions): Promise<void> {
 }
 
 /** One measured window: the load and the server's CPU time around it. */
-async function measureWindow(options: LoadOptions, seconds: number): Promise<LoadResult & { readonly cpuMicros: number }> {
+async function measureWindow(options: LoadOptions, seconds: number): Promise<WindowResult> {
   const cpuBefore = cpuMicros(options.serverPid);
   const result = await autocannon({ url: options.url, connections: options.connections, duration: seconds, requests: options.requests });
   const cpu = cpuMicros(options.serverPid) - cpuBefore;
@@ -82,7 +85,7 @@ export async function measure(options: LoadOptions): Promise<LoadResult> {
  */
 export async function measureInTurns(rows: readonly LoadOptions[], windows: number): Promise<LoadResult[]> {
   for (const row of rows) await warmUp(row);
-  const measured: (LoadResult & { readonly cpuMicros: number })[][] = rows.map(() => []);
+  const measured: WindowResult[][] = rows.map(() => []);
   for (let turn = 0; turn < windows; turn += 1) {
     // Each row leaves work behind (closing sockets, GC) in the next one's window: alternate who goes first.
     const order = [...rows.keys()];
@@ -92,11 +95,10 @@ export async function measureInTurns(rows: readonly LoadOptions[], windows: numb
   return measured.map(combine);
 }
 
-function combine(windows: readonly (LoadResult & { readonly cpuMicros: number })[]): LoadResult {
+function combine(windows: readonly WindowResult[]): LoadResult {
   const sum = (field: 'seconds' | 'total' | 'non2xx' | 'failed' | 'errors') => windows.reduce((total, window) => total + window[field], 0);
   const total = sum('total');
-  // Windows of a third of a second and the like do not add up exactly in floating point.
-  const seconds = Math.round(sum('seconds') * 1000) / 1000;
+  const seconds = sum('seconds');
   const cpu = windows.reduce((micros, window) => micros + window.cpuMicros, 0);
   const p50s = windows.map((window) => window.p50).sort((a, b) => a - b);
   return {
