@@ -1,8 +1,4 @@
-/** One denylisted access token, as far as an in-process copy needs it. */
-export interface RevokedEntry {
-  readonly jti: string;
-  readonly expiresAt: Date;
-}
+import { createExpiringJtis, type RevokedEntry } from './expiring-jtis.js';
 
 /** Past this many live entries the copy stops answering and checks go to Redis again. */
 export const MAX_REVOKED_ENTRIES = 1_000_000;
@@ -29,7 +25,7 @@ export interface RevokedSet {
 }
 
 export function createRevokedSet(): RevokedSet {
-  const entries = new Map<string, number>();
+  const entries = createExpiringJtis();
   let generation = 0;
   let complete = false;
   const invalidate = () => {
@@ -39,34 +35,20 @@ export function createRevokedSet(): RevokedSet {
   };
   return {
     lookup(jti, nowMs) {
-      if (!complete) return undefined;
-      const expiresAt = entries.get(jti);
-      return expiresAt !== undefined && expiresAt > nowMs;
+      return complete ? entries.has(jti, nowMs) : undefined;
     },
     add(added) {
-      for (const { jti, expiresAt } of added) {
-        const ms = expiresAt.getTime();
-        if (ms > (entries.get(jti) ?? 0)) entries.set(jti, ms);
-      }
-      if (entries.size > MAX_REVOKED_ENTRIES) invalidate();
+      entries.add(added);
+      if (entries.size() > MAX_REVOKED_ENTRIES) invalidate();
     },
     invalidate,
     markComplete(loaded) {
-      if (loaded !== generation || entries.size > MAX_REVOKED_ENTRIES) return false;
+      if (loaded !== generation || entries.size() > MAX_REVOKED_ENTRIES) return false;
       complete = true;
       return true;
     },
     isComplete: () => complete,
-    size: () => entries.size,
-    prune(nowMs) {
-      let dropped = 0;
-      for (const [jti, expiresAt] of entries) {
-        if (expiresAt <= nowMs) {
-          entries.delete(jti);
-          dropped += 1;
-        }
-      }
-      return dropped;
-    },
+    size: () => entries.size(),
+    prune: (nowMs) => entries.prune(nowMs),
   };
 }

@@ -6,14 +6,31 @@ const RECORD_REVOCATIONS = `INSERT INTO revocations (jti, expires_at, reason, re
   SELECT jti, expires_at, reason, $4::timestamptz FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
   ON CONFLICT (jti) DO NOTHING`;
 
+/**
+ * Recent revocations in pages, in the order of an index on (revoked_at, jti): the first page from
+ * a time on, each next page after the last row of the one before.
+ */
+const recordedSinceSql = (comparison: '>=' | '>') => `SELECT jti, expires_at AS "expiresAt", reason, revoked_at AS "revokedAt"
+  FROM revocations WHERE (revoked_at, jti) ${comparison} ($1, $2) AND expires_at > $3 ORDER BY revoked_at, jti LIMIT $4`;
+const FIRST_RECORDED_SINCE = recordedSinceSql('>=');
+const NEXT_RECORDED_SINCE = recordedSinceSql('>');
+
+/** A revocation with the time it was recorded, which places it in a page of recent ones. */
+export interface RecordedRevocation extends RevokedAccessToken {
+  readonly revokedAt: Date;
+}
+
 /** The durable copy of the denylist: every revocation is written here before Redis. */
 export interface RevocationStore {
   record(tokens: readonly RevokedAccessToken[], now: Date, tx?: DatabaseTransaction): Promise<void>;
   isRevoked(jti: string): Promise<boolean>;
   /** Unexpired revocations in pages (for re-seeding Redis). */
   unexpired(now: Date, after: string | undefined, limit: number): Promise<RevokedAccessToken[]>;
-  /** Revocations recorded at or after `since` (to catch up Redis with writes made elsewhere). */
-  recordedSince(since: Date, now: Date): Promise<RevokedAccessToken[]>;
+  /**
+   * Unexpired revocations recorded at or after `since`, a page of at most `limit` at a time:
+   * pass the last row of a page as `after` for the next one (to catch up Redis with writes made elsewhere).
+   */
+  recordedSince(since: Date, now: Date, after: RecordedRevocation | undefined, limit: number): Promise<RecordedRevocation[]>;
   /** Deletes rows whose tokens have expired; returns how many. */
   pruneExpired(now: Date): Promise<number>;
 }
@@ -46,9 +63,13 @@ export function createRevocationStore(db: Database, sql: SqlPool): RevocationSto
       });
       return rows.map(toRevokedAccessToken);
     },
-    async recordedSince(since, now) {
-      const rows = await db.revocation.findMany({ where: { revokedAt: { gte: since }, expiresAt: { gt: now } } });
-      return rows.map(toRevokedAccessToken);
+    async recordedSince(since, now, after, limit) {
+      const { rows } = await sql.query<RecordedRevocation>(
+        after === undefined
+          ? { name: 'authd_first_recorded_since', text: FIRST_RECORDED_SINCE, values: [since, '', now, limit] }
+          : { name: 'authd_next_recorded_since', text: NEXT_RECORDED_SINCE, values: [after.revokedAt, after.jti, now, limit] },
+      );
+      return rows;
     },
     async pruneExpired(now) {
       return (await db.revocation.deleteMany({ where: { expiresAt: { lte: now } } })).count;

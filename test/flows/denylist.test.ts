@@ -38,6 +38,19 @@ afterAll(async () => {
 
 const soon = () => new Date(Date.now() + 600_000);
 
+const eventually = async (condition: () => Promise<boolean> | boolean) => {
+  for (let attempt = 0; attempt < 200; attempt += 1) {
+    if (await condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error('condition not met within 5 s');
+};
+const ourSubscriberIds = async () =>
+  String(await testRedis.client.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
+    .split('\n')
+    .filter((line) => line.includes(` db=${new URL(testRedis.url).pathname.slice(1)} `))
+    .map((line) => /id=(\d+)/.exec(line)![1]!);
+
 describe('denylist', () => {
   it('writes Postgres first and Redis second, and answers from Redis', async () => {
     const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
@@ -95,19 +108,6 @@ describe('denylist', () => {
 });
 
 describe('in-process copy of the denylist', () => {
-  const eventually = async (condition: () => Promise<boolean> | boolean) => {
-    for (let attempt = 0; attempt < 200; attempt += 1) {
-      if (await condition()) return;
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    throw new Error('condition not met within 5 s');
-  };
-  const ourSubscriberIds = async () =>
-    String(await testRedis.client.call('CLIENT', 'LIST', 'TYPE', 'pubsub'))
-      .split('\n')
-      .filter((line) => line.includes(` db=${new URL(testRedis.url).pathname.slice(1)} `))
-      .map((line) => /id=(\d+)/.exec(line)![1]!);
-
   it('answers from memory once loaded, hears other instances, and survives losing its subscription', async () => {
     const store = createRevocationStore(live.db, live.sql);
     await store.record([{ jti: 'in-postgres-only', expiresAt: soon(), reason: 'revoked' }], new Date());
@@ -162,6 +162,69 @@ describe('in-process copy of the denylist', () => {
       }
       await eventually(() => logs.lines.filter((line) => line['msg'] === 'denylist: ignored a malformed message on the revocation channel').length >= 5);
       expect(instance.copyState().size).toBe(size);
+    } finally {
+      await feed.close();
+      await instanceRedis.quit();
+    }
+  });
+});
+
+describe('catching Redis up from Postgres', () => {
+  const denylistKeys = async () => (await testRedis.client.keys('authd:revoked:*')).sort();
+  const tokens = (prefix: string, count: number) =>
+    Array.from({ length: count }, (_, index) => ({ jti: `${prefix}-${String(index).padStart(5, '0')}`, expiresAt: soon(), reason: 'revoked' as const }));
+
+  beforeEach(async () => {
+    await testDb.query('DELETE FROM revocations');
+    await testRedis.client.flushdb();
+  });
+
+  it('writes only the revocations Redis may lack, not every recent one again', async () => {
+    const store = createRevocationStore(live.db, live.sql);
+    const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    await denylist.reseed();
+    await denylist.revoke([{ jti: 'written-by-us', expiresAt: soon(), reason: 'revoked' }]);
+    await store.record([{ jti: 'postgres-only', expiresAt: soon(), reason: 'sessions_revoked' }], new Date());
+    // Deleted behind its back: a key this instance wrote is not written again.
+    await testRedis.client.del('authd:revoked:written-by-us');
+
+    await denylist.sync();
+    expect(await denylistKeys()).toEqual(['authd:revoked:postgres-only']);
+    expect(await testRedis.client.get('authd:revoked:postgres-only')).toBe('sessions_revoked');
+    expect(await denylist.isRevoked('postgres-only')).toBe(true);
+  });
+
+  it('pages through more recent revocations than one page holds, all recorded in the same millisecond', async () => {
+    const store = createRevocationStore(live.db, live.sql);
+    const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    await denylist.reseed();
+    const recorded = tokens('bulk', 2500);
+    await store.record(recorded, new Date());
+    await store.record([{ jti: 'expired', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
+
+    await denylist.sync();
+    expect(await denylistKeys()).toEqual(recorded.map(({ jti }) => `authd:revoked:${jti}`));
+  });
+
+  it('writes every recent revocation again once it may have lost Redis (the subscription dropped)', async () => {
+    const instanceRedis = createRedis(testRedis.url);
+    const feed = createRevocationFeed(instanceRedis);
+    const store = createRevocationStore(live.db, live.sql);
+    const denylist = createDenylist({ store, cache: createDenylistCache(instanceRedis), feed, clock, logger: logs.logger });
+    try {
+      denylist.follow();
+      await eventually(() => denylist.copyState().complete);
+      await denylist.reseed();
+      await denylist.revoke([{ jti: 'before-the-drop', expiresAt: soon(), reason: 'revoked' }]);
+      await testRedis.client.del('authd:revoked:before-the-drop');
+      await denylist.sync();
+      expect(await denylistKeys()).toEqual([]);
+
+      const [subscriber] = await ourSubscriberIds();
+      await testRedis.client.client('KILL', 'ID', subscriber!);
+      await eventually(() => !denylist.copyState().complete);
+      await denylist.sync();
+      expect(await denylistKeys()).toEqual(['authd:revoked:before-the-drop']);
     } finally {
       await feed.close();
       await instanceRedis.quit();
