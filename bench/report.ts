@@ -1,5 +1,6 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { InProcessRow } from './in-process.js';
 import type { LoadResult } from './load.js';
 import { roundRate } from './rates.js';
 
@@ -10,7 +11,8 @@ export interface Row extends LoadResult {
 
 export interface Report {
   readonly rows: Row[];
-  readonly es256: { sign: number; verify: number };
+  /** Calls per second measured in the bench process: raw crypto ceilings, authd's own in-process work. */
+  readonly inProcess: readonly InProcessRow[];
   /** argon2 verifications per second on the server's core, right before and right after the password row. */
   readonly argon2Rates: readonly number[];
   readonly argon2Cost: { memoryCost: number; timeCost: number; parallelism: number };
@@ -106,8 +108,9 @@ function markdown(report: Report, date: string): string {
       (row) =>
         `| ${row.target} | ${row.name} | ${row.requestsPerSecond} | ${row.p50} | ${row.p99} | ${row.cpuMicrosPerRequest} | ${peerRatio(report, row)} | ${row.non2xx + row.errors} |`,
     ),
-    `| node:crypto | ES256 sign (one core) | ${report.es256.sign} | | | | | |`,
-    `| node:crypto | ES256 verify (one core) | ${report.es256.verify} | | | | | |`,
+    ...report.inProcess.map(
+      (row) => `| ${row.target} | ${row.name} | ${row.perSecond} | | | | ${row.ofCeiling === undefined ? '' : `${row.ofCeiling.ratio.toFixed(2)}× ${row.ofCeiling.name}`} | |`,
+    ),
     `| argon2 | verify only, server core (before / after the password row: ${report.argon2Rates.join(' / ')}) | ${roundRate(argon2PerSecond(report))} | | | | | |`,
     '',
     '| target | measured (req/s) | same by server CPU/req | wanted | met |',

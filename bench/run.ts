@@ -7,7 +7,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/config.js';
 import { authdScenarios, type AuthdTarget, type Comparison, type Scenario } from './authd-scenarios.js';
-import { argon2VerifyRate, es256Rates } from './ceilings.js';
+import { argon2VerifyRate } from './ceilings.js';
+import { inProcessMeasurements, measureInProcess } from './in-process.js';
 import { measure, measureInTurns, type LoadResult } from './load.js';
 import { canPin, portInUse, startNode, stop, waitForHttp } from './processes.js';
 import { writeReport, type Row } from './report.js';
@@ -166,11 +167,11 @@ try {
     for (const row of rows) log(`${row.name}: ${row.requestsPerSecond} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/req, non-2xx ${row.non2xx}`);
     if (argon2Rates.length > 0) log(`argon2 verify only, before / after: ${argon2Rates.join(' / ')} per second`);
   } else {
-    log('measuring raw ES256');
-    const es256 = es256Rates(values.quick ? 1000 : 3000);
+    log('measuring in process: raw ES256, the access-token verifier');
+    const inProcess = await measureInProcess(inProcessMeasurements, values.quick ? 1000 : 3000);
     await writeReport({
       rows,
-      es256,
+      inProcess,
       argon2Rates,
       argon2Cost: config.argon2,
       durationSeconds,
