@@ -5,8 +5,7 @@ import { describeError, type Logger } from '../observability/logger.js';
 import type { DenylistCache } from '../stores/denylist-cache.js';
 import type { RevocationFeed } from '../stores/denylist-events.js';
 import type { RecordedRevocation, RevocationStore } from '../stores/revocation-store.js';
-import { createExpiringJtis, type RevokedEntry } from './expiring-jtis.js';
-import { createRevokedSet, MAX_REVOKED_ENTRIES } from './revoked-set.js';
+import { createRevokedSet } from './revoked-set.js';
 
 const SEED_PAGE_SIZE = 1000;
 /** Catch-up looks this far behind the last sync, for transactions that committed late. */
@@ -53,26 +52,12 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
   const now = () => new Date(clock.now());
   const copy = createRevokedSet();
   let subscribed = false;
-  /**
-   * jtis known to be in Redis since this instance last connected to it: set by this instance, or
-   * heard on the channel (a message is sent in one transaction with its keys). The catch-up skips
-   * them, so it writes only what never reached Redis instead of every recent revocation again.
-   */
-  const inRedis = createExpiringJtis();
-  const knownInRedis = (entries: readonly RevokedEntry[]) => {
-    inRedis.add(entries);
-    if (inRedis.size() > MAX_REVOKED_ENTRIES) inRedis.clear();
-  };
-  const writeToRedis = async (tokens: readonly RevokedAccessToken[], options?: { announce: boolean }) => {
-    await cache.add(tokens, now(), options);
-    knownInRedis(tokens);
-  };
 
   /** Announces revocations Postgres already holds: this instance's copy at once, Redis and the others next. */
   const publish = async (tokens: readonly RevokedAccessToken[]) => {
     copy.add(tokens);
     try {
-      await writeToRedis(tokens);
+      await cache.add(tokens, now());
     } catch (error) {
       logger.warn({ err: describeError(error), count: tokens.length }, 'denylist: Redis write failed; Postgres holds the revocation');
     }
@@ -93,7 +78,7 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
   };
 
   const reseed = async () => {
-    const count = await eachUnexpiredPage((page) => writeToRedis(page, { announce: false }));
+    const count = await eachUnexpiredPage((page) => cache.add(page, now(), { announce: false }));
     await cache.markSeeded();
     logger.info({ count }, 'denylist: Redis seeded from Postgres');
     return count;
@@ -108,8 +93,9 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
 
   /**
    * Revocations recorded since `since` that Redis may lack (recorded by the CLI, or by an instance
-   * that could not reach Redis or stopped before it wrote), a page at a time: into the copy, and
-   * those not known to be in Redis into Redis.
+   * that could not reach Redis or stopped before it wrote, or keys lost since), a page at a time:
+   * into the copy, and into Redis where their keys are missing (one read per page, not a write
+   * per revocation: most of them reached Redis when they were made).
    */
   const catchUp = async (since: Date) => {
     let after: RecordedRevocation | undefined;
@@ -117,9 +103,8 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
       const page = await store.recordedSince(since, now(), after, SEED_PAGE_SIZE);
       if (page.length === 0) return;
       copy.add(page);
-      const nowMs = clock.now();
-      const missing = page.filter(({ jti }) => !inRedis.has(jti, nowMs));
-      if (missing.length > 0) await writeToRedis(missing, { announce: false });
+      const missing = await cache.missing(page);
+      if (missing.length > 0) await cache.add(missing, now(), { announce: false });
       after = page[page.length - 1];
     }
   };
@@ -153,13 +138,8 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
           if (subscribed) logger.warn('denylist: revocation channel lost; checks go to Redis until it is back');
           subscribed = false;
           copy.invalidate();
-          // Redis may have restarted without its data.
-          inRedis.clear();
         },
-        revoked(entries) {
-          copy.add(entries);
-          knownInRedis(entries);
-        },
+        revoked: (entries) => copy.add(entries),
         malformed: () => logger.warn('denylist: ignored a malformed message on the revocation channel'),
       });
     },
@@ -170,7 +150,6 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
       if (!(await cache.isSeeded())) await reseed();
       else await catchUp(new Date(lastSync - CATCH_UP_MARGIN_MS));
       copy.prune(clock.now());
-      inRedis.prune(clock.now());
       if (subscribed && !copy.isComplete()) await loadCopy();
       lastSync = started;
     },

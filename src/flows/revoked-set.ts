@@ -1,4 +1,8 @@
-import { createExpiringJtis, type RevokedEntry } from './expiring-jtis.js';
+/** One denylisted access token, as far as an in-process copy needs it. */
+export interface RevokedEntry {
+  readonly jti: string;
+  readonly expiresAt: Date;
+}
 
 /** Past this many live entries the copy stops answering and checks go to Redis again. */
 export const MAX_REVOKED_ENTRIES = 1_000_000;
@@ -25,7 +29,7 @@ export interface RevokedSet {
 }
 
 export function createRevokedSet(): RevokedSet {
-  const entries = createExpiringJtis();
+  const entries = new Map<string, number>();
   let generation = 0;
   let complete = false;
   const invalidate = () => {
@@ -35,20 +39,34 @@ export function createRevokedSet(): RevokedSet {
   };
   return {
     lookup(jti, nowMs) {
-      return complete ? entries.has(jti, nowMs) : undefined;
+      if (!complete) return undefined;
+      const expiresAt = entries.get(jti);
+      return expiresAt !== undefined && expiresAt > nowMs;
     },
     add(added) {
-      entries.add(added);
-      if (entries.size() > MAX_REVOKED_ENTRIES) invalidate();
+      for (const { jti, expiresAt } of added) {
+        const ms = expiresAt.getTime();
+        if (ms > (entries.get(jti) ?? 0)) entries.set(jti, ms);
+      }
+      if (entries.size > MAX_REVOKED_ENTRIES) invalidate();
     },
     invalidate,
     markComplete(loaded) {
-      if (loaded !== generation || entries.size() > MAX_REVOKED_ENTRIES) return false;
+      if (loaded !== generation || entries.size > MAX_REVOKED_ENTRIES) return false;
       complete = true;
       return true;
     },
     isComplete: () => complete,
-    size: () => entries.size(),
-    prune: (nowMs) => entries.prune(nowMs),
+    size: () => entries.size,
+    prune(nowMs) {
+      let dropped = 0;
+      for (const [jti, expiresAt] of entries) {
+        if (expiresAt <= nowMs) {
+          entries.delete(jti);
+          dropped += 1;
+        }
+      }
+      return dropped;
+    },
   };
 }

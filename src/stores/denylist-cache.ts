@@ -11,11 +11,13 @@ const SEEDED_MARKER = 'authd:denylist:seeded';
 /** The Redis side of the denylist. Every method may reject when Redis is unreachable. */
 export interface DenylistCache {
   /**
-   * Sets the keys; new revocations are also announced on the revocation channel, in one
-   * transaction with their keys (re-seeding copies known ones and announces nothing).
+   * Sets the keys; new revocations are also announced on the revocation channel in the same
+   * round trip (re-seeding copies known ones and announces nothing).
    */
   add(tokens: readonly RevokedAccessToken[], now: Date, options?: { announce: boolean }): Promise<void>;
   has(jti: string): Promise<boolean>;
+  /** Those of `tokens` whose keys Redis does not hold, in one read. */
+  missing<T extends { readonly jti: string }>(tokens: readonly T[]): Promise<T[]>;
   /** Whether Redis still holds the marker set after the last complete seeding. */
   isSeeded(): Promise<boolean>;
   markSeeded(): Promise<void>;
@@ -29,17 +31,20 @@ export function createDenylistCache(redis: Redis): DenylistCache {
         .map((token) => ({ token, ttl: Math.ceil((token.expiresAt.getTime() - now.getTime()) / 1000) }))
         .filter(({ ttl }) => ttl > 0);
       if (live.length === 0) return;
-      // Announced in one transaction with the keys: whoever hears of a revocation can rely on its
-      // key being set (a key refused, say by maxmemory, aborts the announcement too).
-      const batch = announce ? redis.multi() : redis.pipeline();
-      for (const { token, ttl } of live) batch.set(denylistKey(token.jti), token.reason, 'EX', ttl);
-      if (announce) batch.publish(channel, encodeRevocations(live.map(({ token }) => token)));
-      const results = await batch.exec();
+      const pipeline = redis.pipeline();
+      for (const { token, ttl } of live) pipeline.set(denylistKey(token.jti), token.reason, 'EX', ttl);
+      if (announce) pipeline.publish(channel, encodeRevocations(live.map(({ token }) => token)));
+      const results = await pipeline.exec();
       const failed = results?.find(([error]) => error !== null);
       if (failed) throw failed[0];
     },
     async has(jti) {
       return (await redis.exists(denylistKey(jti))) === 1;
+    },
+    async missing(tokens) {
+      if (tokens.length === 0) return [];
+      const values = await redis.mget(tokens.map(({ jti }) => denylistKey(jti)));
+      return tokens.filter((_, index) => values[index] === null);
     },
     async isSeeded() {
       return (await redis.exists(SEEDED_MARKER)) === 1;

@@ -1,4 +1,4 @@
-import type { RevokedEntry } from '../flows/expiring-jtis.js';
+import type { RevokedEntry } from '../flows/revoked-set.js';
 import type { Redis } from './redis.js';
 
 /**
