@@ -1,4 +1,4 @@
-import type { RevocationReason, RevokedAccessToken } from '../domain/revocation.js';
+import type { RevokedAccessToken } from '../domain/revocation.js';
 import type { Database, DatabaseTransaction, SqlPool } from './database.js';
 
 /** Named prepared statements (parsed and planned once per connection): these run per request. */
@@ -14,6 +14,12 @@ const recordedSinceSql = (comparison: '>=' | '>') => `SELECT jti, expires_at AS 
   FROM revocations WHERE (revoked_at, jti) ${comparison} ($1, $2) AND expires_at > $3 ORDER BY revoked_at, jti LIMIT $4`;
 const FIRST_RECORDED_SINCE = recordedSinceSql('>=');
 const NEXT_RECORDED_SINCE = recordedSinceSql('>');
+
+/** Every unexpired revocation in pages, in the order of the primary key (re-seeding, loading a copy). */
+const unexpiredSql = (comparison: '>=' | '>') => `SELECT jti, expires_at AS "expiresAt", reason
+  FROM revocations WHERE expires_at > $1 AND jti ${comparison} $2 ORDER BY jti LIMIT $3`;
+const FIRST_UNEXPIRED = unexpiredSql('>=');
+const NEXT_UNEXPIRED = unexpiredSql('>');
 
 /** A revocation with the time it was recorded, which places it in a page of recent ones. */
 export interface RecordedRevocation extends RevokedAccessToken {
@@ -56,12 +62,12 @@ export function createRevocationStore(db: Database, sql: SqlPool): RevocationSto
       return (await sql.query({ name: 'authd_is_revoked', text: 'SELECT 1 FROM revocations WHERE jti = $1', values: [jti] })).rowCount === 1;
     },
     async unexpired(now, after, limit) {
-      const rows = await db.revocation.findMany({
-        where: { expiresAt: { gt: now }, ...(after === undefined ? {} : { jti: { gt: after } }) },
-        orderBy: { jti: 'asc' },
-        take: limit,
-      });
-      return rows.map(toRevokedAccessToken);
+      const { rows } = await sql.query<RevokedAccessToken>(
+        after === undefined
+          ? { name: 'authd_first_unexpired', text: FIRST_UNEXPIRED, values: [now, '', limit] }
+          : { name: 'authd_next_unexpired', text: NEXT_UNEXPIRED, values: [now, after, limit] },
+      );
+      return rows;
     },
     async recordedSince(since, now, after, limit) {
       const { rows } = await sql.query<RecordedRevocation>(
@@ -76,9 +82,3 @@ export function createRevocationStore(db: Database, sql: SqlPool): RevocationSto
     },
   };
 }
-
-const toRevokedAccessToken = ({ jti, expiresAt, reason }: { jti: string; expiresAt: Date; reason: string }): RevokedAccessToken => ({
-  jti,
-  expiresAt,
-  reason: reason as RevocationReason,
-});

@@ -203,6 +203,27 @@ describe('catching Redis up from Postgres', () => {
     expect(await denylist.isRevoked('postgres-only')).toBe(true);
   });
 
+  it('re-seeds Redis and loads the in-process copy through every page of the unexpired revocations', async () => {
+    const store = createRevocationStore(live.db, live.sql);
+    const recorded = tokens('seed', 2500);
+    await store.record(recorded, new Date());
+    await store.record([{ jti: 'expired', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
+    const instanceRedis = createRedis(testRedis.url);
+    await redisReady(instanceRedis, 5000);
+    const feed = createRevocationFeed(instanceRedis);
+    const denylist = createDenylist({ store, cache: createDenylistCache(instanceRedis), feed, clock, logger: logs.logger });
+    try {
+      expect(await denylist.reseed()).toBe(2500);
+      expect(await denylistKeys()).toEqual(recorded.map(({ jti }) => `authd:revoked:${jti}`));
+      denylist.follow();
+      await eventually(() => denylist.copyState().complete);
+      expect(denylist.copyState().size).toBe(2500);
+    } finally {
+      await feed.close();
+      await instanceRedis.quit();
+    }
+  });
+
   it('pages through more recent revocations than one page holds, all recorded in the same millisecond', async () => {
     const store = createRevocationStore(live.db, live.sql);
     const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
