@@ -29,7 +29,10 @@ export interface Denylist {
   follow(): void;
   /** Whether checks are answered in-process right now, and how many jtis the copy holds. */
   copyState(): { readonly complete: boolean; readonly size: number };
-  /** Copies every unexpired revocation from Postgres into Redis. */
+  /**
+   * Makes Redis hold every unexpired revocation Postgres holds, writing only the keys it lacks
+   * (after a reconnect without a restart, none).
+   */
   reseed(): Promise<number>;
   /**
    * Keeps Redis complete: a full re-seed when Redis lost the marker of the last seeding (flush,
@@ -77,8 +80,14 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
     }
   };
 
+  /** Sets the keys Redis lacks of revocations Postgres holds (one read per page; most are usually there). */
+  const restoreMissing = async (tokens: readonly RevokedAccessToken[]) => {
+    const missing = await cache.missing(tokens);
+    if (missing.length > 0) await cache.add(missing, now(), { announce: false });
+  };
+
   const reseed = async () => {
-    const count = await eachUnexpiredPage((page) => cache.add(page, now(), { announce: false }));
+    const count = await eachUnexpiredPage(restoreMissing);
     await cache.markSeeded();
     logger.info({ count }, 'denylist: Redis seeded from Postgres');
     return count;
@@ -94,8 +103,7 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
   /**
    * Revocations recorded since `since` that Redis may lack (recorded by the CLI, or by an instance
    * that could not reach Redis or stopped before it wrote, or keys lost since), a page at a time:
-   * into the copy, and into Redis where their keys are missing (one read per page, not a write
-   * per revocation: most of them reached Redis when they were made).
+   * into the copy, and into Redis where their keys are missing.
    */
   const catchUp = async (since: Date) => {
     let after: RecordedRevocation | undefined;
@@ -103,8 +111,7 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
       const page = await store.recordedSince(since, now(), after, SEED_PAGE_SIZE);
       if (page.length === 0) return;
       copy.add(page);
-      const missing = await cache.missing(page);
-      if (missing.length > 0) await cache.add(missing, now(), { announce: false });
+      await restoreMissing(page);
       after = page[page.length - 1];
     }
   };

@@ -215,6 +215,11 @@ describe('catching Redis up from Postgres', () => {
     try {
       expect(await denylist.reseed()).toBe(2500);
       expect(await denylistKeys()).toEqual(recorded.map(({ jti }) => `authd:revoked:${jti}`));
+      // Again after a reconnect: only what Redis lost is written.
+      await testRedis.client.del('authd:revoked:seed-02499');
+      await testRedis.client.set('authd:revoked:seed-00000', 'untouched', 'KEEPTTL');
+      expect(await denylist.reseed()).toBe(2500);
+      expect(await testRedis.client.mget('authd:revoked:seed-00000', 'authd:revoked:seed-02499')).toEqual(['untouched', 'revoked']);
       denylist.follow();
       await eventually(() => denylist.copyState().complete);
       expect(denylist.copyState().size).toBe(2500);
