@@ -44,7 +44,9 @@ export const inProcessMeasurements: InProcessMeasurement[] = [
       const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
       const publicKey = createPublicKey(privateKey);
       const signature = sign('sha256', SIGNING_INPUT, { key: privateKey, ...ES256 });
-      return () => verify('sha256', SIGNING_INPUT, { key: publicKey, ...ES256 }, signature);
+      return () => {
+        if (!verify('sha256', SIGNING_INPUT, { key: publicKey, ...ES256 }, signature)) throw new Error('the bench signature did not verify');
+      };
     },
   },
   {
@@ -57,6 +59,8 @@ export const inProcessMeasurements: InProcessMeasurement[] = [
       const key = generateKeyRecord(now, now);
       const issuer = 'https://authd.bench.test';
       const tokens = createAccessTokenIssuer({ issuer, keys: { activeKey: () => key }, clock: systemClock });
+      // Twice what the verifier caches, taken in turn: its cache drops the older half of its
+      // entries when full, so a token is long gone when its turn comes again.
       const minted = await Promise.all(
         Array.from({ length: 2 * VERIFIED_CACHE_ENTRIES }, async () =>
           (await tokens.issue({ subject: 'bench', clientId: 'bench', audience: 'https://api.bench.test', scopes: ['read'], ttlSeconds: 3600 })).token,
@@ -89,6 +93,7 @@ export async function measureInProcess(measurements: readonly InProcessMeasureme
   for (const measurement of measurements) {
     const perSecond = rate(await measurement.prepare(), ms);
     const ceiling = rows.find((row) => row.name === measurement.ceiling);
+    if (measurement.ceiling !== undefined && ceiling === undefined) throw new Error(`${measurement.name}: its ceiling "${measurement.ceiling}" is not measured before it`);
     rows.push({
       target: measurement.target,
       name: measurement.name,

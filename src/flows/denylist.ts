@@ -7,7 +7,8 @@ import type { RevocationFeed } from '../stores/denylist-events.js';
 import type { RecordedRevocation, RevocationStore } from '../stores/revocation-store.js';
 import { createRevokedSet } from './revoked-set.js';
 
-const SEED_PAGE_SIZE = 1000;
+/** Rows read from Postgres at a time when re-seeding, loading the copy or catching up. */
+const PAGE_SIZE = 1000;
 /** Catch-up looks this far behind the last sync, for transactions that committed late. */
 const CATCH_UP_MARGIN_MS = 30_000;
 
@@ -72,7 +73,7 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
     let count = 0;
     let after: string | undefined;
     for (;;) {
-      const page = await store.unexpired(now(), after, SEED_PAGE_SIZE);
+      const page = await store.unexpired(now(), after, PAGE_SIZE);
       if (page.length === 0) return count;
       await visit(page);
       count += page.length;
@@ -108,7 +109,7 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
   const catchUp = async (since: Date) => {
     let after: RecordedRevocation | undefined;
     for (;;) {
-      const page = await store.recordedSince(since, now(), after, SEED_PAGE_SIZE);
+      const page = await store.recordedSince(since, now(), after, PAGE_SIZE);
       if (page.length === 0) return;
       copy.add(page);
       await restoreMissing(page);

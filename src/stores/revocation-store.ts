@@ -1,7 +1,7 @@
 import type { RevokedAccessToken } from '../domain/revocation.js';
 import type { Database, DatabaseTransaction, SqlPool } from './database.js';
 
-/** Named prepared statements (parsed and planned once per connection): these run per request. */
+/** Every revocation is recorded through this named prepared statement (parsed and planned once per connection). */
 const RECORD_REVOCATIONS = `INSERT INTO revocations (jti, expires_at, reason, revoked_at)
   SELECT jti, expires_at, reason, $4::timestamptz FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
   ON CONFLICT (jti) DO NOTHING`;
@@ -15,7 +15,7 @@ const recordedSinceSql = (comparison: '>=' | '>') => `SELECT jti, expires_at AS 
 const FIRST_RECORDED_SINCE = recordedSinceSql('>=');
 const NEXT_RECORDED_SINCE = recordedSinceSql('>');
 
-/** Every unexpired revocation in pages, in the order of the primary key (re-seeding, loading a copy). */
+/** Every unexpired revocation in pages, in the order of the primary key (re-seeding Redis, loading the in-process copy). */
 const unexpiredSql = (comparison: '>=' | '>') => `SELECT jti, expires_at AS "expiresAt", reason
   FROM revocations WHERE expires_at > $1 AND jti ${comparison} $2 ORDER BY jti LIMIT $3`;
 const FIRST_UNEXPIRED = unexpiredSql('>=');
@@ -30,7 +30,10 @@ export interface RecordedRevocation extends RevokedAccessToken {
 export interface RevocationStore {
   record(tokens: readonly RevokedAccessToken[], now: Date, tx?: DatabaseTransaction): Promise<void>;
   isRevoked(jti: string): Promise<boolean>;
-  /** Unexpired revocations in pages (for re-seeding Redis). */
+  /**
+   * Unexpired revocations, a page of at most `limit` at a time in jti order, those after `after`
+   * (re-seeding Redis, loading the in-process copy).
+   */
   unexpired(now: Date, after: string | undefined, limit: number): Promise<RevokedAccessToken[]>;
   /**
    * Unexpired revocations recorded at or after `since`, a page of at most `limit` at a time:

@@ -229,15 +229,18 @@ describe('catching Redis up from Postgres', () => {
     }
   });
 
-  it('pages through more recent revocations than one page holds, all recorded in the same millisecond', async () => {
+  it('pages through more recent revocations than one page holds, in (revoked_at, jti) order, ties included', async () => {
     const store = createRevocationStore(live.db, live.sql);
     const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.reseed();
     const recorded = tokens('bulk', 2500);
     await store.record(recorded, new Date());
+    // Recorded later, with jtis that sort first: pages follow (revoked_at, jti), not jti alone.
+    const later = tokens('a-later', 1200);
+    await store.record(later, new Date(Date.now() + 5));
     await store.record([{ jti: 'expired', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
 
     await denylist.sync();
-    expect(await denylistKeys()).toEqual(recorded.map(({ jti }) => `authd:revoked:${jti}`));
+    expect(await denylistKeys()).toEqual([...later, ...recorded].map(({ jti }) => `authd:revoked:${jti}`));
   });
 });
