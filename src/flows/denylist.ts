@@ -88,9 +88,10 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
   };
 
   const reseed = async () => {
+    const seeding = await cache.beginSeeding();
     const count = await eachUnexpiredPage(restoreMissing);
-    await cache.markSeeded();
-    logger.info({ count }, 'denylist: Redis seeded from Postgres');
+    if (await cache.markSeeded(seeding)) logger.info({ count }, 'denylist: Redis seeded from Postgres');
+    else logger.warn({ count }, 'denylist: Redis was flushed during the re-seed; re-seeding again at the next sync');
     return count;
   };
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { RevokedAccessToken } from '../domain/revocation.js';
 import { encodeRevocations, revocationChannel } from './denylist-events.js';
 import type { Redis } from './redis.js';
@@ -7,6 +8,16 @@ export const denylistKey = (jti: string): string => `authd:revoked:${jti}`;
 
 /** Present while Redis holds the full denylist; gone after a flush or a restart without persistence. */
 const SEEDED_MARKER = 'authd:denylist:seeded';
+
+/** One per seeding under way, so that a flush during it is seen at its end. */
+const seedingKey = (id: string) => `authd:denylist:seeding:${id}`;
+/** Longer than any seeding; a seeding still running then is simply not marked, and runs again. */
+const SEEDING_TTL_SECONDS = 3600;
+
+/** Sets the marker only if the seeding's own key survived it (a flush meanwhile took keys already written). */
+const MARK_IF_NOT_FLUSHED = `if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+redis.call('SET', KEYS[2], ARGV[1])
+return 1`;
 
 /** The Redis side of the denylist. Every method may reject when Redis is unreachable. */
 export interface DenylistCache {
@@ -20,7 +31,10 @@ export interface DenylistCache {
   missing<T extends { readonly jti: string }>(tokens: readonly T[]): Promise<T[]>;
   /** Whether Redis still holds the marker set after the last complete seeding. */
   isSeeded(): Promise<boolean>;
-  markSeeded(): Promise<void>;
+  /** Starts a seeding; returns its id for `markSeeded`. */
+  beginSeeding(): Promise<string>;
+  /** Sets the marker after a seeding, unless Redis was flushed since it began; says whether it did. */
+  markSeeded(seeding: string): Promise<boolean>;
 }
 
 export function createDenylistCache(redis: Redis): DenylistCache {
@@ -49,8 +63,13 @@ export function createDenylistCache(redis: Redis): DenylistCache {
     async isSeeded() {
       return (await redis.exists(SEEDED_MARKER)) === 1;
     },
-    async markSeeded() {
-      await redis.set(SEEDED_MARKER, new Date().toISOString());
+    async beginSeeding() {
+      const id = randomUUID();
+      await redis.set(seedingKey(id), '1', 'EX', SEEDING_TTL_SECONDS);
+      return id;
+    },
+    async markSeeded(seeding) {
+      return (await redis.eval(MARK_IF_NOT_FLUSHED, 2, seedingKey(seeding), SEEDED_MARKER, new Date().toISOString())) === 1;
     },
   };
 }

@@ -229,6 +229,34 @@ describe('catching Redis up from Postgres', () => {
     }
   });
 
+  it('does not mark Redis seeded when it was flushed during the re-seed, and re-seeds at the next sync', async () => {
+    const store = createRevocationStore(live.db, live.sql);
+    const recorded = tokens('flushed', 1500);
+    await store.record(recorded, new Date());
+    let flushed = false;
+    // The flush lands after the first page's keys are written, before the second page is read.
+    const flushingStore: typeof store = {
+      ...store,
+      async unexpired(now, after, limit) {
+        if (after !== undefined && !flushed) {
+          flushed = true;
+          await testRedis.client.flushdb();
+        }
+        return store.unexpired(now, after, limit);
+      },
+    };
+    const denylist = createDenylist({ store: flushingStore, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    expect(await denylist.reseed()).toBe(1500);
+    expect(await testRedis.client.exists('authd:denylist:seeded')).toBe(0);
+    expect((await denylistKeys()).length).toBe(500);
+    expect(logs.lines.some((line) => line['msg'] === 'denylist: Redis was flushed during the re-seed; re-seeding again at the next sync')).toBe(true);
+
+    await denylist.sync();
+    expect(await testRedis.client.exists('authd:denylist:seeded')).toBe(1);
+    expect(await denylistKeys()).toEqual(recorded.map(({ jti }) => `authd:revoked:${jti}`));
+    expect(await testRedis.client.keys('authd:denylist:seeding:*')).toEqual([]);
+  });
+
   it('pages through more recent revocations than one page holds, in (revoked_at, jti) order, ties included', async () => {
     const store = createRevocationStore(live.db, live.sql);
     const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
