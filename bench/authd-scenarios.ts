@@ -21,7 +21,7 @@ export interface Scenario {
   requests(target: AuthdTarget): Promise<RequestTemplate[]>;
   /** Rows whose requests take long need a longer window than `--quick` gives to count them fairly. */
   readonly minSeconds?: number;
-  /** The ceiling the row is compared with, measured right before and right after it. */
+  /** The ceiling the row is compared with, measured after its warm-up and after each of its windows. */
   readonly ceiling?: 'argon2';
   /** The peer rows it is compared with: every authd row of one comparison is measured in turns with them. */
   readonly comparedWith?: Comparison;

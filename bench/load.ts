@@ -16,8 +16,6 @@ export interface LoadOptions {
    * requests, not by seconds, and a slow row (password) answers only a few dozen a second.
    */
   readonly warmUpRequests: number;
-  /** Runs between the warm-up and the measured window (a ceiling measured right before the row). */
-  readonly afterWarmUp?: () => void;
   readonly requests: RequestTemplate[];
   /** The server process, for CPU time per request. */
   readonly serverPid: number | undefined;
@@ -71,9 +69,24 @@ async function measureWindow(options: LoadOptions, seconds: number): Promise<Win
 /** Drives a server with autocannon for a fixed time, after a warm-up, and reads its CPU time around the run. */
 export async function measure(options: LoadOptions): Promise<LoadResult> {
   await warmUp(options);
-  options.afterWarmUp?.();
   const { cpuMicros: _cpu, ...result } = await measureWindow(options, options.durationSeconds);
   return result;
+}
+
+/**
+ * Measures a row compared with a ceiling measured on the same core (argon2's rate), in turns:
+ * the ceiling after the warm-up, then each of `windows` windows of the row followed by the
+ * ceiling again, so that the VM's drift within the row falls on both sides of the ratio.
+ */
+export async function measureAroundCeiling(options: LoadOptions, windows: number, ceiling: () => void): Promise<LoadResult> {
+  await warmUp(options);
+  ceiling();
+  const measured: WindowResult[] = [];
+  for (let window = 0; window < windows; window += 1) {
+    measured.push(await measureWindow(options, options.durationSeconds / windows));
+    ceiling();
+  }
+  return combine(measured);
 }
 
 /**

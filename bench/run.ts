@@ -9,7 +9,7 @@ import { loadConfig } from '../src/config/config.js';
 import { authdScenarios, type AuthdTarget, type Comparison, type Scenario } from './authd-scenarios.js';
 import { argon2VerifyRate } from './ceilings.js';
 import { inProcessMeasurements, measureInProcess } from './in-process.js';
-import { measure, measureInTurns, type LoadResult } from './load.js';
+import { measure, measureAroundCeiling, measureInTurns, type LoadResult } from './load.js';
 import { canPin, portInUse, startNode, stop, waitForHttp } from './processes.js';
 import { writeReport, type Row } from './report.js';
 import { accessTokenMinter, seedBenchDatabase } from './seed.js';
@@ -74,21 +74,30 @@ interface Entry {
   readonly pid: number | undefined;
 }
 
-const loadOptions = ({ url, requests, pid }: Entry, seconds: number, afterWarmUp?: () => void) => ({
+const loadOptions = ({ url, requests, pid }: Entry, seconds: number) => ({
   url,
   connections,
   durationSeconds: seconds,
   warmUpSeconds,
   warmUpRequests,
-  afterWarmUp,
   requests,
   serverPid: pid,
 });
 
-async function run(entry: Entry, { minSeconds = 0, afterWarmUp }: { minSeconds?: number; afterWarmUp?: () => void } = {}) {
+/** A row compared with a ceiling is measured in windows of at least this long (its requests take ~0.7 s). */
+const CEILING_WINDOW_MIN_SECONDS = 5;
+
+async function run(entry: Entry, { minSeconds = 0, ceiling }: { minSeconds?: number; ceiling?: () => void } = {}) {
   const seconds = Math.max(durationSeconds, minSeconds);
-  log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s`);
-  rows.push({ ...entry.row, ...(await measure(loadOptions(entry, seconds, afterWarmUp))) });
+  if (ceiling === undefined) {
+    log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s`);
+    rows.push({ ...entry.row, ...(await measure(loadOptions(entry, seconds))) });
+    return;
+  }
+  // Whole-second windows (autocannon ends a run on a whole second), each at least the minimum.
+  const windows = [3, 2].find((count) => seconds % count === 0 && seconds / count >= CEILING_WINDOW_MIN_SECONDS) ?? 1;
+  log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s, in ${windows} windows between measurements of its ceiling`);
+  rows.push({ ...entry.row, ...(await measureAroundCeiling(loadOptions(entry, seconds), windows, ceiling)) });
 }
 
 /**
@@ -127,16 +136,16 @@ try {
   // measured in turns with the peer rows they are compared with.
   const peers = values.only === undefined ? await startPeers() : undefined;
 
-  // argon2's rate is measured right before (after the warm-up) and right after the row compared with it, on the
-  // server's core (measured a minute apart, this VM's drift alone moved the password ratio by
-  // 20%), with every server stopped meanwhile: authd's idle timers and the logins it is still
+  // argon2's rate is measured after the warm-up and after each window of the row compared with it,
+  // on the server's core (measured a minute apart, this VM's drift alone moved the password ratio
+  // by 20%), with every server stopped meanwhile: authd's idle timers and the logins it is still
   // finishing would otherwise count against argon2.
   const argon2Rates: number[] = [];
   const measureArgon2 = () => {
     log('measuring argon2 verify only');
     for (const child of servers) child.kill('SIGSTOP');
     try {
-      argon2Rates.push(argon2VerifyRate(config.argon2, values.quick ? 1500 : 5000));
+      argon2Rates.push(argon2VerifyRate(config.argon2, values.quick ? 1500 : 3000));
     } finally {
       for (const child of servers) child.kill('SIGCONT');
     }
@@ -158,14 +167,12 @@ try {
       await runInTurns([...own, ...(await peers[comparison]())]);
       continue;
     }
-    const ceiling = scenario.ceiling === 'argon2' ? measureArgon2 : undefined;
-    await run(await entryOf(scenario), { minSeconds: scenario.minSeconds, afterWarmUp: ceiling });
-    ceiling?.();
+    await run(await entryOf(scenario), { minSeconds: scenario.minSeconds, ceiling: scenario.ceiling === 'argon2' ? measureArgon2 : undefined });
   }
   for (const child of servers) await stop(child);
   if (values.only !== undefined) {
     for (const row of rows) log(`${row.name}: ${row.requestsPerSecond} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/req, non-2xx ${row.non2xx}`);
-    if (argon2Rates.length > 0) log(`argon2 verify only, before / after: ${argon2Rates.join(' / ')} per second`);
+    if (argon2Rates.length > 0) log(`argon2 verify only, around the row's windows: ${argon2Rates.join(' / ')} per second`);
   } else {
     log('measuring in process: raw ES256, the access-token verifier');
     const inProcess = await measureInProcess(inProcessMeasurements, values.quick ? 1000 : 3000);
