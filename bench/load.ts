@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { cpuMicros } from './processes.js';
+import { cpuMicros, waitForIdle } from './processes.js';
 import { roundRate } from './rates.js';
 
 /** One autocannon request template; `setupRequest`/`onResponse` get a per-connection context. */
@@ -76,14 +76,19 @@ export async function measure(options: LoadOptions): Promise<LoadResult> {
 /**
  * Measures a row compared with a ceiling measured on the same core (argon2's rate), in turns:
  * the ceiling after the warm-up, then each of `windows` windows of the row followed by the
- * ceiling again, so that the VM's drift within the row falls on both sides of the ratio.
+ * ceiling again, so that the VM's drift within the row falls on both sides of the ratio. The
+ * ceiling waits for the server to finish what a window left (logins still queued when the load
+ * stopped): measured meanwhile, it would count against the ceiling, and those logins, still
+ * queued when the next window starts, would fill the server's queue.
  */
 export async function measureAroundCeiling(options: LoadOptions, windows: number, ceiling: () => void): Promise<LoadResult> {
   await warmUp(options);
+  await waitForIdle(options.serverPid);
   ceiling();
   const measured: WindowResult[] = [];
   for (let window = 0; window < windows; window += 1) {
     measured.push(await measureWindow(options, options.durationSeconds / windows));
+    await waitForIdle(options.serverPid);
     ceiling();
   }
   return combine(measured);

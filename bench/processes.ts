@@ -52,6 +52,21 @@ export function cpuMicros(pid: number | undefined): number {
   }
 }
 
+/**
+ * Resolves once the process has used under a fifth of a core over 200 ms, or after `timeoutMs`:
+ * for work a run left behind (logins still queued when the load stopped) to end first.
+ */
+export async function waitForIdle(pid: number | undefined, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let before = cpuMicros(pid);
+  while (Date.now() < deadline) {
+    await sleep(200);
+    const after = cpuMicros(pid);
+    if (after - before < 40_000) return;
+    before = after;
+  }
+}
+
 const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
 
 /** The pid of the Node process itself (taskset execs it, so the child's pid is Node's). */
