@@ -12,7 +12,7 @@ import { inProcessMeasurements, measureInProcess } from './in-process.js';
 import { measure, measureAroundCeiling, measureInTurns, type LoadResult } from './load.js';
 import { canPin, portInUse, startNode, stop, waitForHttp } from './processes.js';
 import { writeReport, type Row } from './report.js';
-import { accessTokenMinter, seedBenchDatabase } from './seed.js';
+import { accessTokenMinter, benchDatabaseUrl, benchRedisUrl, seedBenchDatabase } from './seed.js';
 
 const { values } = parseArgs({
   options: {
@@ -38,8 +38,8 @@ const warmUpSeconds = values.quick ? 1 : 2;
 const warmUpRequests = values.quick ? 0 : 500;
 const connections = Number(values.connections);
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const databaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/authd_bench';
-const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
+const databaseUrl = benchDatabaseUrl;
+const redisUrl = benchRedisUrl;
 const config = loadConfig(process.env);
 const rows: Row[] = [];
 const log = (text: string) => process.stderr.write(`${text}\n`);

@@ -41,8 +41,12 @@ const BENCH_USERS = 64;
 
 const basic = (clientId: string, secret: string) => `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`;
 
-/** A fresh bench database and Redis db with one user and the clients the scenarios use. */
-export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, cost: Argon2Cost, refreshTokenCount: number) {
+/** Where the bench keeps its data: a database and a Redis db of their own, wiped at every run. */
+export const benchDatabaseUrl = process.env.BENCH_DATABASE_URL ?? 'postgresql://postgres@127.0.0.1:5432/authd_bench';
+export const benchRedisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/13';
+
+/** Drops and re-creates the bench database with authd's migrations, and empties the bench Redis db. */
+export async function freshBenchDatabase(databaseUrl: string, redisUrl: string): Promise<void> {
   const name = new URL(databaseUrl).pathname.slice(1);
   const adminUrl = new URL(databaseUrl);
   adminUrl.pathname = '/postgres';
@@ -55,7 +59,11 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
   const redis = new Redis(redisUrl);
   await redis.flushdb();
   await redis.quit();
+}
 
+/** A fresh bench database and Redis db with one user and the clients the scenarios use. */
+export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, cost: Argon2Cost, refreshTokenCount: number) {
+  await freshBenchDatabase(databaseUrl, redisUrl);
   const { db, sql, close } = connectDatabase(databaseUrl, { poolSize: 2 });
   try {
     const clients = createClientStore(db, sql);
