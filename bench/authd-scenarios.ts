@@ -19,7 +19,10 @@ export interface Scenario {
   readonly name: string;
   /** Builds the request templates (may issue tokens first). */
   requests(target: AuthdTarget): Promise<RequestTemplate[]>;
-  /** Rows whose requests take long need a longer window than `--quick` gives to count them fairly. */
+  /**
+   * Rows whose requests take long need a longer window than `--quick` gives to count them fairly:
+   * the row runs at least this many seconds, and windows of it at least this long.
+   */
   readonly minSeconds?: number;
   /** The ceiling the row is compared with, measured after its warm-up and after each of its windows. */
   readonly ceiling?: 'argon2';
@@ -64,7 +67,7 @@ export const authdScenarios: Scenario[] = [
   {
     name: 'password grant',
     ceiling: 'argon2',
-    // ~0.5 s per login at 20 connections: a 2 s window would count only a few per connection.
+    // ~0.6–0.9 s per login at 20 connections: a 2 s window would count only a few per connection.
     minSeconds: 5,
     requests: async ({ basic, usernames, password }) => {
       const bodies = usernames.map((username) => new URLSearchParams({ grant_type: 'password', username, password }).toString());

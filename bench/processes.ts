@@ -53,24 +53,22 @@ export function cpuMicros(pid: number | undefined): number {
 }
 
 /**
- * Resolves once the process has used under a fifth of a core over 200 ms, or after `timeoutMs`:
- * for work a run left behind (logins still queued when the load stopped) to end first.
+ * Resolves true once the process has used under a fifth of a core over 200 ms, false if it has not
+ * by `timeoutMs`: for work a run left behind (logins still queued when the load stopped) to end first.
  */
-export async function waitForIdle(pid: number | undefined, timeoutMs = 5000): Promise<void> {
+export async function waitForIdle(pid: number | undefined, timeoutMs = 5000): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   let before = cpuMicros(pid);
   while (Date.now() < deadline) {
     await sleep(200);
     const after = cpuMicros(pid);
-    if (after - before < 40_000) return;
+    if (after - before < 40_000) return true;
     before = after;
   }
+  return false;
 }
 
 const CLOCK_TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
-
-/** The pid of the Node process itself (taskset execs it, so the child's pid is Node's). */
-export const serverPid = (child: ChildProcess): number | undefined => child.pid;
 
 export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;

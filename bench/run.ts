@@ -32,14 +32,14 @@ if (canPin && process.env.AUTHD_BENCH_PINNED !== '1') {
   process.exit(rerun.status ?? 1);
 }
 
+// Whole seconds: autocannon ends a run on a whole second, so a row of 7.5 s would run 8 and count as 7.5.
 const durationSeconds = Number(values.duration ?? (values.quick ? 2 : 10));
+if (!Number.isInteger(durationSeconds) || durationSeconds < 1) throw new Error(`--duration must be a whole number of seconds, not ${values.duration}`);
 const warmUpSeconds = values.quick ? 1 : 2;
 // About 15 s of password logins on one core; the other rows answer this many well within 2 s.
 const warmUpRequests = values.quick ? 0 : 500;
 const connections = Number(values.connections);
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
-const databaseUrl = benchDatabaseUrl;
-const redisUrl = benchRedisUrl;
 const config = loadConfig(process.env);
 const rows: Row[] = [];
 const log = (text: string) => process.stderr.write(`${text}\n`);
@@ -84,29 +84,23 @@ const loadOptions = ({ url, requests, pid }: Entry, seconds: number) => ({
   serverPid: pid,
 });
 
-/** A row compared with a ceiling is measured in windows of at least this long (its requests take ~0.7 s). */
-const CEILING_WINDOW_MIN_SECONDS = 5;
-
-async function run(entry: Entry, { minSeconds = 0, ceiling }: { minSeconds?: number; ceiling?: () => void } = {}) {
+/** A row with `minSeconds` is measured for at least that long; compared with a ceiling, in windows at least that long. */
+async function run(entry: Entry, { minSeconds = 1, ceiling }: { minSeconds?: number; ceiling?: () => void } = {}) {
   const seconds = Math.max(durationSeconds, minSeconds);
   if (ceiling === undefined) {
     log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s`);
     rows.push({ ...entry.row, ...(await measure(loadOptions(entry, seconds))) });
     return;
   }
-  // Whole-second windows (autocannon ends a run on a whole second), each at least the minimum.
-  const windows = [3, 2].find((count) => seconds % count === 0 && seconds / count >= CEILING_WINDOW_MIN_SECONDS) ?? 1;
-  log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s, in ${windows} windows between measurements of its ceiling`);
+  // Equal whole-second windows, each at least the minimum.
+  const windows = [3, 2].find((count) => seconds % count === 0 && seconds / count >= minSeconds) ?? 1;
+  log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s, in ${windows} window(s) between measurements of its ceiling`);
   rows.push({ ...entry.row, ...(await measureAroundCeiling(loadOptions(entry, seconds), windows, ceiling)) });
 }
 
-/**
- * Rows compared with each other, measured in turns (see measureInTurns): windows of 2 s, or of
- * 1 s for an odd duration (autocannon ends a run on a whole second, so a window of 1.67 s would
- * run 2 s and be counted as 1.67).
- */
+/** Rows compared with each other, measured in turns (see measureInTurns): windows of 2 s, or of 1 s for an odd duration. */
 async function runInTurns(entries: readonly Entry[]) {
-  const windowSeconds = Number.isInteger(durationSeconds) ? (durationSeconds % 2 === 0 ? 2 : 1) : durationSeconds;
+  const windowSeconds = durationSeconds % 2 === 0 ? 2 : 1;
   const windows = durationSeconds / windowSeconds;
   log(`measuring in turns, ${windows} windows of ${windowSeconds} s each: ${entries.map(({ row }) => `${row.target} ${row.name}`).join(', ')}`);
   const results = await measureInTurns(entries.map((entry) => loadOptions(entry, durationSeconds)), windows);
@@ -116,11 +110,11 @@ async function runInTurns(entries: readonly Entry[]) {
 const keysDir = await mkdtemp(join(tmpdir(), 'authd-bench-keys-'));
 const servers: ChildProcess[] = [];
 try {
-  const seeded = await seedBenchDatabase(databaseUrl, redisUrl, config.argon2, (durationSeconds + warmUpSeconds) * 4000);
+  const seeded = await seedBenchDatabase(benchDatabaseUrl, benchRedisUrl, config.argon2, (durationSeconds + warmUpSeconds) * 4000);
   const authdPort = 18500;
   const authd = await server('authd', here('../src/main.js'), {
-    DATABASE_URL: databaseUrl,
-    REDIS_URL: redisUrl,
+    DATABASE_URL: benchDatabaseUrl,
+    REDIS_URL: benchRedisUrl,
     KEYS_DIR: keysDir,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
   }, '/readyz', authdPort);
