@@ -41,13 +41,13 @@ export function createDenylistCache(redis: Redis): DenylistCache {
   const channel = revocationChannel(redis);
   return {
     async add(tokens, now, { announce } = { announce: true }) {
-      const live = tokens
-        .map((token) => ({ token, ttl: Math.ceil((token.expiresAt.getTime() - now.getTime()) / 1000) }))
-        .filter(({ ttl }) => ttl > 0);
+      const live = tokens.filter((token) => token.expiresAt.getTime() > now.getTime());
       if (live.length === 0) return;
       const pipeline = redis.pipeline();
-      for (const { token, ttl } of live) pipeline.set(denylistKey(token.jti), token.reason, 'EX', ttl);
-      if (announce) pipeline.publish(channel, encodeRevocations(live.map(({ token }) => token)));
+      // Expiring at the token's exp by Redis's clock (TTL = exp − now there), not after a TTL
+      // worked out on this host: a host whose clock runs ahead would make the key go early.
+      for (const token of live) pipeline.set(denylistKey(token.jti), token.reason, 'EXAT', Math.ceil(token.expiresAt.getTime() / 1000));
+      if (announce) pipeline.publish(channel, encodeRevocations(live));
       const results = await pipeline.exec();
       const failed = results?.find(([error]) => error !== null);
       if (failed) throw failed[0];

@@ -95,6 +95,15 @@ describe('denylist', () => {
     expect(failure).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
   });
 
+  it('expires a key at its token\'s exp by Redis\'s clock, whatever the writer\'s clock says', async () => {
+    const expiresAt = new Date(Date.now() + 600_000);
+    // A writer whose clock runs a minute ahead.
+    await createDenylistCache(redis).add([{ jti: 'skewed-writer', expiresAt, reason: 'revoked' }], new Date(Date.now() + 60_000));
+    const ttl = await testRedis.client.ttl('authd:revoked:skewed-writer');
+    expect(ttl).toBeGreaterThan(590);
+    expect(ttl).toBeLessThanOrEqual(601);
+  });
+
   it('prunes expired revocations and re-seeds only the live ones', async () => {
     const store = createRevocationStore(live.db, live.sql);
     await store.record([{ jti: 'old', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
