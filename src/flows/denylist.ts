@@ -69,17 +69,21 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
 
   let lastSync = clock.now();
 
-  const eachUnexpiredPage = async (visit: (page: RevokedAccessToken[]) => Promise<void> | void) => {
+  /** Visits every page `readPage` hands out, each read after the last row of the one before; returns how many rows. */
+  const eachPage = async <Row>(readPage: (after: Row | undefined) => Promise<Row[]>, visit: (page: Row[]) => Promise<void> | void) => {
     let count = 0;
-    let after: string | undefined;
+    let after: Row | undefined;
     for (;;) {
-      const page = await store.unexpired(now(), after, PAGE_SIZE);
+      const page = await readPage(after);
       if (page.length === 0) return count;
       await visit(page);
       count += page.length;
-      after = page[page.length - 1]!.jti;
+      after = page[page.length - 1];
     }
   };
+
+  const eachUnexpiredPage = (visit: (page: RevokedAccessToken[]) => Promise<void> | void) =>
+    eachPage((after: RevokedAccessToken | undefined) => store.unexpired(now(), after?.jti, PAGE_SIZE), visit);
 
   /** Sets the keys Redis lacks of revocations Postgres holds (one read per page; most are usually there). */
   const restoreMissing = async (tokens: readonly RevokedAccessToken[]) => {
@@ -107,16 +111,14 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
    * that could not reach Redis or stopped before it wrote, or keys lost since), a page at a time:
    * into the copy, and into Redis where their keys are missing.
    */
-  const catchUp = async (since: Date) => {
-    let after: RecordedRevocation | undefined;
-    for (;;) {
-      const page = await store.recordedSince(since, now(), after, PAGE_SIZE);
-      if (page.length === 0) return;
-      copy.add(page);
-      await restoreMissing(page);
-      after = page[page.length - 1];
-    }
-  };
+  const catchUp = (since: Date) =>
+    eachPage(
+      (after: RecordedRevocation | undefined) => store.recordedSince(since, now(), after, PAGE_SIZE),
+      async (page) => {
+        copy.add(page);
+        await restoreMissing(page);
+      },
+    );
 
   return {
     async revoke(tokens) {
