@@ -20,3 +20,7 @@ export interface RefreshTokenRecord {
 }
 
 export type NewRefreshToken = Omit<RefreshTokenRecord, 'usedAt' | 'revokedAt' | 'replacedById'>;
+
+/** Unspent, unrevoked and within its own and its family's lifetime: a token that could still be exchanged. */
+export const isLiveRefreshToken = (token: RefreshTokenRecord, now: number): boolean =>
+  token.usedAt === null && token.revokedAt === null && token.expiresAt.getTime() > now && token.familyExpiresAt.getTime() > now;

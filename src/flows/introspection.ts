@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.js';
+import { isLiveRefreshToken } from '../domain/refresh-token.js';
 import { formatScope } from '../domain/scope.js';
 import type { RefreshTokenStore } from '../stores/refresh-token-store.js';
 import type { AccessTokenVerifier } from '../tokens/access-token-verifier.js';
@@ -25,9 +26,7 @@ export function createIntrospection({ verifyAccessToken, denylist, refreshTokens
   return async function introspect(token: string): Promise<IntrospectionResponse> {
     if (looksLikeRefreshToken(token)) {
       const record = await refreshTokens.findByHash(hashRefreshToken(token));
-      const now = clock.now();
-      if (record === undefined || record.usedAt !== null || record.revokedAt !== null) return INACTIVE;
-      if (record.expiresAt.getTime() <= now || record.familyExpiresAt.getTime() <= now) return INACTIVE;
+      if (record === undefined || !isLiveRefreshToken(record, clock.now())) return INACTIVE;
       return {
         active: true,
         token_type: 'refresh_token',

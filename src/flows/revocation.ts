@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import type { Client } from '../domain/client.js';
+import { isLiveRefreshToken } from '../domain/refresh-token.js';
 import { unauthorizedClient } from '../errors/oauth-error.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -10,7 +11,7 @@ import type { Denylist } from './denylist.js';
 
 export interface RevocationDeps {
   readonly verifyAccessToken: AccessTokenVerifier;
-  readonly denylist: Pick<Denylist, 'revoke' | 'publish'>;
+  readonly denylist: Pick<Denylist, 'revoke' | 'publish' | 'isRevoked'>;
   readonly refreshTokens: Pick<RefreshTokenStore, 'findByHash' | 'withLockedToken'>;
   readonly clock: Clock;
   readonly audit: Audit;
@@ -23,7 +24,8 @@ const otherClients = () => unauthorizedClient('token was issued to another clien
  * RFC 7009. The token's shape decides what it is (`token_type_hint` is only a hint): a refresh
  * token revokes its whole family and denylists the family's access tokens; an access token of
  * ours joins the denylist until it expires. Tokens that are unknown, invalid or expired need no
- * work; a live token of another client is refused and left alone.
+ * work; a live token of another client (one introspection calls active) is refused and left
+ * alone, and another client's spent, revoked or expired token is answered as an unknown one.
  */
 export function createRevocation(deps: RevocationDeps) {
   const { refreshTokens, denylist, audit, metrics } = deps;
@@ -32,7 +34,11 @@ export function createRevocation(deps: RevocationDeps) {
     const tokenHash = hashRefreshToken(token);
     const known = await refreshTokens.findByHash(tokenHash);
     if (known === undefined) return;
-    if (known.clientId !== client.clientId) throw otherClients();
+    if (known.clientId !== client.clientId) {
+      // Spent, revoked or expired, another client's token is no token of this client's: 200, no effect.
+      if (isLiveRefreshToken(known, deps.clock.now())) throw otherClients();
+      return;
+    }
     const denied = await refreshTokens.withLockedToken(tokenHash, new Date(deps.clock.now()), async (family) =>
       family === undefined ? [] : family.revokeFamily('family_revoked'),
     );
@@ -45,7 +51,11 @@ export function createRevocation(deps: RevocationDeps) {
     const result = deps.verifyAccessToken(token);
     if (!result.valid) return;
     const { jti, exp, client_id: owner } = result.claims;
-    if (owner !== client.clientId) throw otherClients();
+    if (owner !== client.clientId) {
+      // Refused only while introspection would call it active: a revoked one is no token of this client's.
+      if (!(await denylist.isRevoked(jti))) throw otherClients();
+      return;
+    }
     await denylist.revoke([{ jti, expiresAt: new Date(exp * 1000), reason: 'revoked' }]);
     metrics.revocations.inc({ token_type: 'access_token' });
     audit('token_revoked', { jti, client_id: client.clientId });

@@ -145,6 +145,20 @@ describe('POST /revoke', () => {
     expect(await introspect(refresh_token)).toMatchObject({ active: true });
   });
 
+  it("answers another client's spent or revoked token as an unknown one: 200, and nothing changes", async () => {
+    const { refresh_token: spent } = await userTokens();
+    const rotated = await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: spent }, as('web'));
+    const successor = rotated.body['refresh_token'] as string;
+    const revokedToken = await serviceToken();
+    expect((await revoke(revokedToken, 'svc')).status).toBe(200);
+    const before = await server.db.query('SELECT jti FROM revocations ORDER BY jti');
+
+    expect(await revoke(spent, 'svc')).toMatchObject({ status: 200, body: '' });
+    expect(await revoke(revokedToken, 'web')).toMatchObject({ status: 200, body: '' });
+    expect(await introspect(successor)).toMatchObject({ active: true, client_id: 'web' });
+    expect(await server.db.query('SELECT jti FROM revocations ORDER BY jti')).toEqual(before);
+  });
+
   it('answers 200 with no effect for garbage, unknown and foreign tokens', async () => {
     const before = await server.db.query('SELECT jti FROM revocations');
     for (const token of ['garbage', `rt_${'B'.repeat(43)}`, 'a.b.c']) expect((await revoke(token, 'svc')).status).toBe(200);
