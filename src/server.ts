@@ -15,7 +15,7 @@ import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
 import { answerJwksBeforeKoa } from './http/jwks-before-koa.js';
 import { createKeyring } from './keys/keyring.js';
-import { createLogger, describeError, type Logger } from './observability/logger.js';
+import { batchedOutput, createLogger, describeError, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
 import { argon2Workers, threadpoolSizeFor } from './passwords/argon2-workers.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
@@ -54,11 +54,12 @@ export interface ServerOptions {
 /** Builds every dependency from the configuration and listens. */
 export async function startServer(baseConfig: Config, options: ServerOptions = {}): Promise<RunningServer> {
   const config = requireServices(baseConfig);
-  const logger = options.logger ?? createLogger(config.logLevel);
+  const output = options.logger === undefined ? batchedOutput() : undefined;
+  const logger = options.logger ?? createLogger(config.logLevel, output?.stream);
   const clock = options.clock ?? systemClock;
   const data = createDataLayer(config, logger, clock);
   const { audit, denylist, refreshTokens } = data;
-  const metrics = createMetrics({ denylistCopy: denylist.copyState });
+  const metrics = createMetrics({ denylistCopy: denylist.copyState, droppedLogLines: output?.droppedLines });
 
   const keyring = createKeyring({ dir: config.keysDir, clock, logger, rotationInterval: config.keyRotationInterval });
   await keyring.load();

@@ -18,9 +18,11 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean;
   /** The state of the in-process denylist copy, read at each scrape. */
   readonly denylistCopy?: () => { readonly complete: boolean; readonly size: number };
+  /** Log lines dropped so far because the log output was not taking them, read at each scrape. */
+  readonly droppedLogLines?: () => number;
 }
 
-export function createMetrics({ defaultMetrics = true, denylistCopy }: MetricsOptions = {}): Metrics {
+export function createMetrics({ defaultMetrics = true, denylistCopy, droppedLogLines }: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'authd_' });
   const registers = [registry];
@@ -39,6 +41,18 @@ export function createMetrics({ defaultMetrics = true, denylistCopy }: MetricsOp
       registers,
       collect() {
         this.set(denylistCopy().size);
+      },
+    });
+  }
+  if (droppedLogLines !== undefined) {
+    new Counter({
+      name: 'authd_log_lines_dropped_total',
+      help: 'Log lines dropped because the log output (stdout) did not take them and its buffer was full',
+      registers,
+      collect() {
+        // The output keeps the count; a counter has no set, so it is re-made from it.
+        this.reset();
+        this.inc(droppedLogLines());
       },
     });
   }

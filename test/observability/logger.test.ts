@@ -1,4 +1,9 @@
-import { describeError } from '../../src/observability/logger.js';
+import { openSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { batchedOutput, createLogger, describeError, flushLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
 import { captureLogs } from '../support/logs.js';
 
 describe('logger', () => {
@@ -23,5 +28,41 @@ describe('logger', () => {
     const described = describeError(error);
     expect(described).toMatchObject({ type: 'Error', code: 'P2002', message: 'duplicate key [redacted]' });
     expect(JSON.stringify(described)).not.toContain('9f86d081884c7d659a2feaa0c55ad015');
+  });
+
+  it('drops and counts the lines past its buffer while the output has not taken the earlier ones, and flushes all it kept', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'authd-log-'));
+    const file = join(dir, 'out.log');
+    const output = batchedOutput({ fd: openSync(file, 'w'), maxBufferedBytes: 8192 });
+    // Ends the output, which closes the file.
+    const stream = output.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+    try {
+      const logger = createLogger('info', output.stream);
+      // ~40 KB in one turn of the event loop: the first write cannot have finished before the last line.
+      for (let i = 0; i < 200; i += 1) logger.info({ i, padding: 'x'.repeat(150) }, 'request');
+      await flushLogger(logger);
+
+      const kept = (await readFile(file, 'utf8')).trim().split('\n').map((line) => (JSON.parse(line) as { i: number }).i);
+      expect(output.droppedLines()).toBeGreaterThan(100);
+      expect(kept.length + output.droppedLines()).toBe(200);
+      expect(kept).toEqual([...kept.keys()]);
+      logger.info({ i: 200 }, 'after the flush');
+      await flushLogger(logger);
+      expect(await readFile(file, 'utf8')).toContain('"i":200');
+    } finally {
+      await new Promise<void>((resolve) => {
+        stream.once('close', resolve);
+        stream.end();
+      });
+      await rm(dir, { recursive: true });
+    }
+  });
+
+  it('exports the count of dropped lines at each scrape', async () => {
+    let dropped = 3;
+    const metrics = createMetrics({ defaultMetrics: false, droppedLogLines: () => dropped });
+    expect(await metrics.registry.metrics()).toContain('authd_log_lines_dropped_total 3\n');
+    dropped = 5;
+    expect(await metrics.registry.metrics()).toContain('authd_log_lines_dropped_total 5\n');
   });
 });
