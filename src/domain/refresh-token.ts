@@ -21,6 +21,10 @@ export interface RefreshTokenRecord {
 
 export type NewRefreshToken = Omit<RefreshTokenRecord, 'usedAt' | 'revokedAt' | 'replacedById'>;
 
-/** Unspent, unrevoked and within its own and its family's lifetime: a token that could still be exchanged. */
+/**
+ * Unspent, unrevoked and within its own and its family's lifetime: what introspection calls active.
+ * (Within REFRESH_REUSE_GRACE its owner may still exchange the family's most recently spent token,
+ * which is not live.)
+ */
 export const isLiveRefreshToken = (token: RefreshTokenRecord, now: number): boolean =>
   token.usedAt === null && token.revokedAt === null && token.expiresAt.getTime() > now && token.familyExpiresAt.getTime() > now;

@@ -35,7 +35,7 @@ export function createRevocation(deps: RevocationDeps) {
     const known = await refreshTokens.findByHash(tokenHash);
     if (known === undefined) return;
     if (known.clientId !== client.clientId) {
-      // Spent, revoked or expired, another client's token is no token of this client's: 200, no effect.
+      // Spent, revoked or expired, it is an invalid token: 200 and no effect (RFC 7009 §2.2).
       if (isLiveRefreshToken(known, deps.clock.now())) throw otherClients();
       return;
     }
@@ -52,7 +52,7 @@ export function createRevocation(deps: RevocationDeps) {
     if (!result.valid) return;
     const { jti, exp, client_id: owner } = result.claims;
     if (owner !== client.clientId) {
-      // Refused only while introspection would call it active: a revoked one is no token of this client's.
+      // Refused only while introspection would call it active; a denylisted one is an invalid token (RFC 7009 §2.2).
       if (!(await denylist.isRevoked(jti))) throw otherClients();
       return;
     }

@@ -58,9 +58,10 @@ export function createLogger(level: string, destination: DestinationStream = bat
 }
 
 /**
- * Resolves once every buffered log line has been handed to the OS. sonic-boom calls a flush back
- * when its running write ends, and up to `minLength` bytes logged meanwhile may still be waiting
- * then; a second flush, with no write running, writes them.
+ * Resolves once every line logged before the call has been handed to the OS. sonic-boom calls a
+ * flush back when its running write ends, and up to `minLength` bytes may still be waiting then;
+ * the second flush writes them (or waits for a write that starts with them, as the periodic
+ * flush's does, and they fit in one write).
  */
 export async function flushLogger(logger: Logger): Promise<void> {
   for (let pass = 0; pass < 2; pass += 1) await new Promise<void>((resolve) => logger.flush(() => resolve()));

@@ -45,14 +45,15 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, droppedLogL
     });
   }
   if (droppedLogLines !== undefined) {
+    let counted = 0;
     new Counter({
       name: 'authd_log_lines_dropped_total',
       help: 'Log lines dropped because the log output (stdout) did not take them and its buffer was full',
       registers,
       collect() {
-        // The output keeps the count; a counter has no set, so it is re-made from it.
-        this.reset();
-        this.inc(droppedLogLines());
+        const dropped = droppedLogLines();
+        this.inc(dropped - counted);
+        counted = dropped;
       },
     });
   }

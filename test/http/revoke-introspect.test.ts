@@ -145,7 +145,7 @@ describe('POST /revoke', () => {
     expect(await introspect(refresh_token)).toMatchObject({ active: true });
   });
 
-  it("answers another client's spent or revoked token as an unknown one: 200, and nothing changes", async () => {
+  it("answers another client's spent, revoked or family-revoked token as an unknown one: 200, and nothing changes", async () => {
     const { refresh_token: spent } = await userTokens();
     const rotated = await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: spent }, as('web'));
     const successor = rotated.body['refresh_token'] as string;
@@ -157,6 +157,11 @@ describe('POST /revoke', () => {
     expect(await revoke(revokedToken, 'web')).toMatchObject({ status: 200, body: '' });
     expect(await introspect(successor)).toMatchObject({ active: true, client_id: 'web' });
     expect(await server.db.query('SELECT jti FROM revocations ORDER BY jti')).toEqual(before);
+
+    expect((await revoke(successor, 'web')).status).toBe(200);
+    const familyRevoked = await server.db.query('SELECT jti FROM revocations ORDER BY jti');
+    expect(await revoke(successor, 'svc')).toMatchObject({ status: 200, body: '' });
+    expect(await server.db.query('SELECT jti FROM revocations ORDER BY jti')).toEqual(familyRevoked);
   });
 
   it('answers 200 with no effect for garbage, unknown and foreign tokens', async () => {
