@@ -59,7 +59,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const clock = options.clock ?? systemClock;
   const data = createDataLayer(config, logger, clock);
   const { audit, denylist, refreshTokens } = data;
-  const metrics = createMetrics({ denylistCopy: denylist.copyState, droppedLogLines: output?.droppedLines });
+  const metrics = createMetrics({ denylistCopy: denylist.copyState, logOutput: output });
 
   const keyring = createKeyring({ dir: config.keysDir, clock, logger, rotationInterval: config.keyRotationInterval });
   await keyring.load();

@@ -26,24 +26,49 @@ const REDACTED_PATHS = [
  */
 export const MAX_BUFFERED_LOG_BYTES = 32 * 1024 * 1024;
 
-/** A log output, and how many lines it has dropped because its buffer was full. */
+/** A log output, and what it could not write. */
 export interface LogOutput {
   readonly stream: DestinationStream;
+  /** Lines dropped because the buffer was full. */
   droppedLines(): number;
+  /** Writes the output refused (a full disk, say); their lines stay buffered and are tried again. */
+  failedWrites(): number;
 }
 
 /**
  * An fd (stdout by default) written asynchronously and in batches: lines collect until 4 KiB or
  * 100 ms, whichever comes first, then go out in one write (one write per line cost ~15 µs per
  * request under load, a quarter of a JWKS request). Call `flushLogger` before exiting.
+ *
+ * A write the output refuses is counted and tried again; authd goes on serving. Left to pino, any
+ * refusal but a broken pipe is an uncaught 'error' event that ends the process, and its flush at
+ * exit retries the refused write for ever, so the process never ends: at exit, lines that cannot
+ * be written are given up instead.
  */
 export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTES } = {}): LogOutput {
   const stream = pino.destination({ dest: fd, sync: false, minLength: 4096, periodicFlush: 100, maxLength: maxBufferedBytes });
   let dropped = 0;
+  let failed = 0;
+  let lastError: unknown;
+  let refusing = false;
   stream.on('drop', () => {
     dropped += 1;
   });
-  return { stream, droppedLines: () => dropped };
+  stream.on('error', (error: unknown) => {
+    // pino's own listener re-emits the first refusal it does not handle: count it once.
+    if (error === lastError) return;
+    lastError = error;
+    failed += 1;
+    refusing = true;
+  });
+  stream.on('write', () => {
+    refusing = false;
+  });
+  const flushSync = stream.flushSync.bind(stream);
+  stream.flushSync = () => {
+    if (!refusing) flushSync();
+  };
+  return { stream, droppedLines: () => dropped, failedWrites: () => failed };
 }
 
 export function createLogger(level: string, destination: DestinationStream = batchedOutput().stream): Logger {

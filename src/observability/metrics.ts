@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { LogOutput } from './logger.js';
 
 /** Every metric authd exports, on a registry of its own (one per app, so tests stay apart). */
 export interface Metrics {
@@ -18,11 +19,11 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean;
   /** The state of the in-process denylist copy, read at each scrape. */
   readonly denylistCopy?: () => { readonly complete: boolean; readonly size: number };
-  /** Log lines dropped so far because the log output was not taking them, read at each scrape. */
-  readonly droppedLogLines?: () => number;
+  /** The log output's dropped lines and refused writes so far, read at each scrape. */
+  readonly logOutput?: Pick<LogOutput, 'droppedLines' | 'failedWrites'>;
 }
 
-export function createMetrics({ defaultMetrics = true, denylistCopy, droppedLogLines }: MetricsOptions = {}): Metrics {
+export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }: MetricsOptions = {}): Metrics {
   const registry = new Registry();
   if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'authd_' });
   const registers = [registry];
@@ -44,18 +45,9 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, droppedLogL
       },
     });
   }
-  if (droppedLogLines !== undefined) {
-    let counted = 0;
-    new Counter({
-      name: 'authd_log_lines_dropped_total',
-      help: 'Log lines dropped because the log output (stdout) did not take them and its buffer was full',
-      registers,
-      collect() {
-        const dropped = droppedLogLines();
-        this.inc(dropped - counted);
-        counted = dropped;
-      },
-    });
+  if (logOutput !== undefined) {
+    countedAtScrape(registers, 'authd_log_lines_dropped_total', 'Log lines dropped because the log output (stdout) did not take them and its buffer was full', () => logOutput.droppedLines());
+    countedAtScrape(registers, 'authd_log_write_failures_total', 'Writes of log lines that the log output (stdout) refused; the lines are tried again', () => logOutput.failedWrites());
   }
   return {
     registry,
@@ -111,4 +103,19 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, droppedLogL
       registers,
     }),
   };
+}
+
+/** A counter whose count another module keeps: it catches up with `count()` at each scrape. */
+function countedAtScrape(registers: Registry[], name: string, help: string, count: () => number): void {
+  let counted = 0;
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      const now = count();
+      this.inc(now - counted);
+      counted = now;
+    },
+  });
 }

@@ -1,9 +1,11 @@
+import { spawnSync } from 'node:child_process';
 import { openSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { batchedOutput, createLogger, describeError, flushLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
+import { ROOT } from '../support/cli.js';
 import { captureLogs } from '../support/logs.js';
 
 describe('logger', () => {
@@ -58,11 +60,38 @@ describe('logger', () => {
     }
   });
 
-  it('exports the count of dropped lines at each scrape', async () => {
-    let dropped = 3;
-    const metrics = createMetrics({ defaultMetrics: false, droppedLogLines: () => dropped });
-    expect(await metrics.registry.metrics()).toContain('authd_log_lines_dropped_total 3\n');
-    dropped = 5;
-    expect(await metrics.registry.metrics()).toContain('authd_log_lines_dropped_total 5\n');
+  it('exports the dropped lines and refused writes at each scrape', async () => {
+    const output = { dropped: 3, failed: 0, droppedLines: () => output.dropped, failedWrites: () => output.failed };
+    const metrics = createMetrics({ defaultMetrics: false, logOutput: output });
+    const scrape = await metrics.registry.metrics();
+    expect(scrape).toContain('authd_log_lines_dropped_total 3\n');
+    expect(scrape).toContain('authd_log_write_failures_total 0\n');
+    output.dropped = 5;
+    output.failed = 2;
+    const later = await metrics.registry.metrics();
+    expect(later).toContain('authd_log_lines_dropped_total 5\n');
+    expect(later).toContain('authd_log_write_failures_total 2\n');
+  });
+
+  it('goes on, and exits, when the output refuses every write (a full disk)', () => {
+    // In a process of its own: left to pino, the refusal is an uncaught error, and the exit that
+    // follows retries the write for ever.
+    const script = `
+      import { spawnSync } from 'node:child_process';
+import { openSync } from 'node:fs';
+      import { batchedOutput, createLogger, flushLogger } from ${JSON.stringify(`${ROOT}dist/src/observability/logger.js`)};
+      const output = batchedOutput({ fd: openSync('/dev/full', 'w') });
+      const logger = createLogger('info', output.stream);
+      for (let i = 0; i < 100; i += 1) logger.info({ i, padding: 'x'.repeat(100) }, 'request');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      logger.info('still serving');
+      await flushLogger(logger);
+      process.stderr.write(JSON.stringify({ failedWrites: output.failedWrites() }));
+      process.exit(0);
+    `;
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 });
+    expect(child.signal).toBeNull();
+    expect(child.status).toBe(0);
+    expect((JSON.parse(child.stderr) as { failedWrites: number }).failedWrites).toBeGreaterThan(0);
   });
 });
