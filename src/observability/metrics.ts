@@ -1,5 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { LogOutput } from './logger.js';
+import type { LogOutput } from './log-output.js';
 
 /** Every metric authd exports, on a registry of its own (one per app, so tests stay apart). */
 export interface Metrics {
@@ -47,7 +47,7 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
   }
   if (logOutput !== undefined) {
     countedAtScrape(registers, 'authd_log_lines_dropped_total', 'Log lines dropped because the log output (stdout) did not take them and its buffer was full', () => logOutput.droppedLines());
-    countedAtScrape(registers, 'authd_log_write_failures_total', 'Writes of log lines that the log output (stdout) refused; the lines are tried again', () => logOutput.failedWrites());
+    countedAtScrape(registers, 'authd_log_write_failures_total', 'Write attempts that the log output (stdout) refused; their lines stay buffered and are tried again', () => logOutput.failedWrites());
   }
   return {
     registry,

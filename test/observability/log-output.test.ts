@@ -1,0 +1,110 @@
+import { spawnSync } from 'node:child_process';
+import { openSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { batchedOutput } from '../../src/observability/log-output.js';
+import { createLogger, flushLogger } from '../../src/observability/logger.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { ROOT } from '../support/cli.js';
+
+let dir: string;
+beforeEach(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'authd-log-'));
+});
+afterEach(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const lineNumbers = async (file: string) =>
+  (await readFile(file, 'utf8')).trim().split('\n').filter((line) => line !== '').map((line) => (JSON.parse(line) as { i: number }).i);
+
+/**
+ * Runs `body` in a Node process of its own, with `output` (a batchedOutput on `fd`) and `logger`
+ * defined; an exit that never ends is killed after 15 s. Imports the build (npm test builds first).
+ */
+const runLogging = (fd: string, body: string) => {
+  const script = `
+    import { openSync } from 'node:fs';
+    import { batchedOutput } from ${JSON.stringify(`${ROOT}dist/src/observability/log-output.js`)};
+    import { createLogger, flushLogger } from ${JSON.stringify(`${ROOT}dist/src/observability/logger.js`)};
+    const output = batchedOutput({ fd: ${fd} });
+    const logger = createLogger('info', output.stream);
+    ${body}
+  `;
+  return spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 });
+};
+
+describe('the batched log output', () => {
+  it('drops and counts the lines past its buffer while the output has not taken the earlier ones, and flushes all it kept', async () => {
+    const file = join(dir, 'out.log');
+    const output = batchedOutput({ fd: openSync(file, 'w'), maxBufferedBytes: 8192 });
+    const stream = output.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+    try {
+      const logger = createLogger('info', output.stream);
+      // ~40 KB in one turn of the event loop: the first write cannot have finished before the last line.
+      for (let i = 0; i < 200; i += 1) logger.info({ i, padding: 'x'.repeat(150) }, 'request');
+      await flushLogger(logger);
+
+      const kept = await lineNumbers(file);
+      expect(output.droppedLines()).toBeGreaterThan(100);
+      expect(kept.length + output.droppedLines()).toBe(200);
+      expect(kept).toEqual([...kept.keys()]);
+      logger.info({ i: 200 }, 'after the flush');
+      await flushLogger(logger);
+      expect(await lineNumbers(file)).toEqual([...kept, 200]);
+    } finally {
+      // Ending the output closes the file.
+      await new Promise<void>((resolve) => {
+        stream.once('close', resolve);
+        stream.end();
+      });
+    }
+  });
+
+  it('writes the lines still buffered when the process exits at once', async () => {
+    const file = join(dir, 'out.log');
+    const child = runLogging(`openSync(${JSON.stringify(file)}, 'w')`, `
+      for (let i = 0; i < 50; i += 1) logger.info({ i }, 'request');
+      process.exit(3);
+    `);
+    expect({ signal: child.signal, status: child.status }).toEqual({ signal: null, status: 3 });
+    expect(await lineNumbers(file)).toEqual([...Array(50).keys()]);
+  });
+
+  describe('when the output refuses every write (a full disk)', () => {
+    it('counts the refusals, goes on taking lines, and exits', () => {
+      const child = runLogging(`openSync('/dev/full', 'w')`, `
+        for (let i = 0; i < 100; i += 1) logger.info({ i, padding: 'x'.repeat(100) }, 'request');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        logger.info('still serving');
+        await flushLogger(logger);
+        process.stderr.write(JSON.stringify({ failedWrites: output.failedWrites() }));
+        process.exit(0);
+      `);
+      expect({ signal: child.signal, status: child.status }).toEqual({ signal: null, status: 0 });
+      expect((JSON.parse(child.stderr) as { failedWrites: number }).failedWrites).toBeGreaterThan(0);
+    });
+
+    it('exits when it logs and exits before any write was tried (a failed start-up)', () => {
+      const child = runLogging(`openSync('/dev/full', 'w')`, `
+        logger.error('start-up failed');
+        process.exit(1);
+      `);
+      expect({ signal: child.signal, status: child.status }).toEqual({ signal: null, status: 1 });
+    });
+  });
+
+  it('exports the dropped lines and refused writes at each scrape', async () => {
+    const output = { dropped: 3, failed: 0, droppedLines: () => output.dropped, failedWrites: () => output.failed };
+    const metrics = createMetrics({ defaultMetrics: false, logOutput: output });
+    const scrape = await metrics.registry.metrics();
+    expect(scrape).toContain('authd_log_lines_dropped_total 3\n');
+    expect(scrape).toContain('authd_log_write_failures_total 0\n');
+    output.dropped = 5;
+    output.failed = 2;
+    const later = await metrics.registry.metrics();
+    expect(later).toContain('authd_log_lines_dropped_total 5\n');
+    expect(later).toContain('authd_log_write_failures_total 2\n');
+  });
+});
