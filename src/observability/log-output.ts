@@ -8,8 +8,14 @@ import { pino, type DestinationStream } from 'pino';
  */
 export const MAX_BUFFERED_LOG_BYTES = 32 * 1024 * 1024;
 
-/** How long a synchronous flush (at exit) waits on a full pipe before it gives the lines up. */
+/**
+ * How long a synchronous flush (at exit) waits on a full non-blocking pipe before it gives the
+ * lines up. A blocking pipe (stdout as most processes inherit it) blocks the write itself instead.
+ */
 const SYNC_FLUSH_PATIENCE_MS = 1000;
+
+/** What the synchronous flush sleeps on between tries of a full pipe. */
+const pause = new Int32Array(new SharedArrayBuffer(4));
 
 /** A log output, and what it could not write. */
 export interface LogOutput {
@@ -27,7 +33,8 @@ export interface LogOutput {
  *
  * A write the output refuses is counted and tried again while authd goes on serving; left to
  * pino, any refusal but a broken pipe is an uncaught 'error' event that ends the process. The
- * synchronous flush that pino runs at exit gives lines up rather than wait for ever.
+ * synchronous flush that pino runs at exit gives up lines that a full disk or a full
+ * non-blocking pipe refuses, rather than retry them for ever.
  */
 export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTES } = {}): LogOutput {
   const stream = pino.destination({ dest: fd, sync: false, minLength: 4096, periodicFlush: 100, maxLength: maxBufferedBytes });
@@ -43,7 +50,9 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
     lastError = error;
     failed += 1;
   });
-  stream.flushSync = () => flushSyncOrGiveUp(stream as unknown as PendingLines);
+  const pending = stream as unknown as PendingLines;
+  // Only over the sonic-boom whose state it knows (the tests pin it); any other keeps its own.
+  if (Array.isArray(pending._bufs)) stream.flushSync = () => flushSyncOrGiveUp(pending);
   return { stream, droppedLines: () => dropped, failedWrites: () => failed };
 }
 
@@ -58,10 +67,11 @@ interface PendingLines {
 
 /**
  * sonic-boom's flushSync, which pino calls at exit (and after `fatal`), but one that ends: at the
- * first refusal other than a full pipe, or after SYNC_FLUSH_PATIENCE_MS of a full pipe, it leaves
- * the rest unwritten. sonic-boom's own retries any refusal but EAGAIN for ever (a full disk), and
- * EAGAIN for ever too unless told otherwise, so a process that had logged to such an output
- * never exited. Like sonic-boom's, it leaves a running asynchronous write to finish by itself.
+ * first refusal other than a full pipe (EAGAIN), or after SYNC_FLUSH_PATIENCE_MS of a full
+ * non-blocking pipe, it leaves the rest unwritten. sonic-boom's own retries any refusal but EAGAIN
+ * for ever (a full disk), and EAGAIN for ever too unless told otherwise, so a process that had
+ * logged to such an output never exited. Like sonic-boom's, it leaves a running asynchronous
+ * write to finish by itself, and the lines it writes may land before that write's.
  */
 function flushSyncOrGiveUp(pending: PendingLines): void {
   if (!pending._writing && pending._writingBuf.length > 0) {
@@ -79,8 +89,13 @@ function flushSyncOrGiveUp(pending: PendingLines): void {
       else pending._bufs.shift();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= deadline) return;
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= deadline) {
+        // sonic-boom appends the next line to the last buffered piece as text: start a new one
+        // rather than append to the bytes of a partly written line.
+        if (typeof pending._bufs.at(-1) !== 'string') pending._bufs.push('');
+        return;
+      }
+      Atomics.wait(pause, 0, 0, 10);
     }
   }
 }
