@@ -1,5 +1,6 @@
-import { writeSync } from 'node:fs';
-import { pino, type DestinationStream } from 'pino';
+import { write, writeSync } from 'node:fs';
+import { register } from 'on-exit-leak-free';
+import type { DestinationStream } from 'pino';
 
 /**
  * Log bytes held while the output does not take them (a stalled pipe or log collector): about 8 s
@@ -7,6 +8,13 @@ import { pino, type DestinationStream } from 'pino';
  * (authd_log_lines_dropped_total) rather than held until the process runs out of memory.
  */
 export const MAX_BUFFERED_LOG_BYTES = 32 * 1024 * 1024;
+
+/** Lines collect until this many bytes or BATCH_DELAY_MS, whichever comes first, then go out in one write. */
+const BATCH_BYTES = 4096;
+const BATCH_DELAY_MS = 100;
+
+/** How long after a refused write the next one is tried (sooner if a flush asks). */
+const RETRY_DELAY_MS = 100;
 
 /**
  * How long a synchronous flush (at exit) waits on a full non-blocking pipe before it gives the
@@ -17,9 +25,18 @@ const SYNC_FLUSH_PATIENCE_MS = 1000;
 /** What the synchronous flush sleeps on between tries of a full pipe. */
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
+/** pino's destination: it calls `flush` for `logger.flush` and `flushSync` after a `fatal` line. */
+export interface BatchedStream extends DestinationStream {
+  write(line: string): boolean;
+  /** Calls back once every line taken before the call is written, or with the error of a refused write. */
+  flush(callback: (error?: Error) => void): void;
+  /** Writes every buffered line now, blocking; gives them up at a refusal other than a full pipe. */
+  flushSync(): void;
+}
+
 /** A log output, and what it could not write. */
 export interface LogOutput {
-  readonly stream: DestinationStream;
+  readonly stream: BatchedStream;
   /** Lines dropped because the buffer was full. */
   droppedLines(): number;
   /** Write attempts the output refused (a full disk, say); their lines stay buffered and are tried again. */
@@ -27,75 +44,136 @@ export interface LogOutput {
 }
 
 /**
- * An fd (stdout by default) written asynchronously and in batches: lines collect until 4 KiB or
- * 100 ms, whichever comes first, then go out in one write (one write per line cost ~15 µs per
- * request under load, a quarter of a JWKS request). Call `flushLogger` before exiting.
+ * An fd (stdout by default) written asynchronously and in batches: one write per line cost ~15 µs
+ * per request under load, a quarter of a JWKS request. Lines wait as a list and are joined once
+ * per write (sonic-boom, pino's own destination, appends each line to a string and measures that
+ * string's bytes again at every line: ~2% of a JWKS request, BENCHMARKS.md).
  *
- * A write the output refuses is counted and tried again while authd goes on serving; left to
- * pino, any refusal but a broken pipe is an uncaught 'error' event that ends the process. The
- * synchronous flush that pino runs at exit gives up lines that a full disk or a full
- * non-blocking pipe refuses, rather than retry them for ever.
+ * A refused write is counted and tried again while authd goes on serving; the lines it held stay
+ * first in line. At exit the buffered lines are written synchronously, giving up at a refusal
+ * other than a full pipe (a full disk), or after SYNC_FLUSH_PATIENCE_MS of a full non-blocking
+ * pipe, so that a process whose output fails still ends.
  */
 export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTES } = {}): LogOutput {
-  const stream = pino.destination({ dest: fd, sync: false, minLength: 4096, periodicFlush: 100, maxLength: maxBufferedBytes });
+  let lines: string[] = [];
+  let linesBytes = 0;
+  /** Bytes taken from `lines` that are being written, or wait to be written again. */
+  let chunk: Buffer | undefined;
+  let writing = false;
+  let timer: NodeJS.Timeout | undefined;
+  /** Bytes ever taken, and ever written or left behind: a flush waits for `done` to reach `taken`. */
+  let taken = 0;
+  let done = 0;
+  let flushes: { until: number; callback: (error?: Error) => void }[] = [];
   let dropped = 0;
   let failed = 0;
-  let lastError: unknown;
-  stream.on('drop', () => {
-    dropped += 1;
-  });
-  stream.on('error', (error: unknown) => {
-    // pino's own listener re-emits the first refusal it does not handle: count it once.
-    if (error === lastError) return;
-    lastError = error;
-    failed += 1;
-  });
-  const pending = stream as unknown as PendingLines;
-  // Only over the sonic-boom whose state it knows (the tests pin it); any other keeps its own.
-  if (Array.isArray(pending._bufs)) stream.flushSync = () => flushSyncOrGiveUp(pending);
+
+  const heldBytes = () => linesBytes + (chunk?.length ?? 0);
+
+  const later = (ms: number) => {
+    timer ??= setTimeout(() => {
+      timer = undefined;
+      writeNext();
+    }, ms).unref();
+  };
+
+  const settleFlushes = (error?: Error) => {
+    if (flushes.length === 0) return;
+    const due = error === undefined ? flushes.filter((flush) => flush.until <= done) : flushes;
+    if (due.length === 0) return;
+    flushes = flushes.filter((flush) => !due.includes(flush));
+    for (const flush of due) flush.callback(error);
+  };
+
+  const takeLines = (): Buffer => {
+    const bytes = Buffer.from(lines.join(''));
+    lines = [];
+    linesBytes = 0;
+    return bytes;
+  };
+
+  function writeNext(): void {
+    if (writing) return;
+    if (timer !== undefined) {
+      clearTimeout(timer);
+      timer = undefined;
+    }
+    chunk ??= lines.length > 0 ? takeLines() : undefined;
+    if (chunk === undefined) return;
+    const bytes = chunk;
+    writing = true;
+    write(fd, bytes, 0, bytes.length, null, (error, count) => afterWrite(bytes, error, count));
+  }
+
+  function afterWrite(bytes: Buffer, error: NodeJS.ErrnoException | null, count: number): void {
+    writing = false;
+    if (error !== null) failed += 1;
+    if (chunk !== bytes) {
+      // flushSync wrote the later lines meanwhile: what this write left cannot go after them.
+      done += bytes.length;
+    } else if (error !== null) {
+      settleFlushes(error);
+      later(RETRY_DELAY_MS);
+      return;
+    } else {
+      done += count;
+      chunk = count < bytes.length ? bytes.subarray(count) : undefined;
+    }
+    settleFlushes();
+    if (chunk !== undefined || linesBytes >= BATCH_BYTES || flushes.length > 0) writeNext();
+    else if (lines.length > 0) later(BATCH_DELAY_MS);
+  }
+
+  const stream: BatchedStream = {
+    write(line) {
+      const bytes = Buffer.byteLength(line);
+      if (heldBytes() + bytes > maxBufferedBytes) {
+        dropped += 1;
+        return true;
+      }
+      lines.push(line);
+      linesBytes += bytes;
+      taken += bytes;
+      if (writing || (chunk !== undefined && timer !== undefined)) return true;
+      if (linesBytes >= BATCH_BYTES) writeNext();
+      else later(BATCH_DELAY_MS);
+      return true;
+    },
+    flush(callback) {
+      if (done >= taken) {
+        process.nextTick(callback);
+        return;
+      }
+      flushes.push({ until: taken, callback });
+      writeNext();
+    },
+    flushSync() {
+      // A running asynchronous write finishes by itself; the lines written here may land before its.
+      const waiting = writing ? undefined : chunk;
+      const pending = lines.length > 0 ? Buffer.concat([waiting ?? Buffer.alloc(0), takeLines()]) : waiting;
+      if (pending === undefined) return;
+      const rest = writeAllOrGiveUp(fd, pending);
+      done += pending.length - (rest?.length ?? 0);
+      chunk = rest;
+      if (rest !== undefined) later(RETRY_DELAY_MS);
+    },
+  };
+  register(stream, (output) => output.flushSync());
   return { stream, droppedLines: () => dropped, failedWrites: () => failed };
 }
 
-/** The parts of sonic-boom 4's state that a synchronous flush reads and updates (not its public API: the tests pin it). */
-interface PendingLines {
-  readonly fd: number;
-  readonly _writing: boolean;
-  _writingBuf: string | Buffer;
-  _bufs: (string | Buffer)[];
-  _len: number;
-}
-
-/**
- * sonic-boom's flushSync, which pino calls at exit (and after `fatal`), but one that ends: at the
- * first refusal other than a full pipe (EAGAIN), or after SYNC_FLUSH_PATIENCE_MS of a full
- * non-blocking pipe, it leaves the rest unwritten. sonic-boom's own retries any refusal but EAGAIN
- * for ever (a full disk), and EAGAIN for ever too unless told otherwise, so a process that had
- * logged to such an output never exited. Like sonic-boom's, it leaves a running asynchronous
- * write to finish by itself, and the lines it writes may land before that write's.
- */
-function flushSyncOrGiveUp(pending: PendingLines): void {
-  if (!pending._writing && pending._writingBuf.length > 0) {
-    pending._bufs.unshift(pending._writingBuf);
-    pending._writingBuf = '';
-  }
+/** Writes `bytes` synchronously; returns what it gave up on (undefined when all of it is written). */
+function writeAllOrGiveUp(fd: number, bytes: Buffer): Buffer | undefined {
   const deadline = Date.now() + SYNC_FLUSH_PATIENCE_MS;
-  while (pending._bufs.length > 0) {
-    const head = pending._bufs[0]!;
-    const bytes = typeof head === 'string' ? Buffer.from(head) : head;
+  let rest = bytes;
+  while (rest.length > 0) {
     try {
-      const written = writeSync(pending.fd, bytes);
-      pending._len = Math.max(pending._len - written, 0);
-      if (written < bytes.length) pending._bufs[0] = bytes.subarray(written);
-      else pending._bufs.shift();
+      rest = rest.subarray(writeSync(fd, rest));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= deadline) {
-        // sonic-boom appends the next line to the last buffered piece as text: start a new one
-        // rather than append to the bytes of a partly written line.
-        if (typeof pending._bufs.at(-1) !== 'string') pending._bufs.push('');
-        return;
-      }
+      if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= deadline) return rest;
       Atomics.wait(pause, 0, 0, 10);
     }
   }
+  return undefined;
 }

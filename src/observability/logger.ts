@@ -32,13 +32,11 @@ export function createLogger(level: string, destination: DestinationStream = bat
 }
 
 /**
- * Resolves once every line logged before the call has been handed to the OS. sonic-boom calls a
- * flush back when its running write ends, and up to `minLength` bytes may still be waiting then;
- * the second flush writes them (or waits for a write that starts with them, as the periodic
- * flush's does, and they fit in one write).
+ * Resolves once every line logged before the call has been handed to the OS, or the output has
+ * refused a write (the lines stay buffered; at exit they are tried once more, synchronously).
  */
 export async function flushLogger(logger: Logger): Promise<void> {
-  for (let pass = 0; pass < 2; pass += 1) await new Promise<void>((resolve) => logger.flush(() => resolve()));
+  await new Promise<void>((resolve) => logger.flush(() => resolve()));
 }
 
 /** Anything this long and token-like in an error message is replaced before logging. */

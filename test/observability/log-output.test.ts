@@ -1,5 +1,6 @@
+import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { openSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -38,8 +39,8 @@ const runLogging = (fd: string, body: string) => {
 describe('the batched log output', () => {
   it('drops and counts the lines past its buffer while the output has not taken the earlier ones, and flushes all it kept', async () => {
     const file = join(dir, 'out.log');
-    const output = batchedOutput({ fd: openSync(file, 'w'), maxBufferedBytes: 8192 });
-    const stream = output.stream as unknown as { end(): void; once(event: 'close', listener: () => void): void };
+    const fd = openSync(file, 'w');
+    const output = batchedOutput({ fd, maxBufferedBytes: 8192 });
     try {
       const logger = createLogger('info', output.stream);
       // ~40 KB in one turn of the event loop: the first write cannot have finished before the last line.
@@ -53,12 +54,81 @@ describe('the batched log output', () => {
       logger.info({ i: 200 }, 'after the flush');
       await flushLogger(logger);
       expect(await lineNumbers(file)).toEqual([...kept, 200]);
+      expect(output.failedWrites()).toBe(0);
     } finally {
-      // Ending the output closes the file.
-      await new Promise<void>((resolve) => {
-        stream.once('close', resolve);
-        stream.end();
-      });
+      closeSync(fd);
+    }
+  });
+
+  it('writes a batch smaller than a write at a flush, without waiting for the batch to fill or its timer', async () => {
+    const file = join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    // The batch's 100 ms timer never fires: only the flush can start the write.
+    jest.useFakeTimers({ doNotFake: ['nextTick', 'setImmediate', 'queueMicrotask'] });
+    try {
+      const logger = createLogger('info', batchedOutput({ fd }).stream);
+      logger.info({ i: 0 }, 'request');
+      logger.info({ i: 1 }, 'request');
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(await readFile(file, 'utf8')).toBe('');
+      await flushLogger(logger);
+      expect(await lineNumbers(file)).toEqual([0, 1]);
+    } finally {
+      jest.useRealTimers();
+      closeSync(fd);
+    }
+  });
+
+  it('writes every line when a fatal line flushes synchronously during a write, and the lines after it too', async () => {
+    const file = join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    try {
+      const output = batchedOutput({ fd });
+      const logger = createLogger('info', output.stream);
+      // ~5 KB: past 4 KiB the first write starts, and is still running at the fatal line.
+      for (let i = 0; i < 30; i += 1) logger.info({ i, padding: 'x'.repeat(150) }, 'request');
+      logger.fatal({ i: 30 }, 'fatal');
+      logger.info({ i: 31 }, 'after the fatal line');
+      await flushLogger(logger);
+      // The synchronous write may land before the running one: every line, in any order.
+      expect((await lineNumbers(file)).sort((a, b) => a - b)).toEqual([...Array(32).keys()]);
+      expect(output.failedWrites()).toBe(0);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
+  it('keeps the lines of writes a full pipe refuses or takes in part, counts the refusals, and writes every line in order once the pipe drains', async () => {
+    const fifo = join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    // Opened for reading and writing, a FIFO opens at once; non-blocking, a full one refuses with EAGAIN.
+    const writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const output = batchedOutput({ fd: writer });
+    try {
+      const logger = createLogger('info', output.stream);
+      // ~400 KB, six times what a pipe holds.
+      for (let i = 0; i < 2000; i += 1) logger.info({ i, padding: 'x'.repeat(150) }, 'request');
+      await flushLogger(logger);
+      expect(output.failedWrites()).toBeGreaterThan(0);
+
+      let text = '';
+      const buffer = Buffer.alloc(65536);
+      const deadline = Date.now() + 10_000;
+      while (!text.includes('"i":1999,') && Date.now() < deadline) {
+        try {
+          text += buffer.toString('utf8', 0, readSync(reader, buffer));
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+          await new Promise((resolve) => setTimeout(resolve, 20));
+        }
+      }
+      const numbers = text.trim().split('\n').map((line) => (JSON.parse(line) as { i: number }).i);
+      expect(numbers).toEqual([...Array(2000).keys()]);
+      expect(output.droppedLines()).toBe(0);
+    } finally {
+      closeSync(reader);
+      closeSync(writer);
     }
   });
 
