@@ -20,11 +20,28 @@ const REDACTED_PATHS = [
   'req.headers.authorization',
 ];
 
+/**
+ * pino's `isoTime`, formatted once per millisecond: V8 formats a date through snprintf, ~10% of
+ * a request's log line, and under load many lines share a millisecond.
+ */
+function isoTimeOncePerMillisecond(): () => string {
+  let formattedAt = Number.NaN;
+  let formatted = '';
+  return () => {
+    const now = Date.now();
+    if (now !== formattedAt) {
+      formattedAt = now;
+      formatted = `,"time":"${new Date(now).toISOString()}"`;
+    }
+    return formatted;
+  };
+}
+
 export function createLogger(level: string, destination: DestinationStream = batchedOutput().stream): Logger {
   const options = {
     level,
     base: { service: 'authd' },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTimeOncePerMillisecond(),
     redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     formatters: { level: (label: string) => ({ level: label }) },
   };

@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import { describeError } from '../../src/observability/logger.js';
 import { captureLogs } from '../support/logs.js';
 
@@ -16,6 +17,20 @@ describe('logger', () => {
       req: { headers: { authorization: '[redacted]' } },
     });
     expect(logs.raw()).not.toMatch(/hunter2|Basic abc|Bearer t/);
+  });
+
+  it('stamps each line with its own millisecond, as an ISO date', () => {
+    jest.useFakeTimers({ now: Date.UTC(2026, 11, 2, 18, 0, 0, 5) });
+    try {
+      const logs = captureLogs();
+      logs.logger.info('first');
+      logs.logger.info('same millisecond');
+      jest.setSystemTime(Date.UTC(2026, 11, 2, 18, 0, 0, 6));
+      logs.logger.info('next millisecond');
+      expect(logs.lines.map((line) => line['time'])).toEqual(['2026-12-02T18:00:00.005Z', '2026-12-02T18:00:00.005Z', '2026-12-02T18:00:00.006Z']);
+    } finally {
+      jest.useRealTimers();
+    }
   });
 
   it('describes unexpected errors without token-like strings', () => {
