@@ -13,8 +13,11 @@ export const MAX_BUFFERED_LOG_BYTES = 32 * 1024 * 1024;
 const BATCH_BYTES = 4096;
 const BATCH_DELAY_MS = 100;
 
-/** How long after a refused write the next one is tried (sooner if a flush asks). */
+/** How long after a refused write (a full disk, a broken pipe) the next one is tried, unless a flush asks sooner. */
 const RETRY_DELAY_MS = 100;
+
+/** How long after a full non-blocking pipe (EAGAIN) the write is tried again: a live reader drains it in moments. */
+const FULL_PIPE_DELAY_MS = 10;
 
 /**
  * How long a synchronous flush (at exit) waits on a full non-blocking pipe before it gives the
@@ -49,26 +52,27 @@ export interface LogOutput {
  * per write (sonic-boom, pino's own destination, appends each line to a string and measures that
  * string's bytes again at every line: ~2% of a JWKS request, BENCHMARKS.md).
  *
- * A refused write is counted and tried again while authd goes on serving; the lines it held stay
- * first in line. At exit the buffered lines are written synchronously, giving up at a refusal
- * other than a full pipe (a full disk), or after SYNC_FLUSH_PATIENCE_MS of a full non-blocking
- * pipe, so that a process whose output fails still ends.
+ * A full pipe is waited for, like a slow disk. A refused write is counted and tried again while
+ * authd goes on serving; the lines it held stay first in line. At exit the buffered lines are
+ * written synchronously, giving up at a refusal, or after SYNC_FLUSH_PATIENCE_MS of a full
+ * non-blocking pipe, so that a process whose output fails still ends.
  */
 export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTES } = {}): LogOutput {
   let lines: string[] = [];
   let linesBytes = 0;
-  /** Bytes taken from `lines` that are being written, or wait to be written again. */
+  /** Bytes taken from `lines` that wait for a write: left by a refused or partial one, or joined for the next. */
   let chunk: Buffer | undefined;
-  let writing = false;
+  /** The bytes of the running asynchronous write. */
+  let inFlight: Buffer | undefined;
   let timer: NodeJS.Timeout | undefined;
-  /** Bytes ever taken, and ever written or left behind: a flush waits for `done` to reach `taken`. */
+  /** Bytes ever taken, and ever written: a flush waits for `done` to reach `taken`. */
   let taken = 0;
   let done = 0;
   let flushes: { until: number; callback: (error?: Error) => void }[] = [];
   let dropped = 0;
   let failed = 0;
 
-  const heldBytes = () => linesBytes + (chunk?.length ?? 0);
+  const heldBytes = () => linesBytes + (chunk?.length ?? 0) + (inFlight?.length ?? 0);
 
   const later = (ms: number) => {
     timer ??= setTimeout(() => {
@@ -92,33 +96,39 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
     return bytes;
   };
 
+  /** Puts bytes a write left back in front of those waiting (a synchronous flush may have joined them meanwhile). */
+  const putBack = (bytes: Buffer) => {
+    if (bytes.length > 0) chunk = chunk === undefined ? bytes : Buffer.concat([bytes, chunk]);
+  };
+
   function writeNext(): void {
-    if (writing) return;
+    if (inFlight !== undefined) return;
     if (timer !== undefined) {
       clearTimeout(timer);
       timer = undefined;
     }
-    chunk ??= lines.length > 0 ? takeLines() : undefined;
-    if (chunk === undefined) return;
-    const bytes = chunk;
-    writing = true;
-    write(fd, bytes, 0, bytes.length, null, (error, count) => afterWrite(bytes, error, count));
+    const bytes = chunk ?? (lines.length > 0 ? takeLines() : undefined);
+    if (bytes === undefined) return;
+    chunk = undefined;
+    inFlight = bytes;
+    write(fd, bytes, 0, bytes.length, null, afterWrite);
   }
 
-  function afterWrite(bytes: Buffer, error: NodeJS.ErrnoException | null, count: number): void {
-    writing = false;
-    if (error !== null) failed += 1;
-    if (chunk !== bytes) {
-      // flushSync wrote the later lines meanwhile: what this write left cannot go after them.
-      done += bytes.length;
-    } else if (error !== null) {
-      settleFlushes(error);
-      later(RETRY_DELAY_MS);
+  function afterWrite(error: NodeJS.ErrnoException | null, count: number): void {
+    const bytes = inFlight!;
+    inFlight = undefined;
+    if (error !== null) {
+      putBack(bytes);
+      const fullPipe = error.code === 'EAGAIN' || error.code === 'EBUSY';
+      if (!fullPipe) {
+        failed += 1;
+        settleFlushes(error);
+      }
+      later(fullPipe ? FULL_PIPE_DELAY_MS : RETRY_DELAY_MS);
       return;
-    } else {
-      done += count;
-      chunk = count < bytes.length ? bytes.subarray(count) : undefined;
     }
+    done += count;
+    putBack(bytes.subarray(count));
     settleFlushes();
     if (chunk !== undefined || linesBytes >= BATCH_BYTES || flushes.length > 0) writeNext();
     else if (lines.length > 0) later(BATCH_DELAY_MS);
@@ -134,7 +144,8 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
       lines.push(line);
       linesBytes += bytes;
       taken += bytes;
-      if (writing || (chunk !== undefined && timer !== undefined)) return true;
+      // A running write, or a retry on its timer, goes on to these lines when it ends.
+      if (inFlight !== undefined || (chunk !== undefined && timer !== undefined)) return true;
       if (linesBytes >= BATCH_BYTES) writeNext();
       else later(BATCH_DELAY_MS);
       return true;
@@ -148,20 +159,18 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
       writeNext();
     },
     flushSync() {
-      // A running asynchronous write finishes by itself; the lines written here may land before its.
-      const waiting = writing ? undefined : chunk;
-      const pending = lines.length > 0 ? Buffer.concat([waiting ?? Buffer.alloc(0), takeLines()]) : waiting;
+      // A running asynchronous write is left to finish: the lines written here may land before its
+      // (or, on a pipe that takes that write in part, inside one of its lines).
+      const pending = lines.length > 0 ? Buffer.concat([chunk ?? Buffer.alloc(0), takeLines()]) : chunk;
       if (pending === undefined) return;
-      const rest = writeAllOrGiveUp(fd, pending);
-      done += pending.length - (rest?.length ?? 0);
-      chunk = rest;
-      if (rest !== undefined) later(RETRY_DELAY_MS);
+      chunk = writeAllOrGiveUp(fd, pending);
+      done += pending.length - (chunk?.length ?? 0);
+      if (chunk !== undefined) later(RETRY_DELAY_MS);
     },
   };
   register(stream, (output) => output.flushSync());
   return { stream, droppedLines: () => dropped, failedWrites: () => failed };
 }
-
 /** Writes `bytes` synchronously; returns what it gave up on (undefined when all of it is written). */
 function writeAllOrGiveUp(fd: number, bytes: Buffer): Buffer | undefined {
   const deadline = Date.now() + SYNC_FLUSH_PATIENCE_MS;

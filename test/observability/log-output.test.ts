@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { closeSync, constants, openSync, readSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +79,20 @@ describe('the batched log output', () => {
     }
   });
 
+  it('writes a batch smaller than a write by itself within its 100 ms', async () => {
+    const file = join(dir, 'out.log');
+    const fd = openSync(file, 'w');
+    try {
+      const logger = createLogger('info', batchedOutput({ fd }).stream);
+      logger.info({ i: 0 }, 'request');
+      logger.info({ i: 1 }, 'request');
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      expect(await lineNumbers(file)).toEqual([0, 1]);
+    } finally {
+      closeSync(fd);
+    }
+  });
+
   it('writes every line when a fatal line flushes synchronously during a write, and the lines after it too', async () => {
     const file = join(dir, 'out.log');
     const fd = openSync(file, 'w');
@@ -98,24 +112,27 @@ describe('the batched log output', () => {
     }
   });
 
-  it('keeps the lines of writes a full pipe refuses or takes in part, counts the refusals, and writes every line in order once the pipe drains', async () => {
-    const fifo = join(dir, 'pipe');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    // Opened for reading and writing, a FIFO opens at once; non-blocking, a full one refuses with EAGAIN.
-    const writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
-    const output = batchedOutput({ fd: writer });
-    try {
-      const logger = createLogger('info', output.stream);
-      // ~400 KB, six times what a pipe holds.
-      for (let i = 0; i < 2000; i += 1) logger.info({ i, padding: 'x'.repeat(150) }, 'request');
-      await flushLogger(logger);
-      expect(output.failedWrites()).toBeGreaterThan(0);
+  describe('on a non-blocking pipe', () => {
+    let writer: number;
+    let reader: number;
+    beforeEach(() => {
+      const fifo = join(dir, 'pipe');
+      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+      // Opened for reading and writing, a FIFO opens at once; non-blocking, a full one answers EAGAIN.
+      writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+      reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    });
+    afterEach(() => {
+      closeSync(reader);
+      closeSync(writer);
+    });
 
+    /** Reads the pipe until `count` lines have come (or 10 s), and returns their numbers. */
+    const readLines = async (count: number) => {
       let text = '';
       const buffer = Buffer.alloc(65536);
       const deadline = Date.now() + 10_000;
-      while (!text.includes('"i":1999,') && Date.now() < deadline) {
+      while (text.split('\n').length <= count && Date.now() < deadline) {
         try {
           text += buffer.toString('utf8', 0, readSync(reader, buffer));
         } catch (error) {
@@ -123,13 +140,49 @@ describe('the batched log output', () => {
           await new Promise((resolve) => setTimeout(resolve, 20));
         }
       }
-      const numbers = text.trim().split('\n').map((line) => (JSON.parse(line) as { i: number }).i);
-      expect(numbers).toEqual([...Array(2000).keys()]);
-      expect(output.droppedLines()).toBe(0);
-    } finally {
-      closeSync(reader);
-      closeSync(writer);
-    }
+      return text.trim().split('\n').map((line) => (JSON.parse(line) as { i: number }).i);
+    };
+
+    it('waits while the pipe is full, and writes every line in order, once, as it drains; a flush waits too', async () => {
+      const output = batchedOutput({ fd: writer });
+      const logger = createLogger('info', output.stream);
+      // ~400 KB, six times what a pipe holds: writes meet EAGAIN and are taken in part.
+      for (let i = 0; i < 2000; i += 1) logger.info({ i, padding: 'x'.repeat(150) }, 'request');
+      let flushed = false;
+      const flush = flushLogger(logger).then(() => {
+        flushed = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(flushed).toBe(false);
+
+      expect(await readLines(2000)).toEqual([...Array(2000).keys()]);
+      await flush;
+      // A full pipe is a reader behind, not a refusal.
+      expect({ failed: output.failedWrites(), dropped: output.droppedLines() }).toEqual({ failed: 0, dropped: 0 });
+    });
+
+    it('keeps in order the lines of a write that meets a full pipe while a fatal line flushes synchronously', async () => {
+      const pipeFull = () => {
+        try {
+          for (;;) writeSync(writer, `${JSON.stringify({ i: -1, padding: 'p'.repeat(4000) })}\n`);
+        } catch (error) {
+          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+        }
+      };
+      pipeFull();
+      const output = batchedOutput({ fd: writer });
+      const logger = createLogger('info', output.stream);
+      // ~5 KB: past 4 KiB a write starts; the fatal line's synchronous flush gives up on the full pipe after 1 s.
+      for (let i = 0; i < 30; i += 1) logger.info({ i, padding: 'x'.repeat(150) }, 'request');
+      logger.fatal({ i: 30 }, 'fatal');
+      logger.info({ i: 31 }, 'after the fatal line');
+      const flush = flushLogger(logger);
+
+      const numbers = (await readLines(32 + 16)).filter((i) => i >= 0);
+      expect(numbers).toEqual([...Array(32).keys()]);
+      await flush;
+      expect(output.failedWrites()).toBe(0);
+    });
   });
 
   it('writes the lines still buffered when the process exits at once', async () => {
