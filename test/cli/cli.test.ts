@@ -1,5 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { processEnvironment, runAuthd, runAuthdAsync, type ProcessEnvironment } from '../support/cli.js';
+import { closeSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { processEnvironment, ROOT, runAuthd, runAuthdAsync, type ProcessEnvironment } from '../support/cli.js';
 import { proxiedUrl } from '../support/net.js';
 
 let environment: ProcessEnvironment;
@@ -150,9 +153,31 @@ describe('authd keys and migrate', () => {
 
   it('rotates and lists keys, refuses unknown kids', () => {
     expect(authd(['keys', 'list']).stdout).toBe('no keys (authd makes one at first start)\n');
-    const rotated = authd(['keys', 'rotate']);
+    const rotated = runAuthd({ ...environment.env, LOG_LEVEL: 'info' }, ['keys', 'rotate']);
     expect(rotated.stdout).toMatch(/^created \d{8}-[0-9a-f]{8}; it signs from /);
+    // The audit line goes to stderr, written as the command exits.
+    const kid = /^created (\S+);/.exec(rotated.stdout)![1];
+    expect(rotated.stderr.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ level: 'info', audit: true, event: 'key_rotation', kid, trigger: 'manual' }),
+    ]);
     expect(authd(['keys', 'list']).stdout).toMatch(/^\d{8}-[0-9a-f]{8} {2}next /);
     expect(authd(['keys', 'revoke', '20200101-00000000'])).toEqual({ status: 1, stdout: '', stderr: 'authd: no key "20200101-00000000"\n' });
+  });
+
+  it('exits when stderr refuses its log lines (a full disk)', () => {
+    const fullDisk = openSync('/dev/full', 'w');
+    try {
+      const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'authd.js'), 'keys', 'rotate'], {
+        cwd: ROOT,
+        env: { ...environment.env, LOG_LEVEL: 'info' },
+        stdio: ['ignore', 'pipe', fullDisk],
+        encoding: 'utf8',
+        timeout: 15_000,
+      });
+      expect({ status: result.status, signal: result.signal }).toEqual({ status: 0, signal: null });
+      expect(result.stdout).toMatch(/^created \d{8}-[0-9a-f]{8}; it signs from /);
+    } finally {
+      closeSync(fullDisk);
+    }
   });
 });
