@@ -1,5 +1,4 @@
 import { write, writeSync } from 'node:fs';
-import { register } from 'on-exit-leak-free';
 import type { DestinationStream } from 'pino';
 
 /**
@@ -28,6 +27,22 @@ const SYNC_FLUSH_PATIENCE_MS = 1000;
 /** What the synchronous flush sleeps on between tries of a full pipe. */
 const pause = new Int32Array(new SharedArrayBuffer(4));
 
+/**
+ * Outputs holding lines not yet written. Each is written synchronously at exit; held only while it
+ * has lines, so an output nobody logs to any more is kept until they are written, and no longer.
+ */
+const holdingLines = new Set<BatchedStream>();
+let exitFlushInstalled = false;
+const hold = (stream: BatchedStream) => {
+  if (!exitFlushInstalled) {
+    exitFlushInstalled = true;
+    process.once('exit', () => {
+      for (const held of holdingLines) held.flushSync();
+    });
+  }
+  holdingLines.add(stream);
+};
+
 /** pino's destination: it calls `flush` for `logger.flush` and `flushSync` after a `fatal` line. */
 export interface BatchedStream extends DestinationStream {
   write(line: string): boolean;
@@ -55,7 +70,9 @@ export interface LogOutput {
  * A full pipe is waited for, like a slow disk. A refused write is counted and tried again while
  * authd goes on serving; the lines it held stay first in line. At exit the buffered lines are
  * written synchronously, giving up at a refusal, or after SYNC_FLUSH_PATIENCE_MS of a full
- * non-blocking pipe, so that a process whose output fails still ends.
+ * non-blocking pipe, so that a process whose output fails still ends. A write still running then
+ * is left to libuv: its lines may land after those written at exit. Flush (`flushLogger`) before
+ * an exit you choose.
  */
 export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTES } = {}): LogOutput {
   let lines: string[] = [];
@@ -81,8 +98,10 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
     }, ms).unref();
   };
 
+  /** With an error, every flush; without, those whose bytes are all written (none while older bytes wait). */
   const settleFlushes = (error?: Error) => {
-    if (flushes.length === 0) return;
+    if (done >= taken) holdingLines.delete(stream);
+    if (flushes.length === 0 || (error === undefined && (inFlight !== undefined || chunk !== undefined))) return;
     const due = error === undefined ? flushes.filter((flush) => flush.until <= done) : flushes;
     if (due.length === 0) return;
     flushes = flushes.filter((flush) => !due.includes(flush));
@@ -144,6 +163,7 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
       lines.push(line);
       linesBytes += bytes;
       taken += bytes;
+      hold(stream);
       // A running write, or a retry on its timer, goes on to these lines when it ends.
       if (inFlight !== undefined || (chunk !== undefined && timer !== undefined)) return true;
       if (linesBytes >= BATCH_BYTES) writeNext();
@@ -166,11 +186,25 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
       chunk = writeAllOrGiveUp(fd, pending);
       done += pending.length - (chunk?.length ?? 0);
       if (chunk !== undefined) later(RETRY_DELAY_MS);
+      // Not from inside pino's call: a flush called back here could log again before the fatal line returns.
+      else process.nextTick(settleFlushes);
     },
   };
-  register(stream, (output) => output.flushSync());
   return { stream, droppedLines: () => dropped, failedWrites: () => failed };
 }
+/**
+ * Each line written at once, synchronously, for the CLI: its lines land in order with what else it
+ * writes to stderr (a message, a prompt), and a refused line is given up (after
+ * SYNC_FLUSH_PATIENCE_MS of a full non-blocking pipe) rather than hold the command.
+ */
+export function immediateOutput(fd: number): DestinationStream {
+  return {
+    write(line: string) {
+      writeAllOrGiveUp(fd, Buffer.from(line));
+    },
+  };
+}
+
 /** Writes `bytes` synchronously; returns what it gave up on (undefined when all of it is written). */
 function writeAllOrGiveUp(fd: number, bytes: Buffer): Buffer | undefined {
   const deadline = Date.now() + SYNC_FLUSH_PATIENCE_MS;

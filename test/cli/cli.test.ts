@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processEnvironment, ROOT, runAuthd, runAuthdAsync, type ProcessEnvironment } from '../support/cli.js';
 import { proxiedUrl } from '../support/net.js';
@@ -164,12 +165,27 @@ describe('authd keys and migrate', () => {
     expect(authd(['keys', 'revoke', '20200101-00000000'])).toEqual({ status: 1, stdout: '', stderr: 'authd: no key "20200101-00000000"\n' });
   });
 
+  it('writes its log lines to stderr at once, before the message of the failure they explain', () => {
+    const script = `
+      import { cliLogger } from ${JSON.stringify(`${ROOT}dist/src/cli/cli-logger.js`)};
+      import { CliError, exitOnError } from ${JSON.stringify(`${ROOT}dist/src/cli/context.js`)};
+      cliLogger({ logLevel: 'warn' }).warn('redis connection refused');
+      setTimeout(() => exitOnError(new CliError('redis is not ready')), 20);
+    `;
+    const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 });
+    const [logLine, message, rest] = result.stderr.split('\n');
+    expect({ status: result.status, message, rest }).toEqual({ status: 1, message: 'authd: redis is not ready', rest: '' });
+    expect(JSON.parse(logLine!)).toMatchObject({ level: 'warn', msg: 'redis connection refused' });
+  });
+
   it('exits when stderr refuses its log lines (a full disk)', () => {
     const fullDisk = openSync('/dev/full', 'w');
+    // A keys directory of its own: the one above has a next key already, which a rotation refuses.
+    const keysDir = mkdtempSync(join(tmpdir(), 'authd-cli-keys-'));
     try {
       const result = spawnSync(process.execPath, [join(ROOT, 'bin', 'authd.js'), 'keys', 'rotate'], {
         cwd: ROOT,
-        env: { ...environment.env, LOG_LEVEL: 'info' },
+        env: { ...environment.env, KEYS_DIR: keysDir, LOG_LEVEL: 'info' },
         stdio: ['ignore', 'pipe', fullDisk],
         encoding: 'utf8',
         timeout: 15_000,
@@ -178,6 +194,7 @@ describe('authd keys and migrate', () => {
       expect(result.stdout).toMatch(/^created \d{8}-[0-9a-f]{8}; it signs from /);
     } finally {
       closeSync(fullDisk);
+      rmSync(keysDir, { recursive: true, force: true });
     }
   });
 });

@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -194,6 +194,55 @@ describe('the batched log output', () => {
     `);
     expect({ signal: child.signal, status: child.status }).toEqual({ signal: null, status: 3 });
     expect(await lineNumbers(file)).toEqual([...Array(30).keys()]);
+  });
+
+  it('calls back a flush waiting on a full pipe once a fatal line has written the lines synchronously', async () => {
+    const fifo = join(dir, 'pipe');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+    const drained = join(dir, 'drained.log');
+    try {
+      try {
+        for (;;) writeSync(writer, `${JSON.stringify({ i: -1, padding: 'p'.repeat(4000) })}\n`);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+      }
+      // A reader that starts while the fatal line's synchronous flush waits on the full pipe.
+      const reader = spawn('sh', ['-c', `sleep 0.3; exec cat ${fifo} > ${drained}`]);
+      const output = batchedOutput({ fd: writer });
+      const logger = createLogger('info', output.stream);
+      logger.info({ i: 0 }, 'shutting down');
+      let flushed = false;
+      const flush = flushLogger(logger).then(() => {
+        flushed = true;
+      });
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      logger.fatal({ i: 1 }, 'fatal');
+      await Promise.race([flush, new Promise((resolve) => setTimeout(resolve, 2000))]);
+      expect(flushed).toBe(true);
+      const deadline = Date.now() + 5000;
+      while (!(await readFile(drained, 'utf8')).includes('"i":1,') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      reader.kill();
+      expect((await lineNumbers(drained)).filter((i) => i >= 0)).toEqual([0, 1]);
+    } finally {
+      closeSync(writer);
+    }
+  });
+
+  it('writes at exit the lines of a logger nobody holds any more', async () => {
+    const file = join(dir, 'out.log');
+    const script = `
+      import { openSync } from 'node:fs';
+      import { batchedOutput } from ${JSON.stringify(`${ROOT}dist/src/observability/log-output.js`)};
+      import { createLogger } from ${JSON.stringify(`${ROOT}dist/src/observability/logger.js`)};
+      const fd = openSync(${JSON.stringify(file)}, 'w');
+      (() => createLogger('info', batchedOutput({ fd }).stream).info({ i: 0 }, 'audit'))();
+      await new Promise((resolve) => setImmediate(resolve));
+      globalThis.gc();
+    `;
+    const child = spawnSync(process.execPath, ['--expose-gc', '--input-type=module', '-e', script], { encoding: 'utf8', timeout: 15_000 });
+    expect({ status: child.status, stderr: child.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(await lineNumbers(file)).toEqual([0]);
   });
 
   describe('when the output refuses every write (a full disk)', () => {
