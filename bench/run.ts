@@ -37,8 +37,8 @@ const durationSeconds = Number(values.duration ?? (values.quick ? 2 : 10));
 if (!Number.isInteger(durationSeconds) || durationSeconds < 1) throw new Error(`--duration must be a whole number of seconds, not ${values.duration}`);
 const warmUpSeconds = values.quick ? 1 : 2;
 // About a minute of password logins on one core; the other rows answer this many within 2 s. V8
-// goes on optimizing the login's code for that long: 500 logins in, its compiler threads still took
-// 3% of the core and a login cost 6.6 ms beside argon2, against 4.5–5.3 ms past 1,400 (BENCHMARKS.md).
+// goes on optimizing the login's code for that long: 20–40 s into the row its compiler threads still
+// took 3% of the core, and a login cost 6.6 ms beside argon2 at first, 4.5–5.3 ms past 1,400 (BENCHMARKS.md).
 const warmUpRequests = values.quick ? 0 : 2500;
 const connections = Number(values.connections);
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));

@@ -2,6 +2,9 @@ import type { Config } from './config/config.js';
 import { describeError, flushLogger } from './observability/logger.js';
 import { startServer } from './server.js';
 
+/** How long a shutdown waits for stdout to take the last log lines before it exits anyway. */
+const SHUTDOWN_LOG_PATIENCE_MS = 5000;
+
 /** Starts the server in this process and wires SIGHUP (reload keys) and SIGTERM/SIGINT (drain, exit). */
 export async function runServer(config: Config): Promise<void> {
   const running = await startServer(config);
@@ -18,12 +21,12 @@ export async function runServer(config: Config): Promise<void> {
     running.shutdown().then(
       async () => {
         logger.info('stopped');
-        await flushLogger(logger);
+        await flushLogger(logger, SHUTDOWN_LOG_PATIENCE_MS);
         process.exit(0);
       },
       async (error: unknown) => {
         logger.error({ err: describeError(error) }, 'shutdown failed');
-        await flushLogger(logger);
+        await flushLogger(logger, SHUTDOWN_LOG_PATIENCE_MS);
         process.exit(1);
       },
     );

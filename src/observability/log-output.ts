@@ -100,12 +100,16 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
 
   /** With an error, every flush; without, those whose bytes are all written (none while older bytes wait). */
   const settleFlushes = (error?: Error) => {
-    if (done >= taken) holdingLines.delete(stream);
     if (flushes.length === 0 || (error === undefined && (inFlight !== undefined || chunk !== undefined))) return;
     const due = error === undefined ? flushes.filter((flush) => flush.until <= done) : flushes;
     if (due.length === 0) return;
     flushes = flushes.filter((flush) => !due.includes(flush));
     for (const flush of due) flush.callback(error);
+  };
+
+  /** Lets the exit flush pass over this output once it holds nothing. */
+  const releaseIfWritten = () => {
+    if (done >= taken) holdingLines.delete(stream);
   };
 
   const takeLines = (): Buffer => {
@@ -130,11 +134,10 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
     if (bytes === undefined) return;
     chunk = undefined;
     inFlight = bytes;
-    write(fd, bytes, 0, bytes.length, null, afterWrite);
+    write(fd, bytes, 0, bytes.length, null, (error, count) => afterWrite(bytes, error, count));
   }
 
-  function afterWrite(error: NodeJS.ErrnoException | null, count: number): void {
-    const bytes = inFlight!;
+  function afterWrite(bytes: Buffer, error: NodeJS.ErrnoException | null, count: number): void {
     inFlight = undefined;
     if (error !== null) {
       putBack(bytes);
@@ -148,6 +151,7 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
     }
     done += count;
     putBack(bytes.subarray(count));
+    releaseIfWritten();
     settleFlushes();
     if (chunk !== undefined || linesBytes >= BATCH_BYTES || flushes.length > 0) writeNext();
     else if (lines.length > 0) later(BATCH_DELAY_MS);
@@ -183,15 +187,22 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
       // (or, on a pipe that takes that write in part, inside one of its lines).
       const pending = lines.length > 0 ? Buffer.concat([chunk ?? Buffer.alloc(0), takeLines()]) : chunk;
       if (pending === undefined) return;
-      chunk = writeAllOrGiveUp(fd, pending);
-      done += pending.length - (chunk?.length ?? 0);
-      if (chunk !== undefined) later(RETRY_DELAY_MS);
-      // Not from inside pino's call: a flush called back here could log again before the fatal line returns.
-      else process.nextTick(settleFlushes);
+      const { rest, refused } = writeAllOrGiveUp(fd, pending);
+      chunk = rest;
+      done += pending.length - (rest?.length ?? 0);
+      releaseIfWritten();
+      if (refused) failed += 1;
+      if (rest !== undefined) {
+        later(RETRY_DELAY_MS);
+      } else {
+        // Called back after pino's fatal call returns, not from inside it.
+        process.nextTick(settleFlushes);
+      }
     },
   };
   return { stream, droppedLines: () => dropped, failedWrites: () => failed };
 }
+
 /**
  * Each line written at once, synchronously, for the CLI: its lines land in order with what else it
  * writes to stderr (a message, a prompt), and a refused line is given up (after
@@ -205,8 +216,8 @@ export function immediateOutput(fd: number): DestinationStream {
   };
 }
 
-/** Writes `bytes` synchronously; returns what it gave up on (undefined when all of it is written). */
-function writeAllOrGiveUp(fd: number, bytes: Buffer): Buffer | undefined {
+/** Writes `bytes` synchronously: what it gave up on (none when all of it is written), and whether the fd refused it. */
+function writeAllOrGiveUp(fd: number, bytes: Buffer): { rest?: Buffer; refused: boolean } {
   const deadline = Date.now() + SYNC_FLUSH_PATIENCE_MS;
   let rest = bytes;
   while (rest.length > 0) {
@@ -214,9 +225,10 @@ function writeAllOrGiveUp(fd: number, bytes: Buffer): Buffer | undefined {
       rest = rest.subarray(writeSync(fd, rest));
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if ((code !== 'EAGAIN' && code !== 'EBUSY') || Date.now() >= deadline) return rest;
+      if (code !== 'EAGAIN' && code !== 'EBUSY') return { rest, refused: true };
+      if (Date.now() >= deadline) return { rest, refused: false };
       Atomics.wait(pause, 0, 0, 10);
     }
   }
-  return undefined;
+  return { refused: false };
 }

@@ -49,11 +49,18 @@ export function createLogger(level: string, destination: DestinationStream = bat
 }
 
 /**
- * Resolves once every line logged before the call has been handed to the OS, or the output has
- * refused a write (the lines stay buffered; at exit they are tried once more, synchronously).
+ * Resolves once every line logged before the call has been handed to the OS, the output has
+ * refused a write (the lines stay buffered; at exit they are tried once more), or `patienceMs`
+ * has passed: a stdout that takes nothing must not hold a shutdown for ever.
  */
-export async function flushLogger(logger: Logger): Promise<void> {
-  await new Promise<void>((resolve) => logger.flush(() => resolve()));
+export async function flushLogger(logger: Logger, patienceMs = Number.POSITIVE_INFINITY): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = Number.isFinite(patienceMs) ? setTimeout(resolve, patienceMs) : undefined;
+    logger.flush(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** Anything this long and token-like in an error message is replaced before logging. */

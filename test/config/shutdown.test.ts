@@ -1,4 +1,6 @@
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processEnvironment, ROOT, type ProcessEnvironment } from '../support/cli.js';
 import { basicAuth } from '../support/fixtures.js';
@@ -41,3 +43,40 @@ it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stoppe
   expect(lines.map((line) => line['msg'])).toEqual(expect.arrayContaining(['draining and shutting down', 'stopped']));
   expect(lines.at(-1)!['msg']).toBe('stopped');
 });
+
+it('SIGTERM ends the process even when stdout is a full pipe that nobody reads', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'authd-stdout-'));
+  const fifo = join(dir, 'stdout');
+  expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+  // Opened for reading and writing, a FIFO opens at once; non-blocking, a full one answers EAGAIN.
+  const stdout = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+  try {
+    for (;;) writeSync(stdout, 'x'.repeat(4095) + '\n');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+  }
+  const port = await closedPort();
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
+    cwd: ROOT,
+    env: { ...environment.env, PORT: String(port), LOG_LEVEL: 'info' },
+    stdio: ['ignore', stdout, 'ignore'],
+  });
+  try {
+    const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+    const deadline = Date.now() + 15_000;
+    for (;;) {
+      const ready = await fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false);
+      if (ready || Date.now() > deadline) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const stopping = Date.now();
+    child.kill('SIGTERM');
+    expect(await exited).toEqual({ code: 0, signal: null });
+    // Up to 5 s for stdout to take the last lines, then a second more at exit.
+    expect(Date.now() - stopping).toBeLessThan(10_000);
+  } finally {
+    child.kill('SIGKILL');
+    closeSync(stdout);
+    rmSync(dir, { recursive: true, force: true });
+  }
+}, 40_000);
