@@ -82,14 +82,12 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
   /** The bytes of the running asynchronous write. */
   let inFlight: Buffer | undefined;
   let timer: NodeJS.Timeout | undefined;
-  /** Bytes ever taken, and ever written: a flush waits for `done` to reach `taken`. */
+  /** Bytes ever taken, and ever written: a flush waits for `done` to reach `taken`; the difference is what is held. */
   let taken = 0;
   let done = 0;
   let flushes: { until: number; callback: (error?: Error) => void }[] = [];
   let dropped = 0;
   let failed = 0;
-
-  const heldBytes = () => linesBytes + (chunk?.length ?? 0) + (inFlight?.length ?? 0);
 
   const later = (ms: number) => {
     timer ??= setTimeout(() => {
@@ -160,14 +158,14 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
   const stream: BatchedStream = {
     write(line) {
       const bytes = Buffer.byteLength(line);
-      if (heldBytes() + bytes > maxBufferedBytes) {
+      if (taken - done + bytes > maxBufferedBytes) {
         dropped += 1;
         return true;
       }
+      if (taken === done) hold(stream);
       lines.push(line);
       linesBytes += bytes;
       taken += bytes;
-      hold(stream);
       // A running write, or a retry on its timer, goes on to these lines when it ends.
       if (inFlight !== undefined || (chunk !== undefined && timer !== undefined)) return true;
       if (linesBytes >= BATCH_BYTES) writeNext();
