@@ -1,10 +1,11 @@
-import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processEnvironment, ROOT, type ProcessEnvironment } from '../support/cli.js';
 import { basicAuth } from '../support/fixtures.js';
 import { closedPort } from '../support/net.js';
+import { fillPipe, nonBlockingFifo } from '../support/pipes.js';
 
 let environment: ProcessEnvironment;
 
@@ -46,15 +47,8 @@ it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stoppe
 
 it('SIGTERM ends the process even when stdout is a full pipe that nobody reads', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'authd-stdout-'));
-  const fifo = join(dir, 'stdout');
-  expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-  // Opened for reading and writing, a FIFO opens at once; non-blocking, a full one answers EAGAIN.
-  const stdout = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-  try {
-    for (;;) writeSync(stdout, 'x'.repeat(4095) + '\n');
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-  }
+  const { writer: stdout } = nonBlockingFifo(dir, 'stdout');
+  fillPipe(stdout);
   const port = await closedPort();
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
     cwd: ROOT,

@@ -1,6 +1,6 @@
 import { jest } from '@jest/globals';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, constants, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, constants, openSync, readSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,6 +8,7 @@ import { batchedOutput } from '../../src/observability/log-output.js';
 import { createLogger, flushLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { ROOT } from '../support/cli.js';
+import { fillPipe, nonBlockingFifo } from '../support/pipes.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -116,11 +117,9 @@ describe('the batched log output', () => {
   describe('on a non-blocking pipe', () => {
     let writer: number;
     let reader: number;
+    let fifo: string;
     beforeEach(() => {
-      const fifo = join(dir, 'pipe');
-      expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-      // Opened for reading and writing, a FIFO opens at once; non-blocking, a full one answers EAGAIN.
-      writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
+      ({ path: fifo, writer } = nonBlockingFifo(dir));
       reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
     });
     afterEach(() => {
@@ -163,14 +162,7 @@ describe('the batched log output', () => {
     });
 
     it('keeps in order the lines of a write that meets a full pipe while a fatal line flushes synchronously', async () => {
-      const pipeFull = () => {
-        try {
-          for (;;) writeSync(writer, `${JSON.stringify({ i: -1, padding: 'p'.repeat(4000) })}\n`);
-        } catch (error) {
-          if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-        }
-      };
-      pipeFull();
+      fillPipe(writer);
       const output = batchedOutput({ fd: writer });
       const logger = createLogger('info', output.stream);
       // ~5 KB: past 4 KiB a write starts; the fatal line's synchronous flush gives up on the full pipe after 1 s.
@@ -184,6 +176,32 @@ describe('the batched log output', () => {
       await flush;
       expect(output.failedWrites()).toBe(0);
     });
+
+    it('calls back a flush waiting on a full pipe once a fatal line has written the lines synchronously', async () => {
+      const drained = join(dir, 'drained.log');
+      fillPipe(writer);
+      // A reader that starts while the fatal line's synchronous flush waits on the full pipe.
+      const cat = spawn('sh', ['-c', `sleep 0.3; exec cat ${fifo} > ${drained}`]);
+      try {
+        const output = batchedOutput({ fd: writer });
+        const logger = createLogger('info', output.stream);
+        logger.info({ i: 0 }, 'shutting down');
+        let flushed = false;
+        const flush = flushLogger(logger).then(() => {
+          flushed = true;
+        });
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        logger.fatal({ i: 1 }, 'fatal');
+        await Promise.race([flush, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+        expect(flushed).toBe(true);
+        const deadline = Date.now() + 5000;
+        while (!(await readFile(drained, 'utf8')).includes('"i":1,') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        // Line 1 may have gone out first: when the fatal line came, line 0's write may not yet have met the full pipe.
+        expect((await lineNumbers(drained)).filter((i) => i >= 0).sort((a, b) => a - b)).toEqual([0, 1]);
+      } finally {
+        cat.kill();
+      }
+    });
   });
 
   it('writes the lines still buffered when the process exits at once', async () => {
@@ -195,40 +213,6 @@ describe('the batched log output', () => {
     `);
     expect({ signal: child.signal, status: child.status }).toEqual({ signal: null, status: 3 });
     expect(await lineNumbers(file)).toEqual([...Array(30).keys()]);
-  });
-
-  it('calls back a flush waiting on a full pipe once a fatal line has written the lines synchronously', async () => {
-    const fifo = join(dir, 'pipe');
-    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
-    const writer = openSync(fifo, constants.O_RDWR | constants.O_NONBLOCK);
-    const drained = join(dir, 'drained.log');
-    try {
-      try {
-        for (;;) writeSync(writer, `${JSON.stringify({ i: -1, padding: 'p'.repeat(4000) })}\n`);
-      } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
-      }
-      // A reader that starts while the fatal line's synchronous flush waits on the full pipe.
-      const reader = spawn('sh', ['-c', `sleep 0.3; exec cat ${fifo} > ${drained}`]);
-      const output = batchedOutput({ fd: writer });
-      const logger = createLogger('info', output.stream);
-      logger.info({ i: 0 }, 'shutting down');
-      let flushed = false;
-      const flush = flushLogger(logger).then(() => {
-        flushed = true;
-      });
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      logger.fatal({ i: 1 }, 'fatal');
-      await Promise.race([flush, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
-      expect(flushed).toBe(true);
-      const deadline = Date.now() + 5000;
-      while (!(await readFile(drained, 'utf8')).includes('"i":1,') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
-      reader.kill();
-      // Line 1 may have gone out first: when the fatal line came, line 0's write may not yet have met the full pipe.
-      expect((await lineNumbers(drained)).filter((i) => i >= 0).sort((a, b) => a - b)).toEqual([0, 1]);
-    } finally {
-      closeSync(writer);
-    }
   });
 
   it('writes at exit the lines of a logger nobody holds any more', async () => {
