@@ -72,19 +72,25 @@ interface LoginCredentials {
 }
 
 /**
- * The throttled password check: the attempt starts before any lookup or argon2 work, so a locked
- * pair or IP costs nothing, and concurrent guesses of a pair are counted as they start.
+ * The throttled password check: the attempt starts before any argon2 work, so a locked pair or IP
+ * costs one indexed lookup and no hash, and concurrent guesses of a pair are counted as they start.
+ * The user is looked up while the attempt starts: the login waits for Redis and Postgres at once.
  */
 async function authenticateUser(deps: PasswordGrantDeps, { username, password, ip, clientId, abandoned }: LoginCredentials) {
   const { users, passwords, throttle, audit } = deps;
-  const attempt = await throttle.begin(username, ip);
+  // A username no user can have is an unknown user: the same work and the same answer.
+  const lookup = async () => (hasControlCharacters(username) ? undefined : users.findByUsername(username));
+  // Settled, not all: an attempt that started must be ended even when the lookup failed.
+  const [begun, found] = await Promise.allSettled([throttle.begin(username, ip), lookup()]);
+  if (begun.status === 'rejected') throw begun.reason;
+  const attempt = begun.value;
   if (attempt.refused) {
     if (attempt.reason !== 'busy') audit('login_locked', { username, ip, client_id: clientId, scope: attempt.reason });
     throw tooManyRequests(attempt.retryAfterSeconds);
   }
   try {
-    // A username no user can have is an unknown user: the same work and the same answer.
-    const user = hasControlCharacters(username) ? undefined : await users.findByUsername(username);
+    if (found.status === 'rejected') throw found.reason;
+    const user = found.value;
     const verdict = await checkPassword(passwords, user, password, abandoned);
     if (user === undefined || !verdict.ok || user.disabled) {
       const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';

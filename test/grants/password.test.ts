@@ -1,0 +1,113 @@
+import { createLoginThrottle, type LoginThrottle } from '../../src/flows/login-throttle.js';
+import type { SessionIssuer } from '../../src/flows/session-issuer.js';
+import type { Client } from '../../src/domain/client.js';
+import type { User } from '../../src/domain/user.js';
+import { OAuthError } from '../../src/errors/oauth-error.js';
+import { passwordGrant, type PasswordUsers } from '../../src/grants/password.js';
+import { createMetrics } from '../../src/observability/metrics.js';
+import { createPasswordHasher } from '../../src/passwords/password-hasher.js';
+import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
+import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+
+const MAX_FAILURES = 3;
+const LOW = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
+
+let redis: TestRedis;
+let client: Redis;
+
+beforeAll(async () => {
+  redis = await leaseTestRedis();
+  client = createRedis(redis.url);
+  expect(await redisReady(client, 5000)).toBe(true);
+});
+afterAll(async () => {
+  await client.quit();
+  await redis.release();
+});
+
+const webClient: Client = {
+  clientId: 'web',
+  name: 'web',
+  secretHash: 'a'.repeat(64),
+  grantTypes: ['password'],
+  scopes: [],
+  audiences: ['https://api.example'],
+  accessTokenTtl: null,
+  createdAt: new Date(0),
+};
+
+const sessions: SessionIssuer = {
+  start: async () => ({ accessToken: { token: 'at', jti: 'j', expiresIn: 300, expiresAt: new Date(0) }, refreshToken: 'rt', familyId: 'f' }),
+};
+
+const passwords = createPasswordHasher({ cost: LOW });
+
+/** A users store whose lookups fail, as when Postgres goes away between client authentication and the login. */
+const unreachableUsers: PasswordUsers = {
+  findByUsername: () => Promise.reject(new Error('connection terminated')),
+  updatePasswordHash: () => Promise.reject(new Error('connection terminated')),
+};
+
+const grantWith = (users: PasswordUsers, throttle: LoginThrottle) =>
+  passwordGrant({
+    issuer: 'https://authd.example',
+    users,
+    passwords,
+    throttle,
+    sessions,
+    audit: () => undefined,
+    metrics: createMetrics({ defaultMetrics: false }),
+  });
+
+const request = (username: string, ip: string) => ({
+  params: { grant_type: 'password', username, password: 'pw' },
+  client: webClient,
+  ip,
+  requestId: 'r',
+  abandoned: new AbortController().signal,
+});
+
+/** How many attempts of the pair can start now (each is held, then released). */
+async function attemptsLeft(throttle: LoginThrottle, username: string, ip: string): Promise<number> {
+  const held = [];
+  for (let i = 0; i < MAX_FAILURES + 1; i += 1) held.push(await throttle.begin(username, ip));
+  for (const attempt of held) if (!attempt.refused) await attempt.release();
+  return held.filter((attempt) => !attempt.refused).length;
+}
+
+describe('password grant, the user looked up while the attempt starts', () => {
+  it('gives the attempt back when the lookup fails, so a store outage costs the pair no tries', async () => {
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix: 'lookup-fails' });
+    const grant = grantWith(unreachableUsers, throttle);
+    for (let i = 0; i < MAX_FAILURES + 1; i += 1) {
+      await expect(grant.handle(request('alice', '203.0.113.1'))).rejects.toThrow('connection terminated');
+    }
+    expect(await attemptsLeft(throttle, 'alice', '203.0.113.1')).toBe(MAX_FAILURES);
+  });
+
+  it('answers a locked pair 429 even when the lookup fails', async () => {
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix: 'locked' });
+    for (let i = 0; i < MAX_FAILURES; i += 1) {
+      const attempt = await throttle.begin('bob', '203.0.113.2');
+      if (attempt.refused) throw new Error('refused too early');
+      await attempt.failed();
+    }
+    const answer = grantWith(unreachableUsers, throttle).handle(request('bob', '203.0.113.2'));
+    await expect(answer).rejects.toBeInstanceOf(OAuthError);
+    await expect(answer).rejects.toMatchObject({ code: 'too_many_requests', status: 429 });
+  });
+
+  it('resets the pair on a good login', async () => {
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix: 'reset' });
+    const user: User = { id: 'u1', username: 'carol', passwordHash: await passwords.hash('pw'), roles: [], disabled: false };
+    const users: PasswordUsers = { findByUsername: async () => user, updatePasswordHash: async () => true };
+    for (let i = 0; i < MAX_FAILURES - 1; i += 1) {
+      const attempt = await throttle.begin('carol', '203.0.113.3');
+      if (attempt.refused) throw new Error('refused too early');
+      await attempt.failed();
+    }
+    expect(await attemptsLeft(throttle, 'carol', '203.0.113.3')).toBe(1);
+    await expect(grantWith(users, throttle).handle(request('carol', '203.0.113.3'))).resolves.toMatchObject({ refresh_token: 'rt' });
+    expect(await attemptsLeft(throttle, 'carol', '203.0.113.3')).toBe(MAX_FAILURES);
+  });
+});
