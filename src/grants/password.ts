@@ -43,14 +43,9 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const scopes = grantedScopes(client, request.params['scope']);
       const audience = grantedAudience(client, request.params['audience'], deps.issuer);
 
-      const { user, needsRehash, pairReset } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
-      const startSession = async () => {
-        if (needsRehash) await upgradeHash(deps, user, password);
-        return deps.sessions.start({ user, client, scopes, audience });
-      };
-      // The pair's count is reset while the session starts: one round trip fewer to wait for, and
-      // one wake-up fewer of the main thread between argon2's hashes.
-      const [session] = await Promise.all([startSession(), pairReset]);
+      const { user, needsRehash } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
+      if (needsRehash) await upgradeHash(deps, user, password);
+      const session = await deps.sessions.start({ user, client, scopes, audience });
       audit('login_succeeded', { sub: user.id, ip, client_id: client.clientId, family_id: session.familyId });
       return {
         access_token: session.accessToken.token,
@@ -72,25 +67,19 @@ interface LoginCredentials {
 }
 
 /**
- * The throttled password check: the attempt starts before any argon2 work, so a locked pair or IP
- * costs one indexed lookup and no hash, and concurrent guesses of a pair are counted as they start.
- * The user is looked up while the attempt starts: the login waits for Redis and Postgres at once.
+ * The throttled password check: the attempt starts before any lookup or argon2 work, so a locked
+ * pair or IP costs nothing, and concurrent guesses of a pair are counted as they start.
  */
 async function authenticateUser(deps: PasswordGrantDeps, { username, password, ip, clientId, abandoned }: LoginCredentials) {
   const { users, passwords, throttle, audit } = deps;
-  // A username no user can have is an unknown user: the same work and the same answer.
-  const lookup = async () => (hasControlCharacters(username) ? undefined : users.findByUsername(username));
-  // Settled, not all: an attempt that started must be ended even when the lookup failed.
-  const [begun, found] = await Promise.allSettled([throttle.begin(username, ip), lookup()]);
-  if (begun.status === 'rejected') throw begun.reason;
-  const attempt = begun.value;
+  const attempt = await throttle.begin(username, ip);
   if (attempt.refused) {
     if (attempt.reason !== 'busy') audit('login_locked', { username, ip, client_id: clientId, scope: attempt.reason });
     throw tooManyRequests(attempt.retryAfterSeconds);
   }
   try {
-    if (found.status === 'rejected') throw found.reason;
-    const user = found.value;
+    // A username no user can have is an unknown user: the same work and the same answer.
+    const user = hasControlCharacters(username) ? undefined : await users.findByUsername(username);
     const verdict = await checkPassword(passwords, user, password, abandoned);
     if (user === undefined || !verdict.ok || user.disabled) {
       const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
@@ -100,8 +89,8 @@ async function authenticateUser(deps: PasswordGrantDeps, { username, password, i
       if (lockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'pair' });
       throw badCredentials();
     }
-    // Not awaited here: the caller waits for it together with the session's start.
-    return { user, needsRehash: verdict.needsRehash, pairReset: attempt.succeeded() };
+    await attempt.succeeded();
+    return { user, needsRehash: verdict.needsRehash };
   } finally {
     // Ended without a verdict (the hasher was busy, the client left, a store failed): not a failure.
     await attempt.release();

@@ -75,7 +75,7 @@ async function attemptsLeft(throttle: LoginThrottle, username: string, ip: strin
   return held.filter((attempt) => !attempt.refused).length;
 }
 
-describe('password grant, the user looked up while the attempt starts', () => {
+describe('password grant and the login throttle', () => {
   it('gives the attempt back when the lookup fails, so a store outage costs the pair no tries', async () => {
     const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix: 'lookup-fails' });
     const grant = grantWith(unreachableUsers, throttle);
