@@ -1,5 +1,5 @@
 import autocannon from 'autocannon';
-import { cpuMicros, waitForIdle } from './processes.js';
+import { cpuMicros, mainThreadCpuMicros, waitForIdle } from './processes.js';
 import { roundRate } from './rates.js';
 
 /** One autocannon request template; `setupRequest`/`onResponse` get a per-connection context. */
@@ -28,6 +28,8 @@ export interface LoadResult {
   readonly p50: number;
   readonly p99: number;
   readonly cpuMicrosPerRequest: number;
+  /** The part of it on the server's main thread (the rest: argon2's and V8's threads). */
+  readonly mainThreadCpuMicrosPerRequest: number;
   readonly total: number;
   readonly non2xx: number;
   /** 4xx and 5xx answers: a fast refusal would count as a served request. */
@@ -36,7 +38,7 @@ export interface LoadResult {
 }
 
 /** A measured window, with the server's CPU time in it (windows add up by it). */
-type WindowResult = LoadResult & { readonly cpuMicros: number };
+type WindowResult = LoadResult & { readonly cpuMicros: number; readonly mainThreadCpuMicros: number };
 
 /** Unmeasured load until the warm-up's time and request count have both passed. */
 async function warmUp(options: LoadOptions): Promise<void> {
@@ -49,8 +51,10 @@ async function warmUp(options: LoadOptions): Promise<void> {
 /** One measured window: the load and the server's CPU time around it. */
 async function measureWindow(options: LoadOptions, seconds: number): Promise<WindowResult> {
   const cpuBefore = cpuMicros(options.serverPid);
+  const mainBefore = mainThreadCpuMicros(options.serverPid);
   const result = await autocannon({ url: options.url, connections: options.connections, duration: seconds, requests: options.requests });
   const cpu = cpuMicros(options.serverPid) - cpuBefore;
+  const main = mainThreadCpuMicros(options.serverPid) - mainBefore;
   const total = result.requests.total;
   return {
     requestsPerSecond: roundRate(total / seconds),
@@ -58,18 +62,20 @@ async function measureWindow(options: LoadOptions, seconds: number): Promise<Win
     p50: result.latency.p50,
     p99: result.latency.p99,
     cpuMicrosPerRequest: total === 0 ? 0 : Math.round(cpu / total),
+    mainThreadCpuMicrosPerRequest: total === 0 ? 0 : Math.round(main / total),
     total,
     non2xx: result.non2xx,
     failed: result['4xx'] + result['5xx'],
     errors: result.errors + result.timeouts,
     cpuMicros: cpu,
+    mainThreadCpuMicros: main,
   };
 }
 
 /** Drives a server with autocannon for a fixed time, after a warm-up, and reads its CPU time around the run. */
 export async function measure(options: LoadOptions): Promise<LoadResult> {
   await warmUp(options);
-  const { cpuMicros: _cpu, ...result } = await measureWindow(options, options.durationSeconds);
+  const { cpuMicros: _cpu, mainThreadCpuMicros: _main, ...result } = await measureWindow(options, options.durationSeconds);
   return result;
 }
 
@@ -120,6 +126,7 @@ function combine(windows: readonly WindowResult[]): LoadResult {
   const total = sum('total');
   const seconds = sum('seconds');
   const cpu = windows.reduce((micros, window) => micros + window.cpuMicros, 0);
+  const main = windows.reduce((micros, window) => micros + window.mainThreadCpuMicros, 0);
   const p50s = windows.map((window) => window.p50).sort((a, b) => a - b);
   return {
     requestsPerSecond: roundRate(total / seconds),
@@ -127,6 +134,7 @@ function combine(windows: readonly WindowResult[]): LoadResult {
     p50: p50s[Math.floor(p50s.length / 2)] ?? 0,
     p99: Math.max(...windows.map((window) => window.p99)),
     cpuMicrosPerRequest: total === 0 ? 0 : Math.round(cpu / total),
+    mainThreadCpuMicrosPerRequest: total === 0 ? 0 : Math.round(main / total),
     total,
     non2xx: sum('non2xx'),
     failed: sum('failed'),

@@ -109,16 +109,16 @@ function markdown(report: Report, date: string): string {
     `Run ${date} · Node ${process.version} · ${report.cpuModel} · argon2id m=${report.argon2Cost.memoryCost} KiB, t=${report.argon2Cost.timeCost}, p=${report.argon2Cost.parallelism}`,
     `· ${report.connections} connections, ${report.durationSeconds} s per row${longer.length > 0 ? ` (${longer.join(', ')})` : ''} · ${report.pinned ? 'server pinned to core 0, load generator to core 1 (one-core server figures)' : 'not pinned (no taskset): two-core figures'}`,
     '',
-    '| server | endpoint | req/s | p50 ms | p99 ms | server CPU µs/req | ratio | non-2xx |',
-    '|---|---|---:|---:|---:|---:|---|---:|',
+    '| server | endpoint | req/s | p50 ms | p99 ms | server CPU µs/req | of it, main thread | ratio | non-2xx |',
+    '|---|---|---:|---:|---:|---:|---:|---|---:|',
     ...byServer(report.rows).map(
       (row) =>
-        `| ${row.target} | ${row.name} | ${row.requestsPerSecond} | ${row.p50} | ${row.p99} | ${row.cpuMicrosPerRequest} | ${peerRatio(report, row)} | ${row.non2xx + row.errors} |`,
+        `| ${row.target} | ${row.name} | ${row.requestsPerSecond} | ${row.p50} | ${row.p99} | ${row.cpuMicrosPerRequest} | ${row.mainThreadCpuMicrosPerRequest} | ${peerRatio(report, row)} | ${row.non2xx + row.errors} |`,
     ),
     ...report.inProcess.map(
-      (row) => `| ${row.target} | ${row.name} | ${row.perSecond} | | | | ${row.ofCeiling === undefined ? '' : `${row.ofCeiling.ratio.toFixed(2)}× ${row.ofCeiling.name}`} | |`,
+      (row) => `| ${row.target} | ${row.name} | ${row.perSecond} | | | | | ${row.ofCeiling === undefined ? '' : `${row.ofCeiling.ratio.toFixed(2)}× ${row.ofCeiling.name}`} | |`,
     ),
-    `| argon2 | verify only, server core (around the password row's windows: ${report.argon2Rates.join(' / ')}) | ${roundRate(argon2PerSecond(report))} | | | | | |`,
+    `| argon2 | verify only, server core (around the password row's windows: ${report.argon2Rates.join(' / ')}) | ${roundRate(argon2PerSecond(report))} | | | | | | |`,
     '',
     '| target | measured (req/s) | same by server CPU/req | wanted | met |',
     '|---|---|---|---|---|',

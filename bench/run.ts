@@ -167,7 +167,7 @@ try {
   }
   for (const child of servers) await stop(child);
   if (values.only !== undefined) {
-    for (const row of rows) log(`${row.name}: ${row.requestsPerSecond} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/req, non-2xx ${row.non2xx}`);
+    for (const row of rows) log(`${row.name}: ${row.requestsPerSecond} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/req (main thread ${row.mainThreadCpuMicrosPerRequest}), non-2xx ${row.non2xx}`);
     if (argon2Rates.length > 0) log(`argon2 verify only, around the row's windows: ${argon2Rates.join(' / ')} per second`);
   } else {
     log('measuring in process: raw ES256, the access-token verifier');
