@@ -1,23 +1,19 @@
 import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginRefused, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { proxiedUrl } from '../support/net.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
 const LOCK_SECONDS = 60;
 
-let redis: TestRedis;
+let redis: AuthdTestRedis;
 let client: Redis;
 
 beforeAll(async () => {
-  redis = await leaseTestRedis();
-  client = createRedis(redis.url);
-  expect(await redisReady(client, 5000)).toBe(true);
+  redis = await leaseAuthdRedis();
+  client = redis.authd;
 });
-afterAll(async () => {
-  await client.quit();
-  await redis.release();
-});
+afterAll(() => redis.release());
 
 /** One attempt that fails; throws if it was refused instead. */
 const fail = async (throttle: LoginThrottle, username: string, ip: string): Promise<boolean> => {

@@ -6,24 +6,19 @@ import { OAuthError } from '../../src/errors/oauth-error.js';
 import { passwordGrant, type PasswordUsers } from '../../src/grants/password.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createPasswordHasher } from '../../src/passwords/password-hasher.js';
-import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
 const LOW = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
 
-let redis: TestRedis;
-let client: Redis;
-
+let redis: AuthdTestRedis;
 beforeAll(async () => {
-  redis = await leaseTestRedis();
-  client = createRedis(redis.url);
-  expect(await redisReady(client, 5000)).toBe(true);
+  redis = await leaseAuthdRedis();
 });
-afterAll(async () => {
-  await client.quit();
-  await redis.release();
-});
+afterAll(() => redis.release());
+
+/** A throttle on this file's Redis db; each test names its own key prefix. */
+const throttleUnder = (keyPrefix: string): LoginThrottle => createLoginThrottle({ redis: redis.authd, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix });
 
 const webClient: Client = {
   clientId: 'web',
@@ -77,7 +72,7 @@ async function attemptsLeft(throttle: LoginThrottle, username: string, ip: strin
 
 describe('password grant and the login throttle', () => {
   it('gives the attempt back when the lookup fails, so a store outage costs the pair no tries', async () => {
-    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix: 'lookup-fails' });
+    const throttle = throttleUnder('lookup-fails');
     const grant = grantWith(unreachableUsers, throttle);
     for (let i = 0; i < MAX_FAILURES + 1; i += 1) {
       await expect(grant.handle(request('alice', '203.0.113.1'))).rejects.toThrow('connection terminated');
@@ -86,7 +81,7 @@ describe('password grant and the login throttle', () => {
   });
 
   it('answers a locked pair 429 even when the lookup fails', async () => {
-    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix: 'locked' });
+    const throttle = throttleUnder('locked');
     for (let i = 0; i < MAX_FAILURES; i += 1) {
       const attempt = await throttle.begin('bob', '203.0.113.2');
       if (attempt.refused) throw new Error('refused too early');
@@ -98,7 +93,7 @@ describe('password grant and the login throttle', () => {
   });
 
   it('resets the pair on a good login', async () => {
-    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix: 'reset' });
+    const throttle = throttleUnder('reset');
     const user: User = { id: 'u1', username: 'carol', passwordHash: await passwords.hash('pw'), roles: [], disabled: false };
     const users: PasswordUsers = { findByUsername: async () => user, updatePasswordHash: async () => true };
     for (let i = 0; i < MAX_FAILURES - 1; i += 1) {

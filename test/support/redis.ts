@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
+import { createRedis, redisReady, type Redis as AuthdRedis } from '../../src/stores/redis.js';
 
 export const TEST_REDIS_SERVER_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -54,6 +55,26 @@ async function open(db: number, owner: string): Promise<TestRedis> {
       const leases = new Redis(TEST_REDIS_SERVER_URL);
       await leases.eval("if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end return 0", 1, `authd-test-lease:${db}`, owner);
       await leases.quit();
+    },
+  };
+}
+
+export interface AuthdTestRedis extends TestRedis {
+  /** A client made as authd makes its own (no offline queue, a 1 s command timeout), for the code under test. */
+  readonly authd: AuthdRedis;
+}
+
+/** A leased db (see leaseTestRedis) and an authd client on it, once that client answers. */
+export async function leaseAuthdRedis(): Promise<AuthdTestRedis> {
+  const lease = await leaseTestRedis();
+  const authd = createRedis(lease.url);
+  if (!(await redisReady(authd, 5000))) throw new Error('the leased Redis db did not answer authd\'s client within 5 s');
+  return {
+    ...lease,
+    authd,
+    release: async () => {
+      await authd.quit();
+      await lease.release();
     },
   };
 }
