@@ -28,7 +28,10 @@ export interface LoadResult {
   readonly p50: number;
   readonly p99: number;
   readonly cpuMicrosPerRequest: number;
-  /** The part of it on the server's main thread (the rest: argon2's and V8's threads). */
+  /**
+   * The part of it on the server's main thread. The rest is libuv's threadpool (argon2; WebCrypto
+   * for a peer signing through jose) and V8's threads, so compare servers by the whole figure.
+   */
   readonly mainThreadCpuMicrosPerRequest: number;
   readonly total: number;
   readonly non2xx: number;
