@@ -8,10 +8,10 @@ import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { captureLogs } from '../support/logs.js';
 import { closedPort, proxiedUrl } from '../support/net.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 let testDb: TestDatabase;
-let testRedis: TestRedis;
+let testRedis: AuthdTestRedis;
 let live: DatabaseConnections;
 let redis: Redis;
 let dead: DatabaseConnections;
@@ -21,17 +21,16 @@ const logs = captureLogs();
 
 beforeAll(async () => {
   testDb = await createTestDatabase();
-  testRedis = await leaseTestRedis();
+  testRedis = await leaseAuthdRedis();
   live = connectDatabase(testDb.url, { poolSize: 2 });
-  redis = createRedis(testRedis.url);
-  await redisReady(redis, 5000);
+  redis = testRedis.authd;
   const port = await closedPort();
   dead = connectDatabase(`postgresql://postgres@127.0.0.1:${port}/none`, { poolSize: 1 });
   deadRedis = createRedis(`redis://127.0.0.1:${port}`);
   deadRedis.on('error', () => undefined);
 });
 afterAll(async () => {
-  await Promise.all([live.close(), dead.close(), redis.quit()]);
+  await Promise.all([live.close(), dead.close()]);
   deadRedis.disconnect();
   await Promise.all([testDb.drop(), testRedis.release()]);
 });
