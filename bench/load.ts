@@ -125,11 +125,12 @@ export async function measureInTurns(rows: readonly LoadOptions[], windows: numb
 }
 
 function combine(windows: readonly WindowResult[]): LoadResult {
-  const sum = (field: 'seconds' | 'total' | 'non2xx' | 'failed' | 'errors') => windows.reduce((total, window) => total + window[field], 0);
+  const sum = (field: 'seconds' | 'total' | 'non2xx' | 'failed' | 'errors' | 'cpuMicros' | 'mainThreadCpuMicros') =>
+    windows.reduce((total, window) => total + window[field], 0);
   const total = sum('total');
   const seconds = sum('seconds');
-  const cpu = windows.reduce((micros, window) => micros + window.cpuMicros, 0);
-  const main = windows.reduce((micros, window) => micros + window.mainThreadCpuMicros, 0);
+  const cpu = sum('cpuMicros');
+  const main = sum('mainThreadCpuMicros');
   const p50s = windows.map((window) => window.p50).sort((a, b) => a - b);
   return {
     requestsPerSecond: roundRate(total / seconds),
