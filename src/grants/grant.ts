@@ -27,9 +27,9 @@ export interface Grant {
   handle(request: TokenRequest): Promise<TokenResponse>;
 }
 
-/** A required, non-empty parameter of the request. */
+/** A required parameter of the request (the body parser has left out empty ones). */
 export function requiredParam(request: TokenRequest, name: string): string {
   const value = request.params[name];
-  if (value === undefined || value === '') throw invalidRequest(`${name} is required`);
+  if (value === undefined) throw invalidRequest(`${name} is required`);
   return value;
 }

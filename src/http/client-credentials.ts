@@ -18,7 +18,7 @@ export function readClientCredentials(ctx: Context, params: Record<string, strin
     return { ...basic, method: 'client_secret_basic' };
   }
   const clientId = params['client_id'];
-  if (clientId === undefined || clientId === '') throw invalidClient('client authentication required');
+  if (clientId === undefined) throw invalidClient('client authentication required');
   const secret = params['client_secret'];
   return secret === undefined ? { clientId, method: 'none' } : { clientId, secret, method: 'client_secret_post' };
 }

@@ -191,6 +191,48 @@ describe('request handling at /token', () => {
     expect(status).toBe(413);
   });
 
+  it('treats a parameter sent without a value as omitted (RFC 6749 §3.1), in a form and in JSON', async () => {
+    const basic = { authorization: basicAuth('svc', serviceSecret) };
+    const form = await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials', scope: '', audience: '' }, basic);
+    expect(form.status).toBe(200);
+    expect(form.body['scope']).toBe('read write');
+    expect(claimsOf(form.body['access_token'] as string)).toMatchObject({ scope: 'read write', aud: 'https://api.example.test' });
+
+    const bare = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic },
+      body: 'grant_type=client_credentials&scope&scope=read',
+    });
+    expect(bare.status).toBe(200);
+    expect(((await bare.json()) as Record<string, unknown>)['scope']).toBe('read');
+
+    const json = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret, scope: null, audience: '' }),
+    });
+    expect(json.status).toBe(200);
+    expect(((await json.json()) as Record<string, unknown>)['scope']).toBe('read write');
+
+    // An empty client_secret leaves a public client public (it gets the public client's answer, not
+    // 401 invalid_client); an empty client_id beside Basic is no client_id.
+    expect(await token({ grant_type: 'client_credentials', client_id: 'spa', client_secret: '' })).toMatchObject({
+      status: 400,
+      body: { error: 'unauthorized_client' },
+    });
+    expect((await token({ grant_type: 'client_credentials', client_id: '' }, basic)).status).toBe(200);
+    expect(await token({ grant_type: '', client_id: 'spa' })).toMatchObject({ status: 400, body: { error: 'invalid_request', error_description: 'grant_type is required' } });
+  });
+
+  it('ignores JSON parameters it does not read, whatever their value (RFC 6749 §3.2)', async () => {
+    const response = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret, x: 1, extra: { a: 1 }, list: ['a', 'b'], flag: true }),
+    });
+    expect(response.status).toBe(200);
+  });
+
   it('answers malformed JSON, non-object JSON, non-string values and repeated parameters with 400 invalid_request', async () => {
     const send = (body: string, type = 'application/json') =>
       fetch(`${server.baseUrl}/token`, { method: 'POST', headers: { 'content-type': type }, body });
@@ -199,6 +241,8 @@ describe('request handling at /token', () => {
       send('["client_credentials"]'),
       send('{"grant_type": 5}'),
       send('{"grant_type": ["client_credentials"]}'),
+      send('{"grant_type": "client_credentials", "scope": {"read": true}}'),
+      send('{"grant_type": "client_credentials", "client_id": 5}'),
       send('grant_type=client_credentials&grant_type=password', 'application/x-www-form-urlencoded'),
       send('grant_type[a]=x', 'application/x-www-form-urlencoded'),
     ])) {

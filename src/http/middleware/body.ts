@@ -7,6 +7,20 @@ export const MAX_BODY_BYTES = 16 * 1024;
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
 
+/** The body parameters some endpoint of authd reads (token, refresh, revocation, introspection). */
+const READ_PARAMETERS = new Set([
+  'grant_type',
+  'username',
+  'password',
+  'scope',
+  'audience',
+  'refresh_token',
+  'client_id',
+  'client_secret',
+  'token',
+  'token_type_hint',
+]);
+
 /** The media type of the request without parameters, lower-cased. */
 const mediaTypeOf = (contentType: string): string => {
   const end = contentType.indexOf(';');
@@ -14,9 +28,12 @@ const mediaTypeOf = (contentType: string): string => {
 };
 
 /**
- * Parses form or JSON bodies of at most 16 KiB. Any other content type is `invalid_request`;
- * so is a body that is not a flat object of strings, or a parameter sent twice (RFC 6749 §3.2).
- * The parameters land in `ctx.state.params`.
+ * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params`; any other content type is
+ * `invalid_request`, and so is a body that is not a flat object (RFC 6749 §3.1–3.2):
+ * - a parameter sent without a value (empty, or JSON `null`) is left out, as if omitted;
+ * - a parameter sent twice is `invalid_request` (in a form; JSON.parse keeps a repeated key's last
+ *   value, so in JSON only an array value counts as a repeat);
+ * - a parameter authd reads must be a string; another parameter with a value of any kind is ignored.
  *
  * raw-body reads the bytes (limit, Content-Length mismatch and aborts become 413/400 errors the
  * error middleware maps); forms are split by the platform's URLSearchParams. This replaced
@@ -39,6 +56,7 @@ export function parseOAuthBody(): Middleware {
 function formParams(text: string): Record<string, string> {
   const params: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of new URLSearchParams(text)) {
+    if (value === '') continue;
     if (name in params) throw sentTwice(name);
     params[name] = value;
   }
@@ -55,9 +73,11 @@ function jsonParams(text: string): Record<string, string> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('body must be an object');
   const params: Record<string, string> = Object.create(null) as Record<string, string>;
   for (const [name, value] of Object.entries(body)) {
-    if (Array.isArray(value)) throw sentTwice(name);
-    if (typeof value !== 'string') throw invalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} must be a string`);
-    params[name] = value;
+    if (typeof value === 'string') {
+      if (value !== '') params[name] = value;
+    } else if (value !== null && READ_PARAMETERS.has(name)) {
+      throw Array.isArray(value) ? sentTwice(name) : invalidRequest(`parameter "${name}" must be a string`);
+    }
   }
   return params;
 }

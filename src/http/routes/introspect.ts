@@ -17,7 +17,7 @@ export function introspectRoutes(router: RouterInstance, { clients, introspect }
     }
     ctx.state.clientId = client.clientId;
     const token = params['token'];
-    if (token === undefined || token === '') throw invalidRequest('token is required');
+    if (token === undefined) throw invalidRequest('token is required');
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Pragma', 'no-cache');
     ctx.body = await introspect(token);

@@ -12,7 +12,7 @@ export function revokeRoutes(router: RouterInstance, { clients, revoke }: { clie
     const client = await authenticateClient(clients, readClientCredentials(ctx, params));
     ctx.state.clientId = client.clientId;
     const token = params['token'];
-    if (token === undefined || token === '') throw invalidRequest('token is required');
+    if (token === undefined) throw invalidRequest('token is required');
     await revoke(client, token);
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 200;

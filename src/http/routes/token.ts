@@ -47,7 +47,7 @@ export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }
 
   const exchange = async (ctx: Context, grantTypeParam: string | undefined) => {
     const params = ctx.state.params as Record<string, string>;
-    if (grantTypeParam === undefined || grantTypeParam === '') throw invalidRequest('grant_type is required');
+    if (grantTypeParam === undefined) throw invalidRequest('grant_type is required');
     const grant = isGrantType(grantTypeParam) ? byType.get(grantTypeParam) : undefined;
     if (grant === undefined) throw unsupportedGrantType('unsupported grant_type');
     const client = await authenticateClient(clients, readClientCredentials(ctx, params));
