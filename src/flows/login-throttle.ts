@@ -1,6 +1,13 @@
 import { createHash } from 'node:crypto';
 import { isIPv6 } from 'node:net';
-import { RateLimiterMemory, RateLimiterRedis, type IRateLimiterOptions, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  RateLimiterMemory,
+  RateLimiterRedis,
+  type IRateLimiterOptions,
+  type RateLimiterAbstract,
+  type RateLimiterRes,
+} from 'rate-limiter-flexible';
 import { normalizeUsername } from '../domain/user.js';
 import type { Redis } from '../stores/redis.js';
 
@@ -12,8 +19,8 @@ export interface LoginRefused {
   readonly refused: true;
   readonly retryAfterSeconds: number;
   /**
-   * `pair` or `ip`: locked after too many failures, until the lock ends. `busy`: the pair already
-   * has as many attempts running as it has failures left; one of them ends within seconds.
+   * `pair` or `ip`: locked after too many failures, until the lock ends. `busy`: the pair has had
+   * as many attempts running as it has failures left for all of busyWaitMs.
    */
   readonly reason: 'pair' | 'ip' | 'busy';
 }
@@ -36,7 +43,8 @@ export interface LoginThrottle {
   /**
    * Starts an attempt of this (username, IP) pair; call before any password work. A pair's running
    * attempts count as failures until they end, so guesses sent all at once get no more tries than
-   * guesses sent one after another.
+   * guesses sent one after another: an attempt beyond the pair's remaining failures waits (up to
+   * busyWaitMs) for a running one to end, and starts if that one succeeded or was released.
    */
   begin(username: string, ip: string): Promise<LoginAttempt | LoginRefused>;
 }
@@ -47,7 +55,19 @@ export interface LoginThrottleOptions {
   readonly maxFailures: number;
   readonly lockSeconds: number;
   readonly keyPrefix?: string;
+  /** How long an attempt beyond a pair's remaining failures waits for a place; default DEFAULT_BUSY_WAIT_MS. */
+  readonly busyWaitMs?: number;
 }
+
+/**
+ * Long enough for the running logins of a pair to finish their argon2 work outside a login storm,
+ * so that a user's concurrent logins with the right password all succeed.
+ */
+export const DEFAULT_BUSY_WAIT_MS = 2_000;
+
+/** A waiting attempt asks for a place again after 25 ms, then twice as long each time, at most 400 ms. */
+const FIRST_BUSY_POLL_MS = 25;
+const MAX_BUSY_POLL_MS = 400;
 
 /**
  * The address a counter is kept for. An IPv6 host is usually given a whole /64 and can send from
@@ -92,14 +112,23 @@ const LOCKED = 1_000_000;
  * fixed window of lockSeconds from its first entry.
  *
  * The pair counts failures and running attempts alike: an attempt takes its number atomically
- * (INCRBY) before any password work, and a number past maxFailures is refused. The failure of the
- * attempt numbered maxFailures locks the pair (its count set to LOCKED for lockSeconds).
+ * (INCRBY) before any password work, and one whose number is past maxFailures gives it back and
+ * asks again until a running attempt ends (a success resets the count, a release gives a place
+ * back, and the failure of the attempt numbered maxFailures locks the pair: its count set to
+ * LOCKED for lockSeconds). So a user's concurrent logins with the right password all go through,
+ * and concurrent guesses stop at the lock.
  *
  * The IP counts failures only, read before the attempt and counted after it: many users behind one
  * address log in at once, and their running logins must not lock it. Guesses sent at once from
  * one IP can pass that read together, but every one of them still meets its own pair's limit.
  */
-export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix = 'authd:login' }: LoginThrottleOptions): LoginThrottle {
+export function createLoginThrottle({
+  redis,
+  maxFailures,
+  lockSeconds,
+  keyPrefix = 'authd:login',
+  busyWaitMs = DEFAULT_BUSY_WAIT_MS,
+}: LoginThrottleOptions): LoginThrottle {
   const limiter = (name: string, points: number): RateLimiterAbstract => {
     const options: IRateLimiterOptions = { keyPrefix: `${keyPrefix}:${name}`, points, duration: lockSeconds };
     return redis === undefined
@@ -111,6 +140,7 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
   const ipLockAt = maxFailures * IP_FAILURE_FACTOR + 1;
   const ips = limiter('ip', ipLockAt);
   const secondsLeft = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+  const refused = (reason: LoginRefused['reason'], retryAfterSeconds: number): LoginRefused => ({ refused: true, reason, retryAfterSeconds });
 
   /** The attempt's number: the pair's failures and running attempts, this one included. */
   const reserve = async (pairKey: string) => {
@@ -138,6 +168,22 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
     await pairs.set(pairKey, LOCKED, lockSeconds);
     return true;
   };
+  /**
+   * This attempt's place in the pair, or why it is refused. While the pair is busy the attempt
+   * gives its place back and asks again, until a running attempt has ended or busyWaitMs pass.
+   */
+  const takePlace = async (pairKey: string, ip: string): Promise<RateLimiterRes | LoginRefused> => {
+    const waitEnds = Date.now() + busyWaitMs;
+    for (let pause = FIRST_BUSY_POLL_MS; ; pause = Math.min(2 * pause, MAX_BUSY_POLL_MS)) {
+      const [ipLock, taken] = await Promise.all([ipLockedFor(ip), reserve(pairKey)]);
+      if (ipLock === undefined && taken.consumedPoints <= maxFailures) return taken;
+      await pairs.reward(pairKey, 1);
+      if (ipLock !== undefined) return refused('ip', ipLock);
+      if (taken.consumedPoints > LOCKED / 2) return refused('pair', secondsLeft(taken.msBeforeNext));
+      if (Date.now() + pause > waitEnds) return refused('busy', 1);
+      await sleep(pause);
+    }
+  };
   /** Counts an IP's failure; the one that reaches the limit starts its lock, lockSeconds from now. */
   const countIpFailure = async (ip: string) => {
     const { consumedPoints } = await ips.penalty(ip, 1);
@@ -148,14 +194,8 @@ export function createLoginThrottle({ redis, maxFailures, lockSeconds, keyPrefix
     async begin(username, clientIp) {
       const ip = throttledAddress(clientIp);
       const pairKey = `${usernameDigest(username)}:${ip}`;
-      const [ipLock, taken] = await Promise.all([ipLockedFor(ip), reserve(pairKey)]);
-      const refuse = async (reason: LoginRefused['reason'], retryAfterSeconds: number): Promise<LoginRefused> => {
-        await pairs.reward(pairKey, 1);
-        return { refused: true, reason, retryAfterSeconds };
-      };
-      if (ipLock !== undefined) return refuse('ip', ipLock);
-      if (taken.consumedPoints > LOCKED / 2) return refuse('pair', secondsLeft(taken.msBeforeNext));
-      if (taken.consumedPoints > maxFailures) return refuse('busy', 1);
+      const taken = await takePlace(pairKey, ip);
+      if ('refused' in taken) return taken;
       const number = taken.consumedPoints;
       // Once its window has ended, the attempt's place is gone with it: giving it back would free a
       // place of the next window.

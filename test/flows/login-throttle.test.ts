@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginRefused, type LoginThrottle } from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { proxiedUrl } from '../support/net.js';
@@ -61,7 +62,8 @@ describe.each([
   let throttle: LoginThrottle;
   beforeEach(() => {
     const keyPrefix = `authd:login:t${Math.random().toString(36).slice(2, 8)}`;
-    throttle = createLoginThrottle({ redis: redisClient(), maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix });
+    // Refused at once when the pair is busy: the counting itself, without the wait for a place.
+    throttle = createLoginThrottle({ redis: redisClient(), maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
   });
 
   it('locks a (username, IP) pair after maxFailures failures for lockSeconds, whatever the case of the username', async () => {
@@ -185,6 +187,50 @@ describe.each([
     expect(await probe(throttle, 'user0', '2001:db8::9')).toEqual({ refused: false });
     await fail(throttle, 'one-more', '2001:db8::9');
     expect(await probe(throttle, 'user0', '2001:db8::9')).toMatchObject({ refused: true, reason: 'ip' });
+  });
+});
+
+describe.each([
+  ['Redis', () => client],
+  ['memory', () => undefined],
+])('login throttle waiting for a place in a busy pair (%s)', (_backend, redisClient) => {
+  const keyPrefix = () => `authd:login:w${Math.random().toString(36).slice(2, 8)}`;
+  const waitingThrottle = (busyWaitMs?: number) =>
+    createLoginThrottle({ redis: redisClient(), maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix: keyPrefix(), ...(busyWaitMs === undefined ? {} : { busyWaitMs }) });
+
+  /** Ten attempts of one pair at once, each ending `how` 20 ms after it starts; what each came to. */
+  const tenAtOnce = (throttle: LoginThrottle, how: 'succeeded' | 'failed') =>
+    Promise.all(
+      Array.from({ length: 10 }, async () => {
+        const attempt = await throttle.begin('alice', '10.0.0.1');
+        if (attempt.refused) return attempt.reason;
+        await sleep(20);
+        await attempt[how]();
+        return how;
+      }),
+    );
+
+  it('lets a user\'s concurrent logins with the right password all start, each once a running one has succeeded', async () => {
+    expect(await tenAtOnce(waitingThrottle(), 'succeeded')).toEqual(Array(10).fill('succeeded'));
+  });
+
+  it('stops concurrent guesses at the lock: maxFailures are tried and the waiting ones are refused as locked', async () => {
+    const throttle = waitingThrottle();
+    const outcomes = await tenAtOnce(throttle, 'failed');
+    expect(outcomes.filter((outcome) => outcome === 'failed')).toHaveLength(MAX_FAILURES);
+    expect(outcomes.filter((outcome) => outcome === 'pair')).toHaveLength(10 - MAX_FAILURES);
+    expect(await throttle.begin('alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
+  });
+
+  it('refuses as busy once busyWaitMs has passed with the pair\'s attempts still running, and keeps no place', async () => {
+    const throttle = waitingThrottle(300);
+    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
+    const startedAt = Date.now();
+    expect(await throttle.begin('alice', '10.0.0.1')).toEqual({ refused: true, reason: 'busy', retryAfterSeconds: 1 });
+    expect(Date.now() - startedAt).toBeGreaterThanOrEqual(150);
+    for (const attempt of running) if (!attempt.refused) await attempt.release();
+    expect(await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.0.0.1')).toBe(false);
+    expect(await fail(throttle, 'alice', '10.0.0.1')).toBe(true);
   });
 });
 

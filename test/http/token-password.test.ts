@@ -165,6 +165,12 @@ describe('grant_type=password', () => {
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(800);
   });
 
+  it('lets one user log in many times at once with the right password: all of them succeed, none gets 429', async () => {
+    const answers = await Promise.all(Array.from({ length: 10 }, () => login('alice', 'correct horse battery', '203.0.113.81')));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200));
+    expect(new Set(answers.map((answer) => answer.body['refresh_token'])).size).toBe(10);
+  });
+
   it('takes the client IP from the proxy-appended end of X-Forwarded-For, so a forged entry does not escape the lock', async () => {
     const forged = (i: number) => `10.9.8.${i}, 203.0.113.70`;
     for (let i = 0; i < 3; i += 1) expect((await login('alice', 'wrong', forged(i))).status).toBe(400);
