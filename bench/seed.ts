@@ -35,7 +35,7 @@ async function insertRefreshTokens(sql: SqlPool, userId: string, count: number):
 
 /**
  * Users the password row logs in as, in turn: a login storm is many users, and one user's
- * concurrent attempts from one address are capped at LOGIN_MAX_FAILURES by the throttle.
+ * concurrent attempts from one address run LOGIN_MAX_FAILURES at a time (the throttle holds the rest).
  */
 const BENCH_USERS = 64;
 

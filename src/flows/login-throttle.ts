@@ -6,7 +6,6 @@ import {
   RateLimiterRedis,
   type IRateLimiterOptions,
   type RateLimiterAbstract,
-  type RateLimiterRes,
 } from 'rate-limiter-flexible';
 import { normalizeUsername } from '../domain/user.js';
 import type { Redis } from '../stores/redis.js';
@@ -39,14 +38,21 @@ export interface LoginAttempt {
   release(): Promise<void>;
 }
 
+/** An attempt's place in its pair's count: its number, and when the count's window ends (ms since the epoch). */
+interface Place {
+  readonly number: number;
+  readonly windowEnds: number;
+}
+
 export interface LoginThrottle {
   /**
    * Starts an attempt of this (username, IP) pair; call before any password work. A pair's running
    * attempts count as failures until they end, so guesses sent all at once get no more tries than
    * guesses sent one after another: an attempt beyond the pair's remaining failures waits (up to
-   * busyWaitMs) for a running one to end, and starts if that one succeeded or was released.
+   * busyWaitMs, or until `signal` aborts) for a running one to end, and starts if that one
+   * succeeded or was released.
    */
-  begin(username: string, ip: string): Promise<LoginAttempt | LoginRefused>;
+  begin(username: string, ip: string, signal?: AbortSignal): Promise<LoginAttempt | LoginRefused>;
 }
 
 export interface LoginThrottleOptions {
@@ -68,6 +74,16 @@ export const DEFAULT_BUSY_WAIT_MS = 2_000;
 /** A waiting attempt asks for a place again after 25 ms, then twice as long each time, at most 400 ms. */
 const FIRST_BUSY_POLL_MS = 25;
 const MAX_BUSY_POLL_MS = 400;
+
+/** Attempts of one pair that wait in this process at once; more are refused as busy straight away. */
+export const MAX_WAITING_PER_PAIR = 16;
+
+/**
+ * A place is given back only while its window has more than this left: a give-back that reached
+ * Redis after the window's key expired would land in the next window's count and free a place
+ * that an attempt there holds. A place kept is counted until its window ends, no longer.
+ */
+export const GIVE_BACK_MARGIN_MS = 1_000;
 
 /**
  * The address a counter is kept for. An IPv6 host is usually given a whole /64 and can send from
@@ -115,8 +131,8 @@ const LOCKED = 1_000_000;
  * (INCRBY) before any password work, and one whose number is past maxFailures gives it back and
  * asks again until a running attempt ends (a success resets the count, a release gives a place
  * back, and the failure of the attempt numbered maxFailures locks the pair: its count set to
- * LOCKED for lockSeconds). So a user's concurrent logins with the right password all go through,
- * and concurrent guesses stop at the lock.
+ * LOCKED for lockSeconds). So a user's concurrent logins with the right password go through once
+ * the running ones finish, and concurrent guesses stop at the lock.
  *
  * The IP counts failures only, read before the attempt and counted after it: many users behind one
  * address log in at once, and their running logins must not lock it. Guesses sent at once from
@@ -168,20 +184,50 @@ export function createLoginThrottle({
     await pairs.set(pairKey, LOCKED, lockSeconds);
     return true;
   };
+  /** Gives back the place of a window ending at `windowEnds`, unless too close to its end (GIVE_BACK_MARGIN_MS). */
+  const giveBack = async (pairKey: string, windowEnds: number) => {
+    if (Date.now() < windowEnds - GIVE_BACK_MARGIN_MS) await pairs.reward(pairKey, 1);
+  };
+  /** One try for a place in the pair: the place, a refusal, or `busy` (the place given back). */
+  const tryPlace = async (pairKey: string, ip: string): Promise<Place | LoginRefused | 'busy'> => {
+    const [ipLock, taken] = await Promise.all([ipLockedFor(ip), reserve(pairKey)]);
+    const place = { number: taken.consumedPoints, windowEnds: Date.now() + taken.msBeforeNext };
+    if (ipLock === undefined && place.number <= maxFailures) return place;
+    await giveBack(pairKey, place.windowEnds);
+    if (ipLock !== undefined) return refused('ip', ipLock);
+    if (place.number > LOCKED / 2) return refused('pair', secondsLeft(taken.msBeforeNext));
+    return 'busy';
+  };
+  const waiting = new Map<string, number>();
   /**
    * This attempt's place in the pair, or why it is refused. While the pair is busy the attempt
-   * gives its place back and asks again, until a running attempt has ended or busyWaitMs pass.
+   * asks again until a running attempt has ended, busyWaitMs pass or `signal` aborts (the client
+   * left); at most MAX_WAITING_PER_PAIR attempts of a pair wait in this process.
    */
-  const takePlace = async (pairKey: string, ip: string): Promise<RateLimiterRes | LoginRefused> => {
-    const waitEnds = Date.now() + busyWaitMs;
-    for (let pause = FIRST_BUSY_POLL_MS; ; pause = Math.min(2 * pause, MAX_BUSY_POLL_MS)) {
-      const [ipLock, taken] = await Promise.all([ipLockedFor(ip), reserve(pairKey)]);
-      if (ipLock === undefined && taken.consumedPoints <= maxFailures) return taken;
-      await pairs.reward(pairKey, 1);
-      if (ipLock !== undefined) return refused('ip', ipLock);
-      if (taken.consumedPoints > LOCKED / 2) return refused('pair', secondsLeft(taken.msBeforeNext));
-      if (Date.now() + pause > waitEnds) return refused('busy', 1);
-      await sleep(pause);
+  const takePlace = async (pairKey: string, ip: string, signal: AbortSignal | undefined): Promise<Place | LoginRefused> => {
+    const busy = refused('busy', 1);
+    const first = await tryPlace(pairKey, ip);
+    if (first !== 'busy') return first;
+    const waiters = waiting.get(pairKey) ?? 0;
+    if (waiters >= MAX_WAITING_PER_PAIR) return busy;
+    waiting.set(pairKey, waiters + 1);
+    try {
+      const waitEnds = Date.now() + busyWaitMs;
+      for (let pause = FIRST_BUSY_POLL_MS; ; pause = Math.min(2 * pause, MAX_BUSY_POLL_MS)) {
+        const left = waitEnds - Date.now();
+        if (left <= 0) return busy;
+        try {
+          await sleep(Math.min(pause, left), undefined, { signal });
+        } catch {
+          return busy; // aborted: nobody reads the answer
+        }
+        const next = await tryPlace(pairKey, ip);
+        if (next !== 'busy') return next;
+      }
+    } finally {
+      const left = (waiting.get(pairKey) ?? 1) - 1;
+      if (left === 0) waiting.delete(pairKey);
+      else waiting.set(pairKey, left);
     }
   };
   /** Counts an IP's failure; the one that reaches the limit starts its lock, lockSeconds from now. */
@@ -191,15 +237,11 @@ export function createLoginThrottle({
   };
 
   return {
-    async begin(username, clientIp) {
+    async begin(username, clientIp, signal) {
       const ip = throttledAddress(clientIp);
       const pairKey = `${usernameDigest(username)}:${ip}`;
-      const taken = await takePlace(pairKey, ip);
-      if ('refused' in taken) return taken;
-      const number = taken.consumedPoints;
-      // Once its window has ended, the attempt's place is gone with it: giving it back would free a
-      // place of the next window.
-      const windowEnds = Date.now() + taken.msBeforeNext;
+      const place = await takePlace(pairKey, ip, signal);
+      if ('refused' in place) return place;
 
       let ended = false;
       const end = async <T>(outcome: () => Promise<T>, otherwise: T): Promise<T> => {
@@ -211,7 +253,7 @@ export function createLoginThrottle({
         refused: false,
         failed: () =>
           end(async () => {
-            const [lockedNow] = await Promise.all([number === maxFailures && lockPair(pairKey), countIpFailure(ip)]);
+            const [lockedNow] = await Promise.all([place.number === maxFailures && lockPair(pairKey), countIpFailure(ip)]);
             return { lockedNow };
           }, { lockedNow: false }),
         succeeded: () =>
@@ -220,7 +262,7 @@ export function createLoginThrottle({
           }, undefined),
         release: () =>
           end(async () => {
-            if (Date.now() < windowEnds) await pairs.reward(pairKey, 1);
+            await giveBack(pairKey, place.windowEnds);
           }, undefined),
       };
     },

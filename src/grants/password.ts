@@ -72,7 +72,7 @@ interface LoginCredentials {
  */
 async function authenticateUser(deps: PasswordGrantDeps, { username, password, ip, clientId, abandoned }: LoginCredentials) {
   const { users, passwords, throttle, audit } = deps;
-  const attempt = await throttle.begin(username, ip);
+  const attempt = await throttle.begin(username, ip, abandoned);
   if (attempt.refused) {
     if (attempt.reason !== 'busy') audit('login_locked', { username, ip, client_id: clientId, scope: attempt.reason });
     throw tooManyRequests(attempt.retryAfterSeconds);

@@ -1,5 +1,15 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createLoginThrottle, IP_FAILURE_FACTOR, throttledAddress, type LoginRefused, type LoginThrottle } from '../../src/flows/login-throttle.js';
+import {
+  createLoginThrottle,
+  DEFAULT_BUSY_WAIT_MS,
+  GIVE_BACK_MARGIN_MS,
+  IP_FAILURE_FACTOR,
+  MAX_WAITING_PER_PAIR,
+  throttledAddress,
+  type LoginAttempt,
+  type LoginRefused,
+  type LoginThrottle,
+} from '../../src/flows/login-throttle.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { proxiedUrl } from '../support/net.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
@@ -222,6 +232,54 @@ describe.each([
     expect(await throttle.begin('alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
   });
 
+  /** maxFailures attempts of the pair, running (not refused). */
+  const fillPair = async (throttle: LoginThrottle): Promise<LoginAttempt[]> => {
+    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
+    return running.map((attempt) => {
+      if (attempt.refused) throw new Error('refused');
+      return attempt;
+    });
+  };
+
+  it('starts a waiting attempt once a running one ends without a verdict', async () => {
+    const throttle = waitingThrottle();
+    const [first] = await fillPair(throttle);
+    const waiter = throttle.begin('alice', '10.0.0.1');
+    await sleep(60);
+    await first!.release();
+    expect(await waiter).toMatchObject({ refused: false });
+  });
+
+  it('stops waiting when the signal aborts (the client left), and keeps no place', async () => {
+    const throttle = waitingThrottle();
+    const running = await fillPair(throttle);
+    const controller = new AbortController();
+    const startedAt = Date.now();
+    setTimeout(() => controller.abort(), 50);
+    expect(await throttle.begin('alice', '10.0.0.1', controller.signal)).toEqual({ refused: true, reason: 'busy', retryAfterSeconds: 1 });
+    expect(Date.now() - startedAt).toBeLessThan(DEFAULT_BUSY_WAIT_MS / 2);
+    for (const attempt of running) await attempt.release();
+    expect(await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.0.0.1')).toBe(false);
+    expect(await fail(throttle, 'alice', '10.0.0.1')).toBe(true);
+  });
+
+  it(`lets at most ${MAX_WAITING_PER_PAIR} attempts of a pair wait at once, and refuses the rest as busy straight away`, async () => {
+    const throttle = waitingThrottle();
+    const running = await fillPair(throttle);
+    const extra = 4;
+    const outcomes: string[] = [];
+    const attempts = Array.from({ length: MAX_WAITING_PER_PAIR + extra }, async () => {
+      const attempt = await throttle.begin('alice', '10.0.0.1');
+      outcomes.push(attempt.refused ? attempt.reason : 'started');
+      if (!attempt.refused) await attempt.succeeded();
+    });
+    await sleep(100);
+    expect(outcomes).toEqual(Array(extra).fill('busy'));
+    for (const attempt of running) await attempt.succeeded();
+    await Promise.all(attempts);
+    expect(outcomes.filter((outcome) => outcome === 'started')).toHaveLength(MAX_WAITING_PER_PAIR);
+  });
+
   it('refuses as busy once busyWaitMs has passed with the pair\'s attempts still running, and keeps no place', async () => {
     const throttle = waitingThrottle(300);
     const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
@@ -290,6 +348,28 @@ describe('login throttle windows in Redis', () => {
     expect(await redis.client.get((await keysUnder(`${keyPrefix}:pair`))[0]!)).toBe(String(-MAX_FAILURES));
     expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.2.2.2')).toBe(true);
     expect(await probe(throttle, 'alice', '10.2.2.2')).toMatchObject({ refused: true, reason: 'pair' });
+  });
+});
+
+describe('login throttle give-backs near the end of a window', () => {
+  it(`keeps a place instead of giving it back within the last ${GIVE_BACK_MARGIN_MS} ms of its window`, async () => {
+    const keyPrefix = 'authd:login:margin';
+    const lockSeconds = 3;
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds, keyPrefix, busyWaitMs: 0 });
+    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.3.3.3')));
+    const windowStarted = Date.now();
+    const [key] = await keysUnder(`${keyPrefix}:pair`);
+    const count = () => redis.client.get(key!);
+    // Early in the window, a busy attempt gives its place back.
+    expect(await throttle.begin('alice', '10.3.3.3')).toMatchObject({ refused: true, reason: 'busy' });
+    expect(await count()).toBe(String(MAX_FAILURES));
+    await sleep(lockSeconds * 1000 - GIVE_BACK_MARGIN_MS + 200 - (Date.now() - windowStarted));
+    // Within the margin, neither a busy attempt nor a release gives one back: it could land in the next window.
+    expect(await throttle.begin('alice', '10.3.3.3')).toMatchObject({ refused: true, reason: 'busy' });
+    const [first] = running;
+    if (first!.refused) throw new Error('refused');
+    await first!.release();
+    expect(await count()).toBe(String(MAX_FAILURES + 1));
   });
 });
 
