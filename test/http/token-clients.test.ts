@@ -201,10 +201,10 @@ describe('request handling at /token', () => {
     const bare = await fetch(`${server.baseUrl}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', ...basic },
-      body: 'grant_type=client_credentials&scope&scope=read',
+      body: 'grant_type=client_credentials&scope&audience',
     });
     expect(bare.status).toBe(200);
-    expect(((await bare.json()) as Record<string, unknown>)['scope']).toBe('read');
+    expect(((await bare.json()) as Record<string, unknown>)['scope']).toBe('read write');
 
     const json = await fetch(`${server.baseUrl}/token`, {
       method: 'POST',
@@ -244,6 +244,7 @@ describe('request handling at /token', () => {
       send('{"grant_type": "client_credentials", "scope": {"read": true}}'),
       send('{"grant_type": "client_credentials", "client_id": 5}'),
       send('grant_type=client_credentials&grant_type=password', 'application/x-www-form-urlencoded'),
+      send('grant_type=client_credentials&client_id=svc&scope&scope=read', 'application/x-www-form-urlencoded'),
       send('grant_type[a]=x', 'application/x-www-form-urlencoded'),
     ])) {
       expect(response.status).toBe(400);

@@ -31,8 +31,8 @@ const mediaTypeOf = (contentType: string): string => {
  * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params`; any other content type is
  * `invalid_request`, and so is a body that is not a flat object (RFC 6749 §3.1–3.2):
  * - a parameter sent without a value (empty, or JSON `null`) is left out, as if omitted;
- * - a parameter sent twice is `invalid_request` (in a form; JSON.parse keeps a repeated key's last
- *   value, so in JSON only an array value counts as a repeat);
+ * - a parameter sent twice is `invalid_request`, even when one of the two is empty (in a form;
+ *   JSON.parse keeps a repeated key's last value, so in JSON only an array value counts as a repeat);
  * - a parameter authd reads must be a string; another parameter with a value of any kind is ignored.
  *
  * raw-body reads the bytes (limit, Content-Length mismatch and aborts become 413/400 errors the
@@ -55,10 +55,11 @@ export function parseOAuthBody(): Middleware {
 
 function formParams(text: string): Record<string, string> {
   const params: Record<string, string> = Object.create(null) as Record<string, string>;
+  const seen = new Set<string>();
   for (const [name, value] of new URLSearchParams(text)) {
-    if (value === '') continue;
-    if (name in params) throw sentTwice(name);
-    params[name] = value;
+    if (seen.has(name)) throw sentTwice(name);
+    seen.add(name);
+    if (value !== '') params[name] = value;
   }
   return params;
 }
