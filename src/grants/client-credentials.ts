@@ -17,11 +17,11 @@ export function clientCredentialsGrant(deps: ClientCredentialsGrantDeps): Grant 
     grantType: 'client_credentials',
     async handle({ client, params }) {
       if (!isConfidential(client)) throw unauthorizedClient('client_credentials requires a confidential client');
-      const scopes = grantedScopes(client, params['scope']);
+      const scopes = grantedScopes(client, params.get('scope'));
       const issued = await deps.accessTokens.issue({
         subject: client.clientId,
         clientId: client.clientId,
-        audience: grantedAudience(client, params['audience'], deps.issuer),
+        audience: grantedAudience(client, params.get('audience'), deps.issuer),
         scopes,
         ttlSeconds: accessTokenTtl(client, deps.defaultAccessTokenTtl),
       });

@@ -1,9 +1,10 @@
 import type { Client, GrantType } from '../domain/client.js';
 import { invalidRequest } from '../errors/oauth-error.js';
+import type { RequestParams } from '../http/request-params.js';
 
 /** A token request after client authentication, as a grant handler sees it. */
 export interface TokenRequest {
-  readonly params: Readonly<Record<string, string>>;
+  readonly params: RequestParams;
   readonly client: Client;
   /** The client's IP address (from X-Forwarded-For only when TRUST_PROXY is on). */
   readonly ip: string;
@@ -29,7 +30,7 @@ export interface Grant {
 
 /** A required parameter of the request (the body parser has left out empty ones). */
 export function requiredParam(request: TokenRequest, name: string): string {
-  const value = request.params[name];
+  const value = request.params.get(name);
   if (value === undefined) throw invalidRequest(`${name} is required`);
   return value;
 }

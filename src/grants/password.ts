@@ -40,8 +40,8 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const username = requiredParam(request, 'username');
       const password = requiredParam(request, 'password');
       const { client, ip } = request;
-      const scopes = grantedScopes(client, request.params['scope']);
-      const audience = grantedAudience(client, request.params['audience'], deps.issuer);
+      const scopes = grantedScopes(client, request.params.get('scope'));
+      const audience = grantedAudience(client, request.params.get('audience'), deps.issuer);
 
       const { user, needsRehash } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
       if (needsRehash) await upgradeHash(deps, user, password);

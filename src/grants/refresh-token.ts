@@ -10,7 +10,7 @@ export function refreshTokenGrant(rotate: Rotate): Grant {
   return {
     grantType: 'refresh_token',
     async handle(request) {
-      const rotation = await rotate(request.client, requiredParam(request, 'refresh_token'), request.params['scope']);
+      const rotation = await rotate(request.client, requiredParam(request, 'refresh_token'), request.params.get('scope'));
       return {
         access_token: rotation.accessToken.token,
         token_type: 'Bearer',

@@ -1,25 +1,27 @@
 import type { Context } from 'koa';
 import { invalidClient, invalidRequest } from '../errors/oauth-error.js';
 import type { ClientCredentials } from '../flows/client-authentication.js';
+import type { RequestParams } from './request-params.js';
 
 /**
  * Reads how the client authenticates: HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret),
  * `client_id`/`client_secret` in the body, or `client_id` alone for a public client.
  * Using two methods at once is `invalid_request`.
  */
-export function readClientCredentials(ctx: Context, params: Record<string, string>): ClientCredentials {
+export function readClientCredentials(ctx: Context, params: RequestParams): ClientCredentials {
   const authorization = ctx.get('authorization');
   if (authorization !== '') {
-    if (params['client_secret'] !== undefined) throw invalidRequest('use one client authentication method');
+    if (params.get('client_secret') !== undefined) throw invalidRequest('use one client authentication method');
     const basic = parseBasic(authorization);
-    if (params['client_id'] !== undefined && params['client_id'] !== basic.clientId) {
+    const clientId = params.get('client_id');
+    if (clientId !== undefined && clientId !== basic.clientId) {
       throw invalidRequest('client_id does not match the Authorization header');
     }
     return { ...basic, method: 'client_secret_basic' };
   }
-  const clientId = params['client_id'];
+  const clientId = params.get('client_id');
   if (clientId === undefined) throw invalidClient('client authentication required');
-  const secret = params['client_secret'];
+  const secret = params.get('client_secret');
   return secret === undefined ? { clientId, method: 'none' } : { clientId, secret, method: 'client_secret_post' };
 }
 

@@ -4,6 +4,7 @@ import type { Client } from '../../src/domain/client.js';
 import type { User } from '../../src/domain/user.js';
 import { OAuthError } from '../../src/errors/oauth-error.js';
 import { passwordGrant, type PasswordUsers } from '../../src/grants/password.js';
+import { requestParams } from '../../src/http/request-params.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createPasswordHasher } from '../../src/passwords/password-hasher.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
@@ -55,7 +56,7 @@ const grantWith = (users: PasswordUsers, throttle: LoginThrottle) =>
   });
 
 const request = (username: string, ip: string) => ({
-  params: { grant_type: 'password', username, password: 'pw' },
+  params: requestParams(new Map([['grant_type', 'password'], ['username', username], ['password', 'pw']])),
   client: webClient,
   ip,
   requestId: 'r',

@@ -1,25 +1,12 @@
 import type { Middleware } from 'koa';
 import getRawBody from 'raw-body';
 import { invalidRequest } from '../../errors/oauth-error.js';
+import { requestParams, type RequestParams } from '../request-params.js';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
 const FORM = 'application/x-www-form-urlencoded';
 const JSON_TYPE = 'application/json';
-
-/** The body parameters some endpoint of authd reads (token, refresh, revocation, introspection). */
-const READ_PARAMETERS = new Set([
-  'grant_type',
-  'username',
-  'password',
-  'scope',
-  'audience',
-  'refresh_token',
-  'client_id',
-  'client_secret',
-  'token',
-  'token_type_hint',
-]);
 
 /** The media type of the request without parameters, lower-cased. */
 const mediaTypeOf = (contentType: string): string => {
@@ -28,12 +15,13 @@ const mediaTypeOf = (contentType: string): string => {
 };
 
 /**
- * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params`; any other content type is
+ * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params` (RequestParams); any other content type is
  * `invalid_request`, and so is a body that is not a flat object (RFC 6749 §3.1–3.2):
  * - a parameter sent without a value (empty, or JSON `null`) is left out, as if omitted;
  * - a parameter sent twice is `invalid_request`, even when one of the two is empty (in a form;
  *   JSON.parse keeps a repeated key's last value, so in JSON only an array value counts as a repeat);
- * - a parameter authd reads must be a string; another parameter with a value of any kind is ignored.
+ * - in JSON, a value that is not a string is `invalid_request` when the parameter is read
+ *   (RequestParams.get); a parameter authd does not read is ignored whatever it holds.
  *
  * raw-body reads the bytes (limit, Content-Length mismatch and aborts become 413/400 errors the
  * error middleware maps); forms are split by the platform's URLSearchParams. This replaced
@@ -53,18 +41,18 @@ export function parseOAuthBody(): Middleware {
   };
 }
 
-function formParams(text: string): Record<string, string> {
-  const params: Record<string, string> = Object.create(null) as Record<string, string>;
+function formParams(text: string): RequestParams {
+  const values = new Map<string, string>();
   const seen = new Set<string>();
   for (const [name, value] of new URLSearchParams(text)) {
     if (seen.has(name)) throw sentTwice(name);
     seen.add(name);
-    if (value !== '') params[name] = value;
+    if (value !== '') values.set(name, value);
   }
-  return params;
+  return requestParams(values);
 }
 
-function jsonParams(text: string): Record<string, string> {
+function jsonParams(text: string): RequestParams {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -72,15 +60,16 @@ function jsonParams(text: string): Record<string, string> {
     throw invalidRequest('malformed request body');
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('body must be an object');
-  const params: Record<string, string> = Object.create(null) as Record<string, string>;
+  const values = new Map<string, string>();
+  const malformed = new Map<string, string>();
   for (const [name, value] of Object.entries(body)) {
     if (typeof value === 'string') {
-      if (value !== '') params[name] = value;
-    } else if (value !== null && READ_PARAMETERS.has(name)) {
-      throw Array.isArray(value) ? sentTwice(name) : invalidRequest(`parameter "${name}" must be a string`);
+      if (value !== '') values.set(name, value);
+    } else if (value !== null) {
+      malformed.set(name, Array.isArray(value) ? 'sent more than once' : 'must be a string');
     }
   }
-  return params;
+  return requestParams(values, malformed);
 }
 
 const sentTwice = (name: string) => invalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} sent more than once`);

@@ -5,18 +5,19 @@ import { authenticateClient, type ClientLookup } from '../../flows/client-authen
 import type { Introspect } from '../../flows/introspection.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
+import type { RequestParams } from '../request-params.js';
 
 /** `POST /introspect` (RFC 7662), for confidential clients only. */
 export function introspectRoutes(router: RouterInstance, { clients, introspect }: { clients: ClientLookup; introspect: Introspect }): void {
   router.post('/introspect', parseOAuthBody(), async (ctx) => {
-    const params = ctx.state.params as Record<string, string>;
+    const params = ctx.state.params as RequestParams;
     const credentials = readClientCredentials(ctx, params);
     const client = await authenticateClient(clients, credentials);
     if (!isConfidential(client)) {
       throw invalidClient('introspection requires a confidential client', { basicChallenge: credentials.method === 'client_secret_basic' });
     }
     ctx.state.clientId = client.clientId;
-    const token = params['token'];
+    const token = params.get('token');
     if (token === undefined) throw invalidRequest('token is required');
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Pragma', 'no-cache');

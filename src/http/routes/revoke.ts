@@ -4,14 +4,15 @@ import { authenticateClient, type ClientLookup } from '../../flows/client-authen
 import type { Revoke } from '../../flows/revocation.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
+import type { RequestParams } from '../request-params.js';
 
 /** `POST /revoke` (RFC 7009): 200 with an empty body whether or not the token meant anything. */
 export function revokeRoutes(router: RouterInstance, { clients, revoke }: { clients: ClientLookup; revoke: Revoke }): void {
   router.post('/revoke', parseOAuthBody(), async (ctx) => {
-    const params = ctx.state.params as Record<string, string>;
+    const params = ctx.state.params as RequestParams;
     const client = await authenticateClient(clients, readClientCredentials(ctx, params));
     ctx.state.clientId = client.clientId;
-    const token = params['token'];
+    const token = params.get('token');
     if (token === undefined) throw invalidRequest('token is required');
     await revoke(client, token);
     ctx.set('Cache-Control', 'no-store');

@@ -8,6 +8,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import { abandonedSignal } from '../abandoned.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
+import type { RequestParams } from '../request-params.js';
 
 export interface TokenRouteDeps {
   readonly clients: ClientLookup;
@@ -28,7 +29,7 @@ class HttpTokenRequest implements TokenRequest {
 
   constructor(
     ctx: Context,
-    readonly params: Readonly<Record<string, string>>,
+    readonly params: RequestParams,
     readonly client: Client,
   ) {
     this.#ctx = ctx;
@@ -46,7 +47,7 @@ export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }
   const byType = new Map<GrantType, Grant>(grants.map((grant) => [grant.grantType, grant]));
 
   const exchange = async (ctx: Context, grantTypeParam: string | undefined) => {
-    const params = ctx.state.params as Record<string, string>;
+    const params = ctx.state.params as RequestParams;
     if (grantTypeParam === undefined) throw invalidRequest('grant_type is required');
     const grant = isGrantType(grantTypeParam) ? byType.get(grantTypeParam) : undefined;
     if (grant === undefined) throw unsupportedGrantType('unsupported grant_type');
@@ -60,7 +61,7 @@ export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }
   };
 
   router
-    .post('/token', parseOAuthBody(), (ctx) => exchange(ctx, (ctx.state.params as Record<string, string>)['grant_type']))
+    .post('/token', parseOAuthBody(), (ctx) => exchange(ctx, (ctx.state.params as RequestParams).get('grant_type')))
     .post('/token/refresh', parseOAuthBody(), (ctx) => exchange(ctx, 'refresh_token'));
 }
 
