@@ -55,9 +55,9 @@ export interface BatchedStream extends DestinationStream {
 /** A log output, and what it could not write. */
 export interface LogOutput {
   readonly stream: BatchedStream;
-  /** Lines dropped because the buffer was full. */
+  /** Lines dropped because the buffer was full, or because the pipe broke. */
   droppedLines(): number;
-  /** Write attempts the output refused (a full disk, say); their lines stay buffered and are tried again. */
+  /** Write attempts the output refused (a full disk, say): their lines stay buffered and are tried again; a broken pipe counts once. */
   failedWrites(): number;
 }
 
@@ -68,7 +68,9 @@ export interface LogOutput {
  * string's bytes again at every line: ~2% of a JWKS request, BENCHMARKS.md).
  *
  * A full pipe is waited for, like a slow disk. A refused write is counted and tried again while
- * authd goes on serving; the lines it held stay first in line. At exit the buffered lines are
+ * authd goes on serving; the lines it held stay first in line. A broken pipe (EPIPE: the reader has
+ * gone, and nothing can reopen that pipe) ends the output: its lines, and every later one, are
+ * dropped and counted instead of held and retried. At exit the buffered lines are
  * written synchronously, giving up at a refusal, or after SYNC_FLUSH_PATIENCE_MS of a full
  * non-blocking pipe, so that a process whose output fails still ends. A write still running then
  * is left to libuv: its lines may land after those written at exit. Flush (`flushLogger`) before
@@ -88,6 +90,8 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
   let flushes: { until: number; callback: (error?: Error) => void }[] = [];
   let dropped = 0;
   let failed = 0;
+  /** Set at a broken pipe: from then on every line is dropped. */
+  let broken = false;
 
   const later = (ms: number) => {
     timer ??= setTimeout(() => {
@@ -135,8 +139,28 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
     write(fd, bytes, 0, bytes.length, null, (error, count) => afterWrite(bytes, error, count));
   }
 
+  /** Drops every held line for good (counted) and lets flushes and the exit flush go. */
+  const breakOff = (error: Error) => {
+    broken = true;
+    failed += 1;
+    dropped += lines.length + (chunk === undefined ? 0 : countLines(chunk));
+    lines = [];
+    linesBytes = 0;
+    chunk = undefined;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    done = taken;
+    releaseIfWritten();
+    settleFlushes(error);
+  };
+
   function afterWrite(bytes: Buffer, error: NodeJS.ErrnoException | null, count: number): void {
     inFlight = undefined;
+    if (error?.code === 'EPIPE') {
+      putBack(bytes);
+      breakOff(error);
+      return;
+    }
     if (error !== null) {
       putBack(bytes);
       const fullPipe = error.code === 'EAGAIN' || error.code === 'EBUSY';
@@ -158,7 +182,7 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
   const stream: BatchedStream = {
     write(line) {
       const bytes = Buffer.byteLength(line);
-      if (taken - done + bytes > maxBufferedBytes) {
+      if (broken || taken - done + bytes > maxBufferedBytes) {
         dropped += 1;
         return true;
       }
@@ -213,6 +237,13 @@ export function immediateOutput(fd: number): DestinationStream {
     },
   };
 }
+
+/** The lines in `bytes` (each ends with a newline; a line cut short by a partial write counts as one). */
+const countLines = (bytes: Buffer): number => {
+  let count = 0;
+  for (let at = bytes.indexOf(10); at !== -1; at = bytes.indexOf(10, at + 1)) count += 1;
+  return count;
+};
 
 /** Writes `bytes` synchronously: what it gave up on (none when all of it is written), and whether the fd refused it. */
 function writeAllOrGiveUp(fd: number, bytes: Buffer): { rest?: Buffer; refused: boolean } {

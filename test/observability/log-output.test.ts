@@ -264,6 +264,29 @@ describe('the batched log output', () => {
     });
   });
 
+  it('drops and counts every line once its pipe breaks (the reader gone for good), instead of holding and retrying them', async () => {
+    const script = `
+      import { batchedOutput } from ${JSON.stringify(`${ROOT}dist/src/observability/log-output.js`)};
+      import { createLogger, flushLogger } from ${JSON.stringify(`${ROOT}dist/src/observability/logger.js`)};
+      const output = batchedOutput({ fd: 1 });
+      const logger = createLogger('info', output.stream);
+      await new Promise((resolve) => process.stdin.once('data', resolve)); // the reader has gone
+      for (let i = 0; i < 100; i += 1) logger.info({ i, padding: 'x'.repeat(100) }, 'request');
+      const flushed = await new Promise((resolve) => logger.flush((error) => resolve(error?.code)));
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      logger.info('still serving');
+      await flushLogger(logger);
+      process.stderr.write(JSON.stringify({ flushed, failedWrites: output.failedWrites(), droppedLines: output.droppedLines() }));
+    `;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+    child.stdout.destroy();
+    child.stdin.end('go');
+    const status = await new Promise((resolve) => child.once('exit', resolve));
+    expect({ status, report: JSON.parse(stderr) as unknown }).toEqual({ status: 0, report: { flushed: 'EPIPE', failedWrites: 1, droppedLines: 101 } });
+  });
+
   it('exports the dropped lines and refused writes at each scrape', async () => {
     const output = { dropped: 3, failed: 0, droppedLines: () => output.dropped, failedWrites: () => output.failed };
     const metrics = createMetrics({ defaultMetrics: false, logOutput: output });
