@@ -18,8 +18,8 @@ export interface Denylist {
   /** Pushes revocations already recorded in Postgres (inside a transaction) to Redis. */
   publish(tokens: readonly RevokedAccessToken[]): Promise<void>;
   /**
-   * The in-process copy while it is complete; else Redis, Postgres when Redis fails, and 503
-   * when both do (fail closed).
+   * The in-process copy while it is complete; else Redis, Postgres when Redis fails or has lost its
+   * keys since the last seeding (until the re-seed ends), and 503 when both fail (fail closed).
    */
   isRevoked(jti: string): Promise<boolean>;
   /**
@@ -130,13 +130,15 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
       const known = copy.lookup(jti, clock.now());
       if (known !== undefined) return known;
       try {
-        return await cache.has(jti);
+        const answer = await cache.isRevoked(jti);
+        if (answer !== undefined) return answer;
       } catch {
-        try {
-          return await store.isRevoked(jti);
-        } catch {
-          throw temporarilyUnavailable(5, 'revocation state unavailable');
-        }
+        // Redis unreachable: Postgres answers, as it does while Redis is not seeded.
+      }
+      try {
+        return await store.isRevoked(jti);
+      } catch {
+        throw temporarilyUnavailable(5, 'revocation state unavailable');
       }
     },
     follow() {

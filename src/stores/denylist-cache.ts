@@ -26,7 +26,11 @@ export interface DenylistCache {
    * round trip (re-seeding copies known ones and announces nothing).
    */
   add(tokens: readonly RevokedAccessToken[], now: Date, options?: { announce: boolean }): Promise<void>;
-  has(jti: string): Promise<boolean>;
+  /**
+   * Whether the jti is revoked; undefined when Redis cannot tell because it has lost its keys since
+   * the last seeding (a flush, a restart without persistence) and the re-seed has not finished.
+   */
+  isRevoked(jti: string): Promise<boolean | undefined>;
   /** Those of `tokens` whose keys Redis does not hold, in one read. */
   missing<T extends { readonly jti: string }>(tokens: readonly T[]): Promise<T[]>;
   /** Whether Redis still holds the marker set after the last complete seeding. */
@@ -52,8 +56,10 @@ export function createDenylistCache(redis: Redis): DenylistCache {
       const failed = results?.find(([error]) => error !== null);
       if (failed) throw failed[0];
     },
-    async has(jti) {
-      return (await redis.exists(denylistKey(jti))) === 1;
+    async isRevoked(jti) {
+      const [reason, seeded] = await redis.mget(denylistKey(jti), SEEDED_MARKER);
+      if (reason !== null && reason !== undefined) return true;
+      return seeded === null || seeded === undefined ? undefined : false;
     },
     async missing(tokens) {
       if (tokens.length === 0) return [];

@@ -60,6 +60,20 @@ describe('denylist', () => {
     expect(await denylist.isRevoked('b')).toBe(false);
   });
 
+  it('answers from Postgres while Redis has lost its keys (a flush or restart) and is not re-seeded yet', async () => {
+    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    await denylist.reseed();
+    await denylist.revoke([{ jti: 'flushed', expiresAt: soon(), reason: 'revoked' }]);
+    await testRedis.client.flushdb();
+    expect(await denylist.isRevoked('flushed')).toBe(true);
+    expect(await denylist.isRevoked('never-revoked')).toBe(false);
+    await denylist.sync();
+    expect(await testRedis.client.get('authd:revoked:flushed')).toBe('revoked');
+    await testDb.query(`DELETE FROM revocations WHERE jti = 'flushed'`);
+    // Seeded again: Redis answers (Postgres no longer holds it).
+    expect(await denylist.isRevoked('flushed')).toBe(true);
+  });
+
   it('still records with Redis down and answers from Postgres', async () => {
     const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock, logger: logs.logger });
     await denylist.revoke([{ jti: 'c', expiresAt: soon(), reason: 'revoked' }]);
