@@ -18,8 +18,9 @@ export interface LoginRefused {
   readonly refused: true;
   readonly retryAfterSeconds: number;
   /**
-   * `pair` or `ip`: locked after too many failures, until the lock ends. `busy`: the pair has had
-   * as many attempts running as it has failures left for all of busyWaitMs.
+   * `pair` or `ip`: locked after too many failures, until the lock ends. `busy`: the pair had as
+   * many attempts running as it has failures left, and no place came free within busyWaitMs, or
+   * the client left while waiting, or MAX_WAITING_PER_PAIR attempts were waiting already.
    */
   readonly reason: 'pair' | 'ip' | 'busy';
 }
@@ -34,14 +35,18 @@ export interface LoginAttempt {
   failed(): Promise<{ lockedNow: boolean }>;
   /** Resets the pair; the IP's failures stay counted. */
   succeeded(): Promise<void>;
-  /** No verdict (the hasher was busy, the client left, an error): the attempt is not counted. */
+  /**
+   * No verdict (the hasher was busy, the client left, an error): the attempt's place is given back,
+   * except within GIVE_BACK_MARGIN_MS of its window's end, where it stays counted until that end.
+   */
   release(): Promise<void>;
 }
 
-/** An attempt's place in its pair's count: its number, and when the count's window ends (ms since the epoch). */
+/** An attempt's place in its pair's count: its number, when the count's window ends (ms since the epoch), and which counts hold it. */
 interface Place {
   readonly number: number;
   readonly windowEnds: number;
+  readonly counts: RateLimiterAbstract;
 }
 
 export interface LoginThrottle {
@@ -71,7 +76,11 @@ export interface LoginThrottleOptions {
  */
 export const DEFAULT_BUSY_WAIT_MS = 2_000;
 
-/** A waiting attempt asks for a place again after 25 ms, then twice as long each time, at most 400 ms. */
+/**
+ * A waiting attempt asks for a place again after about 25 ms, then twice as long each time, at most
+ * about 400 ms; each pause is drawn from half to one and a half times that, so that attempts which
+ * started together do not all ask at the same moment.
+ */
 const FIRST_BUSY_POLL_MS = 25;
 const MAX_BUSY_POLL_MS = 400;
 
@@ -81,7 +90,9 @@ export const MAX_WAITING_PER_PAIR = 16;
 /**
  * A place is given back only while its window has more than this left: a give-back that reached
  * Redis after the window's key expired would land in the next window's count and free a place
- * that an attempt there holds. A place kept is counted until its window ends, no longer.
+ * that an attempt there holds. A place kept is counted until its window ends, no longer. (The
+ * give-back can still land late if the reservation's answer and the give-back were delayed by
+ * more than this between them: Redis's command timeout is as long.)
  */
 export const GIVE_BACK_MARGIN_MS = 1_000;
 
@@ -132,7 +143,14 @@ const LOCKED = 1_000_000;
  * asks again until a running attempt ends (a success resets the count, a release gives a place
  * back, and the failure of the attempt numbered maxFailures locks the pair: its count set to
  * LOCKED for lockSeconds). So a user's concurrent logins with the right password go through once
- * the running ones finish, and concurrent guesses stop at the lock.
+ * the running ones finish, and concurrent guesses stop at the lock. Pair counts live in Redis, and
+ * in this process while Redis does not answer; a place goes back to the counts it came from.
+ *
+ * A known gap: a success resets the count (DEL), and an attempt that was running then and ends
+ * without a verdict gives its place back to the new count. So when the pair's own user logs in
+ * from the same address during an attack, each guess running at that moment can free one place
+ * for another guess. Closing it needs the give-back tied to its count in Redis (a window id
+ * checked by a script), which rate-limiter-flexible's counters do not offer.
  *
  * The IP counts failures only, read before the attempt and counted after it: many users behind one
  * address log in at once, and their running logins must not lock it. Guesses sent at once from
@@ -145,29 +163,46 @@ export function createLoginThrottle({
   keyPrefix = 'authd:login',
   busyWaitMs = DEFAULT_BUSY_WAIT_MS,
 }: LoginThrottleOptions): LoginThrottle {
-  const limiter = (name: string, points: number): RateLimiterAbstract => {
-    const options: IRateLimiterOptions = { keyPrefix: `${keyPrefix}:${name}`, points, duration: lockSeconds };
-    return redis === undefined
-      ? new RateLimiterMemory(options)
-      : new RateLimiterRedis({ ...options, storeClient: redis, insuranceLimiter: new RateLimiterMemory(options) });
-  };
-  const pairs = limiter('pair', maxFailures);
+  const options = (name: string, points: number): IRateLimiterOptions => ({ keyPrefix: `${keyPrefix}:${name}`, points, duration: lockSeconds });
   // More than IP_FAILURE_FACTOR × maxFailures failures lock an IP (SPEC).
   const ipLockAt = maxFailures * IP_FAILURE_FACTOR + 1;
-  const ips = limiter('ip', ipLockAt);
+  const ipOptions = options('ip', ipLockAt);
+  const ips: RateLimiterAbstract =
+    redis === undefined
+      ? new RateLimiterMemory(ipOptions)
+      : new RateLimiterRedis({ ...ipOptions, storeClient: redis, insuranceLimiter: new RateLimiterMemory(ipOptions) });
+  /**
+   * The pairs' counts in Redis and in this process, kept apart (no insurance limiter): a place is
+   * given back to the counts it was taken from. One taken here while Redis did not answer and
+   * given back to Redis later would free a place that Redis holds for another attempt.
+   */
+  const pairsInRedis = redis === undefined ? undefined : new RateLimiterRedis({ ...options('pair', maxFailures), storeClient: redis });
+  const pairsHere = new RateLimiterMemory(options('pair', maxFailures));
+  /** Runs `op` on the pairs' counts in Redis, or in this process without Redis or when it fails; with the counts that answered. */
+  const onPairs = async <T>(op: (counts: RateLimiterAbstract) => Promise<T>): Promise<{ value: T; counts: RateLimiterAbstract }> => {
+    if (pairsInRedis !== undefined) {
+      try {
+        return { value: await op(pairsInRedis), counts: pairsInRedis };
+      } catch {
+        // Redis did not answer: this process's counts stand in.
+      }
+    }
+    return { value: await op(pairsHere), counts: pairsHere };
+  };
   const secondsLeft = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
   const refused = (reason: LoginRefused['reason'], retryAfterSeconds: number): LoginRefused => ({ refused: true, reason, retryAfterSeconds });
 
   /** The attempt's number: the pair's failures and running attempts, this one included. */
-  const reserve = async (pairKey: string) => {
-    const taken = await pairs.penalty(pairKey, 1);
-    if (taken.consumedPoints >= 1) return taken;
-    // A place given back after the key was reset under it (a success deleted it, or it expired a
-    // moment before Redis saw the reward) lands in a new key, which the store creates to
-    // decrement: lift the count to this attempt, or one window would allow more attempts than
-    // the limit.
-    return pairs.penalty(pairKey, 1 - taken.consumedPoints);
-  };
+  const reserve = (pairKey: string) =>
+    onPairs(async (counts) => {
+      const taken = await counts.penalty(pairKey, 1);
+      if (taken.consumedPoints >= 1) return taken;
+      // A place given back after the key was reset under it (a success deleted it, or it expired a
+      // moment before Redis saw the give-back) lands in a new key, which the store creates to
+      // decrement: lift the count to this attempt, or one window would allow more attempts than
+      // the limit.
+      return counts.penalty(pairKey, 1 - taken.consumedPoints);
+    });
   const ipLockedFor = async (ip: string): Promise<number | undefined> => {
     const state = await ips.get(ip);
     if (state === null || state.consumedPoints < ipLockAt || state.msBeforeNext <= 0) return undefined;
@@ -176,24 +211,29 @@ export function createLoginThrottle({
   /**
    * Locks the pair for lockSeconds, unless a success reset it while this attempt ran (its count
    * then no longer holds this attempt's place): a user who has just logged in is not locked by a
-   * stale attempt of their own.
+   * stale attempt of their own. When the counts cannot be read, it locks.
    */
-  const lockPair = async (pairKey: string): Promise<boolean> => {
-    const state = await pairs.get(pairKey);
-    if (state === null || state.consumedPoints < maxFailures) return false;
-    await pairs.set(pairKey, LOCKED, lockSeconds);
+  const lockPair = async (pairKey: string, place: Place): Promise<boolean> => {
+    const state = await place.counts.get(pairKey).catch(() => undefined);
+    if (state === null || (state !== undefined && state.consumedPoints < maxFailures)) return false;
+    await onPairs((counts) => counts.set(pairKey, LOCKED, lockSeconds));
     return true;
   };
-  /** Gives back the place of a window ending at `windowEnds`, unless too close to its end (GIVE_BACK_MARGIN_MS). */
-  const giveBack = async (pairKey: string, windowEnds: number) => {
-    if (Date.now() < windowEnds - GIVE_BACK_MARGIN_MS) await pairs.reward(pairKey, 1);
+  /**
+   * Gives a place back to the counts it was taken from, unless its window ends within
+   * GIVE_BACK_MARGIN_MS. When those counts do not answer, the place stays counted until its window
+   * ends: never given back to other counts.
+   */
+  const giveBack = async (pairKey: string, place: Place) => {
+    if (Date.now() >= place.windowEnds - GIVE_BACK_MARGIN_MS) return;
+    await place.counts.reward(pairKey, 1).catch(() => undefined);
   };
   /** One try for a place in the pair: the place, a refusal, or `busy` (the place given back). */
   const tryPlace = async (pairKey: string, ip: string): Promise<Place | LoginRefused | 'busy'> => {
-    const [ipLock, taken] = await Promise.all([ipLockedFor(ip), reserve(pairKey)]);
-    const place = { number: taken.consumedPoints, windowEnds: Date.now() + taken.msBeforeNext };
+    const [ipLock, { value: taken, counts }] = await Promise.all([ipLockedFor(ip), reserve(pairKey)]);
+    const place = { number: taken.consumedPoints, windowEnds: Date.now() + taken.msBeforeNext, counts };
     if (ipLock === undefined && place.number <= maxFailures) return place;
-    await giveBack(pairKey, place.windowEnds);
+    await giveBack(pairKey, place);
     if (ipLock !== undefined) return refused('ip', ipLock);
     if (place.number > LOCKED / 2) return refused('pair', secondsLeft(taken.msBeforeNext));
     return 'busy';
@@ -217,7 +257,7 @@ export function createLoginThrottle({
         const left = waitEnds - Date.now();
         if (left <= 0) return busy;
         try {
-          await sleep(Math.min(pause, left), undefined, { signal });
+          await sleep(Math.min(pause * (0.5 + Math.random()), left), undefined, { signal });
         } catch {
           return busy; // aborted: nobody reads the answer
         }
@@ -253,17 +293,15 @@ export function createLoginThrottle({
         refused: false,
         failed: () =>
           end(async () => {
-            const [lockedNow] = await Promise.all([place.number === maxFailures && lockPair(pairKey), countIpFailure(ip)]);
+            const [lockedNow] = await Promise.all([place.number === maxFailures && lockPair(pairKey, place), countIpFailure(ip)]);
             return { lockedNow };
           }, { lockedNow: false }),
         succeeded: () =>
           end(async () => {
-            await pairs.delete(pairKey);
+            // Reset wherever the pair is counted; counts that do not answer keep their failures.
+            await Promise.all([pairsHere.delete(pairKey), pairsInRedis?.delete(pairKey).catch(() => false)]);
           }, undefined),
-        release: () =>
-          end(async () => {
-            await giveBack(pairKey, place.windowEnds);
-          }, undefined),
+        release: () => end(() => giveBack(pairKey, place), undefined),
       };
     },
   };

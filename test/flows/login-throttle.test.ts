@@ -263,21 +263,40 @@ describe.each([
     expect(await fail(throttle, 'alice', '10.0.0.1')).toBe(true);
   });
 
-  it(`lets at most ${MAX_WAITING_PER_PAIR} attempts of a pair wait at once, and refuses the rest as busy straight away`, async () => {
+  it(`lets at most ${MAX_WAITING_PER_PAIR} attempts of a pair wait at once, refuses more as busy straight away, and counts the waiters out`, async () => {
     const throttle = waitingThrottle();
     const running = await fillPair(throttle);
-    const extra = 4;
-    const outcomes: string[] = [];
-    const attempts = Array.from({ length: MAX_WAITING_PER_PAIR + extra }, async () => {
-      const attempt = await throttle.begin('alice', '10.0.0.1');
-      outcomes.push(attempt.refused ? attempt.reason : 'started');
-      if (!attempt.refused) await attempt.succeeded();
-    });
-    await sleep(100);
-    expect(outcomes).toEqual(Array(extra).fill('busy'));
-    for (const attempt of running) await attempt.succeeded();
-    await Promise.all(attempts);
-    expect(outcomes.filter((outcome) => outcome === 'started')).toHaveLength(MAX_WAITING_PER_PAIR);
+    /** `count` attempts waiting until `signal` aborts; `refused` lists the reasons of those already refused. */
+    const wait = (count: number, signal: AbortSignal) => {
+      const refused: string[] = [];
+      const all = Array.from({ length: count }, async () => {
+        const attempt = await throttle.begin('alice', '10.0.0.1', signal);
+        if (attempt.refused) refused.push(attempt.reason);
+        return attempt;
+      });
+      return { refused, all: Promise.all(all) };
+    };
+    for (let round = 0; round < 2; round += 1) {
+      const leave = new AbortController();
+      const extra = round === 0 ? 4 : 1;
+      const waiting = wait(MAX_WAITING_PER_PAIR + extra, leave.signal);
+      await sleep(150);
+      expect(waiting.refused).toEqual(Array(extra).fill('busy'));
+      leave.abort();
+      expect(await waiting.all).toEqual(Array(MAX_WAITING_PER_PAIR + extra).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
+    }
+    const next = throttle.begin('alice', '10.0.0.1');
+    await sleep(50);
+    await running[0]!.release();
+    expect(await next).toMatchObject({ refused: false });
+  });
+
+  it('does not wait when the signal has already aborted', async () => {
+    const throttle = waitingThrottle();
+    await fillPair(throttle);
+    const startedAt = Date.now();
+    expect(await throttle.begin('alice', '10.0.0.1', AbortSignal.abort())).toEqual({ refused: true, reason: 'busy', retryAfterSeconds: 1 });
+    expect(Date.now() - startedAt).toBeLessThan(DEFAULT_BUSY_WAIT_MS / 2);
   });
 
   it('refuses as busy once busyWaitMs has passed with the pair\'s attempts still running, and keeps no place', async () => {
@@ -398,6 +417,36 @@ describe('login throttle with Redis unreachable', () => {
       await succeed(throttle, 'bob', '10.0.0.1');
     } finally {
       unreachable.disconnect();
+    }
+  });
+});
+
+describe('login throttle across a Redis outage', () => {
+  it('gives a place taken in this process while Redis was down back to this process, never to Redis', async () => {
+    const keyPrefix = 'authd:login:outage';
+    const flaky = createRedis(redis.url);
+    flaky.on('error', () => undefined);
+    try {
+      expect(await redisReady(flaky, 5000)).toBe(true);
+      const throttle = createLoginThrottle({ redis: flaky, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
+      await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.4.4.4');
+      const [key] = await keysUnder(`${keyPrefix}:pair`);
+      expect(await redis.client.get(key!)).toBe(String(MAX_FAILURES - 1));
+
+      const ended = new Promise((resolve) => flaky.once('end', resolve));
+      flaky.disconnect();
+      await ended;
+      const duringOutage = await throttle.begin('alice', '10.4.4.4');
+      if (duringOutage.refused) throw new Error('refused');
+      await flaky.connect();
+      expect(await redisReady(flaky, 5000)).toBe(true);
+      await duringOutage.release();
+
+      // Redis still counts both failures: the next one is the last.
+      expect(await redis.client.get(key!)).toBe(String(MAX_FAILURES - 1));
+      expect(await fail(throttle, 'alice', '10.4.4.4')).toBe(true);
+    } finally {
+      flaky.disconnect();
     }
   });
 });
