@@ -28,17 +28,27 @@ export interface OAuthErrorOptions {
   omitDescription?: boolean;
 }
 
+/**
+ * `text` in the characters RFC 6749 §5.2 allows in `error_description` (printable ASCII but `"`
+ * and `\`): a double quote becomes a single one, anything else outside them `?`. Descriptions may
+ * quote what the client sent (a parameter's name, a scope).
+ */
+const errorDescription = (text: string): string => text.replace(/"/g, "'").replace(/[^\x20-\x21\x23-\x5b\x5d-\x7e]/g, '?');
+
 /** An error the client is meant to see, rendered by the error middleware as RFC 6749 JSON. */
 export class OAuthError extends Error {
   override readonly name = 'OAuthError';
   readonly status: number;
+  readonly description: string;
 
   constructor(
     readonly code: OAuthErrorCode,
-    readonly description: string,
+    description: string,
     readonly options: OAuthErrorOptions = {},
   ) {
-    super(`${code}: ${description}`);
+    const described = errorDescription(description);
+    super(`${code}: ${described}`);
+    this.description = described;
     this.status = options.status ?? STATUS[code];
   }
 }

@@ -26,6 +26,9 @@ const hostile = fc.oneof(
   fc.constantFrom('__proto__', 'constructor', `rt_${'A'.repeat(43)}`, 'eyJhbGciOiJub25lIn0.e30.', 'a'.repeat(5000)),
 );
 
+/** What RFC 6749 §5.2 allows in error_description: printable ASCII but '"' and '\\'. */
+const RFC6749_DESCRIPTION = /^[\x20-\x21\x23-\x5b\x5d-\x7e]*$/;
+
 /** Posts the parameters as a form or as JSON; the answer must be a deliberate one, never a 5xx. */
 async function post(path: string, authorization: string | undefined, params: Record<string, string>, json: boolean) {
   const response = await fetch(`${server.baseUrl}${path}`, {
@@ -60,8 +63,24 @@ describe('hostile parameter values', () => {
         const { status, body } = await post(path, authorization, params(value, other), json);
         expect(status).toBeLessThan(500);
         if (status >= 400) expect(typeof body['error']).toBe('string');
+        if ('error_description' in body) expect(body['error_description']).toMatch(RFC6749_DESCRIPTION);
       }),
       { numRuns: 40 },
+    );
+  });
+
+  it('names a hostile parameter sent twice in characters RFC 6749 allows in error_description', async () => {
+    await fc.assert(
+      fc.asyncProperty(hostile, async (name) => {
+        fc.pre(name !== '');
+        const form = new URLSearchParams([[name, 'a'], [name, 'b']]).toString();
+        const response = await fetch(`${server.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form });
+        expect(response.status).toBe(400);
+        const body = (await response.json()) as Record<string, unknown>;
+        expect(body['error']).toBe('invalid_request');
+        expect(body['error_description']).toMatch(RFC6749_DESCRIPTION);
+      }),
+      { numRuns: 60 },
     );
   });
 
