@@ -6,7 +6,7 @@ import { OAuthError } from '../../src/errors/oauth-error.js';
 import { passwordGrant, type PasswordUsers } from '../../src/grants/password.js';
 import { requestParams } from '../../src/http/request-params.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createPasswordHasher } from '../../src/passwords/password-hasher.js';
+import { createPasswordHasher, type PasswordHasher } from '../../src/passwords/password-hasher.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
@@ -19,7 +19,8 @@ beforeAll(async () => {
 afterAll(() => redis.release());
 
 /** A throttle on this file's Redis db; each test names its own key prefix. */
-const throttleUnder = (keyPrefix: string): LoginThrottle => createLoginThrottle({ redis: redis.authd, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix });
+const throttleUnder = (keyPrefix: string): LoginThrottle =>
+  createLoginThrottle({ redis: redis.authd, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix, busyWaitMs: 0 });
 
 const webClient: Client = {
   clientId: 'web',
@@ -44,19 +45,19 @@ const unreachableUsers: PasswordUsers = {
   updatePasswordHash: () => Promise.reject(new Error('connection terminated')),
 };
 
-const grantWith = (users: PasswordUsers, throttle: LoginThrottle) =>
+const grantWith = (users: PasswordUsers, throttle: LoginThrottle, hasher: PasswordHasher = passwords) =>
   passwordGrant({
     issuer: 'https://authd.example',
     users,
-    passwords,
+    passwords: hasher,
     throttle,
     sessions,
     audit: () => undefined,
     metrics: createMetrics({ defaultMetrics: false }),
   });
 
-const request = (username: string, ip: string) => ({
-  params: requestParams(new Map([['grant_type', 'password'], ['username', username], ['password', 'pw']])),
+const request = (username: string, ip: string, password = 'pw') => ({
+  params: requestParams(new Map([['grant_type', 'password'], ['username', username], ['password', password]])),
   client: webClient,
   ip,
   requestId: 'r',
@@ -105,5 +106,37 @@ describe('password grant and the login throttle', () => {
     expect(await attemptsLeft(throttle, 'carol', '203.0.113.3')).toBe(1);
     await expect(grantWith(users, throttle).handle(request('carol', '203.0.113.3'))).resolves.toMatchObject({ refresh_token: 'rt' });
     expect(await attemptsLeft(throttle, 'carol', '203.0.113.3')).toBe(MAX_FAILURES);
+  });
+});
+
+describe('password grant and argon2', () => {
+  it('does one argon2 verification for a wrong password, an unknown user, a disabled user and a username no user can have', async () => {
+    const hasher = createPasswordHasher({ cost: LOW });
+    const calls: string[] = [];
+    const counted: PasswordHasher = {
+      ...hasher,
+      verify: (hash, password, abandoned) => {
+        calls.push('verify');
+        return hasher.verify(hash, password, abandoned);
+      },
+      verifyDummy: (password, abandoned) => {
+        calls.push('dummy');
+        return hasher.verifyDummy(password, abandoned);
+      },
+    };
+    const hash = await hasher.hash('right');
+    const accounts: Record<string, User> = {
+      dave: { id: 'u2', username: 'dave', passwordHash: hash, roles: [], disabled: false },
+      erin: { id: 'u3', username: 'erin', passwordHash: hash, roles: [], disabled: true },
+    };
+    const users: PasswordUsers = { findByUsername: async (name) => accounts[name], updatePasswordHash: async () => true };
+    const grant = grantWith(users, throttleUnder('argon2-work'), counted);
+    const answers: Record<string, string[]> = {};
+    for (const [username, password] of [['dave', 'wrong'], ['nobody', 'right'], ['erin', 'right'], ['nul\u0000name', 'right']] as const) {
+      calls.length = 0;
+      await expect(grant.handle(request(username, '203.0.113.9', password))).rejects.toMatchObject({ code: 'invalid_grant', description: 'invalid username or password' });
+      answers[username] = [...calls];
+    }
+    expect(answers).toEqual({ dave: ['verify'], nobody: ['dummy'], erin: ['dummy'], 'nul\u0000name': ['dummy'] });
   });
 });

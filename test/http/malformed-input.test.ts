@@ -84,6 +84,15 @@ describe('hostile parameter values', () => {
     );
   });
 
+  it.each(['/token', '/token/refresh', '/revoke', '/introspect'])('%s answers a body over 16 KiB with 413 {"error":"invalid_request"}', async (path) => {
+    const response = await fetch(`${server.baseUrl}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: svc },
+      body: `token=x&pad=${'a'.repeat(17 * 1024)}`,
+    });
+    expect({ status: response.status, body: await response.json() }).toEqual({ status: 413, body: { error: 'invalid_request' } });
+  });
+
   it('answers any Basic credentials, encoded or raw, with an OAuth body, never a 5xx', async () => {
     await fc.assert(
       fc.asyncProperty(hostile, hostile, fc.boolean(), async (id, secret, encoded) => {

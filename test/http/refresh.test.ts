@@ -90,6 +90,30 @@ describe('refresh rotation', () => {
     expect((await refresh(first.refresh_token)).status).toBe(200);
   });
 
+  it('does not count a spent token presented by another client as reuse: the family stays live', async () => {
+    const first = await login();
+    const next = await refresh(first.refresh_token);
+    expect(next.status).toBe(200);
+    expect(await refresh(first.refresh_token, {}, auth('other', otherSecret))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect((await familyRows(first.refresh_token)).map((row) => row.revoked_at)).toEqual([null, null]);
+    expect((await refresh(next.body['refresh_token'] as string)).status).toBe(200);
+  });
+
+  it('writes no token, secret or Authorization value into its logs across login, refresh, introspection and revocation', async () => {
+    const first = await login();
+    const next = (await refresh(first.refresh_token)).body as { access_token: string; refresh_token: string };
+    const rsAuth = auth('rs', rsSecret);
+    expect((await postForm(`${server.baseUrl}/introspect`, { token: next.access_token }, rsAuth)).status).toBe(200);
+    expect((await postForm(`${server.baseUrl}/revoke`, { token: next.refresh_token }, auth())).status).toBe(200);
+    const logs = server.logs.raw();
+    for (const event of ['login_succeeded', 'family_revoked', '"route":"/introspect"']) expect(logs).toContain(event);
+    for (const secret of [first.access_token, first.refresh_token, next.access_token, next.refresh_token, webSecret, rsSecret, 'pw-alice']) {
+      expect(logs).not.toContain(secret);
+    }
+    expect(logs).not.toContain(auth().authorization.slice('Basic '.length));
+    expect(logs).not.toContain(rsAuth.authorization.slice('Basic '.length));
+  });
+
   it('refuses garbage and unknown tokens with invalid_grant', async () => {
     for (const token of ['garbage', `rt_${'A'.repeat(43)}`]) {
       expect(await refresh(token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });

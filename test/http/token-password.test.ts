@@ -166,6 +166,19 @@ describe('grant_type=password', () => {
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(800);
   });
 
+  it('locks an unknown and a disabled user after LOGIN_MAX_FAILURES as it locks a real one: the lock tells no one which exist', async () => {
+    const answersOf = async (username: string, ip: string) => {
+      const statuses = [];
+      for (let i = 0; i < 3; i += 1) statuses.push((await login(username, 'wrong', ip)).status);
+      const locked = await login(username, 'wrong', ip);
+      return { statuses, locked: locked.status, body: locked.body, retryAfter: Number(locked.headers.get('retry-after')) > 800 };
+    };
+    const expected = { statuses: [400, 400, 400], locked: 429, body: { error: 'too_many_requests' }, retryAfter: true };
+    expect(await answersOf('alice', '203.0.113.91')).toEqual(expected);
+    expect(await answersOf('nobody-here', '203.0.113.92')).toEqual(expected);
+    expect(await answersOf('mallory', '203.0.113.93')).toEqual(expected);
+  });
+
   it('lets one user log in many times at once with the right password: all of them succeed, none gets 429', async () => {
     const answers = await Promise.all(Array.from({ length: 10 }, () => login('alice', 'correct horse battery', '203.0.113.81')));
     expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200));

@@ -63,7 +63,7 @@ describe('access token verification', () => {
 
   it('refuses a foreign key under our kid, and any kid that is not ours', () => {
     expect(verify(signed(header, claims, foreign.privateKey))).toEqual(INVALID);
-    for (const kid of ['unknown', '__proto__', 'constructor', '../../etc/passwd', 'x'.repeat(5000), 7, null]) {
+    for (const kid of ['unknown', '__proto__', 'constructor', '../../etc/passwd', "' OR '1'='1", '1;DROP TABLE users', 'kid\u0000', 'x'.repeat(5000), 7, null]) {
       expect(verify(signed({ ...header, kid }, claims))).toEqual(INVALID);
     }
     const { kid: _kid, ...noKid } = header;
