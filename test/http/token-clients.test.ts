@@ -191,6 +191,16 @@ describe('request handling at /token', () => {
     expect(status).toBe(413);
   });
 
+  it('sends no CORS headers when CORS_ORIGINS is unset, preflight or not', async () => {
+    const origin = { origin: 'https://evil.example.test' };
+    const preflight = await fetch(`${server.baseUrl}/token`, { method: 'OPTIONS', headers: { ...origin, 'access-control-request-method': 'POST' } });
+    const post = await token({ grant_type: 'client_credentials' }, { ...origin, authorization: basicAuth('svc', serviceSecret) });
+    expect(post.status).toBe(200);
+    for (const headers of [preflight.headers, post.headers]) {
+      expect([...headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([]);
+    }
+  });
+
   it('treats a parameter sent without a value as omitted (RFC 6749 §3.1), in a form and in JSON', async () => {
     const basic = { authorization: basicAuth('svc', serviceSecret) };
     const form = await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials', scope: '', audience: '' }, basic);
