@@ -18,8 +18,9 @@ export interface Denylist {
   /** Pushes revocations already recorded in Postgres (inside a transaction) to Redis. */
   publish(tokens: readonly RevokedAccessToken[]): Promise<void>;
   /**
-   * The in-process copy while it is complete; else Redis, Postgres when Redis fails or has lost its
-   * keys since the last seeding (until the re-seed ends), and 503 when both fail (fail closed).
+   * The in-process copy while it is complete; else Redis once this process has re-seeded it since
+   * connecting (and while its seeded marker stands: a flush takes it), else Postgres; 503 when the
+   * one asked fails and Postgres does too (fail closed).
    */
   isRevoked(jti: string): Promise<boolean>;
   /**
@@ -32,7 +33,8 @@ export interface Denylist {
   copyState(): { readonly complete: boolean; readonly size: number };
   /**
    * Makes Redis hold every unexpired revocation Postgres holds, writing only the keys it lacks
-   * (after a reconnect without a restart, none).
+   * (after a reconnect without a restart, none). Run at each connection to Redis: until one ends,
+   * checks that reach past the in-process copy ask Postgres.
    */
   reseed(): Promise<number>;
   /**
@@ -91,11 +93,25 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
     if (missing.length > 0) await cache.add(missing, now(), { announce: false });
   };
 
+  /**
+   * Whether this process has seen a re-seed end since it last asked for one (at each connection to
+   * Redis): until then a key Redis lacks proves nothing, for a Redis restarted from a snapshot has
+   * the seeded marker back without the revocations made after the snapshot.
+   */
+  let seededSinceConnect = false;
+  let reseeds = 0;
+
   const reseed = async () => {
+    const mine = (reseeds += 1);
+    seededSinceConnect = false;
     const seeding = await cache.beginSeeding();
     const count = await eachUnexpiredPage(restoreMissing);
-    if (await cache.markSeeded(seeding)) logger.info({ count }, 'denylist: Redis seeded from Postgres');
-    else logger.warn({ count }, 'denylist: Redis was flushed during the re-seed; re-seeding again at the next sync');
+    if (await cache.markSeeded(seeding)) {
+      if (mine === reseeds) seededSinceConnect = true;
+      logger.info({ count }, 'denylist: Redis seeded from Postgres');
+    } else {
+      logger.warn({ count }, 'denylist: Redis was flushed during the re-seed; re-seeding again at the next sync');
+    }
     return count;
   };
 
@@ -130,10 +146,10 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
       const known = copy.lookup(jti, clock.now());
       if (known !== undefined) return known;
       try {
-        const answer = await cache.isRevoked(jti);
+        const answer = seededSinceConnect ? await cache.isRevoked(jti) : undefined;
         if (answer !== undefined) return answer;
       } catch {
-        // Redis unreachable: Postgres answers, as it does while Redis is not seeded.
+        // Redis unreachable: Postgres answers, as it does while Redis is not known to be seeded.
       }
       try {
         return await store.isRevoked(jti);

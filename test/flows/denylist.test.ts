@@ -74,6 +74,27 @@ describe('denylist', () => {
     expect(await denylist.isRevoked('flushed')).toBe(true);
   });
 
+  it('answers from Postgres after a reconnect until its re-seed ends: a Redis restored from a snapshot has the marker but not every key', async () => {
+    const store = createRevocationStore(live.db, live.sql);
+    let openGate = () => undefined as void;
+    let gate: Promise<void> = Promise.resolve();
+    const gatedStore = { ...store, unexpired: async (...args: Parameters<typeof store.unexpired>) => (await gate, store.unexpired(...args)) };
+    const denylist = createDenylist({ store: gatedStore, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    await denylist.reseed();
+    await denylist.revoke([{ jti: 'after-snapshot', expiresAt: soon(), reason: 'revoked' }]);
+    await testRedis.client.del('authd:revoked:after-snapshot'); // the snapshot predates it; the marker is there
+    expect(await testRedis.client.exists('authd:denylist:seeded')).toBe(1);
+    gate = new Promise<void>((resolve) => (openGate = resolve));
+    const reseeding = denylist.reseed(); // what the server runs at each Redis 'ready'
+    expect(await denylist.isRevoked('after-snapshot')).toBe(true);
+    openGate();
+    await reseeding;
+    expect(await testRedis.client.get('authd:revoked:after-snapshot')).toBe('revoked');
+    await testDb.query(`DELETE FROM revocations WHERE jti = 'after-snapshot'`);
+    // Re-seeded since: Redis answers (Postgres no longer holds it).
+    expect(await denylist.isRevoked('after-snapshot')).toBe(true);
+  });
+
   it('still records with Redis down and answers from Postgres', async () => {
     const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock, logger: logs.logger });
     await denylist.revoke([{ jti: 'c', expiresAt: soon(), reason: 'revoked' }]);
