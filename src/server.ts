@@ -118,7 +118,10 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
 
   const syncDenylist = () => denylist.sync();
   const logFailure = (what: string) => (error: unknown) => logger.warn({ err: describeError(error) }, `${what} failed`);
-  data.redis.on('ready', () => void denylist.reseed().catch(logFailure('denylist re-seed')));
+  const reseedDenylist = () => void denylist.reseed().catch(logFailure('denylist re-seed'));
+  data.redis.on('ready', reseedDenylist);
+  // Connected while the keyring loaded: the first 'ready' has gone by.
+  if (data.redis.status === 'ready') reseedDenylist();
   denylist.follow();
   const timers = [
     setInterval(() => void syncDenylist().catch(logFailure('denylist sync')), options.denylistSyncMs ?? 10_000),

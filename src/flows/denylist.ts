@@ -39,8 +39,9 @@ export interface Denylist {
   reseed(): Promise<number>;
   /**
    * Keeps Redis complete: a full re-seed when Redis lost the marker of the last seeding (flush,
-   * restart), else a catch-up of what was recorded lately (by the CLI or an instance that could
-   * not reach Redis at the time).
+   * restart) or no re-seed of this process has ended since it connected (none ran, or it failed),
+   * else a catch-up of what was recorded lately (by the CLI or an instance that could not reach
+   * Redis at the time).
    */
   sync(): Promise<void>;
   pruneExpired(): Promise<number>;
@@ -100,19 +101,25 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
    */
   let seededSinceConnect = false;
   let reseeds = 0;
+  let reseedsRunning = 0;
 
   const reseed = async () => {
     const mine = (reseeds += 1);
     seededSinceConnect = false;
-    const seeding = await cache.beginSeeding();
-    const count = await eachUnexpiredPage(restoreMissing);
-    if (await cache.markSeeded(seeding)) {
-      if (mine === reseeds) seededSinceConnect = true;
-      logger.info({ count }, 'denylist: Redis seeded from Postgres');
-    } else {
-      logger.warn({ count }, 'denylist: Redis was flushed during the re-seed; re-seeding again at the next sync');
+    reseedsRunning += 1;
+    try {
+      const seeding = await cache.beginSeeding();
+      const count = await eachUnexpiredPage(restoreMissing);
+      if (await cache.markSeeded(seeding)) {
+        if (mine === reseeds) seededSinceConnect = true;
+        logger.info({ count }, 'denylist: Redis seeded from Postgres');
+      } else {
+        logger.warn({ count }, 'denylist: Redis was flushed during the re-seed; re-seeding again at the next sync');
+      }
+      return count;
+    } finally {
+      reseedsRunning -= 1;
     }
-    return count;
   };
 
   /** Runs after each confirmed subscription: whatever was revoked before it is in Postgres. */
@@ -176,7 +183,8 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
     reseed,
     async sync() {
       const started = clock.now();
-      if (!(await cache.isSeeded())) await reseed();
+      const unconfirmed = !seededSinceConnect && reseedsRunning === 0; // a re-seed failed, or none ran
+      if (unconfirmed || !(await cache.isSeeded())) await reseed();
       else await catchUp(new Date(lastSync - CATCH_UP_MARGIN_MS));
       copy.prune(clock.now());
       if (subscribed && !copy.isComplete()) await loadCopy();

@@ -21,6 +21,14 @@ function serverWithClient(options: () => Promise<TestServerOptions>) {
 describe('with Redis up', () => {
   const state = serverWithClient(async () => ({}));
 
+  it('re-seeds Redis when it starts, whether Redis was ready before or after the keyring loaded', async () => {
+    const { server } = state;
+    const seeded = () => server.logs.lines.some((line) => line['msg'] === 'denylist: Redis seeded from Postgres');
+    for (let attempt = 0; attempt < 100 && !seeded(); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(seeded()).toBe(true);
+    expect(await server.redis.client.exists('authd:denylist:seeded')).toBe(1);
+  });
+
   it('keeps a revoked token revoked after FLUSHDB once authd re-seeds Redis from Postgres', async () => {
     const { server, auth } = state;
     const token = (await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, auth)).body['access_token'] as string;
