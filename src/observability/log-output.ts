@@ -12,7 +12,7 @@ export const MAX_BUFFERED_LOG_BYTES = 32 * 1024 * 1024;
 const BATCH_BYTES = 4096;
 const BATCH_DELAY_MS = 100;
 
-/** How long after a refused write (a full disk, a broken pipe) the next one is tried, unless a flush asks sooner. */
+/** How long after a refused write (a full disk, say) the next one is tried, unless a flush asks sooner. */
 const RETRY_DELAY_MS = 100;
 
 /** How long after a full non-blocking pipe (EAGAIN) the write is tried again: a live reader drains it in moments. */
@@ -90,8 +90,8 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
   let flushes: { until: number; callback: (error?: Error) => void }[] = [];
   let dropped = 0;
   let failed = 0;
-  /** Set at a broken pipe: from then on every line is dropped. */
-  let broken = false;
+  /** The broken pipe's error: from then on every line is dropped, and a flush is answered with it. */
+  let brokenBy: Error | undefined;
 
   const later = (ms: number) => {
     timer ??= setTimeout(() => {
@@ -139,10 +139,10 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
     write(fd, bytes, 0, bytes.length, null, (error, count) => afterWrite(bytes, error, count));
   }
 
-  /** Drops every held line for good (counted) and lets flushes and the exit flush go. */
+  /** Drops every held line for good (counted) and lets flushes and the exit flush go; counts one failure. */
   const breakOff = (error: Error) => {
-    broken = true;
-    failed += 1;
+    if (brokenBy === undefined) failed += 1;
+    brokenBy ??= error;
     dropped += lines.length + (chunk === undefined ? 0 : countLines(chunk));
     lines = [];
     linesBytes = 0;
@@ -156,6 +156,11 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
 
   function afterWrite(bytes: Buffer, error: NodeJS.ErrnoException | null, count: number): void {
     inFlight = undefined;
+    if (brokenBy !== undefined) {
+      // A write that ended after the pipe broke: what it did not write is dropped like the rest.
+      dropped += countLines(error === null ? bytes.subarray(count) : bytes);
+      return;
+    }
     if (error?.code === 'EPIPE') {
       putBack(bytes);
       breakOff(error);
@@ -182,7 +187,7 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
   const stream: BatchedStream = {
     write(line) {
       const bytes = Buffer.byteLength(line);
-      if (broken || taken - done + bytes > maxBufferedBytes) {
+      if (brokenBy !== undefined || taken - done + bytes > maxBufferedBytes) {
         dropped += 1;
         return true;
       }
@@ -197,8 +202,8 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
       return true;
     },
     flush(callback) {
-      if (done >= taken) {
-        process.nextTick(callback);
+      if (brokenBy !== undefined || done >= taken) {
+        process.nextTick(callback, brokenBy);
         return;
       }
       flushes.push({ until: taken, callback });
@@ -209,11 +214,15 @@ export function batchedOutput({ fd = 1, maxBufferedBytes = MAX_BUFFERED_LOG_BYTE
       // (or, on a pipe that takes that write in part, inside one of its lines).
       const pending = lines.length > 0 ? Buffer.concat([chunk ?? Buffer.alloc(0), takeLines()]) : chunk;
       if (pending === undefined) return;
-      const { rest, refused } = writeAllOrGiveUp(fd, pending);
+      const { rest, refusal } = writeAllOrGiveUp(fd, pending);
       chunk = rest;
       done += pending.length - (rest?.length ?? 0);
+      if (refusal?.code === 'EPIPE') {
+        breakOff(refusal);
+        return;
+      }
       releaseIfWritten();
-      if (refused) failed += 1;
+      if (refusal !== undefined) failed += 1;
       if (rest !== undefined) {
         later(RETRY_DELAY_MS);
       } else {
@@ -245,19 +254,19 @@ const countLines = (bytes: Buffer): number => {
   return count;
 };
 
-/** Writes `bytes` synchronously: what it gave up on (none when all of it is written), and whether the fd refused it. */
-function writeAllOrGiveUp(fd: number, bytes: Buffer): { rest?: Buffer; refused: boolean } {
+/** Writes `bytes` synchronously: what it gave up on (none when all of it is written), and the fd's refusal if it refused. */
+function writeAllOrGiveUp(fd: number, bytes: Buffer): { rest?: Buffer; refusal?: NodeJS.ErrnoException } {
   const deadline = Date.now() + SYNC_FLUSH_PATIENCE_MS;
   let rest = bytes;
   while (rest.length > 0) {
     try {
       rest = rest.subarray(writeSync(fd, rest));
     } catch (error) {
-      const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'EAGAIN' && code !== 'EBUSY') return { rest, refused: true };
-      if (Date.now() >= deadline) return { rest, refused: false };
+      const refusal = error as NodeJS.ErrnoException;
+      if (refusal.code !== 'EAGAIN' && refusal.code !== 'EBUSY') return { rest, refusal };
+      if (Date.now() >= deadline) return { rest };
       Atomics.wait(pause, 0, 0, 10);
     }
   }
-  return { refused: false };
+  return {};
 }

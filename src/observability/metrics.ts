@@ -46,8 +46,8 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
     });
   }
   if (logOutput !== undefined) {
-    countedAtScrape(registers, 'authd_log_lines_dropped_total', 'Log lines dropped because the log output (stdout) did not take them and its buffer was full', () => logOutput.droppedLines());
-    countedAtScrape(registers, 'authd_log_write_failures_total', 'Write attempts that the log output (stdout) refused; their lines stay buffered and are tried again', () => logOutput.failedWrites());
+    countedAtScrape(registers, 'authd_log_lines_dropped_total', 'Log lines dropped because the log output (stdout) did not take them and its buffer was full, or because its pipe broke', () => logOutput.droppedLines());
+    countedAtScrape(registers, 'authd_log_write_failures_total', 'Write attempts that the log output (stdout) refused; their lines stay buffered and are tried again, except after a broken pipe (counted once)', () => logOutput.failedWrites());
   }
   return {
     registry,

@@ -264,19 +264,17 @@ describe('the batched log output', () => {
     });
   });
 
-  it('drops and counts every line once its pipe breaks (the reader gone for good), instead of holding and retrying them', async () => {
+  /** Runs `body` with a batched output on a pipe whose reader has gone; returns the exit status and what it reported on stderr. */
+  const onBrokenPipe = async (body: string) => {
     const script = `
       import { batchedOutput } from ${JSON.stringify(`${ROOT}dist/src/observability/log-output.js`)};
       import { createLogger, flushLogger } from ${JSON.stringify(`${ROOT}dist/src/observability/logger.js`)};
       const output = batchedOutput({ fd: 1 });
       const logger = createLogger('info', output.stream);
+      const flushError = () => new Promise((resolve) => logger.flush((error) => resolve(error?.code)));
       await new Promise((resolve) => process.stdin.once('data', resolve)); // the reader has gone
-      for (let i = 0; i < 100; i += 1) logger.info({ i, padding: 'x'.repeat(100) }, 'request');
-      const flushed = await new Promise((resolve) => logger.flush((error) => resolve(error?.code)));
-      await new Promise((resolve) => setTimeout(resolve, 500));
-      logger.info('still serving');
-      await flushLogger(logger);
-      process.stderr.write(JSON.stringify({ flushed, failedWrites: output.failedWrites(), droppedLines: output.droppedLines() }));
+      ${body}
+      process.stderr.write(JSON.stringify({ flushed: await flushError(), failedWrites: output.failedWrites(), droppedLines: output.droppedLines() }));
     `;
     const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['pipe', 'pipe', 'pipe'] });
     let stderr = '';
@@ -284,7 +282,29 @@ describe('the batched log output', () => {
     child.stdout.destroy();
     child.stdin.end('go');
     const status = await new Promise((resolve) => child.once('exit', resolve));
-    expect({ status, report: JSON.parse(stderr) as unknown }).toEqual({ status: 0, report: { flushed: 'EPIPE', failedWrites: 1, droppedLines: 101 } });
+    return { status, report: JSON.parse(stderr) as unknown };
+  };
+
+  it('drops and counts every line once its pipe breaks (the reader gone for good), instead of holding and retrying them', async () => {
+    expect(
+      await onBrokenPipe(`
+        for (let i = 0; i < 100; i += 1) logger.info({ i, padding: 'x'.repeat(100) }, 'request');
+        await flushError();
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        logger.info('still serving');
+      `),
+    ).toEqual({ status: 0, report: { flushed: 'EPIPE', failedWrites: 1, droppedLines: 101 } });
+  });
+
+  it('counts a broken pipe met by the synchronous flush after a fatal line once, and drops what follows', async () => {
+    expect(
+      await onBrokenPipe(`
+        logger.info('before');
+        logger.fatal('fatal');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        for (let i = 0; i < 10; i += 1) logger.info({ i }, 'request');
+      `),
+    ).toEqual({ status: 0, report: { flushed: 'EPIPE', failedWrites: 1, droppedLines: 12 } });
   });
 
   it('exports the dropped lines and refused writes at each scrape', async () => {
