@@ -1,6 +1,5 @@
 import type { Client, GrantType } from '../domain/client.js';
-import { invalidRequest } from '../errors/oauth-error.js';
-import type { RequestParams } from '../http/request-params.js';
+import type { RequestParams } from '../domain/request-params.js';
 
 /** A token request after client authentication, as a grant handler sees it. */
 export interface TokenRequest {
@@ -26,11 +25,4 @@ export interface TokenResponse {
 export interface Grant {
   readonly grantType: GrantType;
   handle(request: TokenRequest): Promise<TokenResponse>;
-}
-
-/** A required parameter of the request (the body parser has left out empty ones). */
-export function requiredParam(request: TokenRequest, name: string): string {
-  const value = request.params.get(name);
-  if (value === undefined) throw invalidRequest(`${name} is required`);
-  return value;
 }

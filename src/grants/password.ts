@@ -7,7 +7,8 @@ import { grantedAudience, grantedScopes } from '../flows/token-policy.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
 import { HashAbandonedError, HasherBusyError, type PasswordHasher } from '../passwords/password-hasher.js';
-import { requiredParam, type Grant } from './grant.js';
+import { requiredParam } from '../domain/request-params.js';
+import type { Grant } from './grant.js';
 
 export interface PasswordUsers {
   findByUsername(username: string): Promise<User | undefined>;
@@ -37,8 +38,8 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
   return {
     grantType: 'password',
     async handle(request) {
-      const username = requiredParam(request, 'username');
-      const password = requiredParam(request, 'password');
+      const username = requiredParam(request.params, 'username');
+      const password = requiredParam(request.params, 'password');
       const { client, ip } = request;
       const scopes = grantedScopes(client, request.params.get('scope'));
       const audience = grantedAudience(client, request.params.get('audience'), deps.issuer);

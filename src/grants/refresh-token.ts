@@ -1,7 +1,8 @@
 import { formatScope } from '../domain/scope.js';
 import type { Rotation } from '../flows/refresh-rotation.js';
 import type { Client } from '../domain/client.js';
-import { requiredParam, type Grant } from './grant.js';
+import { requiredParam } from '../domain/request-params.js';
+import type { Grant } from './grant.js';
 
 export type Rotate = (client: Client, presented: string, scopeParam: string | undefined) => Promise<Rotation>;
 
@@ -10,7 +11,7 @@ export function refreshTokenGrant(rotate: Rotate): Grant {
   return {
     grantType: 'refresh_token',
     async handle(request) {
-      const rotation = await rotate(request.client, requiredParam(request, 'refresh_token'), request.params.get('scope'));
+      const rotation = await rotate(request.client, requiredParam(request.params, 'refresh_token'), request.params.get('scope'));
       return {
         access_token: rotation.accessToken.token,
         token_type: 'Bearer',

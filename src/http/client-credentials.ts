@@ -1,7 +1,7 @@
 import type { Context } from 'koa';
 import { invalidClient, invalidRequest } from '../errors/oauth-error.js';
 import type { ClientCredentials } from '../flows/client-authentication.js';
-import type { RequestParams } from './request-params.js';
+import type { RequestParams } from '../domain/request-params.js';
 
 /**
  * Reads how the client authenticates: HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret),

@@ -4,7 +4,7 @@ import type { Client } from '../../src/domain/client.js';
 import type { User } from '../../src/domain/user.js';
 import { OAuthError } from '../../src/errors/oauth-error.js';
 import { passwordGrant, type PasswordUsers } from '../../src/grants/password.js';
-import { requestParams } from '../../src/http/request-params.js';
+import { requestParams } from '../../src/domain/request-params.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createPasswordHasher, type PasswordHasher } from '../../src/passwords/password-hasher.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';

@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import getRawBody from 'raw-body';
 import { invalidRequest } from '../../errors/oauth-error.js';
-import { requestParams, type RequestParams } from '../request-params.js';
+import { requestParams, type RequestParams } from '../../domain/request-params.js';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 

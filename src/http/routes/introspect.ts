@@ -1,11 +1,11 @@
 import type { RouterInstance } from '@koa/router';
 import { isConfidential } from '../../domain/client.js';
-import { invalidClient, invalidRequest } from '../../errors/oauth-error.js';
+import { invalidClient } from '../../errors/oauth-error.js';
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
 import type { Introspect } from '../../flows/introspection.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
-import type { RequestParams } from '../request-params.js';
+import { requiredParam, type RequestParams } from '../../domain/request-params.js';
 
 /** `POST /introspect` (RFC 7662), for confidential clients only. */
 export function introspectRoutes(router: RouterInstance, { clients, introspect }: { clients: ClientLookup; introspect: Introspect }): void {
@@ -17,8 +17,7 @@ export function introspectRoutes(router: RouterInstance, { clients, introspect }
       throw invalidClient('introspection requires a confidential client', { basicChallenge: credentials.method === 'client_secret_basic' });
     }
     ctx.state.clientId = client.clientId;
-    const token = params.get('token');
-    if (token === undefined) throw invalidRequest('token is required');
+    const token = requiredParam(params, 'token');
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Pragma', 'no-cache');
     ctx.body = await introspect(token);

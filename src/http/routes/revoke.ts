@@ -1,10 +1,9 @@
 import type { RouterInstance } from '@koa/router';
-import { invalidRequest } from '../../errors/oauth-error.js';
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
 import type { Revoke } from '../../flows/revocation.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
-import type { RequestParams } from '../request-params.js';
+import { requiredParam, type RequestParams } from '../../domain/request-params.js';
 
 /** `POST /revoke` (RFC 7009): 200 with an empty body whether or not the token meant anything. */
 export function revokeRoutes(router: RouterInstance, { clients, revoke }: { clients: ClientLookup; revoke: Revoke }): void {
@@ -12,8 +11,7 @@ export function revokeRoutes(router: RouterInstance, { clients, revoke }: { clie
     const params = ctx.state.params as RequestParams;
     const client = await authenticateClient(clients, readClientCredentials(ctx, params));
     ctx.state.clientId = client.clientId;
-    const token = params.get('token');
-    if (token === undefined) throw invalidRequest('token is required');
+    const token = requiredParam(params, 'token');
     await revoke(client, token);
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 200;

@@ -8,7 +8,7 @@ import type { Metrics } from '../../observability/metrics.js';
 import { abandonedSignal } from '../abandoned.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
-import type { RequestParams } from '../request-params.js';
+import type { RequestParams } from '../../domain/request-params.js';
 
 export interface TokenRouteDeps {
   readonly clients: ClientLookup;

@@ -20,3 +20,10 @@ export function requestParams(values: ReadonlyMap<string, string>, malformed: Re
     },
   };
 }
+
+/** A parameter that must be sent: `invalid_request` when it was omitted or sent without a value. */
+export function requiredParam(params: RequestParams, name: string): string {
+  const value = params.get(name);
+  if (value === undefined) throw invalidRequest(`${name} is required`);
+  return value;
+}
