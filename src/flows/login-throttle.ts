@@ -146,11 +146,13 @@ const LOCKED = 1_000_000;
  * the running ones finish, and concurrent guesses stop at the lock. Pair counts live in Redis, and
  * in this process while Redis does not answer; a place goes back to the counts it came from.
  *
- * A known gap: a success resets the count (DEL), and an attempt that was running then and ends
- * without a verdict gives its place back to the new count. So when the pair's own user logs in
- * from the same address during an attack, each guess running at that moment can free one place
- * for another guess. Closing it needs the give-back tied to its count in Redis (a window id
- * checked by a script), which rate-limiter-flexible's counters do not offer.
+ * A known gap: a success resets the count (DEL), which also drops the places of the attempts
+ * running at that moment. Those that then fail are not counted in the new count, and those that
+ * end without a verdict give a place back to it. So when the pair's own user logs in from the
+ * same address during an attack, each guess running at that moment is not counted, or frees a
+ * place for another guess. Closing it needs each place tied to its count in Redis (a window id
+ * set by the reservation and checked by the give-back and the failure, in scripts), which
+ * rate-limiter-flexible's counters do not offer.
  *
  * The IP counts failures only, read before the attempt and counted after it: many users behind one
  * address log in at once, and their running logins must not lock it. Guesses sent at once from
