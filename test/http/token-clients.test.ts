@@ -241,6 +241,14 @@ describe('request handling at /token', () => {
       body: JSON.stringify({ grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret, x: 1, extra: { a: 1 }, list: ['a', 'b'], flag: true }),
     });
     expect(response.status).toBe(200);
+    // A name repeated inside a nested value, or a name's text inside a string, is no repeated parameter.
+    const nested = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: `{"grant_type":"client_credentials","client_id":"svc","client_secret":${JSON.stringify(serviceSecret)},"x":{"scope":1,"scope":[{"scope":2}]},"note":"\\"scope\\": \\"write\\"","scope":"read"}`,
+    });
+    expect(nested.status).toBe(200);
+    expect(((await nested.json()) as Record<string, unknown>)['scope']).toBe('read');
   });
 
   it('answers malformed JSON, non-object JSON, non-string values and repeated parameters with 400 invalid_request', async () => {
@@ -256,6 +264,9 @@ describe('request handling at /token', () => {
       send('{"grant_type": "client_credentials", "client_id": 5}'),
       send('grant_type=client_credentials&grant_type=password', 'application/x-www-form-urlencoded'),
       send('grant_type=client_credentials&client_id=svc&scope&scope=read', 'application/x-www-form-urlencoded'),
+      send('{"grant_type": "client_credentials", "scope": "write", "scope": "read"}'),
+      send('{"grant_type": "client_credentials", "\\u0073cope": "write", "scope": "read"}'),
+      send('{"grant_type": "client_credentials", "scope": "", "scope" : "read"}'),
       send('grant_type[a]=x', 'application/x-www-form-urlencoded'),
     ])) {
       expect(response.status).toBe(400);

@@ -15,11 +15,11 @@ const mediaTypeOf = (contentType: string): string => {
 };
 
 /**
- * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params` (RequestParams); any other content type is
- * `invalid_request`, and so is a body that is not a flat object (RFC 6749 §3.1–3.2):
+ * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params` (RequestParams). Any other
+ * content type is `invalid_request`, and so is a body that is not an object (RFC 6749 §3.1–3.2):
  * - a parameter sent without a value (empty, or JSON `null`) is left out, as if omitted;
- * - a parameter sent twice is `invalid_request`, even when one of the two is empty (in a form;
- *   JSON.parse keeps a repeated key's last value, so in JSON only an array value counts as a repeat);
+ * - a parameter sent twice is `invalid_request`, even when one of the two is empty: in a form, and
+ *   in JSON a name given twice (which JSON.parse would let the last one win) or an array value;
  * - in JSON, a value that is not a string is `invalid_request` when the parameter is read
  *   (RequestParams.get); a parameter authd does not read is ignored whatever it holds.
  *
@@ -60,6 +60,8 @@ function jsonParams(text: string): RequestParams {
     throw invalidRequest('malformed request body');
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('body must be an object');
+  const repeated = repeatedName(text);
+  if (repeated !== undefined) throw sentTwice(repeated);
   const values = new Map<string, string>();
   const malformed = new Map<string, string>();
   for (const [name, value] of Object.entries(body)) {
@@ -70,6 +72,35 @@ function jsonParams(text: string): RequestParams {
     }
   }
   return requestParams(values, malformed);
+}
+
+const JSON_WHITESPACE = new Set([' ', '\t', '\n', '\r']);
+
+/**
+ * The first name that the object in `text` gives twice at its top level, which JSON.parse would
+ * have let the last one win. `text` has been parsed already, so it is valid JSON: a scan of its
+ * strings and brackets finds the names, each decoded by JSON.parse (`"\u0073cope"` is `scope`).
+ */
+function repeatedName(text: string): string | undefined {
+  const names = new Set<string>();
+  let depth = 0;
+  for (let at = 0; at < text.length; at += 1) {
+    const char = text[at];
+    if (char === '{' || char === '[') depth += 1;
+    else if (char === '}' || char === ']') depth -= 1;
+    else if (char === '"') {
+      const start = at;
+      for (at += 1; text[at] !== '"'; at += 1) if (text[at] === '\\') at += 1;
+      if (depth !== 1) continue;
+      let next = at + 1;
+      while (JSON_WHITESPACE.has(text[next]!)) next += 1;
+      if (text[next] !== ':') continue;
+      const name = JSON.parse(text.slice(start, at + 1)) as string;
+      if (names.has(name)) return name;
+      names.add(name);
+    }
+  }
+  return undefined;
 }
 
 const sentTwice = (name: string) => invalidRequest(`parameter ${JSON.stringify(name.slice(0, 40))} sent more than once`);
