@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { processEnvironment, ROOT, type ProcessEnvironment } from '../support/cli.js';
+import { processEnvironment, ROOT, runAuthdAsync, type ProcessEnvironment } from '../support/cli.js';
 import { basicAuth } from '../support/fixtures.js';
 import { closedPort } from '../support/net.js';
 import { fillPipe, nonBlockingFifo } from '../support/pipes.js';
@@ -43,6 +43,33 @@ it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stoppe
   const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(lines.map((line) => line['msg'])).toEqual(expect.arrayContaining(['draining and shutting down', 'stopped']));
   expect(lines.at(-1)!['msg']).toBe('stopped');
+});
+
+it('SIGHUP re-reads the keyring at once: a key rotated by another process is published without waiting for the 60 s reload', async () => {
+  const port = await closedPort();
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
+    cwd: ROOT,
+    env: { ...environment.env, PORT: String(port), LOG_LEVEL: 'info' },
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  try {
+    while (!stdout.includes('authd listening')) await new Promise((resolve) => setTimeout(resolve, 50));
+    const kids = async () => ((await (await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.length;
+    const before = await kids();
+    expect((await runAuthdAsync(environment.env, ['keys', 'rotate'])).status).toBe(0);
+    expect(await kids()).toBe(before);
+    child.kill('SIGHUP');
+    for (let attempt = 0; attempt < 60 && (await kids()) === before; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(await kids()).toBe(before + 1);
+    // Log lines leave in batches, at most 100 ms apart.
+    for (let attempt = 0; attempt < 40 && !stdout.includes('SIGHUP: reloading keys'); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stdout).toContain('SIGHUP: reloading keys');
+  } finally {
+    child.kill('SIGTERM');
+    expect(await exited).toBe(0);
+  }
 });
 
 it('SIGTERM ends the process even when stdout is a full pipe that nobody reads', async () => {
