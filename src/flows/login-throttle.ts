@@ -173,8 +173,9 @@ export function createLoginThrottle({
    * given back to the counts it was taken from. One taken here while Redis did not answer and
    * given back to Redis later would free a place that Redis holds for another attempt.
    */
-  const pairsInRedis = redis === undefined ? undefined : new RateLimiterRedis({ ...options('pair', maxFailures), storeClient: redis });
-  const pairsHere = new RateLimiterMemory(options('pair', maxFailures));
+  const pairOptions = options('pair', maxFailures);
+  const pairsInRedis = redis === undefined ? undefined : new RateLimiterRedis({ ...pairOptions, storeClient: redis });
+  const pairsHere = new RateLimiterMemory(pairOptions);
   /** Runs `op` on the pairs' counts in Redis, or in this process without Redis or when it fails; with the counts that answered. */
   const onPairs = async <T>(op: (counts: RateLimiterAbstract) => Promise<T>): Promise<{ value: T; counts: RateLimiterAbstract }> => {
     if (pairsInRedis !== undefined) {

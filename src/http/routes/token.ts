@@ -1,14 +1,14 @@
 import type { RouterInstance } from '@koa/router';
 import type { Context } from 'koa';
 import { isGrantType, type Client, type GrantType } from '../../domain/client.js';
-import { invalidRequest, unauthorizedClient, unsupportedGrantType } from '../../errors/oauth-error.js';
+import { unauthorizedClient, unsupportedGrantType } from '../../errors/oauth-error.js';
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
 import type { Grant, TokenRequest, TokenResponse } from '../../grants/grant.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { abandonedSignal } from '../abandoned.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
-import type { RequestParams } from '../../domain/request-params.js';
+import { requiredParam, type RequestParams } from '../../domain/request-params.js';
 
 export interface TokenRouteDeps {
   readonly clients: ClientLookup;
@@ -46,9 +46,8 @@ class HttpTokenRequest implements TokenRequest {
 export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }: TokenRouteDeps): void {
   const byType = new Map<GrantType, Grant>(grants.map((grant) => [grant.grantType, grant]));
 
-  const exchange = async (ctx: Context, grantTypeParam: string | undefined) => {
+  const exchange = async (ctx: Context, grantTypeParam: string) => {
     const params = ctx.state.params as RequestParams;
-    if (grantTypeParam === undefined) throw invalidRequest('grant_type is required');
     const grant = isGrantType(grantTypeParam) ? byType.get(grantTypeParam) : undefined;
     if (grant === undefined) throw unsupportedGrantType('unsupported grant_type');
     const client = await authenticateClient(clients, readClientCredentials(ctx, params));
@@ -61,7 +60,7 @@ export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }
   };
 
   router
-    .post('/token', parseOAuthBody(), (ctx) => exchange(ctx, (ctx.state.params as RequestParams).get('grant_type')))
+    .post('/token', parseOAuthBody(), (ctx) => exchange(ctx, requiredParam(ctx.state.params as RequestParams, 'grant_type')))
     .post('/token/refresh', parseOAuthBody(), (ctx) => exchange(ctx, 'refresh_token'));
 }
 
