@@ -53,6 +53,15 @@ const probe = async (throttle: LoginThrottle, username: string, ip: string): Pro
   return { refused: false };
 };
 
+/** maxFailures attempts of alice's pair from `ip`, started at once and running (none refused). */
+const fillPair = async (throttle: LoginThrottle, ip = '10.0.0.1'): Promise<LoginAttempt[]> => {
+  const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', ip)));
+  return running.map((attempt) => {
+    if (attempt.refused) throw new Error('refused');
+    return attempt;
+  });
+};
+
 /** Every key of the leased db under `prefix`, by SCAN. */
 const keysUnder = async (prefix: string): Promise<string[]> => {
   const keys: string[] = [];
@@ -107,16 +116,14 @@ describe.each([
   });
 
   it('lets a pair\'s running attempts that succeed free their places', async () => {
-    const first = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
+    const first = await fillPair(throttle);
     expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'busy' });
-    for (const attempt of first) if (!attempt.refused) await attempt.succeeded();
+    for (const attempt of first) await attempt.succeeded();
     expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
   });
 
   it('does not lock a pair whose count a success reset while a failing attempt ran', async () => {
-    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
-    const [first, , last] = running;
-    if (first!.refused || last!.refused) throw new Error('refused');
+    const [first, , last] = await fillPair(throttle);
     await first!.succeeded();
     expect(await last!.failed()).toEqual({ lockedNow: false });
     expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
@@ -232,15 +239,6 @@ describe.each([
     expect(await throttle.begin('alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
   });
 
-  /** maxFailures attempts of the pair, running (not refused). */
-  const fillPair = async (throttle: LoginThrottle): Promise<LoginAttempt[]> => {
-    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
-    return running.map((attempt) => {
-      if (attempt.refused) throw new Error('refused');
-      return attempt;
-    });
-  };
-
   it('starts a waiting attempt once a running one ends without a verdict', async () => {
     const throttle = waitingThrottle();
     const [first] = await fillPair(throttle);
@@ -301,11 +299,11 @@ describe.each([
 
   it('refuses as busy once busyWaitMs has passed with the pair\'s attempts still running, and keeps no place', async () => {
     const throttle = waitingThrottle(300);
-    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.0.0.1')));
+    const running = await fillPair(throttle);
     const startedAt = Date.now();
     expect(await throttle.begin('alice', '10.0.0.1')).toEqual({ refused: true, reason: 'busy', retryAfterSeconds: 1 });
     expect(Date.now() - startedAt).toBeGreaterThanOrEqual(150);
-    for (const attempt of running) if (!attempt.refused) await attempt.release();
+    for (const attempt of running) await attempt.release();
     expect(await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.0.0.1')).toBe(false);
     expect(await fail(throttle, 'alice', '10.0.0.1')).toBe(true);
   });
@@ -361,9 +359,9 @@ describe('login throttle windows in Redis', () => {
   it('does not let attempts that end after their key was reset buy extra attempts in the next window', async () => {
     const keyPrefix = 'authd:login:late';
     const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix });
-    const late = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.2.2.2')));
+    const late = await fillPair(throttle, '10.2.2.2');
     await redis.client.del(...(await keysUnder(keyPrefix))); // the key goes while they run
-    for (const attempt of late) if (!attempt.refused) await attempt.release();
+    for (const attempt of late) await attempt.release();
     expect(await redis.client.get((await keysUnder(`${keyPrefix}:pair`))[0]!)).toBe(String(-MAX_FAILURES));
     expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.2.2.2')).toBe(true);
     expect(await probe(throttle, 'alice', '10.2.2.2')).toMatchObject({ refused: true, reason: 'pair' });
@@ -375,7 +373,7 @@ describe('login throttle give-backs near the end of a window', () => {
     const keyPrefix = 'authd:login:margin';
     const lockSeconds = 3;
     const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds, keyPrefix, busyWaitMs: 0 });
-    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.3.3.3')));
+    const [first] = await fillPair(throttle, '10.3.3.3');
     const windowStarted = Date.now();
     const [key] = await keysUnder(`${keyPrefix}:pair`);
     const count = () => redis.client.get(key!);
@@ -385,8 +383,6 @@ describe('login throttle give-backs near the end of a window', () => {
     await sleep(lockSeconds * 1000 - GIVE_BACK_MARGIN_MS + 200 - (Date.now() - windowStarted));
     // Within the margin, neither a busy attempt nor a release gives one back: it could land in the next window.
     expect(await throttle.begin('alice', '10.3.3.3')).toMatchObject({ refused: true, reason: 'busy' });
-    const [first] = running;
-    if (first!.refused) throw new Error('refused');
     await first!.release();
     expect(await count()).toBe(String(MAX_FAILURES + 1));
   });
@@ -396,10 +392,10 @@ describe('login throttle windows', () => {
   it('does not give back the place of an attempt whose window has ended', async () => {
     const keyPrefix = 'authd:login:ended';
     const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 1, keyPrefix });
-    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('alice', '10.4.4.4')));
+    const running = await fillPair(throttle, '10.4.4.4');
     await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await keysUnder(keyPrefix)).toEqual([]);
-    for (const attempt of running) if (!attempt.refused) await attempt.release();
+    for (const attempt of running) await attempt.release();
     expect(await keysUnder(keyPrefix)).toEqual([]);
   });
 });
