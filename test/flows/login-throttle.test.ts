@@ -2,7 +2,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import {
   createLoginThrottle,
   DEFAULT_BUSY_WAIT_MS,
-  GIVE_BACK_MARGIN_MS,
   IP_FAILURE_FACTOR,
   MAX_WAITING_PER_PAIR,
   throttledAddress,
@@ -120,6 +119,29 @@ describe.each([
     expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'busy' });
     for (const attempt of first) await attempt.succeeded();
     expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
+  });
+
+  it('keeps counting the guesses that run while the pair\'s user logs in', async () => {
+    const [guess, other, login] = await fillPair(throttle);
+    await login!.succeeded();
+    expect(await guess!.failed()).toEqual({ lockedNow: false });
+    expect(await other!.failed()).toEqual({ lockedNow: false });
+    // Both failures count after the reset: one more guess locks the pair.
+    expect(await fail(throttle, 'alice', '10.0.0.1')).toBe(true);
+    expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
+  });
+
+  it('keeps the places of attempts that run while the pair\'s user logs in', async () => {
+    const [guess, waiting, login] = await fillPair(throttle);
+    await login!.succeeded();
+    // Two attempts still run: one place is free, and only one.
+    const next = await throttle.begin('alice', '10.0.0.1');
+    expect(next.refused).toBe(false);
+    expect(await throttle.begin('alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'busy' });
+    await guess!.release();
+    await waiting!.failed();
+    if (!next.refused) await next.failed();
+    expect(await fail(throttle, 'alice', '10.0.0.1')).toBe(true);
   });
 
   it('does not lock a pair whose count a success reset while a failing attempt ran', async () => {
@@ -338,8 +360,8 @@ describe('login throttle keys in Redis', () => {
     expect(keys).toHaveLength(4);
     expect(keys).toEqual(
       expect.arrayContaining([
-        expect.stringMatching(/^authd:login:keys:pair:[0-9a-f]{32}:10\.1\.1\.1$/),
-        expect.stringMatching(/^authd:login:keys:pair:[0-9a-f]{32}:2001:db8:0:0::\/64$/),
+        expect.stringMatching(/^authd:login:keys:attempts:[0-9a-f]{32}:10\.1\.1\.1$/),
+        expect.stringMatching(/^authd:login:keys:attempts:[0-9a-f]{32}:2001:db8:0:0::\/64$/),
         'authd:login:keys:ip:10.1.1.1',
         'authd:login:keys:ip:2001:db8:0:0::/64',
       ]),
@@ -356,35 +378,21 @@ describe('login throttle keys in Redis', () => {
 });
 
 describe('login throttle windows in Redis', () => {
-  it('does not let attempts that end after their key was reset buy extra attempts in the next window', async () => {
+  it('frees nothing when attempts end after their pair\'s key went, and still counts their failures', async () => {
     const keyPrefix = 'authd:login:late';
-    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix });
-    const late = await fillPair(throttle, '10.2.2.2');
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
+    const [released, failing, other] = await fillPair(throttle, '10.2.2.2');
     await redis.client.del(...(await keysUnder(keyPrefix))); // the key goes while they run
-    for (const attempt of late) await attempt.release();
-    expect(await redis.client.get((await keysUnder(`${keyPrefix}:pair`))[0]!)).toBe(String(-MAX_FAILURES));
-    expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.2.2.2')).toBe(true);
+    const fresh = await fillPair(throttle, '10.2.2.2');
+    const [key] = await keysUnder(`${keyPrefix}:attempts`);
+    await released!.release();
+    expect(await redis.client.hmget(key!, 'f', 'r')).toEqual(['0', String(MAX_FAILURES)]);
+    expect(await failing!.failed()).toEqual({ lockedNow: false });
+    expect(await redis.client.hmget(key!, 'f', 'r')).toEqual(['1', String(MAX_FAILURES)]);
+    await other!.succeeded();
+    expect(await redis.client.hmget(key!, 'f', 'r')).toEqual(['0', String(MAX_FAILURES)]);
+    for (const attempt of fresh) await attempt.failed();
     expect(await probe(throttle, 'alice', '10.2.2.2')).toMatchObject({ refused: true, reason: 'pair' });
-  });
-});
-
-describe('login throttle give-backs near the end of a window', () => {
-  it(`keeps a place instead of giving it back within the last ${GIVE_BACK_MARGIN_MS} ms of its window`, async () => {
-    const keyPrefix = 'authd:login:margin';
-    const lockSeconds = 3;
-    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds, keyPrefix, busyWaitMs: 0 });
-    const [first] = await fillPair(throttle, '10.3.3.3');
-    const windowStarted = Date.now();
-    const [key] = await keysUnder(`${keyPrefix}:pair`);
-    const count = () => redis.client.get(key!);
-    // Early in the window, a busy attempt gives its place back.
-    expect(await throttle.begin('alice', '10.3.3.3')).toMatchObject({ refused: true, reason: 'busy' });
-    expect(await count()).toBe(String(MAX_FAILURES));
-    await sleep(lockSeconds * 1000 - GIVE_BACK_MARGIN_MS + 200 - (Date.now() - windowStarted));
-    // Within the margin, neither a busy attempt nor a release gives one back: it could land in the next window.
-    expect(await throttle.begin('alice', '10.3.3.3')).toMatchObject({ refused: true, reason: 'busy' });
-    await first!.release();
-    expect(await count()).toBe(String(MAX_FAILURES + 1));
   });
 });
 
@@ -426,8 +434,9 @@ describe('login throttle across a Redis outage', () => {
       expect(await redisReady(flaky, 5000)).toBe(true);
       const throttle = createLoginThrottle({ redis: flaky, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
       await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.4.4.4');
-      const [key] = await keysUnder(`${keyPrefix}:pair`);
-      expect(await redis.client.get(key!)).toBe(String(MAX_FAILURES - 1));
+      const [key] = await keysUnder(`${keyPrefix}:attempts`);
+      const failures = () => redis.client.hmget(key!, 'f', 'r');
+      expect(await failures()).toEqual([String(MAX_FAILURES - 1), '0']);
 
       const ended = new Promise((resolve) => flaky.once('end', resolve));
       flaky.disconnect();
@@ -439,7 +448,7 @@ describe('login throttle across a Redis outage', () => {
       await duringOutage.release();
 
       // Redis still counts both failures: the next one is the last.
-      expect(await redis.client.get(key!)).toBe(String(MAX_FAILURES - 1));
+      expect(await failures()).toEqual([String(MAX_FAILURES - 1), '0']);
       expect(await fail(throttle, 'alice', '10.4.4.4')).toBe(true);
     } finally {
       flaky.disconnect();
