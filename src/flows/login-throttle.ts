@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
@@ -36,9 +36,9 @@ export interface LoginAttempt {
   release(): Promise<void>;
 }
 
-/** An attempt's place in its pair: the window it holds a place in, and the counts that hold it. */
+/** An attempt's place in its pair: the attempt's id, and the counts that hold its place. */
 interface Place {
-  readonly window: string;
+  readonly attempt: string;
   readonly counts: PairAttempts;
 }
 
@@ -76,6 +76,14 @@ export const DEFAULT_BUSY_WAIT_MS = 2_000;
  */
 const FIRST_BUSY_POLL_MS = 25;
 const MAX_BUSY_POLL_MS = 400;
+
+/**
+ * How long a running attempt holds its place at most: far longer than a login runs (the argon2
+ * queue is bounded, so a login waits seconds at most), and short beside LOGIN_LOCK_SECONDS, for a
+ * place whose end was lost (a reply timed out after Redis had acted, the process died). An
+ * attempt that runs longer still counts its failure, but no longer holds its place.
+ */
+export const ATTEMPT_HOLD_MS = 30_000;
 
 /** Attempts of one pair that wait in this process at once; more are refused as busy straight away. */
 export const MAX_WAITING_PER_PAIR = 16;
@@ -123,9 +131,10 @@ const usernameDigest = (username: string) => createHash('sha256').update(normali
  * again until a running attempt ends (a success clears the failures, a release frees a place, and
  * the failure that reaches maxFailures locks the pair for lockSeconds). So a user's concurrent
  * logins with the right password go through once the running ones finish, and concurrent guesses
- * stop at the lock. Each place belongs to its window: a success while guesses run keeps their
- * places (they still count when they fail), and an attempt that ends after its window ended
- * frees nothing in the next one. A place goes back to the counts it came from.
+ * stop at the lock. Each place is the attempt's own: a success while guesses run keeps their
+ * places (they still count when they fail), an attempt frees its own place and no other, however
+ * often or late its end arrives, and a place whose end is lost is held ATTEMPT_HOLD_MS at most.
+ * A place goes back to the counts it came from.
  *
  * The IP counts failures only (rate-limiter-flexible), read before the attempt and counted after
  * it: many users behind one address log in at once, and their running logins must not lock it.
@@ -151,20 +160,20 @@ export function createLoginThrottle({
    * counts it was taken from. One taken here while Redis did not answer and given back to Redis
    * later would free a place that Redis holds for another attempt.
    */
-  const pairOptions = { maxFailures, windowMs: lockSeconds * 1000 };
+  const pairOptions = { maxFailures, windowMs: lockSeconds * 1000, holdMs: ATTEMPT_HOLD_MS };
   const pairsInRedis = redis === undefined ? undefined : createPairAttemptsInRedis(redis, pairOptions);
   const pairsHere = createPairAttemptsInMemory(pairOptions);
   const pairKey = (username: string, ip: string) => `${keyPrefix}:attempts:${usernameDigest(username)}:${ip}`;
   /** A place in the pair, or why not: from Redis, or from this process without Redis or when it fails. */
-  const take = async (pair: string): Promise<{ taken: PairTake; counts: PairAttempts }> => {
+  const take = async (pair: string, attempt: string): Promise<{ taken: PairTake; counts: PairAttempts }> => {
     if (pairsInRedis !== undefined) {
       try {
-        return { taken: await pairsInRedis.take(pair), counts: pairsInRedis };
+        return { taken: await pairsInRedis.take(pair, attempt), counts: pairsInRedis };
       } catch {
         // Redis did not answer: this process's counts stand in.
       }
     }
-    return { taken: await pairsHere.take(pair), counts: pairsHere };
+    return { taken: await pairsHere.take(pair, attempt), counts: pairsHere };
   };
   const secondsLeft = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
   const refused = (reason: LoginRefused['reason'], retryAfterSeconds: number): LoginRefused => ({ refused: true, reason, retryAfterSeconds });
@@ -174,13 +183,13 @@ export function createLoginThrottle({
     if (state === null || state.consumedPoints < ipLockAt || state.msBeforeNext <= 0) return undefined;
     return secondsLeft(state.msBeforeNext);
   };
-  /** Frees a place; when its counts do not answer, it stays counted until its window ends, never freed in other counts. */
-  const giveBack = (pair: string, place: Place) => place.counts.released(pair, place.window).catch(() => undefined);
+  /** Frees a place; when its counts do not answer, it stays held until ATTEMPT_HOLD_MS after it was taken, never freed in other counts. */
+  const giveBack = (pair: string, place: Place) => place.counts.released(pair, place.attempt).catch(() => undefined);
   /** One try for a place in the pair: the place, a refusal, or `busy`. */
-  const tryPlace = async (pair: string, ip: string): Promise<Place | LoginRefused | 'busy'> => {
-    const [ipLock, { taken, counts }] = await Promise.all([ipLockedFor(ip), take(pair)]);
+  const tryPlace = async (pair: string, attempt: string, ip: string): Promise<Place | LoginRefused | 'busy'> => {
+    const [ipLock, { taken, counts }] = await Promise.all([ipLockedFor(ip), take(pair, attempt)]);
     if (taken.outcome === 'placed') {
-      const place = { window: taken.window, counts };
+      const place = { attempt, counts };
       if (ipLock === undefined) return place;
       await giveBack(pair, place);
     }
@@ -194,9 +203,9 @@ export function createLoginThrottle({
    * asks again until a running attempt has ended, busyWaitMs pass or `signal` aborts (the client
    * left); at most MAX_WAITING_PER_PAIR attempts of a pair wait in this process.
    */
-  const takePlace = async (pair: string, ip: string, signal: AbortSignal | undefined): Promise<Place | LoginRefused> => {
+  const takePlace = async (pair: string, attempt: string, ip: string, signal: AbortSignal | undefined): Promise<Place | LoginRefused> => {
     const busy = refused('busy', 1);
-    const first = await tryPlace(pair, ip);
+    const first = await tryPlace(pair, attempt, ip);
     if (first !== 'busy') return first;
     const waiters = waiting.get(pair) ?? 0;
     if (waiters >= MAX_WAITING_PER_PAIR) return busy;
@@ -211,7 +220,7 @@ export function createLoginThrottle({
         } catch {
           return busy; // aborted: nobody reads the answer
         }
-        const next = await tryPlace(pair, ip);
+        const next = await tryPlace(pair, attempt, ip);
         if (next !== 'busy') return next;
       }
     } finally {
@@ -229,9 +238,9 @@ export function createLoginThrottle({
   /** Counts a pair's failure in the counts that hold its place; when they do not answer, here. */
   const countPairFailure = async (pair: string, place: Place) => {
     try {
-      return await place.counts.failed(pair, place.window);
+      return await place.counts.failed(pair, place.attempt);
     } catch {
-      return pairsHere.failed(pair, place.window);
+      return pairsHere.failed(pair, place.attempt);
     }
   };
 
@@ -239,7 +248,7 @@ export function createLoginThrottle({
     async begin(username, clientIp, signal) {
       const ip = throttledAddress(clientIp);
       const pair = pairKey(username, ip);
-      const place = await takePlace(pair, ip, signal);
+      const place = await takePlace(pair, randomUUID(), ip, signal);
       if ('refused' in place) return place;
 
       let ended = false;
@@ -259,7 +268,7 @@ export function createLoginThrottle({
           end(async () => {
             // Clears the failures wherever the pair is counted; counts that do not answer keep theirs.
             const everywhere = pairsInRedis === undefined ? [pairsHere] : [pairsInRedis, pairsHere];
-            await Promise.all(everywhere.map((counts) => counts.succeeded(pair, place.window).catch(() => undefined)));
+            await Promise.all(everywhere.map((counts) => counts.succeeded(pair, place.attempt).catch(() => undefined)));
           }, undefined),
         release: () => end(() => giveBack(pair, place), undefined),
       };

@@ -1,26 +1,23 @@
-import { randomUUID } from 'node:crypto';
-
 /**
- * The login attempts of one (username, IP) pair within its window: the failures counted, and the
- * attempts running (each holding a place until it ends). A pair has a place free while its
- * failures and running attempts together are fewer than maxFailures. A window starts with the
- * pair's first attempt and lasts windowMs; the failure that reaches maxFailures locks the pair
- * for windowMs from then. Each window has an id, handed to the attempts placed in it, so that an
- * attempt ending after its window ended never frees a place of the next one, and a failure is
- * always counted.
+ * The login attempts of one (username, IP) pair: the failures counted in its window, and the
+ * attempts running, each holding a place until it ends or until holdMs after it started. A pair
+ * has a place free while its failures and running attempts together are fewer than maxFailures.
+ *
+ * A window starts with the pair's first attempt or failure and lasts windowMs; its failures end
+ * with it, and the failure that reaches maxFailures locks the pair for windowMs from then.
+ * Running attempts are not tied to a window: one that ends after its window did still frees its
+ * own place (and no other), and its failure counts in the window current then. Ending an attempt
+ * is idempotent: ending one that holds no place (ended already, or past holdMs) frees nothing.
  */
 export interface PairAttempts {
-  /** A place for a new attempt, or why there is none. */
-  take(pair: string): Promise<PairTake>;
-  /**
-   * Counts a failure and frees the place: in the attempt's window, or, when that window has ended,
-   * in the pair's current one. `lockedNow` when this failure locked the pair.
-   */
-  failed(pair: string, window: string): Promise<{ lockedNow: boolean }>;
-  /** Clears the pair's failures (and its lock), and frees the place if its window still runs. */
-  succeeded(pair: string, window: string): Promise<void>;
-  /** Frees the place if its window still runs; otherwise changes nothing. */
-  released(pair: string, window: string): Promise<void>;
+  /** A place for the attempt, or why there is none. Asking again for an attempt that holds a place answers `placed`. */
+  take(pair: string, attempt: string): Promise<PairTake>;
+  /** Counts a failure and frees the attempt's place. `lockedNow` when this failure locked the pair. */
+  failed(pair: string, attempt: string): Promise<{ lockedNow: boolean }>;
+  /** Clears the window's failures (and a lock) and frees the attempt's place. */
+  succeeded(pair: string, attempt: string): Promise<void>;
+  /** Frees the attempt's place. */
+  released(pair: string, attempt: string): Promise<void>;
 }
 
 export interface PairTake {
@@ -29,8 +26,6 @@ export interface PairTake {
    * window. `locked`: the failures reached maxFailures. Only `placed` takes anything.
    */
   readonly outcome: 'placed' | 'busy' | 'locked';
-  /** The window's id, to end the attempt with. */
-  readonly window: string;
   /** Until the window (or the lock) ends. */
   readonly msLeft: number;
 }
@@ -38,81 +33,89 @@ export interface PairTake {
 export interface PairAttemptsOptions {
   readonly maxFailures: number;
   readonly windowMs: number;
+  /**
+   * How long a running attempt holds its place at most. An attempt that takes a place and is never
+   * ended (its answer was lost, its process died) keeps it this long, not the whole window.
+   */
+  readonly holdMs: number;
 }
-
-/** A new window's id. */
-export const newWindowId = (): string => randomUUID();
 
 interface PairState {
-  readonly window: string;
+  windowEndsAt: number;
   failures: number;
-  running: number;
-  endsAt: number;
+  /** Running attempts and when each one's hold ends. */
+  readonly running: Map<string, number>;
+  /** When nothing of the pair counts any more. */
+  expiresAt: number;
 }
 
-/** Expired pairs are dropped as they are met, and all of them at most this often. */
-const SWEEP_EVERY_MS = 1000;
-
-/** A pair's attempts kept in this process: per process when there is no Redis, and while Redis does not answer. */
-export function createPairAttemptsInMemory({ maxFailures, windowMs }: PairAttemptsOptions, now: () => number = Date.now): PairAttempts {
+/**
+ * A pair's attempts kept in this process: per process when there is no Redis, and while Redis does
+ * not answer. Only attempts that took a place (and so cost argon2 work) or failed create a pair,
+ * so the pairs held are bounded by the password work done in a window.
+ */
+export function createPairAttemptsInMemory({ maxFailures, windowMs, holdMs }: PairAttemptsOptions, now: () => number = Date.now): PairAttempts {
+  /** In the order they last changed, which is close to the order they expire in. */
   const pairs = new Map<string, PairState>();
-  let nextSweep = 0;
-  const current = (pair: string): PairState | undefined => {
-    const at = now();
-    if (at >= nextSweep) {
-      for (const [key, state] of pairs) if (state.endsAt <= at) pairs.delete(key);
-      nextSweep = at + SWEEP_EVERY_MS;
+
+  /** The pair as it stands at `at`: ended holds dropped, an ended window replaced by a new one. */
+  const load = (pair: string, at: number): PairState => {
+    // Expired pairs leave from the front; one held longer (a lock) leaves when it reaches it.
+    for (const [key, state] of pairs) {
+      if (state.expiresAt > at) break;
+      pairs.delete(key);
     }
-    const state = pairs.get(pair);
-    if (state === undefined || state.endsAt > at) return state;
-    pairs.delete(pair);
-    return undefined;
-  };
-  const open = (pair: string, failures: number, running: number): PairState => {
-    const state = { window: newWindowId(), failures, running, endsAt: now() + windowMs };
-    pairs.set(pair, state);
+    const state = pairs.get(pair) ?? { windowEndsAt: 0, failures: 0, running: new Map<string, number>(), expiresAt: 0 };
+    for (const [attempt, holdEndsAt] of state.running) if (holdEndsAt <= at) state.running.delete(attempt);
+    if (state.windowEndsAt <= at) {
+      state.windowEndsAt = at + windowMs;
+      state.failures = 0;
+    }
     return state;
   };
-  /** Locks the pair for windowMs from now when its failures reached the limit. */
-  const lockIfReached = (state: PairState): boolean => {
-    if (state.failures < maxFailures) return false;
-    state.endsAt = now() + windowMs;
-    return true;
+  /** Keeps the pair while anything of it counts. */
+  const save = (pair: string, state: PairState) => {
+    pairs.delete(pair);
+    if (state.failures === 0 && state.running.size === 0) return;
+    state.expiresAt = Math.max(state.windowEndsAt, ...state.running.values());
+    pairs.set(pair, state);
   };
-  const endPlace = (state: PairState, window: string) => {
-    if (state.window === window) state.running = Math.max(0, state.running - 1);
+  /** Runs `change` on the pair as it stands now, and keeps what it left. */
+  const update = async <T>(pair: string, change: (state: PairState, at: number) => T): Promise<T> => {
+    const at = now();
+    const state = load(pair, at);
+    const result = change(state, at);
+    save(pair, state);
+    return result;
   };
 
   return {
-    async take(pair) {
-      const state = current(pair);
-      if (state === undefined) return { outcome: 'placed', window: open(pair, 0, 1).window, msLeft: windowMs };
-      const msLeft = state.endsAt - now();
-      if (state.failures >= maxFailures) return { outcome: 'locked', window: state.window, msLeft };
-      if (state.failures + state.running >= maxFailures) return { outcome: 'busy', window: state.window, msLeft };
-      state.running += 1;
-      return { outcome: 'placed', window: state.window, msLeft };
-    },
-    async failed(pair, window) {
-      const state = current(pair);
-      if (state === undefined) return { lockedNow: lockIfReached(open(pair, 1, 0)) };
-      endPlace(state, window);
-      if (state.failures >= maxFailures) return { lockedNow: false };
-      state.failures += 1;
-      return { lockedNow: lockIfReached(state) };
-    },
-    async succeeded(pair, window) {
-      const state = current(pair);
-      if (state === undefined) return;
-      endPlace(state, window);
-      state.failures = 0;
-      if (state.running === 0) pairs.delete(pair);
-    },
-    async released(pair, window) {
-      const state = current(pair);
-      if (state === undefined || state.window !== window) return;
-      endPlace(state, window);
-      if (state.running === 0 && state.failures === 0) pairs.delete(pair);
-    },
+    take: (pair, attempt) =>
+      update(pair, (state, at): PairTake => {
+        const msLeft = state.windowEndsAt - at;
+        if (state.running.has(attempt)) return { outcome: 'placed', msLeft };
+        if (state.failures >= maxFailures) return { outcome: 'locked', msLeft };
+        if (state.failures + state.running.size >= maxFailures) return { outcome: 'busy', msLeft };
+        state.running.set(attempt, at + holdMs);
+        return { outcome: 'placed', msLeft };
+      }),
+    failed: (pair, attempt) =>
+      update(pair, (state, at) => {
+        state.running.delete(attempt);
+        if (state.failures >= maxFailures) return { lockedNow: false };
+        state.failures += 1;
+        if (state.failures < maxFailures) return { lockedNow: false };
+        state.windowEndsAt = at + windowMs;
+        return { lockedNow: true };
+      }),
+    succeeded: (pair, attempt) =>
+      update(pair, (state) => {
+        state.running.delete(attempt);
+        state.failures = 0;
+      }),
+    released: (pair, attempt) =>
+      update(pair, (state) => {
+        state.running.delete(attempt);
+      }),
   };
 }

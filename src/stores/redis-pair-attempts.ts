@@ -1,96 +1,124 @@
-import { newWindowId, type PairAttempts, type PairAttemptsOptions, type PairTake } from './pair-attempts.js';
+import type { PairAttempts, PairAttemptsOptions, PairTake } from './pair-attempts.js';
 import type { Redis } from './redis.js';
 import { redisScript } from './redis-script.js';
 
 /*
- * A pair is one hash: w (the window's id), f (failures), r (running attempts), with the window's
- * (or the lock's) TTL. Each script reads and writes that one key, so the steps of one attempt are
- * atomic against every instance's, and the key can live on any Redis Cluster node.
+ * A pair is one hash: e (when its window ends, ms), f (the window's failures) and a:<attempt> (when
+ * that running attempt's hold ends), with a TTL to the last of those; times are Redis's own clock,
+ * the same for every instance. Each script reads and writes that one key, so the steps of one
+ * attempt are atomic against every instance's, and the key can live on any Redis Cluster node.
+ * The rules are those of createPairAttemptsInMemory, step for step.
  */
 
-/** ARGV: maxFailures, windowMs, a new window's id. Returns {outcome, window id, ms left}. */
-const TAKE = redisScript(`
-local state = redis.call('HMGET', KEYS[1], 'w', 'f', 'r')
-local window, failures, running = state[1], tonumber(state[2]), tonumber(state[3])
-local maxFailures, windowMs = tonumber(ARGV[1]), tonumber(ARGV[2])
-if not window then
-  redis.call('HSET', KEYS[1], 'w', ARGV[3], 'f', 0, 'r', 1)
-  redis.call('PEXPIRE', KEYS[1], windowMs)
-  return {'placed', ARGV[3], windowMs}
+/**
+ * Loads the pair as it stands now (ended holds dropped, an ended window replaced by a new one) into
+ * `windowEnds`, `failures` and `running`; `save()` writes it back, or deletes it when nothing
+ * counts. ARGV: the attempt's id, maxFailures, windowMs, holdMs.
+ */
+const LOAD_AND_SAVE = `local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+local attempt, maxFailures, windowMs, holdMs = 'a:' .. ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local windowEnds, failures, running, runningCount = 0, 0, {}, 0
+local fields = redis.call('HGETALL', KEYS[1])
+for i = 1, #fields, 2 do
+  local name, value = fields[i], tonumber(fields[i + 1])
+  if name == 'e' then
+    windowEnds = value
+  elseif name == 'f' then
+    failures = value
+  elseif value > now then
+    running[name] = value
+    runningCount = runningCount + 1
+  else
+    redis.call('HDEL', KEYS[1], name)
+  end
 end
-local msLeft = redis.call('PTTL', KEYS[1])
-if msLeft < 0 then
-  redis.call('PEXPIRE', KEYS[1], windowMs)
-  msLeft = windowMs
+if windowEnds <= now then
+  windowEnds, failures = now + windowMs, 0
 end
-if failures >= maxFailures then return {'locked', window, msLeft} end
-if failures + running >= maxFailures then return {'busy', window, msLeft} end
-redis.call('HINCRBY', KEYS[1], 'r', 1)
-return {'placed', window, msLeft}
-`);
+local function save()
+  if failures == 0 and runningCount == 0 then
+    redis.call('DEL', KEYS[1])
+    return
+  end
+  local expiresAt = windowEnds
+  for _, holdEnds in pairs(running) do
+    if holdEnds > expiresAt then expiresAt = holdEnds end
+  end
+  redis.call('HSET', KEYS[1], 'e', windowEnds, 'f', failures)
+  redis.call('PEXPIREAT', KEYS[1], expiresAt)
+end
+local function endAttempt()
+  if running[attempt] then
+    running[attempt] = nil
+    runningCount = runningCount - 1
+    redis.call('HDEL', KEYS[1], attempt)
+  end
+end
+`;
 
-/** ARGV: the attempt's window id, maxFailures, windowMs, a new window's id. Returns 1 when this failure locked the pair. */
-const FAILED = redisScript(`
-local state = redis.call('HMGET', KEYS[1], 'w', 'f', 'r')
-local window, failures, running = state[1], tonumber(state[2]), tonumber(state[3])
-local maxFailures, windowMs = tonumber(ARGV[2]), tonumber(ARGV[3])
-if not window then
-  redis.call('HSET', KEYS[1], 'w', ARGV[4], 'f', 1, 'r', 0)
-  redis.call('PEXPIRE', KEYS[1], windowMs)
-  if 1 >= maxFailures then return 1 end
-  return 0
-end
-if window == ARGV[1] and running > 0 then redis.call('HINCRBY', KEYS[1], 'r', -1) end
-if failures >= maxFailures then return 0 end
-redis.call('HINCRBY', KEYS[1], 'f', 1)
-if failures + 1 < maxFailures then return 0 end
-redis.call('PEXPIRE', KEYS[1], windowMs)
-return 1
-`);
-
-/** ARGV: the attempt's window id. */
-const SUCCEEDED = redisScript(`
-local state = redis.call('HMGET', KEYS[1], 'w', 'r')
-if not state[1] then return 0 end
-local running = tonumber(state[2])
-if state[1] == ARGV[1] and running > 0 then running = running - 1 end
-if running == 0 then
-  redis.call('DEL', KEYS[1])
+/** Returns {outcome, ms left in the window}. */
+const TAKE = redisScript(`${LOAD_AND_SAVE}
+local outcome = 'placed'
+if running[attempt] then
+  -- asked again (a command sent twice): the attempt holds its place already
+elseif failures >= maxFailures then
+  outcome = 'locked'
+elseif failures + runningCount >= maxFailures then
+  outcome = 'busy'
 else
-  redis.call('HSET', KEYS[1], 'f', 0, 'r', running)
+  running[attempt] = now + holdMs
+  runningCount = runningCount + 1
+  redis.call('HSET', KEYS[1], attempt, running[attempt])
 end
+save()
+return {outcome, windowEnds - now}
+`);
+
+/** Returns 1 when this failure locked the pair. */
+const FAILED = redisScript(`${LOAD_AND_SAVE}
+endAttempt()
+local lockedNow = 0
+if failures < maxFailures then
+  failures = failures + 1
+  if failures >= maxFailures then
+    windowEnds = now + windowMs
+    lockedNow = 1
+  end
+end
+save()
+return lockedNow
+`);
+
+const SUCCEEDED = redisScript(`${LOAD_AND_SAVE}
+endAttempt()
+failures = 0
+save()
 return 0
 `);
 
-/** ARGV: the attempt's window id. */
-const RELEASED = redisScript(`
-local state = redis.call('HMGET', KEYS[1], 'w', 'f', 'r')
-if state[1] ~= ARGV[1] then return 0 end
-local failures, running = tonumber(state[2]), math.max(0, tonumber(state[3]) - 1)
-if running == 0 and failures == 0 then
-  redis.call('DEL', KEYS[1])
-else
-  redis.call('HSET', KEYS[1], 'r', running)
-end
+const RELEASED = redisScript(`${LOAD_AND_SAVE}
+endAttempt()
+save()
 return 0
 `);
 
 /** PairAttempts in Redis, shared by every instance; every method rejects when Redis does not answer. */
-export function createPairAttemptsInRedis(redis: Redis, { maxFailures, windowMs }: PairAttemptsOptions): PairAttempts {
+export function createPairAttemptsInRedis(redis: Redis, { maxFailures, windowMs, holdMs }: PairAttemptsOptions): PairAttempts {
+  const run = (script: typeof TAKE, pair: string, attempt: string) => script.run(redis, [pair], [attempt, maxFailures, windowMs, holdMs]);
   return {
-    async take(pair) {
-      const [outcome, window, msLeft] = (await TAKE.run(redis, [pair], [maxFailures, windowMs, newWindowId()])) as [PairTake['outcome'], string, number];
-      return { outcome, window, msLeft };
+    async take(pair, attempt) {
+      const [outcome, msLeft] = (await run(TAKE, pair, attempt)) as [PairTake['outcome'], number];
+      return { outcome, msLeft };
     },
-    async failed(pair, window) {
-      const lockedNow = await FAILED.run(redis, [pair], [window, maxFailures, windowMs, newWindowId()]);
-      return { lockedNow: lockedNow === 1 };
+    async failed(pair, attempt) {
+      return { lockedNow: (await run(FAILED, pair, attempt)) === 1 };
     },
-    async succeeded(pair, window) {
-      await SUCCEEDED.run(redis, [pair], [window]);
+    async succeeded(pair, attempt) {
+      await run(SUCCEEDED, pair, attempt);
     },
-    async released(pair, window) {
-      await RELEASED.run(redis, [pair], [window]);
+    async released(pair, attempt) {
+      await run(RELEASED, pair, attempt);
     },
   };
 }

@@ -61,6 +61,12 @@ const fillPair = async (throttle: LoginThrottle, ip = '10.0.0.1'): Promise<Login
   });
 };
 
+/** A pair's failures and running attempts, as its Redis hash holds them. */
+const pairState = async (key: string) => {
+  const fields = await redis.client.hgetall(key);
+  return { failures: Number(fields.f ?? 0), running: Object.keys(fields).filter((field) => field.startsWith('a:')).length };
+};
+
 /** Every key of the leased db under `prefix`, by SCAN. */
 const keysUnder = async (prefix: string): Promise<string[]> => {
   const keys: string[] = [];
@@ -386,25 +392,26 @@ describe('login throttle windows in Redis', () => {
     const fresh = await fillPair(throttle, '10.2.2.2');
     const [key] = await keysUnder(`${keyPrefix}:attempts`);
     await released!.release();
-    expect(await redis.client.hmget(key!, 'f', 'r')).toEqual(['0', String(MAX_FAILURES)]);
+    expect(await pairState(key!)).toEqual({ failures: 0, running: MAX_FAILURES });
     expect(await failing!.failed()).toEqual({ lockedNow: false });
-    expect(await redis.client.hmget(key!, 'f', 'r')).toEqual(['1', String(MAX_FAILURES)]);
+    expect(await pairState(key!)).toEqual({ failures: 1, running: MAX_FAILURES });
     await other!.succeeded();
-    expect(await redis.client.hmget(key!, 'f', 'r')).toEqual(['0', String(MAX_FAILURES)]);
+    expect(await pairState(key!)).toEqual({ failures: 0, running: MAX_FAILURES });
     for (const attempt of fresh) await attempt.failed();
     expect(await probe(throttle, 'alice', '10.2.2.2')).toMatchObject({ refused: true, reason: 'pair' });
   });
 });
 
 describe('login throttle windows', () => {
-  it('does not give back the place of an attempt whose window has ended', async () => {
+  it('keeps the places of attempts running when their window ends, and frees each once', async () => {
     const keyPrefix = 'authd:login:ended';
-    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 1, keyPrefix });
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: 1, keyPrefix, busyWaitMs: 0 });
     const running = await fillPair(throttle, '10.4.4.4');
-    await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect(await keysUnder(keyPrefix)).toEqual([]);
+    await sleep(1100);
+    expect(await probe(throttle, 'alice', '10.4.4.4')).toMatchObject({ refused: true, reason: 'busy' });
     for (const attempt of running) await attempt.release();
     expect(await keysUnder(keyPrefix)).toEqual([]);
+    expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.4.4.4')).toBe(true);
   });
 });
 
@@ -435,8 +442,7 @@ describe('login throttle across a Redis outage', () => {
       const throttle = createLoginThrottle({ redis: flaky, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
       await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.4.4.4');
       const [key] = await keysUnder(`${keyPrefix}:attempts`);
-      const failures = () => redis.client.hmget(key!, 'f', 'r');
-      expect(await failures()).toEqual([String(MAX_FAILURES - 1), '0']);
+      expect(await pairState(key!)).toEqual({ failures: MAX_FAILURES - 1, running: 0 });
 
       const ended = new Promise((resolve) => flaky.once('end', resolve));
       flaky.disconnect();
@@ -448,7 +454,7 @@ describe('login throttle across a Redis outage', () => {
       await duringOutage.release();
 
       // Redis still counts both failures: the next one is the last.
-      expect(await failures()).toEqual([String(MAX_FAILURES - 1), '0']);
+      expect(await pairState(key!)).toEqual({ failures: MAX_FAILURES - 1, running: 0 });
       expect(await fail(throttle, 'alice', '10.4.4.4')).toBe(true);
     } finally {
       flaky.disconnect();
