@@ -90,7 +90,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       issuer: config.issuer,
       users: data.users,
       passwords: createPasswordHasher({ cost: config.argon2, metrics, concurrency: argon2Jobs, ...options.passwordQueue }),
-      throttle: createLoginThrottle({ redis: data.redis, maxFailures: config.loginMaxFailures, lockSeconds: config.loginLockSeconds }),
+      throttle: createLoginThrottle({ redis: data.redis, maxFailures: config.loginMaxFailures, lockSeconds: config.loginLockSeconds, metrics }),
       sessions: createSessionIssuer({ policy, accessTokens, refreshTokens, clock }),
       audit,
       metrics,

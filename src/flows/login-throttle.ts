@@ -4,6 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { normalizeUsername } from '../domain/user.js';
 import { createPairAttemptsInMemory, type PairAttempts, type PairTake } from '../stores/pair-attempts.js';
+import type { Metrics } from '../observability/metrics.js';
 import type { Redis } from '../stores/redis.js';
 import { createPairAttemptsInRedis } from '../stores/redis-pair-attempts.js';
 
@@ -61,6 +62,8 @@ export interface LoginThrottleOptions {
   readonly keyPrefix?: string;
   /** How long an attempt beyond a pair's remaining failures waits for a place; default DEFAULT_BUSY_WAIT_MS. */
   readonly busyWaitMs?: number;
+  /** Counts the places and failures this process's counts took because Redis did not answer. */
+  readonly metrics?: Pick<Metrics, 'loginThrottleLocal'>;
 }
 
 /**
@@ -147,6 +150,7 @@ export function createLoginThrottle({
   lockSeconds,
   keyPrefix = 'authd:login',
   busyWaitMs = DEFAULT_BUSY_WAIT_MS,
+  metrics,
 }: LoginThrottleOptions): LoginThrottle {
   // More than IP_FAILURE_FACTOR × maxFailures failures lock an IP (SPEC).
   const ipLockAt = maxFailures * IP_FAILURE_FACTOR + 1;
@@ -170,7 +174,9 @@ export function createLoginThrottle({
       try {
         return { taken: await pairsInRedis.take(pair, attempt), counts: pairsInRedis };
       } catch {
-        // Redis did not answer: this process's counts stand in.
+        // Redis did not answer (or refused: read-only after a failover, out of memory): this
+        // process's counts stand in, so each instance counts alone while it lasts.
+        metrics?.loginThrottleLocal.inc();
       }
     }
     return { taken: await pairsHere.take(pair, attempt), counts: pairsHere };
@@ -240,6 +246,7 @@ export function createLoginThrottle({
     try {
       return await place.counts.failed(pair, place.attempt);
     } catch {
+      metrics?.loginThrottleLocal.inc();
       return pairsHere.failed(pair, place.attempt);
     }
   };

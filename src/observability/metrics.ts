@@ -13,6 +13,7 @@ export interface Metrics {
   readonly argon2Workers: Gauge;
   readonly argon2Abandoned: Counter;
   readonly loginFailures: Counter<'reason'>;
+  readonly loginThrottleLocal: Counter;
 }
 
 export interface MetricsOptions {
@@ -100,6 +101,11 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
       name: 'authd_login_failures_total',
       help: 'Failed password logins by reason',
       labelNames: ['reason'],
+      registers,
+    }),
+    loginThrottleLocal: new Counter({
+      name: 'authd_login_throttle_local_total',
+      help: 'Login attempts placed, and failures counted, in this instance alone because Redis did not answer',
       registers,
     }),
   };

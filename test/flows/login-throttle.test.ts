@@ -9,6 +9,7 @@ import {
   type LoginRefused,
   type LoginThrottle,
 } from '../../src/flows/login-throttle.js';
+import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { proxiedUrl } from '../support/net.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
@@ -60,6 +61,9 @@ const fillPair = async (throttle: LoginThrottle, ip = '10.0.0.1'): Promise<Login
     return attempt;
   });
 };
+
+/** Places and failures the throttle counted in its own process because Redis did not answer. */
+const counted = async (metrics: Metrics) => (await metrics.loginThrottleLocal.get()).values[0]?.value ?? 0;
 
 /** A pair's failures and running attempts, as its Redis hash holds them. */
 const pairState = async (key: string) => {
@@ -358,9 +362,11 @@ describe('throttledAddress', () => {
 describe('login throttle keys in Redis', () => {
   it('are under the prefix, expire within lockSeconds and never hold the username', async () => {
     const keyPrefix = 'authd:login:keys';
-    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, metrics });
     await fail(throttle, 'Secret.Username', '10.1.1.1');
     await failTimes(throttle, MAX_FAILURES, 'Other.Name', '2001:db8::1');
+    expect(await counted(metrics)).toBe(0);
 
     const keys = await keysUnder(keyPrefix);
     expect(keys).toHaveLength(4);
@@ -420,12 +426,15 @@ describe('login throttle with Redis unreachable', () => {
     const unreachable = createRedis('redis://127.0.0.1:1');
     unreachable.on('error', () => {}); // connection refused, expected
     try {
-      const throttle = createLoginThrottle({ redis: unreachable, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS });
+      const metrics = createMetrics({ defaultMetrics: false });
+      const throttle = createLoginThrottle({ redis: unreachable, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, metrics });
       expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
       expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.0.0.1')).toBe(true);
       expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
       expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ refused: false });
       await succeed(throttle, 'bob', '10.0.0.1');
+      // Every one of the seven attempts asked this process for its place.
+      expect(await counted(metrics)).toBe(7);
     } finally {
       unreachable.disconnect();
     }
