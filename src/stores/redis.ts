@@ -15,6 +15,9 @@ export function createRedis(redisUrl: string): Redis {
     commandTimeout: 1000,
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
+    // A command sent before a dropped connection may have run: sent again after the reconnect, a
+    // throttle step (a failure, a success) would count twice. Callers treat it as unanswered.
+    autoResendUnfulfilledCommands: false,
     lazyConnect: false,
     // How long disconnect() lets a closing socket finish before destroying it. ioredis arms this
     // timer even when the socket has already closed (Redis refused it) and then nothing clears

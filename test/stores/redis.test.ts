@@ -1,6 +1,15 @@
 import { spawnSync } from 'node:child_process';
 import { ROOT } from '../support/cli.js';
-import { closedPort } from '../support/net.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createRedis, redisReady } from '../../src/stores/redis.js';
+import { closedPort, proxiedUrl } from '../support/net.js';
+import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await leaseTestRedis();
+});
+afterAll(() => redis.release());
 
 describe('the Redis client authd makes', () => {
   it('lets the process exit soon after disconnect() while Redis is down', async () => {
@@ -22,5 +31,30 @@ describe('the Redis client authd makes', () => {
     // A child that never reached disconnect() prints nothing.
     expect(child.stdout).toMatch(/^\d+$/);
     expect(Number(child.stdout)).toBeLessThan(1000);
+  });
+
+  it('does not send a command again after a dropped connection, since Redis may have run it', async () => {
+    const { url, proxy } = await proxiedUrl(redis.url);
+    const client = createRedis(url);
+    client.on('error', () => undefined);
+    try {
+      expect(await redisReady(client, 5000)).toBe(true);
+      // A pop that Redis runs but whose answer is lost with the connection.
+      const pop = client.blpop('queue', 0).catch((error: unknown) => error);
+      await sleep(100);
+      proxy.silence();
+      await redis.client.lpush('queue', 'first');
+      await sleep(100);
+      proxy.reset();
+      expect(await redisReady(client, 5000)).toBe(true);
+      expect(await pop).toBeInstanceOf(Error);
+      await redis.client.lpush('queue', 'second');
+      await sleep(300);
+      // Sent again, the pop would have taken the second item too.
+      expect(await redis.client.lrange('queue', 0, -1)).toEqual(['second']);
+    } finally {
+      client.disconnect();
+      await proxy.close();
+    }
   });
 });

@@ -13,6 +13,8 @@ export interface TcpProxy {
   readonly port: number;
   /** From now on, nothing more is passed either way; connections stay open, as with a hung server. */
   silence(): void;
+  /** Drops every connection (a network blip) and passes data again on the new ones. */
+  reset(): void;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,10 @@ export async function tcpProxy(target: { host: string; port: number }, { delayMs
     port: (server.address() as AddressInfo).port,
     silence: () => {
       silent = true;
+    },
+    reset: () => {
+      for (const socket of sockets) socket.destroy();
+      silent = false;
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();
