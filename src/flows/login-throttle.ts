@@ -29,6 +29,12 @@ export interface LoginRefused {
  */
 export interface LoginAttempt {
   readonly refused: false;
+  /**
+   * Aborts when the client leaves (the signal given to `begin`) or when the attempt has run five
+   * sixths of its hold (25 s by default): password work not started by then must not start, since
+   * the attempt's place is given up at the hold's end and another attempt may take it.
+   */
+  readonly signal: AbortSignal;
   /** Counts the failure; `lockedNow` when it locked the pair (log `login_locked` once). */
   failed(): Promise<{ lockedNow: boolean }>;
   /** Clears the pair's failures (and a lock); the IP's failures stay counted. */
@@ -62,8 +68,10 @@ export interface LoginThrottleOptions {
   readonly keyPrefix?: string;
   /** How long an attempt beyond a pair's remaining failures waits for a place; default DEFAULT_BUSY_WAIT_MS. */
   readonly busyWaitMs?: number;
-  /** Counts the places and failures this process's counts took because Redis did not answer. */
+  /** Counts the steps this process's counts answered because Redis did not answer. */
   readonly metrics?: Pick<Metrics, 'loginThrottleLocal'>;
+  /** How long a running attempt holds its place at most; default ATTEMPT_HOLD_MS. */
+  readonly holdMs?: number;
 }
 
 /**
@@ -81,10 +89,11 @@ const FIRST_BUSY_POLL_MS = 25;
 const MAX_BUSY_POLL_MS = 400;
 
 /**
- * How long a running attempt holds its place at most: far longer than a login runs (the argon2
- * queue is bounded, so a login waits seconds at most), and short beside LOGIN_LOCK_SECONDS, for a
- * place whose end was lost (a reply timed out after Redis had acted, the process died). An
- * attempt that runs longer still counts its failure, but no longer holds its place.
+ * How long a running attempt holds its place at most: far longer than a login runs outside a
+ * storm, and short beside LOGIN_LOCK_SECONDS, for a place whose end was lost (a reply timed out
+ * after Redis had acted, the process died). An attempt whose password work has not started five
+ * sixths of the way through (a long argon2 queue, a slow lookup) gets 503 instead (its `signal`),
+ * so no password is checked for an attempt whose place may have gone to another.
  */
 export const ATTEMPT_HOLD_MS = 30_000;
 
@@ -151,6 +160,7 @@ export function createLoginThrottle({
   keyPrefix = 'authd:login',
   busyWaitMs = DEFAULT_BUSY_WAIT_MS,
   metrics,
+  holdMs = ATTEMPT_HOLD_MS,
 }: LoginThrottleOptions): LoginThrottle {
   // More than IP_FAILURE_FACTOR × maxFailures failures lock an IP (SPEC).
   const ipLockAt = maxFailures * IP_FAILURE_FACTOR + 1;
@@ -164,7 +174,7 @@ export function createLoginThrottle({
    * counts it was taken from. One taken here while Redis did not answer and given back to Redis
    * later would free a place that Redis holds for another attempt.
    */
-  const pairOptions = { maxFailures, windowMs: lockSeconds * 1000, holdMs: ATTEMPT_HOLD_MS };
+  const pairOptions = { maxFailures, windowMs: lockSeconds * 1000, holdMs };
   const pairsInRedis = redis === undefined ? undefined : createPairAttemptsInRedis(redis, pairOptions);
   const pairsHere = createPairAttemptsInMemory(pairOptions);
   const pairKey = (username: string, ip: string) => `${keyPrefix}:attempts:${usernameDigest(username)}:${ip}`;
@@ -258,14 +268,23 @@ export function createLoginThrottle({
       const place = await takePlace(pair, randomUUID(), ip, signal);
       if ('refused' in place) return place;
 
+      // The attempt's signal: the client leaving, or the hold running out for password work.
+      const cutoff = new AbortController();
+      const stop = () => cutoff.abort();
+      const timer = setTimeout(stop, (holdMs * 5) / 6).unref();
+      if (signal?.aborted) stop();
+      signal?.addEventListener('abort', stop, { once: true });
       let ended = false;
       const end = async <T>(outcome: () => Promise<T>, otherwise: T): Promise<T> => {
         if (ended) return otherwise;
         ended = true;
+        clearTimeout(timer);
+        signal?.removeEventListener('abort', stop);
         return outcome();
       };
       return {
         refused: false,
+        signal: cutoff.signal,
         failed: () =>
           end(async () => {
             const [{ lockedNow }] = await Promise.all([countPairFailure(pair, place), countIpFailure(ip)]);

@@ -81,7 +81,7 @@ async function authenticateUser(deps: PasswordGrantDeps, { username, password, i
   try {
     // A username no user can have is an unknown user: the same work and the same answer.
     const user = hasControlCharacters(username) ? undefined : await users.findByUsername(username);
-    const verdict = await checkPassword(passwords, user, password, abandoned);
+    const verdict = await checkPassword(passwords, user, password, attempt.signal, abandoned);
     if (user === undefined || !verdict.ok || user.disabled) {
       const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
       deps.metrics.loginFailures.inc({ reason });
@@ -98,18 +98,21 @@ async function authenticateUser(deps: PasswordGrantDeps, { username, password, i
   }
 }
 
-/** Verifies against the user's hash, or a dummy hash of the same cost when there is no usable user. */
-async function checkPassword(passwords: PasswordHasher, user: User | undefined, password: string, abandoned: AbortSignal) {
+/**
+ * Verifies against the user's hash, or a dummy hash of the same cost when there is no usable user;
+ * no work starts once `stop` has fired (the client left, or the attempt's place is running out).
+ */
+async function checkPassword(passwords: PasswordHasher, user: User | undefined, password: string, stop: AbortSignal, abandoned: AbortSignal) {
   try {
     if (user === undefined || user.disabled) {
-      await passwords.verifyDummy(password, abandoned);
+      await passwords.verifyDummy(password, stop);
       return { ok: false, needsRehash: false };
     }
-    return await passwords.verify(user.passwordHash, password, abandoned);
+    return await passwords.verify(user.passwordHash, password, stop);
   } catch (error) {
     if (error instanceof HasherBusyError) throw temporarilyUnavailable(error.retryAfterSeconds);
-    // Nobody reads this answer; nothing is counted for or against the pair.
-    if (error instanceof HashAbandonedError) throw temporarilyUnavailable(1, 'client disconnected');
+    // No verdict: nothing is counted for or against the pair.
+    if (error instanceof HashAbandonedError) throw temporarilyUnavailable(1, abandoned.aborted ? 'client disconnected' : 'the login waited too long');
     throw error;
   }
 }

@@ -94,7 +94,7 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
     }),
     argon2Abandoned: new Counter({
       name: 'authd_argon2_abandoned_total',
-      help: 'Password checks dropped from the queue because the client had disconnected',
+      help: 'Password checks dropped from the queue because the client had disconnected or the login had waited too long',
       registers,
     }),
     loginFailures: new Counter({
@@ -105,7 +105,7 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
     }),
     loginThrottleLocal: new Counter({
       name: 'authd_login_throttle_local_total',
-      help: 'Login attempts placed, and failures counted, in this instance alone because Redis did not answer',
+      help: 'Login throttle steps (asking for a place, counting a failure) answered by this instance alone because Redis did not answer',
       registers,
     }),
   };

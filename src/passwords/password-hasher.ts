@@ -36,7 +36,7 @@ export interface PasswordHasher {
   /**
    * A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw.
    * When `abandoned` has fired by the time the job would start, the job is dropped with
-   * HashAbandonedError: no one is waiting for its answer.
+   * HashAbandonedError: no one is waiting for its answer, or it must no longer run.
    */
   verify(hash: string, password: string, abandoned?: AbortSignal): Promise<PasswordVerdict>;
   /** The same work as `verify`, against a hash of no one, for unknown and disabled users. */

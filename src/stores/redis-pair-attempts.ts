@@ -23,10 +23,12 @@ local fields = redis.call('HGETALL', KEYS[1])
 for i = 1, #fields, 2 do
   local name, value = fields[i], tonumber(fields[i + 1])
   if name == 'e' then
-    windowEnds = value
+    windowEnds = value or 0
   elseif name == 'f' then
-    failures = value
-  elseif value > now then
+    failures = value or 0
+  elseif string.sub(name, 1, 2) ~= 'a:' then
+    -- not this format's (another version's): left alone
+  elseif value and value > now then
     running[name] = value
     runningCount = runningCount + 1
   else

@@ -341,6 +341,40 @@ describe.each([
   });
 });
 
+describe('login attempt signal', () => {
+  const throttle = (holdMs: number) => createLoginThrottle({ maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, holdMs, busyWaitMs: 0 });
+  const begin = async (from: LoginThrottle, signal?: AbortSignal): Promise<LoginAttempt> => {
+    const attempt = await from.begin('alice', '10.0.0.1', signal);
+    if (attempt.refused) throw new Error('refused');
+    return attempt;
+  };
+
+  it('aborts five sixths of the way through the attempt\'s hold, so that no password work starts once its place may be gone', async () => {
+    const attempt = await begin(throttle(600));
+    await sleep(400);
+    expect(attempt.signal.aborted).toBe(false);
+    await sleep(200);
+    expect(attempt.signal.aborted).toBe(true);
+  });
+
+  it('aborts when the client leaves', async () => {
+    const client = new AbortController();
+    const attempt = await begin(throttle(60_000), client.signal);
+    expect(attempt.signal.aborted).toBe(false);
+    client.abort();
+    expect(attempt.signal.aborted).toBe(true);
+  });
+
+  it('no longer aborts once the attempt has ended', async () => {
+    const client = new AbortController();
+    const attempt = await begin(throttle(300), client.signal);
+    await attempt.release();
+    await sleep(350);
+    client.abort();
+    expect(attempt.signal.aborted).toBe(false);
+  });
+});
+
 describe('throttledAddress', () => {
   it.each([
     ['192.0.2.1', '192.0.2.1'],

@@ -73,6 +73,26 @@ async function attemptsLeft(throttle: LoginThrottle, username: string, ip: strin
 }
 
 describe('password grant and the login throttle', () => {
+  it('answers 503 without checking the password when the attempt\'s hold runs out before the password work starts', async () => {
+    const throttle = createLoginThrottle({ redis: redis.authd, maxFailures: MAX_FAILURES, lockSeconds: 60, keyPrefix: 'hold-ends', busyWaitMs: 0, holdMs: 600 });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const hasher = createPasswordHasher({ cost: LOW, metrics });
+    const slowUsers: PasswordUsers = {
+      ...unreachableUsers,
+      findByUsername: async () => {
+        await new Promise((resolve) => setTimeout(resolve, 550));
+        return undefined;
+      },
+    };
+    const answer = await grantWith(slowUsers, throttle, hasher).handle(request('alice', '203.0.113.9')).catch((error: unknown) => error);
+    expect(answer).toBeInstanceOf(OAuthError);
+    expect(answer).toMatchObject({ status: 503, code: 'temporarily_unavailable', description: 'the login waited too long' });
+    // The (dummy) check was dropped before it ran.
+    expect((await metrics.argon2Abandoned.get()).values[0]?.value).toBe(1);
+    // No verdict: the pair is charged nothing.
+    expect(await attemptsLeft(throttle, 'alice', '203.0.113.9')).toBe(MAX_FAILURES);
+  });
+
   it('gives the attempt back when the lookup fails, so a store outage costs the pair no tries', async () => {
     const throttle = throttleUnder('lookup-fails');
     const grant = grantWith(unreachableUsers, throttle);

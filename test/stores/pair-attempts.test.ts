@@ -190,6 +190,17 @@ describe('pair attempts in Redis', () => {
     expect(await redis.client.exists(pair)).toBe(0);
   });
 
+  it('leave fields they do not know alone (another version\'s), and go on counting', async () => {
+    const pair = newPair();
+    await redis.client.hset(pair, 'w', 'a-window-id', 'r', '2');
+    await redis.client.pexpire(pair, 60_000);
+    const [first, second] = [randomUUID(), randomUUID()];
+    expect((await counts().take(pair, first)).outcome).toBe('placed');
+    expect(await counts().failed(pair, first)).toEqual({ lockedNow: false });
+    await counts().take(pair, second);
+    expect(await redis.client.hgetall(pair)).toMatchObject({ w: 'a-window-id', r: '2', f: '1', [`a:${second}`]: expect.any(String) });
+  });
+
   it('run after Redis has forgotten their scripts', async () => {
     const pair = newPair();
     await counts().take(pair, randomUUID());
