@@ -11,8 +11,7 @@ import {
 } from '../../src/flows/login-throttle.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
-import { proxiedUrl } from '../support/net.js';
-import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
+import { leaseAuthdRedis, proxiedAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
 const LOCK_SECONDS = 60;
@@ -507,18 +506,14 @@ describe('login throttle across a Redis outage', () => {
 
 describe('login throttle with Redis connected but not answering', () => {
   it('falls back to counting in this process instead of hanging the login', async () => {
-    const { url, proxy } = await proxiedUrl(redis.url);
-    const hung = createRedis(url);
-    hung.on('error', () => undefined);
+    const { client: hung, proxy, close } = await proxiedAuthdRedis(redis.url);
     try {
-      expect(await redisReady(hung, 5000)).toBe(true);
       const throttle = createLoginThrottle({ redis: hung, maxFailures: 1, lockSeconds: LOCK_SECONDS, keyPrefix: 'authd:login:hung' });
       proxy.silence();
       expect(await fail(throttle, 'alice', '10.3.3.3')).toBe(true);
       expect(await probe(throttle, 'alice', '10.3.3.3')).toMatchObject({ refused: true, reason: 'pair' });
     } finally {
-      hung.disconnect();
-      await proxy.close();
+      await close();
     }
   }, 15_000);
 });

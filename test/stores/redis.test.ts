@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
 import { ROOT } from '../support/cli.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { createRedis, redisReady } from '../../src/stores/redis.js';
-import { closedPort, proxiedUrl } from '../support/net.js';
-import { leaseTestRedis, type TestRedis } from '../support/redis.js';
+import { redisReady } from '../../src/stores/redis.js';
+import { closedPort } from '../support/net.js';
+import { leaseTestRedis, proxiedAuthdRedis, type TestRedis } from '../support/redis.js';
 
 let redis: TestRedis;
 beforeAll(async () => {
@@ -34,11 +34,8 @@ describe('the Redis client authd makes', () => {
   });
 
   it('does not send a command again after a dropped connection, since Redis may have run it', async () => {
-    const { url, proxy } = await proxiedUrl(redis.url);
-    const client = createRedis(url);
-    client.on('error', () => undefined);
+    const { client, proxy, close } = await proxiedAuthdRedis(redis.url);
     try {
-      expect(await redisReady(client, 5000)).toBe(true);
       // A pop that Redis runs but whose answer is lost with the connection.
       const pop = client.blpop('queue', 0).catch((error: unknown) => error);
       await sleep(100);
@@ -53,8 +50,7 @@ describe('the Redis client authd makes', () => {
       // Sent again, the pop would have taken the second item too.
       expect(await redis.client.lrange('queue', 0, -1)).toEqual(['second']);
     } finally {
-      client.disconnect();
-      await proxy.close();
+      await close();
     }
   });
 });
