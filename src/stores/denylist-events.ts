@@ -61,13 +61,23 @@ export function createRevocationFeed(redis: Redis): RevocationFeed {
       const connection = redis.duplicate({ autoResubscribe: false });
       subscriber = connection;
       connection.on('error', () => undefined); // the main connection reports Redis errors
+      // A SUBSCRIBE the link dropped unanswered is not sent again (see createRedis): it fails by
+      // its timeout, later, when another link may hold the subscription; only the link it was
+      // sent on is started over.
+      let links = 0;
       connection.on('ready', () => {
+        const link = links;
         connection.subscribe(channel).then(
-          () => handlers.subscribed(),
-          () => connection.disconnect(true),
+          () => {
+            if (link === links) handlers.subscribed();
+          },
+          () => {
+            if (link === links) connection.disconnect(true);
+          },
         );
       });
       connection.on('close', () => {
+        links += 1;
         if (subscriber === connection) handlers.lost(); // not when close() ended it on purpose
       });
       connection.on('message', (from: string, message: string) => {

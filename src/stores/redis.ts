@@ -16,7 +16,8 @@ export function createRedis(redisUrl: string): Redis {
     connectTimeout: 2000,
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     // A command sent before a dropped connection may have run: sent again after the reconnect, a
-    // throttle step (a failure, a success) would count twice. Callers treat it as unanswered.
+    // throttle step (a failure, a success) would count twice. Not sent again, it fails only by
+    // commandTimeout (which must stay set), and callers treat it as unanswered.
     autoResendUnfulfilledCommands: false,
     lazyConnect: false,
     // How long disconnect() lets a closing socket finish before destroying it. ioredis arms this

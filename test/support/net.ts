@@ -18,11 +18,18 @@ export interface TcpProxy {
   close(): Promise<void>;
 }
 
+export interface TcpProxyOptions {
+  /** Each chunk is passed on after this long (a slow link). */
+  readonly delayMs?: number;
+  /** Chunks from the server for which this answers true are dropped (an answer lost on the way). */
+  readonly dropFromServer?: (chunk: Buffer, proxy: TcpProxy) => boolean;
+}
+
 /**
- * A TCP proxy on 127.0.0.1 to `target`, passing each chunk on after `delayMs` (a slow link), and
- * which can be made to stop answering without closing.
+ * A TCP proxy on 127.0.0.1 to `target`, passing each chunk on after `delayMs`, and which can be
+ * made to stop answering without closing, or to drop the server's answers one by one.
  */
-export async function tcpProxy(target: { host: string; port: number }, { delayMs = 0 } = {}): Promise<TcpProxy> {
+export async function tcpProxy(target: { host: string; port: number }, { delayMs = 0, dropFromServer }: TcpProxyOptions = {}): Promise<TcpProxy> {
   let silent = false;
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
@@ -30,8 +37,9 @@ export async function tcpProxy(target: { host: string; port: number }, { delayMs
     socket.on('close', () => sockets.delete(socket));
     socket.on('error', () => undefined);
   };
-  const pass = (from: Socket, to: Socket) =>
-    from.on('data', (chunk) => {
+  const pass = (from: Socket, to: Socket, drop?: (chunk: Buffer) => boolean) =>
+    from.on('data', (chunk: Buffer) => {
+      if (drop?.(chunk)) return;
       const write = () => silent || to.destroyed || to.write(chunk);
       if (delayMs === 0) write();
       else setTimeout(write, delayMs);
@@ -41,12 +49,12 @@ export async function tcpProxy(target: { host: string; port: number }, { delayMs
     track(client);
     track(upstream);
     pass(client, upstream);
-    pass(upstream, client);
+    pass(upstream, client, dropFromServer && ((chunk) => dropFromServer(chunk, proxy)));
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
+  const proxy: TcpProxy = {
     port: (server.address() as AddressInfo).port,
     silence: () => {
       silent = true;
@@ -60,13 +68,14 @@ export async function tcpProxy(target: { host: string; port: number }, { delayMs
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+  return proxy;
 }
 
 /** Ports the test URLs may leave out. */
 const DEFAULT_PORTS: Readonly<Record<string, number>> = { 'redis:': 6379, 'postgres:': 5432, 'postgresql:': 5432 };
 
 /** `url` with its host and port replaced by a `tcpProxy` to them (same credentials, path and db). */
-export async function proxiedUrl(url: string, options: { delayMs?: number } = {}): Promise<{ url: string; proxy: TcpProxy }> {
+export async function proxiedUrl(url: string, options: TcpProxyOptions = {}): Promise<{ url: string; proxy: TcpProxy }> {
   const proxied = new URL(url);
   const proxy = await tcpProxy({ host: proxied.hostname, port: Number(proxied.port || DEFAULT_PORTS[proxied.protocol]) }, options);
   proxied.host = `127.0.0.1:${proxy.port}`;

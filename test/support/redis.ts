@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { createRedis, redisReady, type Redis as AuthdRedis } from '../../src/stores/redis.js';
-import { proxiedUrl, type TcpProxy } from './net.js';
+import { proxiedUrl, type TcpProxy, type TcpProxyOptions } from './net.js';
 
 export const TEST_REDIS_SERVER_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -89,8 +89,8 @@ export interface ProxiedAuthdRedis {
 }
 
 /** An authd client to `url` through a TCP proxy the test can silence or reset, once it answers. */
-export async function proxiedAuthdRedis(url: string): Promise<ProxiedAuthdRedis> {
-  const { url: proxied, proxy } = await proxiedUrl(url);
+export async function proxiedAuthdRedis(url: string, options: TcpProxyOptions = {}): Promise<ProxiedAuthdRedis> {
+  const { url: proxied, proxy } = await proxiedUrl(url, options);
   const client = createRedis(proxied);
   client.on('error', () => undefined); // the test makes the link fail
   if (!(await redisReady(client, 5000))) throw new Error('Redis did not answer through the proxy within 5 s');
