@@ -3,8 +3,8 @@ import { isIPv6 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { normalizeUsername } from '../domain/user.js';
-import { createPairAttemptsInMemory, type PairAttempts, type PairTake } from '../stores/pair-attempts.js';
 import type { Metrics } from '../observability/metrics.js';
+import { createPairAttemptsInMemory, type PairAttempts, type PairTake } from '../stores/pair-attempts.js';
 import type { Redis } from '../stores/redis.js';
 import { createPairAttemptsInRedis } from '../stores/redis-pair-attempts.js';
 
@@ -145,7 +145,7 @@ const usernameDigest = (username: string) => createHash('sha256').update(normali
  * logins with the right password go through once the running ones finish, and concurrent guesses
  * stop at the lock. Each place is the attempt's own: a success while guesses run keeps their
  * places (they still count when they fail), an attempt frees its own place and no other, however
- * often or late its end arrives, and a place whose end is lost is held ATTEMPT_HOLD_MS at most.
+ * often or late its end arrives, and a place whose end is lost is held holdMs at most.
  * A place goes back to the counts it came from.
  *
  * The IP counts failures only (rate-limiter-flexible), read before the attempt and counted after
