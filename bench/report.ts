@@ -65,7 +65,12 @@ function checks(report: Report): Check[] {
     target: '≥ 1000 req/s, p99 < 50 ms',
     met: (refresh?.requestsPerSecond ?? 0) >= 1000 && (refresh?.p99 ?? Infinity) < 50,
   });
-  atLeast('password grant vs argon2 verify only', rps('authd', 'password grant') / argon2PerSecond(report), 0.9);
+  // By CPU: the share of a login's server CPU spent off the main thread (argon2's threads, and V8's
+  // at about 1% of them), which is what the rate would be if argon2 ran as fast in authd as alone.
+  // It does not move with argon2's rate measured around the row, which the req/s ratio does.
+  const password = find('authd', 'password grant');
+  const offMainThread = password === undefined ? Number.NaN : 1 - password.mainThreadCpuMicrosPerRequest / password.cpuMicrosPerRequest;
+  atLeast('password grant vs argon2 verify only', rps('authd', 'password grant') / argon2PerSecond(report), 0.9, offMainThread);
   const failing = report.rows.filter((row) => row.target === 'authd' && row.failed + row.errors > 0);
   list.push({
     what: 'every authd row answered without a 4xx, a 5xx or a connection error',
