@@ -349,10 +349,10 @@ describe('login attempt signal', () => {
   };
 
   it('aborts five sixths of the way through the attempt\'s hold, so that no password work starts once its place may be gone', async () => {
-    const attempt = await begin(throttle(600));
-    await sleep(400);
+    const attempt = await begin(throttle(1200));
+    await sleep(500);
     expect(attempt.signal.aborted).toBe(false);
-    await sleep(200);
+    await sleep(600);
     expect(attempt.signal.aborted).toBe(true);
   });
 

@@ -70,19 +70,19 @@ describe.each(backends)('pair attempts (%s)', (_backend, create) => {
   });
 
   it('locks at the failure that reaches maxFailures, for the whole window from then', async () => {
-    const counts = attempts({ windowMs: 600 });
+    const counts = attempts({ windowMs: 1000 });
     const pair = newPair();
     const placed = await place(counts, pair, MAX_FAILURES);
-    await sleep(300);
+    await sleep(500);
     expect(await counts.failed(pair, placed[0]!)).toEqual({ lockedNow: false });
     expect(await counts.failed(pair, placed[1]!)).toEqual({ lockedNow: false });
     expect(await counts.failed(pair, placed[2]!)).toEqual({ lockedNow: true });
     const locked = await counts.take(pair, randomUUID());
     expect(locked.outcome).toBe('locked');
-    expect(locked.msLeft).toBeGreaterThan(500);
-    await sleep(400); // past the first window's end, within the lock's
+    expect(locked.msLeft).toBeGreaterThan(800);
+    await sleep(700); // past the first window's end, within the lock's
     expect(await outcome(counts, pair)).toBe('locked');
-    await sleep(300);
+    await sleep(500);
     expect(await outcome(counts, pair)).toBe('placed');
   });
 
@@ -116,11 +116,11 @@ describe.each(backends)('pair attempts (%s)', (_backend, create) => {
   });
 
   it('gives up a place held longer than holdMs, and still counts the attempt\'s failure', async () => {
-    const counts = attempts({ holdMs: 300 });
+    const counts = attempts({ holdMs: 600 });
     const pair = newPair();
     const [lost, late] = await place(counts, pair, MAX_FAILURES);
     expect(await outcome(counts, pair)).toBe('busy');
-    await sleep(350);
+    await sleep(650);
     await place(counts, pair, MAX_FAILURES);
     expect(await outcome(counts, pair)).toBe('busy');
     await counts.released(pair, lost!); // its place is gone: nothing more to free
