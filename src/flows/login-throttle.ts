@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { normalizeUsername } from '../domain/user.js';
 import type { Metrics } from '../observability/metrics.js';
-import { createPairAttemptsInMemory, type PairAttempts, type PairTake } from '../stores/pair-attempts.js';
+import { createPairAttemptsInMemory, type PairAttempts } from '../stores/pair-attempts.js';
 import type { Redis } from '../stores/redis.js';
 import { createPairAttemptsInRedis } from '../stores/redis-pair-attempts.js';
 
@@ -178,18 +178,21 @@ export function createLoginThrottle({
   const pairsInRedis = redis === undefined ? undefined : createPairAttemptsInRedis(redis, pairOptions);
   const pairsHere = createPairAttemptsInMemory(pairOptions);
   const pairKey = (username: string, ip: string) => `${keyPrefix}:attempts:${usernameDigest(username)}:${ip}`;
-  /** A place in the pair, or why not: from Redis, or from this process without Redis or when it fails. */
-  const take = async (pair: string, attempt: string): Promise<{ taken: PairTake; counts: PairAttempts }> => {
-    if (pairsInRedis !== undefined) {
+  /**
+   * Runs `step` on `counts`, or on this process's when they are this process's already, absent
+   * (no Redis) or fail; with the counts that answered.
+   */
+  const orHere = async <T>(counts: PairAttempts | undefined, step: (counts: PairAttempts) => Promise<T>): Promise<{ value: T; counts: PairAttempts }> => {
+    if (counts !== undefined && counts !== pairsHere) {
       try {
-        return { taken: await pairsInRedis.take(pair, attempt), counts: pairsInRedis };
+        return { value: await step(counts), counts };
       } catch {
         // Redis did not answer (or refused: read-only after a failover, out of memory): this
         // process's counts stand in, so each instance counts alone while it lasts.
         metrics?.loginThrottleLocal.inc();
       }
     }
-    return { taken: await pairsHere.take(pair, attempt), counts: pairsHere };
+    return { value: await step(pairsHere), counts: pairsHere };
   };
   const secondsLeft = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
   const refused = (reason: LoginRefused['reason'], retryAfterSeconds: number): LoginRefused => ({ refused: true, reason, retryAfterSeconds });
@@ -203,7 +206,7 @@ export function createLoginThrottle({
   const giveBack = (pair: string, place: Place) => place.counts.released(pair, place.attempt).catch(() => undefined);
   /** One try for a place in the pair: the place, a refusal, or `busy`. */
   const tryPlace = async (pair: string, attempt: string, ip: string): Promise<Place | LoginRefused | 'busy'> => {
-    const [ipLock, { taken, counts }] = await Promise.all([ipLockedFor(ip), take(pair, attempt)]);
+    const [ipLock, { value: taken, counts }] = await Promise.all([ipLockedFor(ip), orHere(pairsInRedis, (counts) => counts.take(pair, attempt))]);
     if (taken.outcome === 'placed') {
       const place = { attempt, counts };
       if (ipLock === undefined) return place;
@@ -251,16 +254,6 @@ export function createLoginThrottle({
     if (consumedPoints === ipLockAt) await ips.block(ip, lockSeconds);
   };
 
-  /** Counts a pair's failure in the counts that hold its place; when they do not answer, here. */
-  const countPairFailure = async (pair: string, place: Place) => {
-    try {
-      return await place.counts.failed(pair, place.attempt);
-    } catch {
-      metrics?.loginThrottleLocal.inc();
-      return pairsHere.failed(pair, place.attempt);
-    }
-  };
-
   return {
     async begin(username, clientIp, signal) {
       const ip = throttledAddress(clientIp);
@@ -287,8 +280,9 @@ export function createLoginThrottle({
         signal: cutoff.signal,
         failed: () =>
           end(async () => {
-            const [{ lockedNow }] = await Promise.all([countPairFailure(pair, place), countIpFailure(ip)]);
-            return { lockedNow };
+            // Counted in the counts that hold the place; when they do not answer, here.
+            const [{ value }] = await Promise.all([orHere(place.counts, (counts) => counts.failed(pair, place.attempt)), countIpFailure(ip)]);
+            return value;
           }, { lockedNow: false }),
         succeeded: () =>
           end(async () => {
