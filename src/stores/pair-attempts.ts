@@ -40,6 +40,9 @@ export interface PairAttemptsOptions {
   readonly holdMs: number;
 }
 
+/** How often expired pairs are dropped, at most. */
+const SWEEP_EVERY_MS = 1000;
+
 interface PairState {
   windowEndsAt: number;
   failures: number;
@@ -57,13 +60,19 @@ interface PairState {
 export function createPairAttemptsInMemory({ maxFailures, windowMs, holdMs }: PairAttemptsOptions, now: () => number = Date.now): PairAttempts {
   /** In the order they last changed, which is close to the order they expire in. */
   const pairs = new Map<string, PairState>();
+  let nextSweep = 0;
 
   /** The pair as it stands at `at`: ended holds dropped, an ended window replaced by a new one. */
   const load = (pair: string, at: number): PairState => {
-    // Expired pairs leave from the front; one held longer (a lock) leaves when it reaches it.
-    for (const [key, state] of pairs) {
-      if (state.expiresAt > at) break;
-      pairs.delete(key);
+    // Expired pairs leave from the front; one held longer (a lock) leaves when it reaches it. The
+    // walk also passes the holes that earlier moves to the back left, so it runs once a second at
+    // most: a pair found expired before then is reset below all the same.
+    if (at >= nextSweep) {
+      nextSweep = at + SWEEP_EVERY_MS;
+      for (const [key, state] of pairs) {
+        if (state.expiresAt > at) break;
+        pairs.delete(key);
+      }
     }
     const state = pairs.get(pair) ?? { windowEndsAt: 0, failures: 0, running: new Map<string, number>(), expiresAt: 0 };
     for (const [attempt, holdEndsAt] of state.running) if (holdEndsAt <= at) state.running.delete(attempt);
