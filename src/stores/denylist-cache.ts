@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { RevokedAccessToken } from '../domain/revocation.js';
 import { encodeRevocations, revocationChannel } from './denylist-events.js';
 import type { Redis } from './redis.js';
+import { redisScript } from './redis-script.js';
 
 /** `authd:revoked:<jti>`: the key resource servers read (SPEC), value the reason, TTL = exp − now. */
 export const denylistKey = (jti: string): string => `authd:revoked:${jti}`;
@@ -15,9 +16,9 @@ const seedingKey = (id: string) => `authd:denylist:seeding:${id}`;
 const SEEDING_TTL_SECONDS = 3600;
 
 /** Sets the marker only if the seeding's own key survived it (a flush meanwhile took keys already written). */
-const MARK_IF_NOT_FLUSHED = `if redis.call('DEL', KEYS[1]) == 0 then return 0 end
+const MARK_IF_NOT_FLUSHED = redisScript(`if redis.call('DEL', KEYS[1]) == 0 then return 0 end
 redis.call('SET', KEYS[2], ARGV[1])
-return 1`;
+return 1`);
 
 /** The Redis side of the denylist. Every method may reject when Redis is unreachable. */
 export interface DenylistCache {
@@ -75,7 +76,7 @@ export function createDenylistCache(redis: Redis): DenylistCache {
       return id;
     },
     async markSeeded(seeding) {
-      return (await redis.eval(MARK_IF_NOT_FLUSHED, 2, seedingKey(seeding), SEEDED_MARKER, new Date().toISOString())) === 1;
+      return (await MARK_IF_NOT_FLUSHED.run(redis, [seedingKey(seeding), SEEDED_MARKER], [new Date().toISOString()])) === 1;
     },
   };
 }
