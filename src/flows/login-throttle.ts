@@ -1,12 +1,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { RateLimiterMemory, RateLimiterRedis, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { normalizeUsername } from '../domain/user.js';
 import type { Metrics } from '../observability/metrics.js';
-import { createPairAttemptsInMemory, type PairAttempts } from '../stores/pair-attempts.js';
+import { createLoginAttemptsInMemory, type AttemptFailure, type AttemptKeys, type LoginAttempts } from '../stores/login-attempts.js';
 import type { Redis } from '../stores/redis.js';
-import { createPairAttemptsInRedis } from '../stores/redis-pair-attempts.js';
+import { createLoginAttemptsInRedis } from '../stores/redis-login-attempts.js';
 
 /** A client IP with more than this many times LOGIN_MAX_FAILURES failures is locked for every username. */
 export const IP_FAILURE_FACTOR = 20;
@@ -16,9 +15,10 @@ export interface LoginRefused {
   readonly refused: true;
   readonly retryAfterSeconds: number;
   /**
-   * `pair` or `ip`: locked after too many failures, until the lock ends. `busy`: the pair had as
-   * many attempts running as it has failures left, and no place came free within busyWaitMs, or
-   * the client left while waiting, or MAX_WAITING_PER_PAIR attempts were waiting already.
+   * `pair` or `ip`: locked after too many failures, until the lock ends. `busy`: the pair or the
+   * IP had as many attempts running as it has failures left, and no place came free within
+   * busyWaitMs, or the client left while waiting, or MAX_WAITING attempts of the pair or the IP
+   * were waiting already.
    */
   readonly reason: 'pair' | 'ip' | 'busy';
 }
@@ -35,27 +35,27 @@ export interface LoginAttempt {
    * the attempt's place is given up at the hold's end and another attempt may take it.
    */
   readonly signal: AbortSignal;
-  /** Counts the failure; `lockedNow` when it locked the pair (log `login_locked` once). */
-  failed(): Promise<{ lockedNow: boolean }>;
+  /** Counts the failure for the pair and the IP; says which of them it locked (log `login_locked` once for each). */
+  failed(): Promise<AttemptFailure>;
   /** Clears the pair's failures (and a lock); the IP's failures stay counted. */
   succeeded(): Promise<void>;
-  /** No verdict (the hasher was busy, the client left, an error): the attempt's place is given back. */
+  /** No verdict (the hasher was busy, the client left, an error): the attempt's places are given back. */
   release(): Promise<void>;
 }
 
-/** An attempt's place in its pair: the attempt's id, and the counts that hold its place. */
+/** An attempt's places in its pair and IP: the attempt's id, and the counts that hold them. */
 interface Place {
   readonly attempt: string;
-  readonly counts: PairAttempts;
+  readonly counts: LoginAttempts;
 }
 
 export interface LoginThrottle {
   /**
-   * Starts an attempt of this (username, IP) pair; call before any password work. A pair's running
-   * attempts count as failures until they end, so guesses sent all at once get no more tries than
-   * guesses sent one after another: an attempt beyond the pair's remaining failures waits (up to
-   * busyWaitMs, or until `signal` aborts) for a running one to end, and starts if that one
-   * succeeded or was released.
+   * Starts an attempt of this (username, IP) pair; call before any password work. Running attempts
+   * count as failures of their pair and their IP until they end, so guesses sent all at once get no
+   * more tries than guesses sent one after another: an attempt beyond the remaining failures of its
+   * pair or IP waits (up to busyWaitMs, or until `signal` aborts) for a running one to end, and
+   * starts if that one succeeded or was released.
    */
   begin(username: string, ip: string, signal?: AbortSignal): Promise<LoginAttempt | LoginRefused>;
 }
@@ -97,8 +97,8 @@ const MAX_BUSY_POLL_MS = 400;
  */
 export const ATTEMPT_HOLD_MS = 30_000;
 
-/** Attempts of one pair that wait in this process at once; more are refused as busy straight away. */
-export const MAX_WAITING_PER_PAIR = 16;
+/** Attempts of one pair, or of one IP, that wait in this process at once; more are refused as busy straight away. */
+export const MAX_WAITING = 16;
 
 /**
  * The address a counter is kept for. An IPv6 host is usually given a whole /64 and can send from
@@ -138,20 +138,19 @@ const usernameDigest = (username: string) => createHash('sha256').update(normali
  * lock never covers a username from every IP, so nobody can lock a user out. Counts live in
  * Redis, shared by every instance, and in this process without Redis or while it does not answer.
  *
- * A pair counts its failures and its running attempts alike (PairAttempts): an attempt takes a
- * place atomically before any password work, and one that finds the pair's places all taken asks
- * again until a running attempt ends (a success clears the failures, a release frees a place, and
- * the failure that reaches maxFailures locks the pair for lockSeconds). So a user's concurrent
- * logins with the right password go through once the running ones finish, and concurrent guesses
- * stop at the lock. Each place is the attempt's own: a success while guesses run keeps their
- * places (they still count when they fail), an attempt frees its own place and no other, however
- * often or late its end arrives, and a place whose end is lost is held holdMs at most.
- * A place goes back to the counts it came from.
+ * A pair and its IP count their failures and their running attempts alike (LoginAttempts): an
+ * attempt takes a place in both atomically before any password work, and one that finds either's
+ * places all taken asks again until a running attempt ends (a success clears the pair's failures,
+ * a release frees a place, and the failure that reaches a limit locks that count for lockSeconds).
+ * So a user's concurrent logins with the right password go through once the running ones finish,
+ * and concurrent guesses stop at the lock: of one pair's after maxFailures tries, and of one IP's,
+ * spread over any number of usernames, after 20 × maxFailures + 1. Each place is the attempt's
+ * own: a success while guesses run keeps their places (they still count when they fail), an
+ * attempt frees its own place and no other, however often or late its end arrives, and a place
+ * whose end is lost is held holdMs at most. A place goes back to the counts it came from.
  *
- * The IP counts failures only (rate-limiter-flexible), read before the attempt and counted after
- * it: many users behind one address log in at once, and their running logins must not lock it.
- * Guesses sent at once from one IP can pass that read together, but every one of them still
- * meets its own pair's limit.
+ * The IP's places bound the logins that run at once from one address: 101 at the defaults, fewer
+ * as its failures mount. A login beyond them waits like one of a busy pair.
  */
 export function createLoginThrottle({
   redis,
@@ -162,28 +161,26 @@ export function createLoginThrottle({
   metrics,
   holdMs = ATTEMPT_HOLD_MS,
 }: LoginThrottleOptions): LoginThrottle {
-  // More than IP_FAILURE_FACTOR × maxFailures failures lock an IP (SPEC).
-  const ipLockAt = maxFailures * IP_FAILURE_FACTOR + 1;
-  const ipOptions = { keyPrefix: `${keyPrefix}:ip`, points: ipLockAt, duration: lockSeconds };
-  const ips: RateLimiterAbstract =
-    redis === undefined
-      ? new RateLimiterMemory(ipOptions)
-      : new RateLimiterRedis({ ...ipOptions, storeClient: redis, insuranceLimiter: new RateLimiterMemory(ipOptions) });
   /**
-   * The pairs' attempts in Redis and in this process, kept apart: a place is given back to the
-   * counts it was taken from. One taken here while Redis did not answer and given back to Redis
-   * later would free a place that Redis holds for another attempt.
+   * The attempts in Redis and in this process, kept apart: a place is given back to the counts it
+   * was taken from. One taken here while Redis did not answer and given back to Redis later would
+   * free a place that Redis holds for another attempt.
    */
-  const pairOptions = { maxFailures, windowMs: lockSeconds * 1000, holdMs };
-  const pairsInRedis = redis === undefined ? undefined : createPairAttemptsInRedis(redis, pairOptions);
-  const pairsHere = createPairAttemptsInMemory(pairOptions);
-  const pairKey = (username: string, ip: string) => `${keyPrefix}:attempts:${usernameDigest(username)}:${ip}`;
+  // More than IP_FAILURE_FACTOR × maxFailures failures lock an IP (SPEC).
+  const options = { maxPairFailures: maxFailures, maxIpFailures: maxFailures * IP_FAILURE_FACTOR + 1, windowMs: lockSeconds * 1000, holdMs };
+  const attemptsInRedis = redis === undefined ? undefined : createLoginAttemptsInRedis(redis, options);
+  const attemptsHere = createLoginAttemptsInMemory(options);
+  /** Both keys carry the IP's hash tag, so that one script can count both on a Redis Cluster. */
+  const keysOf = (username: string, ip: string): AttemptKeys => ({
+    pair: `${keyPrefix}:attempts:{${ip}}:${usernameDigest(username)}`,
+    ip: `${keyPrefix}:attempts:{${ip}}`,
+  });
   /**
    * Runs `step` on `counts`, or on this process's when they are this process's already, absent
    * (no Redis) or fail; with the counts that answered.
    */
-  const orHere = async <T>(counts: PairAttempts | undefined, step: (counts: PairAttempts) => Promise<T>): Promise<{ value: T; counts: PairAttempts }> => {
-    if (counts !== undefined && counts !== pairsHere) {
+  const orHere = async <T>(counts: LoginAttempts | undefined, step: (counts: LoginAttempts) => Promise<T>): Promise<{ value: T; counts: LoginAttempts }> => {
+    if (counts !== undefined && counts !== attemptsHere) {
       try {
         return { value: await step(counts), counts };
       } catch {
@@ -192,43 +189,46 @@ export function createLoginThrottle({
         metrics?.loginThrottleLocal.inc();
       }
     }
-    return { value: await step(pairsHere), counts: pairsHere };
+    return { value: await step(attemptsHere), counts: attemptsHere };
   };
   const secondsLeft = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
   const refused = (reason: LoginRefused['reason'], retryAfterSeconds: number): LoginRefused => ({ refused: true, reason, retryAfterSeconds });
 
-  const ipLockedFor = async (ip: string): Promise<number | undefined> => {
-    const state = await ips.get(ip);
-    if (state === null || state.consumedPoints < ipLockAt || state.msBeforeNext <= 0) return undefined;
-    return secondsLeft(state.msBeforeNext);
-  };
-  /** Frees a place; when its counts do not answer, it stays held until ATTEMPT_HOLD_MS after it was taken, never freed in other counts. */
-  const giveBack = (pair: string, place: Place) => place.counts.released(pair, place.attempt).catch(() => undefined);
-  /** One try for a place in the pair: the place, a refusal, or `busy`. */
-  const tryPlace = async (pair: string, attempt: string, ip: string): Promise<Place | LoginRefused | 'busy'> => {
-    const [ipLock, { value: taken, counts }] = await Promise.all([ipLockedFor(ip), orHere(pairsInRedis, (counts) => counts.take(pair, attempt))]);
-    if (taken.outcome === 'placed') {
-      const place = { attempt, counts };
-      if (ipLock === undefined) return place;
-      await giveBack(pair, place);
+  /** Frees the places; when their counts do not answer, they stay held until holdMs after they were taken, never freed in other counts. */
+  const giveBack = (keys: AttemptKeys, place: Place) => place.counts.released(keys, place.attempt).catch(() => undefined);
+  /** One try for places in the pair and the IP: the place, a refusal, or `busy`. */
+  const tryPlace = async (keys: AttemptKeys, attempt: string): Promise<Place | LoginRefused | 'busy'> => {
+    const { value: taken, counts } = await orHere(attemptsInRedis, (counts) => counts.take(keys, attempt));
+    switch (taken.outcome) {
+      case 'placed':
+        return { attempt, counts };
+      case 'ip-locked':
+        return refused('ip', secondsLeft(taken.msLeft));
+      case 'pair-locked':
+        return refused('pair', secondsLeft(taken.msLeft));
+      case 'busy':
+        return 'busy';
     }
-    if (ipLock !== undefined) return refused('ip', ipLock);
-    if (taken.outcome === 'locked') return refused('pair', secondsLeft(taken.msLeft));
-    return 'busy';
   };
+  /** Attempts waiting in this process, by the pair's key and by the IP's. */
   const waiting = new Map<string, number>();
+  const countWaiting = (key: string, change: 1 | -1) => {
+    const waiters = (waiting.get(key) ?? 0) + change;
+    if (waiters === 0) waiting.delete(key);
+    else waiting.set(key, waiters);
+  };
   /**
-   * This attempt's place in the pair, or why it is refused. While the pair is busy the attempt
-   * asks again until a running attempt has ended, busyWaitMs pass or `signal` aborts (the client
-   * left); at most MAX_WAITING_PER_PAIR attempts of a pair wait in this process.
+   * This attempt's places, or why it is refused. While the pair or the IP is busy the attempt asks
+   * again until a running attempt has ended, busyWaitMs pass or `signal` aborts (the client left);
+   * at most MAX_WAITING attempts of a pair, and as many of an IP, wait in this process.
    */
-  const takePlace = async (pair: string, attempt: string, ip: string, signal: AbortSignal | undefined): Promise<Place | LoginRefused> => {
+  const takePlace = async (keys: AttemptKeys, attempt: string, signal: AbortSignal | undefined): Promise<Place | LoginRefused> => {
     const busy = refused('busy', 1);
-    const first = await tryPlace(pair, attempt, ip);
+    const first = await tryPlace(keys, attempt);
     if (first !== 'busy') return first;
-    const waiters = waiting.get(pair) ?? 0;
-    if (waiters >= MAX_WAITING_PER_PAIR) return busy;
-    waiting.set(pair, waiters + 1);
+    if ((waiting.get(keys.pair) ?? 0) >= MAX_WAITING || (waiting.get(keys.ip) ?? 0) >= MAX_WAITING) return busy;
+    countWaiting(keys.pair, 1);
+    countWaiting(keys.ip, 1);
     try {
       const waitEnds = Date.now() + busyWaitMs;
       for (let pause = FIRST_BUSY_POLL_MS; ; pause = Math.min(2 * pause, MAX_BUSY_POLL_MS)) {
@@ -239,26 +239,19 @@ export function createLoginThrottle({
         } catch {
           return busy; // aborted: nobody reads the answer
         }
-        const next = await tryPlace(pair, attempt, ip);
+        const next = await tryPlace(keys, attempt);
         if (next !== 'busy') return next;
       }
     } finally {
-      const left = (waiting.get(pair) ?? 1) - 1;
-      if (left === 0) waiting.delete(pair);
-      else waiting.set(pair, left);
+      countWaiting(keys.pair, -1);
+      countWaiting(keys.ip, -1);
     }
-  };
-  /** Counts an IP's failure; the one that reaches the limit starts its lock, lockSeconds from now. */
-  const countIpFailure = async (ip: string) => {
-    const { consumedPoints } = await ips.penalty(ip, 1);
-    if (consumedPoints === ipLockAt) await ips.block(ip, lockSeconds);
   };
 
   return {
     async begin(username, clientIp, signal) {
-      const ip = throttledAddress(clientIp);
-      const pair = pairKey(username, ip);
-      const place = await takePlace(pair, randomUUID(), ip, signal);
+      const keys = keysOf(username, throttledAddress(clientIp));
+      const place = await takePlace(keys, randomUUID(), signal);
       if ('refused' in place) return place;
 
       // The attempt's signal: the client leaving, or the hold running out for password work.
@@ -281,16 +274,16 @@ export function createLoginThrottle({
         failed: () =>
           end(async () => {
             // Counted in the counts that hold the place; when they do not answer, here.
-            const [{ value }] = await Promise.all([orHere(place.counts, (counts) => counts.failed(pair, place.attempt)), countIpFailure(ip)]);
+            const { value } = await orHere(place.counts, (counts) => counts.failed(keys, place.attempt));
             return value;
-          }, { lockedNow: false }),
+          }, { pairLockedNow: false, ipLockedNow: false }),
         succeeded: () =>
           end(async () => {
             // Clears the failures wherever the pair is counted; counts that do not answer keep theirs.
-            const everywhere = pairsInRedis === undefined ? [pairsHere] : [pairsInRedis, pairsHere];
-            await Promise.all(everywhere.map((counts) => counts.succeeded(pair, place.attempt).catch(() => undefined)));
+            const everywhere = attemptsInRedis === undefined ? [attemptsHere] : [attemptsInRedis, attemptsHere];
+            await Promise.all(everywhere.map((counts) => counts.succeeded(keys, place.attempt).catch(() => undefined)));
           }, undefined),
-        release: () => end(() => giveBack(pair, place), undefined),
+        release: () => end(() => giveBack(keys, place), undefined),
       };
     },
   };

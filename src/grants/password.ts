@@ -86,8 +86,9 @@ async function authenticateUser(deps: PasswordGrantDeps, { username, password, i
       const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
       deps.metrics.loginFailures.inc({ reason });
       audit('login_failed', { username, ip, client_id: clientId, reason });
-      const { lockedNow } = await attempt.failed();
-      if (lockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'pair' });
+      const { pairLockedNow, ipLockedNow } = await attempt.failed();
+      if (pairLockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'pair' });
+      if (ipLockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'ip' });
       throw badCredentials();
     }
     await attempt.succeeded();

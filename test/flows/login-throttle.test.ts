@@ -3,7 +3,7 @@ import {
   createLoginThrottle,
   DEFAULT_BUSY_WAIT_MS,
   IP_FAILURE_FACTOR,
-  MAX_WAITING_PER_PAIR,
+  MAX_WAITING,
   throttledAddress,
   type LoginAttempt,
   type LoginRefused,
@@ -29,7 +29,7 @@ afterAll(() => redis.release());
 const fail = async (throttle: LoginThrottle, username: string, ip: string): Promise<boolean> => {
   const attempt = await throttle.begin(username, ip);
   if (attempt.refused) throw new Error(`${username}@${ip} is locked`);
-  return (await attempt.failed()).lockedNow;
+  return (await attempt.failed()).pairLockedNow;
 };
 
 const failTimes = async (throttle: LoginThrottle, n: number, username: string, ip: string) => {
@@ -69,6 +69,9 @@ const pairState = async (key: string) => {
   const fields = await redis.client.hgetall(key);
   return { failures: Number(fields.f ?? 0), running: Object.keys(fields).filter((field) => field.startsWith('a:')).length };
 };
+
+/** The key of the one pair counted under `prefix` (its IP's key ends at the hash tag). */
+const pairKeyUnder = async (prefix: string) => (await keysUnder(`${prefix}:attempts:`)).find((key) => !key.endsWith('}'));
 
 /** Every key of the leased db under `prefix`, by SCAN. */
 const keysUnder = async (prefix: string): Promise<string[]> => {
@@ -116,7 +119,7 @@ describe.each([
     expect(tried).toHaveLength(MAX_FAILURES);
     // Refused while the others run: not a lock yet, so a short Retry-After.
     expect(attempts.filter((attempt) => attempt.refused)).toEqual(Array(10 - MAX_FAILURES).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
-    const lockedNow = await Promise.all(tried.map(async (attempt) => !attempt.refused && (await attempt.failed()).lockedNow));
+    const lockedNow = await Promise.all(tried.map(async (attempt) => !attempt.refused && (await attempt.failed()).pairLockedNow));
     expect(lockedNow.filter(Boolean)).toHaveLength(1);
     const locked = await probe(throttle, 'alice', '10.0.0.1');
     expect(locked).toMatchObject({ refused: true, reason: 'pair' });
@@ -133,8 +136,8 @@ describe.each([
   it('keeps counting the guesses that run while the pair\'s user logs in', async () => {
     const [guess, other, login] = await fillPair(throttle);
     await login!.succeeded();
-    expect(await guess!.failed()).toEqual({ lockedNow: false });
-    expect(await other!.failed()).toEqual({ lockedNow: false });
+    expect(await guess!.failed()).toEqual({ pairLockedNow: false, ipLockedNow: false });
+    expect(await other!.failed()).toEqual({ pairLockedNow: false, ipLockedNow: false });
     // Both failures count after the reset: one more guess locks the pair.
     expect(await fail(throttle, 'alice', '10.0.0.1')).toBe(true);
     expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
@@ -156,16 +159,28 @@ describe.each([
   it('does not lock a pair whose count a success reset while a failing attempt ran', async () => {
     const [first, , last] = await fillPair(throttle);
     await first!.succeeded();
-    expect(await last!.failed()).toEqual({ lockedNow: false });
+    expect(await last!.failed()).toEqual({ pairLockedNow: false, ipLockedNow: false });
     expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
   });
 
-  it('does not count the running logins of many users behind one IP against the IP', async () => {
+  it('lets as many logins of one IP run at once as its limit, holds the rest, and does not count them as failures', async () => {
     const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES + 1;
-    const attempts = await Promise.all(Array.from({ length: 2 * ipLimit }, (_, i) => throttle.begin(`user${i}`, '10.0.0.8')));
-    expect(attempts.filter((attempt) => attempt.refused)).toEqual([]);
+    const attempts = await Promise.all(Array.from({ length: ipLimit + 10 }, (_, i) => throttle.begin(`user${i}`, '10.0.0.8')));
+    expect(attempts.filter((attempt) => !attempt.refused)).toHaveLength(ipLimit);
+    expect(attempts.filter((attempt) => attempt.refused)).toEqual(Array(10).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
     for (const attempt of attempts) if (!attempt.refused) await attempt.succeeded();
     expect(await probe(throttle, 'someone', '10.0.0.8')).toEqual({ refused: false });
+  });
+
+  it('counts an IP\'s attempts as they start: of guesses spread over many usernames and sent at once, only the IP\'s limit are tried', async () => {
+    const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES + 1;
+    const attempts = await Promise.all(Array.from({ length: 2 * ipLimit }, (_, i) => throttle.begin(`user${i}`, '10.0.0.7')));
+    const tried = attempts.filter((attempt) => !attempt.refused);
+    expect(tried).toHaveLength(ipLimit);
+    const failures = await Promise.all(tried.map(async (attempt) => !attempt.refused && (await attempt.failed())));
+    expect(failures.filter((failure) => failure && failure.ipLockedNow)).toHaveLength(1);
+    expect(failures.filter((failure) => failure && failure.pairLockedNow)).toEqual([]);
+    expect(await probe(throttle, 'someone-else', '10.0.0.7')).toMatchObject({ refused: true, reason: 'ip' });
   });
 
   it('does not count an attempt that ends without a verdict, nor one that was refused', async () => {
@@ -292,7 +307,7 @@ describe.each([
     expect(await fail(throttle, 'alice', '10.0.0.1')).toBe(true);
   });
 
-  it(`lets at most ${MAX_WAITING_PER_PAIR} attempts of a pair wait at once, refuses more as busy straight away, and counts the waiters out`, async () => {
+  it(`lets at most ${MAX_WAITING} attempts of a pair wait at once, refuses more as busy straight away, and counts the waiters out`, async () => {
     const throttle = waitingThrottle();
     const running = await fillPair(throttle);
     /** `count` attempts waiting until `signal` aborts; `refused` lists the reasons of those already refused. */
@@ -308,11 +323,11 @@ describe.each([
     for (let round = 0; round < 2; round += 1) {
       const leave = new AbortController();
       const extra = round === 0 ? 4 : 1;
-      const waiting = wait(MAX_WAITING_PER_PAIR + extra, leave.signal);
+      const waiting = wait(MAX_WAITING + extra, leave.signal);
       await sleep(150);
       expect(waiting.refused).toEqual(Array(extra).fill('busy'));
       leave.abort();
-      expect(await waiting.all).toEqual(Array(MAX_WAITING_PER_PAIR + extra).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
+      expect(await waiting.all).toEqual(Array(MAX_WAITING + extra).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
     }
     const next = throttle.begin('alice', '10.0.0.1');
     await sleep(50);
@@ -403,14 +418,13 @@ describe('login throttle keys in Redis', () => {
 
     const keys = await keysUnder(keyPrefix);
     expect(keys).toHaveLength(4);
-    expect(keys).toEqual(
-      expect.arrayContaining([
-        expect.stringMatching(/^authd:login:keys:attempts:[0-9a-f]{32}:10\.1\.1\.1$/),
-        expect.stringMatching(/^authd:login:keys:attempts:[0-9a-f]{32}:2001:db8:0:0::\/64$/),
-        'authd:login:keys:ip:10.1.1.1',
-        'authd:login:keys:ip:2001:db8:0:0::/64',
-      ]),
-    );
+    // The pair's key and its IP's share the IP's hash tag, so that a Redis Cluster keeps them on one node.
+    expect(keys).toEqual([
+      'authd:login:keys:attempts:{10.1.1.1}',
+      expect.stringMatching(/^authd:login:keys:attempts:\{10\.1\.1\.1\}:[0-9a-f]{32}$/),
+      'authd:login:keys:attempts:{2001:db8:0:0::/64}',
+      expect.stringMatching(/^authd:login:keys:attempts:\{2001:db8:0:0::\/64\}:[0-9a-f]{32}$/),
+    ]);
     const everything = (await keysUnder('')).join(' ').toLowerCase();
     expect(everything).not.toContain('secret.username');
     expect(everything).not.toContain('other.name');
@@ -429,10 +443,10 @@ describe('login throttle windows in Redis', () => {
     const [released, failing, other] = await fillPair(throttle, '10.2.2.2');
     await redis.client.del(...(await keysUnder(keyPrefix))); // the key goes while they run
     const fresh = await fillPair(throttle, '10.2.2.2');
-    const [key] = await keysUnder(`${keyPrefix}:attempts`);
+    const key = await pairKeyUnder(keyPrefix);
     await released!.release();
     expect(await pairState(key!)).toEqual({ failures: 0, running: MAX_FAILURES });
-    expect(await failing!.failed()).toEqual({ lockedNow: false });
+    expect(await failing!.failed()).toEqual({ pairLockedNow: false, ipLockedNow: false });
     expect(await pairState(key!)).toEqual({ failures: 1, running: MAX_FAILURES });
     await other!.succeeded();
     expect(await pairState(key!)).toEqual({ failures: 0, running: MAX_FAILURES });
@@ -483,7 +497,7 @@ describe('login throttle across a Redis outage', () => {
       expect(await redisReady(flaky, 5000)).toBe(true);
       const throttle = createLoginThrottle({ redis: flaky, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
       await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.4.4.4');
-      const [key] = await keysUnder(`${keyPrefix}:attempts`);
+      const key = await pairKeyUnder(keyPrefix);
       expect(await pairState(key!)).toEqual({ failures: MAX_FAILURES - 1, running: 0 });
 
       const ended = new Promise((resolve) => flaky.once('end', resolve));

@@ -34,8 +34,8 @@ it('answers 503 temporarily_unavailable with Retry-After when the argon2 queue i
     expect(attempt.headers.get('retry-after')).toBe('1');
   }
   for (const attempt of refused) expect(attempt.body).toMatchObject({ error: 'invalid_grant' });
-  // A 503 is not a failed login: the IP's counter holds the refused ones only.
-  expect(await server.redis.client.get('authd:login:ip:127.0.0.1')).toBe(String(refused.length));
+  // A 503 is not a failed login: the IP's count holds the refused ones only, and no running attempt.
+  expect(await server.redis.client.hgetall('authd:login:attempts:{127.0.0.1}')).toEqual({ e: expect.any(String), f: String(refused.length) });
   const metrics = await (await fetch(`${server.baseUrl}/metrics`)).text();
   expect(metrics).toMatch(/^authd_argon2_queue_depth 0$/m);
 });
