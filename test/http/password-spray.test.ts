@@ -1,0 +1,43 @@
+import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { startTestServer, type TestServer } from '../support/server.js';
+
+let server: TestServer;
+let seed: Fixtures;
+let secret: string;
+
+// LOGIN_MAX_FAILURES=1: an IP is locked at its 21st failure. The argon2 queue holds every guess
+// let through, so none is refused with 503 instead of being tried.
+beforeAll(async () => {
+  server = await startTestServer({ env: { TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '1' }, passwordQueue: { concurrency: 2, maxQueue: 64 } });
+  seed = fixtures(server);
+  await seed.addUser('alice', 'correct horse battery');
+  secret = (await seed.addClient({ clientId: 'web', grants: ['password'] }))!;
+});
+afterAll(async () => {
+  await seed.close();
+  await server.stop();
+});
+
+const login = (username: string, password: string, ip: string) =>
+  postForm(`${server.baseUrl}/token`, { grant_type: 'password', username, password }, { authorization: basicAuth('web', secret), 'x-forwarded-for': ip });
+
+it('tries only 20 × LOGIN_MAX_FAILURES + 1 of the guesses one IP sprays over many usernames at once, and refuses the rest with its lock', async () => {
+  const ip = '203.0.113.90';
+  const answers = await Promise.all(Array.from({ length: 30 }, (_, i) => login(`sprayed${i}`, 'wrong', ip)));
+  expect(answers.map((answer) => answer.status).sort()).toEqual([...Array(21).fill(400), ...Array(9).fill(429)]);
+  for (const answer of answers.filter(({ status }) => status === 429)) {
+    expect(answer.body).toEqual({ error: 'too_many_requests' });
+    // Each waited for a place while the 21 ran, and met the lock their failures set.
+    expect(Number(answer.headers.get('retry-after'))).toBeGreaterThan(800);
+  }
+  const lines = (event: string) => server.logs.lines.filter((line) => line['event'] === event && line['ip'] === ip);
+  expect(lines('login_failed')).toHaveLength(21);
+  // Each failure locked its own pair (the limit is 1); the 21st locked the IP too, which then refused the 9.
+  const locks = lines('login_locked').map((line) => line['scope']);
+  expect(locks.filter((scope) => scope === 'pair')).toHaveLength(21);
+  expect(locks.filter((scope) => scope === 'ip')).toHaveLength(10);
+  expect(locks).toHaveLength(31);
+
+  expect((await login('alice', 'correct horse battery', ip)).status).toBe(429);
+  expect((await login('alice', 'correct horse battery', '203.0.113.91')).status).toBe(200);
+});
