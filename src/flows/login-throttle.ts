@@ -66,7 +66,7 @@ export interface LoginThrottleOptions {
   readonly maxFailures: number;
   readonly lockSeconds: number;
   readonly keyPrefix?: string;
-  /** How long an attempt beyond a pair's remaining failures waits for a place; default DEFAULT_BUSY_WAIT_MS. */
+  /** How long an attempt beyond the remaining failures of its pair or IP waits for a place; default DEFAULT_BUSY_WAIT_MS. */
   readonly busyWaitMs?: number;
   /** Counts the steps this process's counts answered because Redis did not answer. */
   readonly metrics?: Pick<Metrics, 'loginThrottleLocal'>;
@@ -170,16 +170,26 @@ export function createLoginThrottle({
   const options = { maxPairFailures: maxFailures, maxIpFailures: maxFailures * IP_FAILURE_FACTOR + 1, windowMs: lockSeconds * 1000, holdMs };
   const attemptsInRedis = redis === undefined ? undefined : createLoginAttemptsInRedis(redis, options);
   const attemptsHere = createLoginAttemptsInMemory(options);
-  /** Both keys carry the IP's hash tag, so that one script can count both on a Redis Cluster. */
-  const keysOf = (username: string, ip: string): AttemptKeys => ({
-    pair: `${keyPrefix}:attempts:{${ip}}:${usernameDigest(username)}`,
-    ip: `${keyPrefix}:attempts:{${ip}}`,
-  });
+  /**
+   * Both keys carry the IP's hash tag, so that one script can count both on a Redis Cluster (an
+   * empty tag would not: a request whose socket has gone has no address).
+   */
+  const keysOf = (username: string, ip: string): AttemptKeys => {
+    const tag = `{${ip === '' ? 'unknown' : ip}}`;
+    return { pair: `${keyPrefix}:attempts:${tag}:${usernameDigest(username)}`, ip: `${keyPrefix}:attempts:${tag}` };
+  };
+  /**
+   * After a step Redis did not answer, which it may have run all the same (the reply timed out):
+   * the attempt's places there are freed as soon as Redis runs commands again, rather than held
+   * for holdMs, which would shut a whole IP's logins out after a stall. Only this attempt's own
+   * places can go, and only once; its outcome is counted in this process instead.
+   */
+  const forgetInRedis = (keys: AttemptKeys, attempt: string) => void attemptsInRedis?.released(keys, attempt).catch(() => undefined);
   /**
    * Runs `step` on `counts`, or on this process's when they are this process's already, absent
    * (no Redis) or fail; with the counts that answered.
    */
-  const orHere = async <T>(counts: LoginAttempts | undefined, step: (counts: LoginAttempts) => Promise<T>): Promise<{ value: T; counts: LoginAttempts }> => {
+  const orHere = async <T>(counts: LoginAttempts | undefined, keys: AttemptKeys, attempt: string, step: (counts: LoginAttempts) => Promise<T>): Promise<{ value: T; counts: LoginAttempts }> => {
     if (counts !== undefined && counts !== attemptsHere) {
       try {
         return { value: await step(counts), counts };
@@ -187,6 +197,7 @@ export function createLoginThrottle({
         // Redis did not answer (or refused: read-only after a failover, out of memory): this
         // process's counts stand in, so each instance counts alone while it lasts.
         metrics?.loginThrottleLocal.inc();
+        forgetInRedis(keys, attempt);
       }
     }
     return { value: await step(attemptsHere), counts: attemptsHere };
@@ -198,7 +209,7 @@ export function createLoginThrottle({
   const giveBack = (keys: AttemptKeys, place: Place) => place.counts.released(keys, place.attempt).catch(() => undefined);
   /** One try for places in the pair and the IP: the place, a refusal, or `busy`. */
   const tryPlace = async (keys: AttemptKeys, attempt: string): Promise<Place | LoginRefused | 'busy'> => {
-    const { value: taken, counts } = await orHere(attemptsInRedis, (counts) => counts.take(keys, attempt));
+    const { value: taken, counts } = await orHere(attemptsInRedis, keys, attempt, (counts) => counts.take(keys, attempt));
     switch (taken.outcome) {
       case 'placed':
         return { attempt, counts };
@@ -274,14 +285,15 @@ export function createLoginThrottle({
         failed: () =>
           end(async () => {
             // Counted in the counts that hold the place; when they do not answer, here.
-            const { value } = await orHere(place.counts, (counts) => counts.failed(keys, place.attempt));
+            const { value } = await orHere(place.counts, keys, place.attempt, (counts) => counts.failed(keys, place.attempt));
             return value;
           }, { pairLockedNow: false, ipLockedNow: false }),
         succeeded: () =>
           end(async () => {
-            // Clears the failures wherever the pair is counted; counts that do not answer keep theirs.
+            // Clears the failures wherever the pair is counted; counts that do not answer keep theirs
+            // (only Redis's can fail).
             const everywhere = attemptsInRedis === undefined ? [attemptsHere] : [attemptsInRedis, attemptsHere];
-            await Promise.all(everywhere.map((counts) => counts.succeeded(keys, place.attempt).catch(() => undefined)));
+            await Promise.all(everywhere.map((counts) => counts.succeeded(keys, place.attempt).catch(() => forgetInRedis(keys, place.attempt))));
           }, undefined),
         release: () => end(() => giveBack(keys, place), undefined),
       };

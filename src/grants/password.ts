@@ -30,7 +30,7 @@ const badCredentials = () => invalidGrant('invalid username or password');
 
 /**
  * RFC 6749 §4.3. Unknown and disabled users cost the same argon2 work and get the same answer
- * as a wrong password; failures count per (username, IP) and per IP, and a locked pair is
+ * as a wrong password; failures count per (username, IP) and per IP, and a locked pair or IP is
  * refused before any password work.
  */
 export function passwordGrant(deps: PasswordGrantDeps): Grant {
@@ -69,7 +69,7 @@ interface LoginCredentials {
 
 /**
  * The throttled password check: the attempt starts before any lookup or argon2 work, so a locked
- * pair or IP costs nothing, and concurrent guesses of a pair are counted as they start.
+ * pair or IP costs nothing, and concurrent guesses of a pair or an IP are counted as they start.
  */
 async function authenticateUser(deps: PasswordGrantDeps, { username, password, ip, clientId, abandoned }: LoginCredentials) {
   const { users, passwords, throttle, audit } = deps;

@@ -335,6 +335,31 @@ describe.each([
     expect(await next).toMatchObject({ refused: false });
   });
 
+  it(`lets at most ${MAX_WAITING} attempts of an IP wait at once, whatever their usernames, and refuses more as busy straight away`, async () => {
+    const throttle = waitingThrottle();
+    const ipLimit = IP_FAILURE_FACTOR * MAX_FAILURES + 1;
+    const running = await Promise.all(Array.from({ length: ipLimit }, (_, i) => throttle.begin(`user${i}`, '10.0.0.2')));
+    expect(running.filter((attempt) => attempt.refused)).toEqual([]);
+    const leave = new AbortController();
+    const refused: string[] = [];
+    const waiting = Promise.all(
+      Array.from({ length: MAX_WAITING + 3 }, async (_, i) => {
+        const attempt = await throttle.begin(`waiting${i}`, '10.0.0.2', leave.signal);
+        if (attempt.refused) refused.push(attempt.reason);
+        return attempt;
+      }),
+    );
+    await sleep(150);
+    expect(refused).toEqual(['busy', 'busy', 'busy']);
+    leave.abort();
+    expect(await waiting).toEqual(Array(MAX_WAITING + 3).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
+    const next = throttle.begin('someone', '10.0.0.2');
+    await sleep(50);
+    const [first] = running;
+    if (!first!.refused) await first!.release();
+    expect(await next).toMatchObject({ refused: false });
+  });
+
   it('does not wait when the signal has already aborted', async () => {
     const throttle = waitingThrottle();
     await fillPair(throttle);
@@ -516,6 +541,34 @@ describe('login throttle across a Redis outage', () => {
       flaky.disconnect();
     }
   });
+});
+
+describe('login throttle with Redis answering too late', () => {
+  it('frees in Redis the places of a step whose reply timed out once Redis has run it, instead of holding them for holdMs', async () => {
+    let delayMs = 0;
+    const { client: slow, close } = await proxiedAuthdRedis(redis.url, { delayMs: () => delayMs });
+    const metrics = createMetrics({ defaultMetrics: false });
+    try {
+      const keyPrefix = 'authd:login:late-reply';
+      const throttle = createLoginThrottle({ redis: slow, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0, metrics });
+      // Redis holds the scripts (a take and a release run), so each step below is one command.
+      const first = await throttle.begin('bob', '10.5.5.6');
+      if (!first.refused) await first.release();
+      // Each way: Redis runs a command 1.5 s after it was sent, past the client's 1 s timeout.
+      delayMs = 1500;
+      const attempt = await throttle.begin('alice', '10.5.5.5');
+      expect(attempt.refused).toBe(false);
+      expect(await counted(metrics)).toBe(1); // the place was taken in this process instead
+      await sleep(900); // about 1.9 s in: the take has run in Redis, the release sent at 1 s has not
+      expect(await pairState((await pairKeyUnder(keyPrefix))!)).toEqual({ failures: 0, running: 1 });
+      expect(await pairState(`${keyPrefix}:attempts:{10.5.5.5}`)).toEqual({ failures: 0, running: 1 });
+      await sleep(1200); // about 3.1 s in: the release has run
+      expect(await keysUnder(keyPrefix)).toEqual([]);
+      if (!attempt.refused) await attempt.release();
+    } finally {
+      await close();
+    }
+  }, 15_000);
 });
 
 describe('login throttle with Redis connected but not answering', () => {

@@ -19,8 +19,11 @@ export interface TcpProxy {
 }
 
 export interface TcpProxyOptions {
-  /** Each chunk is passed on after this long (a slow link). */
-  readonly delayMs?: number;
+  /**
+   * Each chunk is passed on after this long (a slow link). A function is asked at each chunk; it
+   * must not shrink while chunks are on their way, or they would pass each other.
+   */
+  readonly delayMs?: number | (() => number);
   /** Chunks from the server for which this answers true are dropped (an answer lost on the way). */
   readonly dropFromServer?: (chunk: Buffer, proxy: TcpProxy) => boolean;
 }
@@ -41,8 +44,9 @@ export async function tcpProxy(target: { host: string; port: number }, { delayMs
     from.on('data', (chunk: Buffer) => {
       if (drop?.(chunk)) return;
       const write = () => silent || to.destroyed || to.write(chunk);
-      if (delayMs === 0) write();
-      else setTimeout(write, delayMs);
+      const delay = typeof delayMs === 'number' ? delayMs : delayMs();
+      if (delay === 0) write();
+      else setTimeout(write, delay);
     });
   const server = createServer((client) => {
     const upstream = connect(target.port, target.host);
