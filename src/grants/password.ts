@@ -22,7 +22,7 @@ export interface PasswordGrantDeps {
   readonly throttle: LoginThrottle;
   readonly sessions: SessionIssuer;
   readonly audit: Audit;
-  readonly metrics: Pick<Metrics, 'loginFailures'>;
+  readonly metrics: Pick<Metrics, 'loginFailures' | 'loginRefused'>;
 }
 
 /** The one answer for a wrong password, an unknown user and a disabled user. */
@@ -75,6 +75,7 @@ async function authenticateUser(deps: PasswordGrantDeps, { username, password, i
   const { users, passwords, throttle, audit } = deps;
   const attempt = await throttle.begin(username, ip, abandoned);
   if (attempt.refused) {
+    deps.metrics.loginRefused.inc({ reason: attempt.reason });
     if (attempt.reason !== 'busy') audit('login_locked', { username, ip, client_id: clientId, scope: attempt.reason });
     throw tooManyRequests(attempt.retryAfterSeconds);
   }

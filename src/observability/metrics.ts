@@ -13,6 +13,7 @@ export interface Metrics {
   readonly argon2Workers: Gauge;
   readonly argon2Abandoned: Counter;
   readonly loginFailures: Counter<'reason'>;
+  readonly loginRefused: Counter<'reason'>;
   readonly loginThrottleLocal: Counter;
 }
 
@@ -100,6 +101,12 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
     loginFailures: new Counter({
       name: 'authd_login_failures_total',
       help: 'Failed password logins by reason',
+      labelNames: ['reason'],
+      registers,
+    }),
+    loginRefused: new Counter({
+      name: 'authd_login_refused_total',
+      help: 'Password logins refused with 429 before any password work: pair or ip (locked), busy (no place came free in the pair or the IP)',
       labelNames: ['reason'],
       registers,
     }),

@@ -45,16 +45,8 @@ const unreachableUsers: PasswordUsers = {
   updatePasswordHash: () => Promise.reject(new Error('connection terminated')),
 };
 
-const grantWith = (users: PasswordUsers, throttle: LoginThrottle, hasher: PasswordHasher = passwords) =>
-  passwordGrant({
-    issuer: 'https://authd.example',
-    users,
-    passwords: hasher,
-    throttle,
-    sessions,
-    audit: () => undefined,
-    metrics: createMetrics({ defaultMetrics: false }),
-  });
+const grantWith = (users: PasswordUsers, throttle: LoginThrottle, hasher: PasswordHasher = passwords, metrics = createMetrics({ defaultMetrics: false })) =>
+  passwordGrant({ issuer: 'https://authd.example', users, passwords: hasher, throttle, sessions, audit: () => undefined, metrics });
 
 const request = (username: string, ip: string, password = 'pw') => ({
   params: requestParams(new Map([['grant_type', 'password'], ['username', username], ['password', password]])),
@@ -112,6 +104,18 @@ describe('password grant and the login throttle', () => {
     const answer = grantWith(unreachableUsers, throttle).handle(request('bob', '203.0.113.2'));
     await expect(answer).rejects.toBeInstanceOf(OAuthError);
     await expect(answer).rejects.toMatchObject({ code: 'too_many_requests', status: 429 });
+  });
+
+  it('counts each refusal by its reason: busy while the pair\'s places are taken, pair once it is locked', async () => {
+    const throttle = throttleUnder('refusals');
+    const metrics = createMetrics({ defaultMetrics: false });
+    const grant = grantWith(unreachableUsers, throttle, passwords, metrics);
+    const running = await Promise.all(Array.from({ length: MAX_FAILURES }, () => throttle.begin('dave', '203.0.113.4')));
+    await expect(grant.handle(request('dave', '203.0.113.4'))).rejects.toMatchObject({ code: 'too_many_requests', status: 429 });
+    for (const attempt of running) if (!attempt.refused) await attempt.failed();
+    await expect(grant.handle(request('dave', '203.0.113.4'))).rejects.toMatchObject({ code: 'too_many_requests', status: 429 });
+    const refusals = (await metrics.loginRefused.get()).values.map(({ labels, value }) => [labels['reason'], value]);
+    expect(Object.fromEntries(refusals)).toEqual({ busy: 1, pair: 1 });
   });
 
   it('resets the pair on a good login', async () => {

@@ -1,4 +1,5 @@
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { metricValue } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -37,6 +38,8 @@ it('tries only 20 × LOGIN_MAX_FAILURES + 1 of the guesses one IP sprays over ma
   expect(locks.filter((scope) => scope === 'pair')).toHaveLength(21);
   expect(locks.filter((scope) => scope === 'ip')).toHaveLength(10);
   expect(locks).toHaveLength(31);
+  expect(await metricValue(server.baseUrl, 'authd_login_refused_total{reason="ip"}')).toBe(9);
+  expect(await metricValue(server.baseUrl, 'authd_login_refused_total{reason="busy"}')).toBe(0);
 
   expect((await login('alice', 'correct horse battery', ip)).status).toBe(429);
   expect((await login('alice', 'correct horse battery', '203.0.113.91')).status).toBe(200);
