@@ -13,14 +13,16 @@ import { redisScript } from './redis-script.js';
 
 /**
  * Loads the pair (KEYS[1]) and the IP (KEYS[2]) as they stand now (ended holds dropped, an ended
- * window replaced by a new one) into `pair` and `ip`; `save(count)` writes one back, or deletes it
- * when nothing counts. ARGV: the attempt's id, the pair's limit, the IP's limit, windowMs, holdMs.
+ * window replaced by a new one) into `pair` and `ip`; `save(count)` writes one back if it changed,
+ * or deletes it when nothing counts. So a refused or busy attempt writes nothing (nothing for
+ * replicas or the append-only file), however often it asks. ARGV: the attempt's id, the pair's
+ * limit, the IP's limit, windowMs, holdMs.
  */
 const LOAD_AND_SAVE = `local time = redis.call('TIME')
 local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
 local attempt, windowMs, holdMs = 'a:' .. ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[5])
 local function load(key, limit)
-  local count = { key = key, limit = limit, windowEnds = 0, failures = 0, running = {}, runningCount = 0 }
+  local count = { key = key, limit = limit, windowEnds = 0, failures = 0, running = {}, runningCount = 0, changed = false }
   local fields = redis.call('HGETALL', key)
   for i = 1, #fields, 2 do
     local name, value = fields[i], tonumber(fields[i + 1])
@@ -35,15 +37,17 @@ local function load(key, limit)
       count.runningCount = count.runningCount + 1
     else
       redis.call('HDEL', key, name)
+      count.changed = true
     end
   end
   if count.windowEnds <= now then
-    count.windowEnds, count.failures = now + windowMs, 0
+    count.windowEnds, count.failures, count.changed = now + windowMs, 0, true
   end
   return count
 end
 local pair, ip = load(KEYS[1], tonumber(ARGV[2])), load(KEYS[2], tonumber(ARGV[3]))
 local function save(count)
+  if not count.changed then return end
   if count.failures == 0 and count.runningCount == 0 then
     redis.call('DEL', count.key)
     return
@@ -59,6 +63,7 @@ local function endAttempt(count)
   if count.running[attempt] then
     count.running[attempt] = nil
     count.runningCount = count.runningCount - 1
+    count.changed = true
     redis.call('HDEL', count.key, attempt)
   end
 end
@@ -82,6 +87,7 @@ else
   for _, count in ipairs({pair, ip}) do
     count.running[attempt] = now + holdMs
     count.runningCount = count.runningCount + 1
+    count.changed = true
     redis.call('HSET', count.key, attempt, now + holdMs)
   end
 end
@@ -95,7 +101,7 @@ const FAILED = redisScript(`${LOAD_AND_SAVE}
 local function fail(count)
   endAttempt(count)
   if count.failures >= count.limit then return 0 end
-  count.failures = count.failures + 1
+  count.failures, count.changed = count.failures + 1, true
   if count.failures < count.limit then return 0 end
   count.windowEnds = now + windowMs
   return 1
@@ -109,7 +115,9 @@ return lockedNow
 const SUCCEEDED = redisScript(`${LOAD_AND_SAVE}
 endAttempt(pair)
 endAttempt(ip)
-pair.failures = 0
+if pair.failures > 0 then
+  pair.failures, pair.changed = 0, true
+end
 save(pair)
 save(ip)
 return 0

@@ -250,6 +250,32 @@ describe('login attempts in Redis', () => {
     expect(await redis.client.exists(keys.pair, keys.ip)).toBe(0);
   });
 
+  it('write nothing for an attempt refused as busy or locked, however often it asks', async () => {
+    const keys = newPair();
+    const placed = await Promise.all(Array.from({ length: MAX_FAILURES }, async () => {
+      const attempt = randomUUID();
+      await counts().take(keys, attempt);
+      return attempt;
+    }));
+    const watcher = redis.client.duplicate();
+    try {
+      /** Whether `step` left both keys untouched: a transaction WATCHing them runs only if so. */
+      const untouched = async (step: () => Promise<unknown>) => {
+        await watcher.watch(keys.pair, keys.ip);
+        await step();
+        return (await watcher.multi().ping().exec()) !== null;
+      };
+      expect(await untouched(async () => expect((await counts().take(keys, randomUUID())).outcome).toBe('busy'))).toBe(true);
+      for (const attempt of placed) await counts().failed(keys, attempt);
+      expect(await untouched(async () => expect((await counts().take(keys, randomUUID())).outcome).toBe('pair-locked'))).toBe(true);
+      expect(await untouched(() => counts().released(keys, randomUUID()))).toBe(true);
+      // A step that changes a count does touch it.
+      expect(await untouched(() => counts().failed(keys, randomUUID()))).toBe(false);
+    } finally {
+      watcher.disconnect();
+    }
+  });
+
   it('leave fields they do not know alone (another version\'s), and go on counting', async () => {
     const keys = newPair();
     await redis.client.hset(keys.pair, 'w', 'a-window-id', 'r', '2');
