@@ -161,13 +161,13 @@ export function createLoginThrottle({
   metrics,
   holdMs = ATTEMPT_HOLD_MS,
 }: LoginThrottleOptions): LoginThrottle {
+  // More than IP_FAILURE_FACTOR × maxFailures failures lock an IP (SPEC).
+  const options = { maxPairFailures: maxFailures, maxIpFailures: maxFailures * IP_FAILURE_FACTOR + 1, windowMs: lockSeconds * 1000, holdMs };
   /**
    * The attempts in Redis and in this process, kept apart: a place is given back to the counts it
    * was taken from. One taken here while Redis did not answer and given back to Redis later would
    * free a place that Redis holds for another attempt.
    */
-  // More than IP_FAILURE_FACTOR × maxFailures failures lock an IP (SPEC).
-  const options = { maxPairFailures: maxFailures, maxIpFailures: maxFailures * IP_FAILURE_FACTOR + 1, windowMs: lockSeconds * 1000, holdMs };
   const attemptsInRedis = redis === undefined ? undefined : createLoginAttemptsInRedis(redis, options);
   const attemptsHere = createLoginAttemptsInMemory(options);
   /**

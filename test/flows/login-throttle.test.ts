@@ -439,20 +439,23 @@ describe('login throttle keys in Redis', () => {
     const throttle = createLoginThrottle({ redis: client, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, metrics });
     await fail(throttle, 'Secret.Username', '10.1.1.1');
     await failTimes(throttle, MAX_FAILURES, 'Other.Name', '2001:db8::1');
+    await fail(throttle, 'Third.Name', ''); // a request whose socket has gone has no address
     expect(await counted(metrics)).toBe(0);
 
     const keys = await keysUnder(keyPrefix);
-    expect(keys).toHaveLength(4);
     // The pair's key and its IP's share the IP's hash tag, so that a Redis Cluster keeps them on one node.
     expect(keys).toEqual([
       'authd:login:keys:attempts:{10.1.1.1}',
       expect.stringMatching(/^authd:login:keys:attempts:\{10\.1\.1\.1\}:[0-9a-f]{32}$/),
       'authd:login:keys:attempts:{2001:db8:0:0::/64}',
       expect.stringMatching(/^authd:login:keys:attempts:\{2001:db8:0:0::\/64\}:[0-9a-f]{32}$/),
+      'authd:login:keys:attempts:{unknown}',
+      expect.stringMatching(/^authd:login:keys:attempts:\{unknown\}:[0-9a-f]{32}$/),
     ]);
     const everything = (await keysUnder('')).join(' ').toLowerCase();
     expect(everything).not.toContain('secret.username');
     expect(everything).not.toContain('other.name');
+    expect(everything).not.toContain('third.name');
     for (const key of keys) {
       const ttl = await redis.client.ttl(key);
       expect(ttl).toBeGreaterThan(0);
