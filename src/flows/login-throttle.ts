@@ -180,9 +180,10 @@ export function createLoginThrottle({
   };
   /**
    * After a step Redis did not answer, which it may have run all the same (the reply timed out):
-   * the attempt's places there are freed as soon as Redis runs commands again, rather than held
-   * for holdMs, which would shut a whole IP's logins out after a stall. Only this attempt's own
-   * places can go, and only once; its outcome is counted in this process instead.
+   * a release of the attempt's places there is sent at once, so that they are not held for holdMs,
+   * which would shut a whole IP's logins out after a stall; the step's outcome is counted in this
+   * process instead. The release may run late (resent as EVAL when Redis lacks its script), so it
+   * must only ever meet an attempt id that nothing uses any more: see tryPlace.
    */
   const forgetInRedis = (keys: AttemptKeys, attempt: string) => void attemptsInRedis?.released(keys, attempt).catch(() => undefined);
   /**
@@ -207,8 +208,14 @@ export function createLoginThrottle({
 
   /** Frees the places; when their counts do not answer, they stay held until holdMs after they were taken, never freed in other counts. */
   const giveBack = (keys: AttemptKeys, place: Place) => place.counts.released(keys, place.attempt).catch(() => undefined);
-  /** One try for places in the pair and the IP: the place, a refusal, or `busy`. */
-  const tryPlace = async (keys: AttemptKeys, attempt: string): Promise<Place | LoginRefused | 'busy'> => {
+  /**
+   * One try for places in the pair and the IP: the place, a refusal, or `busy`. Each try is an
+   * attempt of its own (a new id): a release sent after an earlier try's timeout, which may reach
+   * Redis late (resent as EVAL once Redis answers that it lacks the script), can then free only
+   * what that try took, never this one's place.
+   */
+  const tryPlace = async (keys: AttemptKeys): Promise<Place | LoginRefused | 'busy'> => {
+    const attempt = randomUUID();
     const { value: taken, counts } = await orHere(attemptsInRedis, keys, attempt, (counts) => counts.take(keys, attempt));
     switch (taken.outcome) {
       case 'placed':
@@ -233,9 +240,9 @@ export function createLoginThrottle({
    * again until a running attempt has ended, busyWaitMs pass or `signal` aborts (the client left);
    * at most MAX_WAITING attempts of a pair, and as many of an IP, wait in this process.
    */
-  const takePlace = async (keys: AttemptKeys, attempt: string, signal: AbortSignal | undefined): Promise<Place | LoginRefused> => {
+  const takePlace = async (keys: AttemptKeys, signal: AbortSignal | undefined): Promise<Place | LoginRefused> => {
     const busy = refused('busy', 1);
-    const first = await tryPlace(keys, attempt);
+    const first = await tryPlace(keys);
     if (first !== 'busy') return first;
     if ((waiting.get(keys.pair) ?? 0) >= MAX_WAITING || (waiting.get(keys.ip) ?? 0) >= MAX_WAITING) return busy;
     countWaiting(keys.pair, 1);
@@ -250,7 +257,7 @@ export function createLoginThrottle({
         } catch {
           return busy; // aborted: nobody reads the answer
         }
-        const next = await tryPlace(keys, attempt);
+        const next = await tryPlace(keys);
         if (next !== 'busy') return next;
       }
     } finally {
@@ -262,7 +269,7 @@ export function createLoginThrottle({
   return {
     async begin(username, clientIp, signal) {
       const keys = keysOf(username, throttledAddress(clientIp));
-      const place = await takePlace(keys, randomUUID(), signal);
+      const place = await takePlace(keys, signal);
       if ('refused' in place) return place;
 
       // The attempt's signal: the client leaving, or the hold running out for password work.

@@ -106,7 +106,7 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
     }),
     loginRefused: new Counter({
       name: 'authd_login_refused_total',
-      help: 'Password logins refused with 429 before any password work: pair or ip (locked), busy (no place came free in the pair or the IP)',
+      help: 'Password logins refused before any password work (429, unless the client had left): pair or ip (locked), busy (no place came free in the pair or the IP)',
       labelNames: ['reason'],
       registers,
     }),

@@ -11,6 +11,7 @@ import {
 } from '../../src/flows/login-throttle.js';
 import { createMetrics, type Metrics } from '../../src/observability/metrics.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
+import { createLoginAttemptsInRedis } from '../../src/stores/redis-login-attempts.js';
 import { leaseAuthdRedis, proxiedAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
@@ -349,7 +350,8 @@ describe.each([
         return attempt;
       }),
     );
-    await sleep(150);
+    // The three beyond the limit are refused at their first answer; the others wait 2 s.
+    for (const deadline = Date.now() + 1500; refused.length < 3 && Date.now() < deadline; ) await sleep(10);
     expect(refused).toEqual(['busy', 'busy', 'busy']);
     leave.abort();
     expect(await waiting).toEqual(Array(MAX_WAITING + 3).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
@@ -568,6 +570,44 @@ describe('login throttle with Redis answering too late', () => {
       await sleep(1200); // about 3.1 s in: the release has run
       expect(await keysUnder(keyPrefix)).toEqual([]);
       if (!attempt.refused) await attempt.release();
+    } finally {
+      await close();
+    }
+  }, 15_000);
+});
+
+describe('login throttle after a Redis stall', () => {
+  it('never frees a place with a release that reached Redis late, resent once Redis said it lacked the script', async () => {
+    const { client: stalling, proxy, close } = await proxiedAuthdRedis(redis.url);
+    try {
+      const keyPrefix = 'authd:login:noscript';
+      const throttle = createLoginThrottle({ redis: stalling, maxFailures: 1, lockSeconds: LOCK_SECONDS, keyPrefix });
+      // A take Redis answered too late: its place is this process's, and Redis holds none.
+      proxy.stall();
+      const first = await throttle.begin('alice', '10.6.6.6');
+      expect(first.refused).toBe(false);
+      proxy.resume();
+      await sleep(100);
+      expect(await keysUnder(keyPrefix)).toEqual([]);
+      // Redis keeps the take's script and loses the release's (a restart that has seen takes since).
+      await redis.client.script('FLUSH');
+      const warm = { pair: `${keyPrefix}:warm:{x}:y`, ip: `${keyPrefix}:warm:{x}` };
+      await createLoginAttemptsInRedis(redis.authd, { maxPairFailures: 1, maxIpFailures: 21, windowMs: 60_000, holdMs: 30_000 }).take(warm, 'warm-up');
+      await redis.client.del(warm.pair, warm.ip);
+
+      // Redis stalls: the next take times out, its release waits behind it, and since this
+      // process's counts are busy the attempt asks Redis again while the stall lasts.
+      proxy.stall();
+      const second = throttle.begin('alice', '10.6.6.6');
+      for (const deadline = Date.now() + 3000; proxy.heldChunks() < 3 && Date.now() < deadline; ) await sleep(10);
+      expect(proxy.heldChunks()).toBe(3);
+      proxy.resume();
+      const attempt = await second;
+      expect(attempt.refused).toBe(false);
+      await sleep(100); // the release, resent as EVAL after NOSCRIPT, has run
+      // The attempt holds its place in Redis: the late release freed only what the first try took.
+      expect(await pairState((await pairKeyUnder(keyPrefix))!)).toEqual({ failures: 0, running: 1 });
+      for (const running of [first, attempt]) if (!running.refused) await running.release();
     } finally {
       await close();
     }

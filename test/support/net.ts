@@ -15,6 +15,12 @@ export interface TcpProxy {
   silence(): void;
   /** Drops every connection (a network blip) and passes data again on the new ones. */
   reset(): void;
+  /** From now on, holds what either side sends (a stalled server) until `resume`. */
+  stall(): void;
+  /** Passes on what `stall` held, in order, and everything after it. */
+  resume(): void;
+  /** How many chunks the stall holds now. */
+  heldChunks(): number;
   close(): Promise<void>;
 }
 
@@ -34,6 +40,7 @@ export interface TcpProxyOptions {
  */
 export async function tcpProxy(target: { host: string; port: number }, { delayMs = 0, dropFromServer }: TcpProxyOptions = {}): Promise<TcpProxy> {
   let silent = false;
+  let held: (() => unknown)[] | undefined;
   const sockets = new Set<Socket>();
   const track = (socket: Socket) => {
     sockets.add(socket);
@@ -44,6 +51,7 @@ export async function tcpProxy(target: { host: string; port: number }, { delayMs
     from.on('data', (chunk: Buffer) => {
       if (drop?.(chunk)) return;
       const write = () => silent || to.destroyed || to.write(chunk);
+      if (held !== undefined) return void held.push(write);
       const delay = typeof delayMs === 'number' ? delayMs : delayMs();
       if (delay === 0) write();
       else setTimeout(write, delay);
@@ -66,6 +74,15 @@ export async function tcpProxy(target: { host: string; port: number }, { delayMs
     reset: () => {
       for (const socket of sockets) socket.destroy();
       silent = false;
+    },
+    stall: () => {
+      held ??= [];
+    },
+    heldChunks: () => held?.length ?? 0,
+    resume: () => {
+      const writes = held ?? [];
+      held = undefined;
+      for (const write of writes) write();
     },
     close: async () => {
       for (const socket of sockets) socket.destroy();
