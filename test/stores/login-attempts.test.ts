@@ -276,6 +276,19 @@ describe('login attempts in Redis', () => {
     }
   });
 
+  it('write back what time changed at any step: an ended window\'s count, and no key once nothing counts', async () => {
+    const short = createLoginAttemptsInRedis(redis.authd, { maxPairFailures: MAX_FAILURES, maxIpFailures: MAX_IP_FAILURES, windowMs: 1000, holdMs: 1800 });
+    const keys = newPair();
+    await short.take(keys, 'running');
+    await short.failed(keys, 'failed');
+    await sleep(1300); // the window has ended; the running attempt's hold has not
+    await short.released(keys, 'unknown'); // changes nothing itself
+    for (const key of [keys.pair, keys.ip]) expect(await redis.client.hget(key, 'f')).toBe('0');
+    await sleep(700); // the hold has ended too, the new window (till about 2.3 s) has not
+    await short.released(keys, 'unknown');
+    expect(await redis.client.exists(keys.pair, keys.ip)).toBe(0);
+  });
+
   it('leave fields they do not know alone (another version\'s), and go on counting', async () => {
     const keys = newPair();
     await redis.client.hset(keys.pair, 'w', 'a-window-id', 'r', '2');
