@@ -3,24 +3,35 @@ import { metricValue } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
+/** A second instance of the same deployment (database, Redis, keys). */
+let other: TestServer;
 let seed: Fixtures;
 let secret: string;
 
 // LOGIN_MAX_FAILURES=1: an IP is locked at its 21st failure. The argon2 queue holds every guess
 // let through, so none is refused with 503 instead of being tried.
 beforeAll(async () => {
-  server = await startTestServer({ env: { TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '1' }, passwordQueue: { concurrency: 2, maxQueue: 64 } });
+  const options = { env: { TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '1' }, passwordQueue: { concurrency: 2, maxQueue: 64 } };
+  server = await startTestServer(options);
+  other = await startTestServer({ ...options, alongside: server });
   seed = fixtures(server);
   await seed.addUser('alice', 'correct horse battery');
   secret = (await seed.addClient({ clientId: 'web', grants: ['password'] }))!;
 });
 afterAll(async () => {
   await seed.close();
+  await other.stop();
   await server.stop();
 });
 
-const login = (username: string, password: string, ip: string) =>
-  postForm(`${server.baseUrl}/token`, { grant_type: 'password', username, password }, { authorization: basicAuth('web', secret), 'x-forwarded-for': ip });
+const login = (username: string, password: string, ip: string, instance = server) =>
+  postForm(`${instance.baseUrl}/token`, { grant_type: 'password', username, password }, { authorization: basicAuth('web', secret), 'x-forwarded-for': ip });
+
+/** The statuses of guesses sent all at once, every other one to the second instance, sorted. */
+const statusesAcross = async (usernameOf: (i: number) => string, count: number, ip: string) => {
+  const answers = await Promise.all(Array.from({ length: count }, (_, i) => login(usernameOf(i), 'wrong', ip, i % 2 === 0 ? server : other)));
+  return answers.map((answer) => answer.status).sort();
+};
 
 it('tries only 20 × LOGIN_MAX_FAILURES + 1 of the guesses one IP sprays over many usernames at once, and refuses the rest with its lock', async () => {
   const ip = '203.0.113.90';
@@ -43,4 +54,15 @@ it('tries only 20 × LOGIN_MAX_FAILURES + 1 of the guesses one IP sprays over ma
 
   expect((await login('alice', 'correct horse battery', ip)).status).toBe(429);
   expect((await login('alice', 'correct horse battery', '203.0.113.91')).status).toBe(200);
+});
+
+it('counts one IP\'s guesses across instances: of 30 sent at once to two of them, only 21 are tried', async () => {
+  expect(await statusesAcross((i) => `across${i}`, 30, '203.0.113.92')).toEqual([...Array(21).fill(400), ...Array(9).fill(429)]);
+  expect((await login('alice', 'correct horse battery', '203.0.113.92', other)).status).toBe(429);
+});
+
+it('counts one pair\'s guesses across instances: of 10 sent at once to two of them, only LOGIN_MAX_FAILURES are tried', async () => {
+  expect(await statusesAcross(() => 'alice', 10, '203.0.113.93')).toEqual([400, ...Array(9).fill(429)]);
+  expect((await login('alice', 'correct horse battery', '203.0.113.93', other)).status).toBe(429);
+  expect((await login('alice', 'correct horse battery', '203.0.113.94', other)).status).toBe(200);
 });

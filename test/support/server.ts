@@ -25,6 +25,11 @@ export interface TestServerOptions {
   readonly env?: Record<string, string>;
   readonly clock?: Clock;
   readonly passwordQueue?: ServerOptions['passwordQueue'];
+  /**
+   * Another instance of the same deployment: this server shares that one's database, Redis db and
+   * keys directory, which stay that server's to remove (this one's `stop` only shuts it down).
+   */
+  readonly alongside?: TestServer;
 }
 
 /**
@@ -32,9 +37,10 @@ export interface TestServerOptions {
  * configured through the same environment parsing as production.
  */
 export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
-  const db = await createTestDatabase();
-  const redis = await leaseTestRedis();
-  const keysDir = await mkdtemp(join(tmpdir(), 'authd-keys-'));
+  const { alongside } = options;
+  const db = alongside?.db ?? (await createTestDatabase());
+  const redis = alongside?.redis ?? (await leaseTestRedis());
+  const keysDir = alongside?.keysDir ?? (await mkdtemp(join(tmpdir(), 'authd-keys-')));
   const config = loadConfig({
     PORT: '0',
     DATABASE_URL: db.url,
@@ -61,7 +67,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     running,
     stop: async () => {
       await running.shutdown();
-      await Promise.all([db.drop(), redis.release(), rm(keysDir, { recursive: true, force: true })]);
+      if (alongside === undefined) await Promise.all([db.drop(), redis.release(), rm(keysDir, { recursive: true, force: true })]);
     },
   };
 }
