@@ -6,6 +6,7 @@ import { processEnvironment, ROOT, runAuthdAsync, type ProcessEnvironment } from
 import { basicAuth } from '../support/fixtures.js';
 import { closedPort } from '../support/net.js';
 import { fillPipe, nonBlockingFifo } from '../support/pipes.js';
+import { waitUntil } from '../support/wait.js';
 
 let environment: ProcessEnvironment;
 
@@ -84,12 +85,7 @@ it('SIGTERM ends the process even when stdout is a full pipe that nobody reads',
   });
   try {
     const exited = new Promise<{ code: number | null; signal: string | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-    const deadline = Date.now() + 15_000;
-    for (;;) {
-      const ready = await fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false);
-      if (ready || Date.now() > deadline) break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    await waitUntil(() => fetch(`http://127.0.0.1:${port}/healthz`).then((response) => response.ok, () => false), 15_000, 50);
     const stopping = Date.now();
     child.kill('SIGTERM');
     expect(await exited).toEqual({ code: 0, signal: null });

@@ -13,6 +13,7 @@ import { createMetrics, type Metrics } from '../../src/observability/metrics.js'
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { createLoginAttemptsInRedis } from '../../src/stores/redis-login-attempts.js';
 import { leaseAuthdRedis, proxiedAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
+import { waitUntil } from '../support/wait.js';
 
 const MAX_FAILURES = 3;
 const LOCK_SECONDS = 60;
@@ -351,7 +352,7 @@ describe.each([
       }),
     );
     // The three beyond the limit are refused at their first answer; the others wait 2 s.
-    for (const deadline = Date.now() + 1500; refused.length < 3 && Date.now() < deadline; ) await sleep(10);
+    await waitUntil(() => refused.length >= 3, 1500);
     expect(refused).toEqual(['busy', 'busy', 'busy']);
     leave.abort();
     expect(await waiting).toEqual(Array(MAX_WAITING + 3).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
@@ -599,7 +600,7 @@ describe('login throttle after a Redis stall', () => {
       // process's counts are busy the attempt asks Redis again while the stall lasts.
       proxy.stall();
       const second = throttle.begin('alice', '10.6.6.6');
-      for (const deadline = Date.now() + 3000; proxy.heldChunks() < 3 && Date.now() < deadline; ) await sleep(10);
+      await waitUntil(() => proxy.heldChunks() >= 3, 3000);
       expect(proxy.heldChunks()).toBe(3);
       proxy.resume();
       const attempt = await second;

@@ -9,6 +9,7 @@ import { createLogger, flushLogger } from '../../src/observability/logger.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { ROOT } from '../support/cli.js';
 import { fillPipe, nonBlockingFifo } from '../support/pipes.js';
+import { waitUntil } from '../support/wait.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -87,8 +88,7 @@ describe('the batched log output', () => {
       const logger = createLogger('info', batchedOutput({ fd }).stream);
       logger.info({ i: 0 }, 'request');
       logger.info({ i: 1 }, 'request');
-      const deadline = Date.now() + 5000;
-      while ((await readFile(file, 'utf8')) === '' && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+      await waitUntil(async () => (await readFile(file, 'utf8')) !== '', 5000, 20);
       expect(await lineNumbers(file)).toEqual([0, 1]);
     } finally {
       closeSync(fd);
@@ -194,8 +194,7 @@ describe('the batched log output', () => {
         logger.fatal({ i: 1 }, 'fatal');
         await Promise.race([flush, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
         expect(flushed).toBe(true);
-        const deadline = Date.now() + 5000;
-        while (!(await readFile(drained, 'utf8')).includes('"i":1,') && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+        await waitUntil(async () => (await readFile(drained, 'utf8')).includes('"i":1,'), 5000, 20);
         // Line 1 may have gone out first: when the fatal line came, line 0's write may not yet have met the full pipe.
         expect((await lineNumbers(drained)).filter((i) => i >= 0).sort((a, b) => a - b)).toEqual([0, 1]);
       } finally {
