@@ -77,6 +77,16 @@ describe('loadConfig', () => {
     });
   });
 
+  it('takes lifetimes and rotation intervals of a few seconds, as tests of expiry set them', () => {
+    const config = loadConfig({ ACCESS_TOKEN_TTL: '1', REFRESH_TOKEN_TTL: '2', REFRESH_FAMILY_MAX_AGE: '3', KEY_ROTATION_INTERVAL: '60' });
+    expect([config.accessTokenTtl, config.refreshTokenTtl, config.refreshFamilyMaxAge, config.keyRotationInterval]).toEqual([1, 2, 3, 60]);
+  });
+
+  it('takes a Postgres URL without a host (a Unix socket named by ?host=)', () => {
+    expect(loadConfig({ DATABASE_URL: 'postgresql:///authd?host=/var/run/postgresql' }).databaseUrl).toBe('postgresql:///authd?host=/var/run/postgresql');
+    expect(failure({ REDIS_URL: 'redis:///0' })).toMatch(/^REDIS_URL must be a URL with scheme redis:\/\/ or rediss:\/\//);
+  });
+
   it('treats empty values as unset', () => {
     expect(loadConfig({ PORT: '', CORS_ORIGINS: '' }).port).toBe(8080);
   });
@@ -84,7 +94,7 @@ describe('loadConfig', () => {
   it.each([
     [{ PORT: 'abc' }, 'PORT must be a whole number (got "abc")'],
     [{ PORT: '70000' }, 'PORT must be at most 65535 (got "70000")'],
-    [{ ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL must be at least 60 (got "-5")'],
+    [{ ACCESS_TOKEN_TTL: '-5' }, 'ACCESS_TOKEN_TTL must be at least 1 (got "-5")'],
     [{ ACCESS_TOKEN_TTL: '7200' }, 'ACCESS_TOKEN_TTL must be at most 3600 (got "7200")'],
     [{ REFRESH_TOKEN_TTL: '1.5' }, 'REFRESH_TOKEN_TTL must be a whole number (got "1.5")'],
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS must list exact origins like https://app.example.com (scheme, host, optional port; no path, no *) (got "*")'],
@@ -96,7 +106,9 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'redis://:p/ss@w@cache:6379' }, 'REDIS_URL must be a URL with scheme redis:// or rediss:// (got "redis://***@cache:6379")'],
     [{ REDIS_URL: 'http://cache' }, 'REDIS_URL must be a URL with scheme redis:// or rediss://'],
     [{ ISSUER: 'https://auth.example.com/' }, 'ISSUER must be an http(s) URL without a trailing slash'],
-    [{ KEY_ROTATION_INTERVAL: '60' }, 'KEY_ROTATION_INTERVAL must be 0 (off) or at least 3600'],
+    [{ ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL must be at least 1 (got "0")'],
+    [{ REFRESH_FAMILY_MAX_AGE: '0' }, 'REFRESH_FAMILY_MAX_AGE must be at least 1 (got "0")'],
+    [{ KEY_ROTATION_INTERVAL: '-1' }, 'KEY_ROTATION_INTERVAL must be at least 0 (got "-1")'],
     [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     [{ LOGIN_MAX_FAILURES: '0' }, 'LOGIN_MAX_FAILURES must be at least 1'],

@@ -251,6 +251,24 @@ describe('automatic rotation', () => {
     expect(await keyring.rotateIfDue()).toMatchObject({ state: 'next', activates: new Date(START + 2 * WEEK_SECONDS * 1000) });
   });
 
+  it('rotates every 6 minutes, its publish lead, when the interval is shorter', async () => {
+    const keyring = await open(60);
+    await keyring.ensureKey();
+    const first = keyring.activeKey()!.kid;
+    const second = await keyring.rotateIfDue();
+    expect(second).toMatchObject({ state: 'next', activates: new Date(START + 360_000) });
+    now += 359_999;
+    expect(await keyring.rotateIfDue()).toBeUndefined();
+    expect(keyring.activeKey()!.kid).toBe(first);
+    now += 1;
+    await keyring.start();
+    keyring.stop();
+    expect(keyring.activeKey()!.kid).toBe(second!.kid);
+    // start() rotated as soon as the second key signed: the third waits its 6 minutes.
+    expect(keyring.list().find((key) => key.state === 'next')).toMatchObject({ activates: new Date(START + 720_000) });
+    expect(await keyring.rotateIfDue()).toBeUndefined();
+  });
+
   it('never rotates when the interval is 0', async () => {
     const keyring = await open(0);
     await keyring.ensureKey();
