@@ -44,7 +44,7 @@ export interface Keyring {
   load(): Promise<void>;
   /** Re-reads KEYS_DIR. After a first successful load it never throws: bad files and bad reads keep the last good keys. */
   reload(): Promise<void>;
-  /** First start: makes a key that signs at once if none is active or next. */
+  /** Start-up: makes a key that signs at once if none does (a next key may still be waiting). */
   ensureKey(): Promise<void>;
   activeKey(): SigningKey | undefined;
   /** Public key of a next, active or retired key; undefined for dropped, revoked or unknown kids. */
@@ -115,7 +115,14 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
   };
 
   const save = async (key: KeyRecord): Promise<KeyView> => {
-    await writeKeyFile(dir, key);
+    try {
+      await writeKeyFile(dir, key);
+    } catch (error) {
+      // Permissions, a read-only or full disk: something the operator fixes, said in one line.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === undefined) throw error;
+      throw new KeyringError(`KEYS_DIR cannot be written: ${dir} (${code})`);
+    }
     keys = new Map(keys).set(key.kid, key);
     cached = undefined;
     return view(key);
@@ -128,7 +135,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
       cached = undefined;
       loaded = true;
     } else if (!loaded) {
-      throw new KeyringError(`cannot read the key directory ${dir} (${result.code})`);
+      throw new KeyringError(`KEYS_DIR cannot be read: ${dir} (${result.code})`);
     } else {
       logger.error({ dir, code: result.code }, 'keyring: cannot read the key directory; keeping the last good keys');
     }
@@ -200,8 +207,8 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     reload: () => exclusive(reloadNow),
     ensureKey: () =>
       exclusive(async () => {
-        const { active, hasNext } = current();
-        if (active !== undefined || hasNext) return;
+        // A next key alone (`keys rotate` on an empty keyring) would leave nothing signing for minutes.
+        if (current().active !== undefined) return;
         const created = await saveImmediateKey();
         audit('key_rotation', { kid: created.kid, activates: created.activates, trigger: 'no usable key' });
       }),

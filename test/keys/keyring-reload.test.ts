@@ -83,7 +83,7 @@ describe('reading KEYS_DIR', () => {
     expect(logs.lines.filter((line) => line['level'] === 'error').map((line) => [line['msg'], line['code']])).toEqual([
       ['keyring: cannot read the key directory; keeping the last good keys', 'ENOTDIR'],
     ]);
-    await expect(open()).rejects.toThrow(new KeyringError(`cannot read the key directory ${dir} (ENOTDIR)`));
+    await expect(open()).rejects.toThrow(new KeyringError(`KEYS_DIR cannot be read: ${dir} (ENOTDIR)`));
     await unlink(dir);
     await keyring.reload();
     expect(keyring.activeKey()!.kid).toBe(active);

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
@@ -59,6 +59,29 @@ describe('a new keyring', () => {
     expect(await readdir(dir)).toEqual([`${kid}.json`]);
     expect(auditEvents()).toEqual([['key_rotation', kid]]);
     expect(keyring.list()).toEqual([{ kid, state: 'active', created: new Date(START), activates: new Date(START) }]);
+  });
+
+  it('gets a key that signs at once when only a next key waits (`keys rotate` before the first start)', async () => {
+    const keyring = await open();
+    const next = await keyring.rotate();
+    await keyring.ensureKey();
+    const signing = keyring.activeKey()!.kid;
+    expect(signing).not.toBe(next.kid);
+    expect(keyring.list().map(({ kid, state }) => [kid, state])).toEqual([
+      [signing, 'active'],
+      [next.kid, 'next'],
+    ]);
+    now += PUBLISH_LEAD_MS;
+    await keyring.reload();
+    expect(keyring.activeKey()!.kid).toBe(next.kid);
+  });
+
+  it('says in one line naming KEYS_DIR that it cannot write there', async () => {
+    // A file where the directory should be: refused to root as well, which ignores permissions.
+    dir = join(root, `file-${Math.random().toString(16).slice(2)}`);
+    await writeFile(dir, '');
+    const keyring = createKeyring({ dir, clock, logger: logs.logger, rotationInterval: 0 });
+    await expect(keyring.ensureKey()).rejects.toThrow(new KeyringError(`KEYS_DIR cannot be written: ${dir} (EEXIST)`));
   });
 
   it('publishes exactly kty, crv, x, y, kid, alg, use — never d — and its signatures verify', async () => {

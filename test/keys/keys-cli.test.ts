@@ -79,6 +79,6 @@ describe('authd keys', () => {
     const notADirectory = join(root, 'plain-file');
     await writeFile(notADirectory, '');
     process.env['KEYS_DIR'] = notADirectory;
-    await expect(keys('list')).rejects.toThrow(new CliError(`cannot read the key directory ${notADirectory} (ENOTDIR)`));
+    await expect(keys('list')).rejects.toThrow(new CliError(`KEYS_DIR cannot be read: ${notADirectory} (ENOTDIR)`));
   });
 });
