@@ -7,12 +7,20 @@ const SHUTDOWN_LOG_PATIENCE_MS = 5000;
 
 /** Starts the server in this process and wires SIGHUP (reload keys) and SIGTERM/SIGINT (drain, exit). */
 export async function runServer(config: Config): Promise<void> {
+  // Node's default for SIGHUP ends the process: one sent while authd starts is taken, and the keys
+  // are read again once it has started (start-up may have read them before the change it announces).
+  let reloadOnceStarted = false;
+  const hangUpWhileStarting = () => (reloadOnceStarted = true);
+  process.on('SIGHUP', hangUpWhileStarting);
   const running = await startServer(config);
   const { logger } = running;
-  process.on('SIGHUP', () => {
+  const reloadKeys = () => {
     logger.info('SIGHUP: reloading keys');
     running.reloadKeys().catch((error: unknown) => logger.error({ err: describeError(error) }, 'key reload failed'));
-  });
+  };
+  process.off('SIGHUP', hangUpWhileStarting);
+  process.on('SIGHUP', reloadKeys);
+  if (reloadOnceStarted) reloadKeys();
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { corsEnabled, createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
-import type { Config } from './config/config.js';
+import { ConfigError, type Config } from './config/config.js';
 import { createDataLayer, requireServices } from './data-layer.js';
 import { createAccessTokenIssuer } from './flows/access-token-issuer.js';
 import { createIntrospection } from './flows/introspection.js';
@@ -14,7 +14,7 @@ import { clientCredentialsGrant } from './grants/client-credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
 import { answerJwksBeforeKoa } from './http/jwks-before-koa.js';
-import { createKeyring } from './keys/keyring.js';
+import { createKeyring, KeyringError } from './keys/keyring.js';
 import { batchedOutput } from './observability/log-output.js';
 import { createLogger, describeError, type Logger } from './observability/logger.js';
 import { createMetrics } from './observability/metrics.js';
@@ -63,8 +63,14 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const metrics = createMetrics({ denylistCopy: denylist.copyState, logOutput: output });
 
   const keyring = createKeyring({ dir: config.keysDir, clock, logger, rotationInterval: config.keyRotationInterval });
-  await keyring.load();
-  await keyring.ensureKey();
+  try {
+    await keyring.load();
+    await keyring.ensureKey();
+  } catch (error) {
+    await data.close();
+    // A KEYS_DIR that cannot be read or written is the operator's to fix, like a bad variable.
+    throw error instanceof KeyringError ? new ConfigError(error.message) : error;
+  }
   await keyring.start();
 
   const accessTokens = createAccessTokenIssuer({ issuer: config.issuer, keys: keyring, clock });
@@ -133,10 +139,17 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
   const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: corsEnabled(config) });
   const server = createServer(listener).listen(config.port, config.host);
-  await new Promise<void>((resolve, reject) => {
-    server.once('listening', resolve);
-    server.once('error', reject);
-  });
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('listening', resolve);
+      server.once('error', (error: NodeJS.ErrnoException) => reject(listenRefusal(error, config)));
+    });
+  } catch (error) {
+    keyring.stop();
+    for (const timer of timers) clearInterval(timer);
+    await data.close();
+    throw error;
+  }
   logger.info({ issuer: config.issuer, address: server.address() }, 'authd listening');
 
   return {
@@ -155,4 +168,21 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       await data.close();
     },
   };
+}
+
+/** Why authd cannot listen, as a configuration error naming the variable to change; other errors as they are. */
+function listenRefusal(error: NodeJS.ErrnoException, { host, port }: Pick<Config, 'host' | 'port'>): Error {
+  switch (error.code) {
+    case 'EADDRINUSE':
+      return new ConfigError(`PORT ${port} is already in use on ${host}`);
+    case 'EACCES':
+      return new ConfigError(`PORT ${port} on ${host} needs privileges this process does not have`);
+    case 'EADDRNOTAVAIL':
+      return new ConfigError(`HOST ${host} is not an address of this machine`);
+    case 'ENOTFOUND':
+    case 'EAI_AGAIN':
+      return new ConfigError(`HOST ${host} does not resolve (${error.code})`);
+    default:
+      return error;
+  }
 }
