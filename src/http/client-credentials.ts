@@ -25,18 +25,22 @@ export function readClientCredentials(ctx: Context, params: RequestParams): Clie
   return secret === undefined ? { clientId, method: 'none' } : { clientId, secret, method: 'client_secret_post' };
 }
 
-function parseBasic(header: string): { clientId: string; secret: string } {
+/**
+ * The id and secret of a Basic header (one or more spaces after the scheme, RFC 9110 §11.4). An
+ * empty secret (`public-app:`, as some libraries send for a public client) is no secret, as an
+ * empty `client_secret` parameter is.
+ */
+function parseBasic(header: string): { clientId: string; secret?: string } {
   const fail = () => invalidClient('malformed Basic credentials', { basicChallenge: true });
-  const match = /^Basic ([A-Za-z0-9+/]+={0,2})$/i.exec(header.trim());
+  const match = /^Basic +([A-Za-z0-9+/]+={0,2})$/i.exec(header.trim());
   if (match === null) throw fail();
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
   if (colon <= 0) throw fail();
   try {
-    return {
-      clientId: decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' ')),
-      secret: decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' ')),
-    };
+    const clientId = decodeURIComponent(decoded.slice(0, colon).replace(/\+/g, ' '));
+    const secret = decodeURIComponent(decoded.slice(colon + 1).replace(/\+/g, ' '));
+    return secret === '' ? { clientId } : { clientId, secret };
   } catch {
     throw fail();
   }
