@@ -28,10 +28,14 @@ export function requestedScopes(scope: string): string[] {
 
 const notAllowed = (scope: string) => invalidScope(`scope ${JSON.stringify(scope.slice(0, 64))} is not allowed`);
 
-/** The token's audience: the one asked for, which the client must have, or the client's first (else the issuer). */
+/**
+ * The token's audience: the one asked for, which the client must have, or the client's first. A
+ * client that lists none has the issuer, asked for or not.
+ */
 export function grantedAudience(client: Client, requested: string | undefined, issuer: string): string {
-  if (requested === undefined) return client.audiences[0] ?? issuer;
-  if (!client.audiences.includes(requested)) throw invalidTarget('audience not allowed for this client');
+  const audiences = client.audiences.length > 0 ? client.audiences : [issuer];
+  if (requested === undefined) return audiences[0]!;
+  if (!audiences.includes(requested)) throw invalidTarget('audience not allowed for this client');
   return requested;
 }
 
