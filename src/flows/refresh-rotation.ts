@@ -3,7 +3,7 @@ import { epochSeconds, type Clock } from '../clock.js';
 import type { Client } from '../domain/client.js';
 import type { RefreshTokenRecord } from '../domain/refresh-token.js';
 import type { RevokedAccessToken } from '../domain/revocation.js';
-import { invalidGrant, invalidScope } from '../errors/oauth-error.js';
+import { invalidGrant, invalidScope, invalidTarget } from '../errors/oauth-error.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { LockedFamily, RefreshTokenStore } from '../stores/refresh-token-store.js';
@@ -30,6 +30,13 @@ export interface RefreshRotationDeps {
   readonly metrics: Pick<Metrics, 'refreshReuseDetected'>;
 }
 
+/** What a refresh request asks for beside the token: narrower scopes, and the audience it expects. */
+export interface RefreshRequest {
+  readonly scope: string | undefined;
+  /** RFC 8707: a session has one audience; asking for another is `invalid_target`. */
+  readonly audience: string | undefined;
+}
+
 export interface Rotation {
   readonly accessToken: IssuedAccessToken;
   readonly refreshToken: string;
@@ -53,9 +60,9 @@ const invalidToken = () => invalidGrant('refresh token is invalid, expired or re
 export function createRefreshRotation(deps: RefreshRotationDeps) {
   const { policy, refreshTokens, accessTokens, clock } = deps;
 
-  return async function rotate(client: Client, presented: string, scopeParam: string | undefined): Promise<Rotation> {
+  return async function rotate(client: Client, presented: string, asked: RefreshRequest): Promise<Rotation> {
     if (!looksLikeRefreshToken(presented)) throw invalidToken();
-    const requested = scopeParam === undefined ? undefined : requestedScopes(scopeParam);
+    const requested = asked.scope === undefined ? undefined : requestedScopes(asked.scope);
     accessTokens.assertCanSign();
 
     const now = new Date(clock.now());
@@ -80,6 +87,7 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
       clientId: client.clientId,
       now,
       requestedScope: requested ?? [],
+      requestedAudience: asked.audience,
       successorId: successorFields.id,
       successorHash: successorFields.tokenHash,
       successorIdleExpiry: idleExpiry,
@@ -90,7 +98,7 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
       outcome = { kind: 'rotated', successor: fast.successor, roles: fast.userRoles, denied: [] };
     } else {
       outcome = await refreshTokens.withLockedToken(tokenHash, now, (family) =>
-        decide(family, { client, requested, now, idleExpiry, successorFields, reuseGrace: policy.reuseGrace }),
+        decide(family, { client, requested, audience: asked.audience, now, idleExpiry, successorFields, reuseGrace: policy.reuseGrace }),
       );
     }
 
@@ -124,6 +132,7 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
 interface Decision {
   readonly client: Client;
   readonly requested: readonly string[] | undefined;
+  readonly audience: string | undefined;
   readonly now: Date;
   readonly idleExpiry: Date;
   readonly successorFields: Pick<RefreshTokenRecord, 'id' | 'tokenHash' | 'createdAt' | 'accessTokenJti' | 'accessTokenExpiresAt'>;
@@ -156,6 +165,7 @@ async function decide(family: LockedFamily | undefined, d: Decision): Promise<Ou
   if (d.requested !== undefined && !d.requested.every((scope) => token.scope.includes(scope))) {
     return refuse(invalidScope('scope exceeds the refresh token'));
   }
+  if (d.audience !== undefined && d.audience !== token.audience) return refuse(invalidTarget('audience is not that of the refresh token'));
   const denied = supersededSuccessor === undefined ? [] : await family.revokeToken(supersededSuccessor, 'revoked');
   const successor = await family.replaceSuccessor({
     ...d.successorFields,

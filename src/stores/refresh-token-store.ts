@@ -16,6 +16,8 @@ export interface RotateLiveInput {
   readonly now: Date;
   /** Access-token scopes asked for; the token's scope must contain them all. */
   readonly requestedScope: readonly string[];
+  /** The audience asked for, if any; it must be the token's. */
+  readonly requestedAudience: string | undefined;
   readonly successorId: string;
   readonly successorHash: string;
   /** now + idle TTL; the store caps it at the family's end. */
@@ -96,6 +98,7 @@ const ROTATE_LIVE = `
       AND used_at IS NULL AND revoked_at IS NULL
       AND expires_at > $1 AND family_expires_at > $1
       AND scope @> $5::text[]
+      AND ($10::text IS NULL OR audience = $10)
       AND EXISTS (SELECT 1 FROM users u WHERE u.id = refresh_tokens.user_id AND NOT u.disabled)
     RETURNING family_id, user_id, client_id, scope, audience, family_expires_at
   ), successor AS (
@@ -187,6 +190,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
         input.successorIdleExpiry,
         input.accessTokenJti,
         input.accessTokenExpiresAt,
+        input.requestedAudience ?? null,
       ] });
       const row = rows[0];
       return row === undefined ? undefined : { successor: toRefreshTokenRecord(row), userRoles: row.userRoles };

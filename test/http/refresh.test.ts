@@ -1,5 +1,5 @@
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
-import { jtiOf } from '../support/jwt.js';
+import { claimsOf, jtiOf } from '../support/jwt.js';
 import { tokensIssued } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -81,6 +81,16 @@ describe('refresh rotation', () => {
       expect([answer.status, answer.body['error']]).toEqual([400, 'invalid_scope']);
     }
     expect((await refresh(first.refresh_token)).status).toBe(200);
+  });
+
+  it('refuses an audience other than the session’s with invalid_target and leaves the token live (RFC 8707)', async () => {
+    const first = await login();
+    const elsewhere = await refresh(first.refresh_token, { audience: 'https://elsewhere.example.test' });
+    expect([elsewhere.status, elsewhere.body]).toEqual([400, { error: 'invalid_target', error_description: 'audience is not that of the refresh token' }]);
+    expect((await familyRows(first.refresh_token)).map((row) => row.used_at)).toEqual([null]);
+    const same = await refresh(first.refresh_token, { audience: 'http://localhost:8080' });
+    expect(same.status).toBe(200);
+    expect(claimsOf(same.body['access_token'] as string)['aud']).toBe('http://localhost:8080');
   });
 
   it('refuses a token presented by another client and leaves its family alone', async () => {
