@@ -64,6 +64,14 @@ describe('grant_type=client_credentials', () => {
     expect((claims['exp'] as number) - (claims['iat'] as number)).toBe(120);
     expect(claims['aud']).toBe('http://localhost:8080');
     expect(claims).not.toHaveProperty('scope');
+    // Asked for by name, that default audience is the client's too.
+    const named = await token({ grant_type: 'client_credentials', audience: 'http://localhost:8080' }, { authorization: basicAuth('short', shortSecret) });
+    expect(named.status).toBe(200);
+    expect(claimsOf(named.body['access_token'] as string)['aud']).toBe('http://localhost:8080');
+    expect(await token({ grant_type: 'client_credentials', audience: 'http://localhost:8080' }, { authorization: basicAuth('svc', serviceSecret) })).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_target' },
+    });
   });
 
   it('refuses public clients with unauthorized_client', async () => {
@@ -113,6 +121,19 @@ describe('client authentication', () => {
     const malformed = await token({ grant_type: 'client_credentials' }, { authorization: 'Basic !!!' });
     expect(malformed.status).toBe(401);
     expect(malformed.headers.get('www-authenticate')).toContain('Basic');
+  });
+
+  it('takes Basic credentials after more than one space (RFC 9110 §11.4)', async () => {
+    const spaced = basicAuth('svc', serviceSecret).replace('Basic ', 'Basic   ');
+    expect((await token({ grant_type: 'client_credentials' }, { authorization: spaced })).status).toBe(200);
+  });
+
+  it('takes an empty Basic secret as none: a public client passes, a confidential one does not', async () => {
+    const refresh = { grant_type: 'refresh_token', refresh_token: `rt_${'A'.repeat(43)}` };
+    expect(await token(refresh, { authorization: basicAuth('spa', '') })).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    const confidential = await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('svc', '') });
+    expect([confidential.status, confidential.body]).toEqual([401, { error: 'invalid_client', error_description: 'client authentication failed' }]);
+    expect(confidential.headers.get('www-authenticate')).toBe('Basic realm="authd", charset="UTF-8"');
   });
 
   it('refuses a grant the client is not registered for', async () => {
