@@ -107,5 +107,24 @@ describe('health, metrics and request handling', () => {
     const response = await fetch(`${server.baseUrl}/.well-known/jwks.json`, { method: 'DELETE' });
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toContain('GET');
+    expect(await response.json()).toEqual({ error: 'invalid_request', error_description: 'method not allowed' });
+  });
+
+  it('answers an unknown path, a GET of /token and an unknown method in RFC 6749 JSON, not plain text', async () => {
+    const answers = await Promise.all(
+      [
+        fetch(`${server.baseUrl}/no/such/endpoint`),
+        fetch(`${server.baseUrl}/token`),
+        fetch(`${server.baseUrl}/token`, { method: 'PROPFIND' }),
+      ].map(async (pending) => {
+        const response = await pending;
+        return [response.status, response.headers.get('content-type'), await response.json()];
+      }),
+    );
+    expect(answers).toEqual([
+      [404, 'application/json; charset=utf-8', { error: 'invalid_request', error_description: 'no such endpoint' }],
+      [405, 'application/json; charset=utf-8', { error: 'invalid_request', error_description: 'method not allowed' }],
+      [501, 'application/json; charset=utf-8', { error: 'invalid_request', error_description: 'method not implemented' }],
+    ]);
   });
 });

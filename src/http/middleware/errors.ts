@@ -15,16 +15,30 @@ const isHttpError = (error: unknown): error is HttpError =>
 /** Seconds a client is asked to wait while Postgres cannot be reached. */
 const DATABASE_RETRY_AFTER = 5;
 
+/** What the router answers without a body (no such route, a method the route lacks), in words. */
+const UNROUTED: Readonly<Record<number, string>> = { 404: 'no such endpoint', 405: 'method not allowed', 501: 'method not implemented' };
+
 /**
- * The one place errors become responses: OAuthError as RFC 6749 §5.2 JSON; client errors from
- * body parsing as `invalid_request` (413 kept for oversized bodies); Postgres out of reach as 503
- * `temporarily_unavailable` with Retry-After and a warning; anything else as a generic 500
- * `server_error` and a log line without secrets.
+ * The one place errors become responses, every one RFC 6749 §5.2 JSON with `no-store`: OAuthError
+ * as it says; client errors from body parsing as `invalid_request` (413 kept for oversized bodies);
+ * Postgres out of reach as 503 `temporarily_unavailable` with Retry-After and a warning; the
+ * router's 404, 405 and 501 as `invalid_request`; anything else as a generic 500 `server_error`
+ * and a log line without secrets.
  */
 export function handleErrors(logger: Logger): Middleware {
+  const noStore = (ctx: Parameters<Middleware>[0]) => {
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Pragma', 'no-cache');
+  };
   return async (ctx, next) => {
     try {
       await next();
+      const { status } = ctx;
+      const unrouted = ctx.body === undefined || ctx.body === null ? UNROUTED[status] : undefined;
+      if (unrouted !== undefined) {
+        ctx.body = { error: 'invalid_request', error_description: unrouted };
+        ctx.status = status; // koa's default 404 is not explicit: a body alone would make it 200
+      }
     } catch (error) {
       let oauthError = asOAuthError(error);
       if (oauthError === undefined && isDatabaseUnavailable(error)) {
@@ -34,7 +48,8 @@ export function handleErrors(logger: Logger): Middleware {
       if (oauthError === undefined) {
         logger.error({ reqId: ctx.state.requestId, err: describeError(error) }, 'unexpected error');
         ctx.status = 500;
-        ctx.body = { error: 'server_error' };
+        ctx.body = { error: 'server_error', error_description: 'unexpected error' };
+        noStore(ctx);
         return;
       }
       const { options } = oauthError;
@@ -44,8 +59,7 @@ export function handleErrors(logger: Logger): Middleware {
         : { error: oauthError.code, error_description: oauthError.description };
       if (options.retryAfter !== undefined) ctx.set('Retry-After', String(Math.max(1, Math.ceil(options.retryAfter))));
       if (options.basicChallenge && oauthError.status === 401) ctx.set('WWW-Authenticate', 'Basic realm="authd", charset="UTF-8"');
-      ctx.set('Cache-Control', 'no-store');
-      ctx.set('Pragma', 'no-cache');
+      noStore(ctx);
     }
   };
 }
