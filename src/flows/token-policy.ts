@@ -1,5 +1,6 @@
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config/config.js';
 import type { Client } from '../domain/client.js';
+import type { RequestParams } from '../domain/request-params.js';
 import { parseScope, SCOPE_TOKEN } from '../domain/scope.js';
 import { invalidScope, invalidTarget } from '../errors/oauth-error.js';
 
@@ -27,6 +28,17 @@ export function requestedScopes(scope: string): string[] {
 }
 
 const notAllowed = (scope: string) => invalidScope(`scope ${JSON.stringify(scope.slice(0, 64))} is not allowed`);
+
+/**
+ * The audience a token request asks for: `audience`, or RFC 8707's `resource`, the name OAuth
+ * libraries send. Both at once must name the same target.
+ */
+export function requestedAudience(params: RequestParams): string | undefined {
+  const audience = params.get('audience');
+  const resource = params.get('resource');
+  if (audience !== undefined && resource !== undefined && audience !== resource) throw invalidTarget('audience and resource name different targets');
+  return audience ?? resource;
+}
 
 /**
  * The token's audience: the one asked for, which the client must have, or the client's first. A

@@ -2,7 +2,7 @@ import { isConfidential } from '../domain/client.js';
 import { formatScope } from '../domain/scope.js';
 import { unauthorizedClient } from '../errors/oauth-error.js';
 import type { AccessTokenIssuer } from '../flows/access-token-issuer.js';
-import { accessTokenTtl, grantedAudience, grantedScopes } from '../flows/token-policy.js';
+import { accessTokenTtl, grantedAudience, grantedScopes, requestedAudience } from '../flows/token-policy.js';
 import type { Grant } from './grant.js';
 
 export interface ClientCredentialsGrantDeps {
@@ -21,7 +21,7 @@ export function clientCredentialsGrant(deps: ClientCredentialsGrantDeps): Grant 
       const issued = await deps.accessTokens.issue({
         subject: client.clientId,
         clientId: client.clientId,
-        audience: grantedAudience(client, params.get('audience'), deps.issuer),
+        audience: grantedAudience(client, requestedAudience(params), deps.issuer),
         scopes,
         ttlSeconds: accessTokenTtl(client, deps.defaultAccessTokenTtl),
       });

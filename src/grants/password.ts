@@ -3,7 +3,7 @@ import { formatScope } from '../domain/scope.js';
 import { invalidGrant, temporarilyUnavailable, tooManyRequests } from '../errors/oauth-error.js';
 import type { LoginThrottle } from '../flows/login-throttle.js';
 import type { SessionIssuer } from '../flows/session-issuer.js';
-import { grantedAudience, grantedScopes } from '../flows/token-policy.js';
+import { grantedAudience, grantedScopes, requestedAudience } from '../flows/token-policy.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
 import { HashAbandonedError, HasherBusyError, type PasswordHasher } from '../passwords/password-hasher.js';
@@ -42,7 +42,7 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const password = requiredParam(request.params, 'password');
       const { client, ip } = request;
       const scopes = grantedScopes(client, request.params.get('scope'));
-      const audience = grantedAudience(client, request.params.get('audience'), deps.issuer);
+      const audience = grantedAudience(client, requestedAudience(request.params), deps.issuer);
 
       const { user, needsRehash } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
       if (needsRehash) await upgradeHash(deps, user, password);

@@ -2,6 +2,7 @@ import { formatScope } from '../domain/scope.js';
 import type { RefreshRequest, Rotation } from '../flows/refresh-rotation.js';
 import type { Client } from '../domain/client.js';
 import { requiredParam } from '../domain/request-params.js';
+import { requestedAudience } from '../flows/token-policy.js';
 import type { Grant } from './grant.js';
 
 export type Rotate = (client: Client, presented: string, asked: RefreshRequest) => Promise<Rotation>;
@@ -12,7 +13,7 @@ export function refreshTokenGrant(rotate: Rotate): Grant {
     grantType: 'refresh_token',
     async handle(request) {
       const { params } = request;
-      const rotation = await rotate(request.client, requiredParam(params, 'refresh_token'), { scope: params.get('scope'), audience: params.get('audience') });
+      const rotation = await rotate(request.client, requiredParam(params, 'refresh_token'), { scope: params.get('scope'), audience: requestedAudience(params) });
       return {
         access_token: rotation.accessToken.token,
         token_type: 'Bearer',

@@ -141,6 +141,16 @@ describe('client authentication', () => {
       .toMatchObject({ status: 400, body: { error: 'unauthorized_client' } });
   });
 
+  it('takes RFC 8707 resource as the audience asked for; audience and resource must agree', async () => {
+    const auth = { authorization: basicAuth('svc', serviceSecret) };
+    const asResource = await token({ grant_type: 'client_credentials', resource: 'https://api.example.test' }, auth);
+    expect(asResource.status).toBe(200);
+    expect(claimsOf(asResource.body['access_token'] as string)['aud']).toBe('https://api.example.test');
+    expect(await token({ grant_type: 'client_credentials', resource: 'https://x.example.test' }, auth)).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+    const both = await token({ grant_type: 'client_credentials', audience: 'https://api.example.test', resource: 'https://x.example.test' }, auth);
+    expect([both.status, both.body]).toEqual([400, { error: 'invalid_target', error_description: 'audience and resource name different targets' }]);
+  });
+
   it('refuses scopes and audiences the client does not have', async () => {
     const auth = { authorization: basicAuth('svc', serviceSecret) };
     expect(await token({ grant_type: 'client_credentials', scope: 'read delete' }, auth)).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
