@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
+import { redactedStack } from '../observability/logger.js';
 
 /** Thrown by a command for a problem the user can fix; printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -34,7 +35,7 @@ export function exitOnError(error: unknown): never {
   } else if (error instanceof CliError) {
     process.stderr.write(`authd: ${error.message}\n`);
   } else {
-    process.stderr.write(`authd: unexpected error: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.stderr.write(`authd: unexpected error: ${error instanceof Error ? (redactedStack(error) ?? error.name) : typeof error}\n`);
   }
   process.exit(1);
 }

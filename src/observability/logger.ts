@@ -66,6 +66,21 @@ export async function flushLogger(logger: Logger, patienceMs = Number.POSITIVE_I
 /** Anything this long and token-like in an error message is replaced before logging. */
 const TOKEN_LIKE = /[A-Za-z0-9+/_=.~-]{24,}/g;
 
+const redact = (text: string): string => text.replace(TOKEN_LIKE, '[redacted]');
+
+/**
+ * An error's stack with its message redacted as `describeError` redacts it (the stack's first
+ * lines repeat the message: a driver's error may quote a hash, whose base64 holds `/`), and its
+ * frames' long runs blanked unless they are paths.
+ */
+export function redactedStack(error: Error): string | undefined {
+  const { stack } = error;
+  if (stack === undefined) return undefined;
+  const framesAt = stack.search(/\n\s+at /);
+  if (framesAt === -1) return redact(stack);
+  return redact(stack.slice(0, framesAt)) + stack.slice(framesAt).replace(TOKEN_LIKE, (match) => (match.includes('/') ? match : '[redacted]'));
+}
+
 /**
  * An unexpected error in loggable form: type, code, message and stack with anything that
  * looks like a token, hash or secret blanked out (driver messages may quote query values).
@@ -76,7 +91,7 @@ export function describeError(error: unknown): Record<string, unknown> {
   return {
     type: error.name,
     ...(typeof code === 'string' || typeof code === 'number' ? { code } : {}),
-    message: error.message.replace(TOKEN_LIKE, '[redacted]'),
-    stack: error.stack?.replace(TOKEN_LIKE, (match) => (match.includes('/') ? match : '[redacted]')),
+    message: redact(error.message),
+    stack: redactedStack(error),
   };
 }

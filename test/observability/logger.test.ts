@@ -1,5 +1,5 @@
 import { jest } from '@jest/globals';
-import { describeError } from '../../src/observability/logger.js';
+import { describeError, redactedStack } from '../../src/observability/logger.js';
 import { captureLogs } from '../support/logs.js';
 
 describe('logger', () => {
@@ -38,5 +38,15 @@ describe('logger', () => {
     const described = describeError(error);
     expect(described).toMatchObject({ type: 'Error', code: 'P2002', message: 'duplicate key [redacted]' });
     expect(JSON.stringify(described)).not.toContain('9f86d081884c7d659a2feaa0c55ad015');
+  });
+
+  it('redacts a hash quoted in the message from the stack too, where its base64 holds a slash, and keeps the frames\' paths', () => {
+    const digest = 'q7Jz+/8YpGh0a1Bv3kE9mWfXrT2uLcN4sDo6iVyAe5M';
+    const error = new Error(`value "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$${digest}" too long`);
+    const described = describeError(error);
+    expect(JSON.stringify(described)).not.toContain(digest);
+    expect(described['stack']).toMatch(/^Error: value "\$argon2id\$v=19\$m=19456,t=2,p=1\$c2FsdHNhbHQ\$\[redacted\]" too long\n\s+at /);
+    expect(described['stack']).toContain('logger.test.ts');
+    expect(redactedStack(error)).toBe(described['stack']);
   });
 });
