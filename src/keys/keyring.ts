@@ -1,10 +1,12 @@
 import type { KeyObject } from 'node:crypto';
+import { unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import { JWKS_MAX_AGE_SECONDS } from '../http/routes/jwks.js';
 import { describeError, type Logger } from '../observability/logger.js';
 import type { SigningKey } from '../tokens/access-token.js';
 import { readKeyDirectory } from './key-directory.js';
-import { generateKeyRecord, writeKeyFile, type KeyRecord } from './key-file.js';
+import { generateKeyRecord, keyFileName, writeKeyFile, type KeyRecord } from './key-file.js';
 import { byActivation, type KeyState } from './key-state.js';
 import type { PublishedKeySet } from './jwks.js';
 import { snapshotOf, type Snapshot } from './key-snapshot.js';
@@ -44,7 +46,7 @@ export interface Keyring {
   load(): Promise<void>;
   /** Re-reads KEYS_DIR. After a first successful load it never throws: bad files and bad reads keep the last good keys. */
   reload(): Promise<void>;
-  /** Start-up: makes a key that signs at once if none does (a next key may still be waiting). */
+  /** First start: makes a key that signs at once if none is active or next. */
   ensureKey(): Promise<void>;
   activeKey(): SigningKey | undefined;
   /** Public key of a next, active or retired key; undefined for dropped, revoked or unknown kids. */
@@ -53,7 +55,10 @@ export interface Keyring {
   jwks(): PublishedKeySet;
   /** Every key on disk, in activation order. */
   list(): KeyView[];
-  /** Writes the next key, signing PUBLISH_LEAD_MS from now; refused while a next key exists. */
+  /**
+   * Writes the next key, signing PUBLISH_LEAD_MS from now (at once when no key signs), and deletes
+   * dropped keys' files; refused while a next key exists.
+   */
   rotate(): Promise<KeyView>;
   retire(kid: string): Promise<KeyView>;
   revoke(kid: string): Promise<RevokeOutcome>;
@@ -141,11 +146,33 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     }
   };
 
+  /**
+   * Deletes the files of dropped keys (retired, and every token they signed expired): nothing reads
+   * them again, and each would be parsed at every reload. Run at each rotation, it keeps KEYS_DIR to
+   * the keys of the last hour or so however short KEY_ROTATION_INTERVAL is.
+   */
+  const deleteDropped = async () => {
+    const { statuses } = current();
+    for (const key of [...keys.values()]) {
+      if (statuses.get(key.kid)?.state !== 'dropped') continue;
+      await unlink(join(dir, keyFileName(key.kid))).catch((error: NodeJS.ErrnoException) => {
+        if (error.code !== 'ENOENT') throw error; // another instance deleted it first
+      });
+      keys = new Map([...keys].filter(([kid]) => kid !== key.kid));
+      cached = undefined;
+      logger.info({ kid: key.kid }, 'keyring: deleted the file of a dropped key');
+    }
+  };
+
   const rotateNow = async (trigger: 'manual' | 'scheduled') => {
-    if (current().hasNext) throw new KeyringError('a next key is already waiting to activate; rotate again after it does');
+    const { active, hasNext } = current();
+    if (hasNext) throw new KeyringError('a next key is already waiting to activate; rotate again after it does');
     const now = clock.now();
-    const created = await save(generateKeyRecord(new Date(now), new Date(now + PUBLISH_LEAD_MS)));
+    // With nothing signing (an empty keyring) there is nothing to keep signing while a next key waits.
+    const activates = active === undefined ? now : now + PUBLISH_LEAD_MS;
+    const created = await save(generateKeyRecord(new Date(now), new Date(activates)));
     audit('key_rotation', { kid: created.kid, activates: created.activates, trigger });
+    await deleteDropped();
     return created;
   };
 
@@ -207,8 +234,8 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     reload: () => exclusive(reloadNow),
     ensureKey: () =>
       exclusive(async () => {
-        // A next key alone (`keys rotate` on an empty keyring) would leave nothing signing for minutes.
-        if (current().active !== undefined) return;
+        const { active, hasNext } = current();
+        if (active !== undefined || hasNext) return;
         const created = await saveImmediateKey();
         audit('key_rotation', { kid: created.kid, activates: created.activates, trigger: 'no usable key' });
       }),

@@ -61,19 +61,34 @@ describe('a new keyring', () => {
     expect(keyring.list()).toEqual([{ kid, state: 'active', created: new Date(START), activates: new Date(START) }]);
   });
 
-  it('gets a key that signs at once when only a next key waits (`keys rotate` before the first start)', async () => {
+  it('a rotation of an empty keyring (`keys rotate` before the first start) makes a key that signs at once', async () => {
     const keyring = await open();
-    const next = await keyring.rotate();
+    const first = await keyring.rotate();
+    expect(first).toMatchObject({ state: 'active', activates: new Date(START) });
+    expect(keyring.activeKey()!.kid).toBe(first.kid);
     await keyring.ensureKey();
-    const signing = keyring.activeKey()!.kid;
-    expect(signing).not.toBe(next.kid);
-    expect(keyring.list().map(({ kid, state }) => [kid, state])).toEqual([
-      [signing, 'active'],
-      [next.kid, 'next'],
-    ]);
+    expect(await readdir(dir)).toEqual([`${first.kid}.json`]);
+    expect(await keyring.rotate()).toMatchObject({ state: 'next', activates: new Date(START + PUBLISH_LEAD_MS) });
+  });
+
+  it('deletes the files of dropped keys at each rotation, and keeps retired and revoked ones', async () => {
+    const { keyring, first } = await started();
+    const second = await keyring.rotate();
     now += PUBLISH_LEAD_MS;
     await keyring.reload();
-    expect(keyring.activeKey()!.kid).toBe(next.kid);
+    const revoked = await keyring.rotate();
+    await keyring.revoke(revoked.kid);
+    now += DROP_AFTER_MS;
+    await keyring.reload();
+    expect(keyring.list().map(({ kid, state }) => [kid, state])).toEqual([
+      [first, 'dropped'],
+      [second.kid, 'active'],
+      [revoked.kid, 'revoked'],
+    ]);
+    const third = await keyring.rotate();
+    expect((await readdir(dir)).sort()).toEqual([second.kid, revoked.kid, third.kid].map((kid) => `${kid}.json`).sort());
+    expect(keyring.list().map(({ kid }) => kid)).toEqual([second.kid, revoked.kid, third.kid]);
+    expect(logs.lines.filter((line) => line['msg'] === 'keyring: deleted the file of a dropped key').map((line) => line['kid'])).toEqual([first]);
   });
 
   it('says in one line naming KEYS_DIR that it cannot write there', async () => {
