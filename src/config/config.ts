@@ -47,15 +47,17 @@ const integer = (min: number, max: number) =>
 const seconds = (min: number, max = 10 * 365 * 24 * 3600) => integer(min, max);
 
 /**
- * A URL with one of `schemes`, and a host unless `hostOptional` (a Postgres URL may leave it out:
- * `postgresql:///authd?host=/var/run/postgresql` connects over a Unix socket).
+ * A URL with one of `schemes` and a host; with `hostOptional`, the host may be given as a `host`
+ * parameter instead (`postgresql:///authd?host=/var/run/postgresql`, a Unix socket).
  */
 const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
   z.string().refine(
     (value) => {
       try {
         const parsed = new URL(value);
-        return schemes.includes(parsed.protocol) && (hostOptional || parsed.hostname !== '');
+        // `postgres:user:pass@host/db` (no //) parses too, as a path: refused, it would name a database.
+        const hasHost = parsed.hostname !== '' || (hostOptional && parsed.searchParams.has('host'));
+        return schemes.includes(parsed.protocol) && value.startsWith(`${parsed.protocol}//`) && hasHost;
       } catch {
         return false;
       }
@@ -185,6 +187,7 @@ function redactUrl(value: string): string {
     // handled below
   }
   // Not parsed, or parsed with no password where one was meant (an unescaped '#', '/' or '@' in
-  // it moves the rest into the path or the fragment): hide everything from the scheme to the last '@'.
-  return value.replace(/\/\/.*@/, '//***@');
+  // it moves the rest into the path or the fragment, and so does a missing '//'): hide everything
+  // from the scheme to the last '@'.
+  return value.replace(/^([a-z][a-z0-9+.-]*:)(\/\/)?.*@/i, '$1$2***@');
 }

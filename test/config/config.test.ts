@@ -84,6 +84,10 @@ describe('loadConfig', () => {
 
   it('takes a Postgres URL without a host (a Unix socket named by ?host=)', () => {
     expect(loadConfig({ DATABASE_URL: 'postgresql:///authd?host=/var/run/postgresql' }).databaseUrl).toBe('postgresql:///authd?host=/var/run/postgresql');
+    const refusal = 'DATABASE_URL must be a URL with scheme postgres:// or postgresql://';
+    // Without its '//', a URL's password would be a path: it is hidden all the same.
+    expect(failure({ DATABASE_URL: 'postgres:authd:S3cret@db.example.com:5432/authd' })).toBe(`${refusal} (got "postgres:***@db.example.com:5432/authd")`);
+    expect(failure({ DATABASE_URL: 'postgresql:///authd' })).toBe(`${refusal} (got "postgresql:///authd")`);
     expect(failure({ REDIS_URL: 'redis:///0' })).toMatch(/^REDIS_URL must be a URL with scheme redis:\/\/ or rediss:\/\//);
   });
 
