@@ -118,6 +118,7 @@ describe('health, metrics and request handling', () => {
         fetch(`${server.baseUrl}/token`, { method: 'PROPFIND' }),
       ].map(async (pending) => {
         const response = await pending;
+        expect(response.headers.get('cache-control')).toBe('no-store');
         return [response.status, response.headers.get('content-type'), await response.json()];
       }),
     );

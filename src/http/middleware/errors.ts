@@ -38,6 +38,7 @@ export function handleErrors(logger: Logger): Middleware {
       if (unrouted !== undefined) {
         ctx.body = { error: 'invalid_request', error_description: unrouted };
         ctx.status = status; // koa's default 404 is not explicit: a body alone would make it 200
+        noStore(ctx); // 404 and 405 are cacheable by default (RFC 9110 §15.1)
       }
     } catch (error) {
       let oauthError = asOAuthError(error);
