@@ -31,11 +31,14 @@ const notAllowed = (scope: string) => invalidScope(`scope ${JSON.stringify(scope
 
 /**
  * The audience a token request asks for: `audience`, or RFC 8707's `resource`, the name OAuth
- * libraries send. Both at once must name the same target.
+ * libraries send. Both at once must name the same target. (A repeated `resource` is refused as
+ * `invalid_request` by the body parser, like any repeated parameter: a token has one audience.)
  */
 export function requestedAudience(params: RequestParams): string | undefined {
   const audience = params.get('audience');
   const resource = params.get('resource');
+  // RFC 8707 §2: an absolute URI without a fragment.
+  if (resource !== undefined && (!URL.canParse(resource) || resource.includes('#'))) throw invalidTarget('resource must be an absolute URI without a fragment');
   if (audience !== undefined && resource !== undefined && audience !== resource) throw invalidTarget('audience and resource name different targets');
   return audience ?? resource;
 }

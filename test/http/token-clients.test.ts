@@ -147,6 +147,10 @@ describe('client authentication', () => {
     expect(asResource.status).toBe(200);
     expect(claimsOf(asResource.body['access_token'] as string)['aud']).toBe('https://api.example.test');
     expect(await token({ grant_type: 'client_credentials', resource: 'https://x.example.test' }, auth)).toMatchObject({ status: 400, body: { error: 'invalid_target' } });
+    for (const resource of ['api.example.test', 'https://api.example.test#part']) {
+      const answer = await token({ grant_type: 'client_credentials', resource }, auth);
+      expect([answer.status, answer.body]).toEqual([400, { error: 'invalid_target', error_description: 'resource must be an absolute URI without a fragment' }]);
+    }
     const both = await token({ grant_type: 'client_credentials', audience: 'https://api.example.test', resource: 'https://x.example.test' }, auth);
     expect([both.status, both.body]).toEqual([400, { error: 'invalid_target', error_description: 'audience and resource name different targets' }]);
   });
