@@ -76,7 +76,9 @@ const redact = (text: string): string => text.replace(TOKEN_LIKE, '[redacted]');
 export function redactedStack(error: Error): string | undefined {
   const { stack } = error;
   if (stack === undefined) return undefined;
-  const framesAt = stack.search(/\n\s+at /);
+  // The frames start after the message, which may hold line breaks of its own.
+  const messageAt = stack.indexOf(error.message);
+  const framesAt = messageAt === -1 ? -1 : stack.indexOf('\n', messageAt + error.message.length);
   if (framesAt === -1) return redact(stack);
   return redact(stack.slice(0, framesAt)) + stack.slice(framesAt).replace(TOKEN_LIKE, (match) => (match.includes('/') ? match : '[redacted]'));
 }

@@ -49,4 +49,10 @@ describe('logger', () => {
     expect(described['stack']).toContain('logger.test.ts');
     expect(redactedStack(error)).toBe(described['stack']);
   });
+
+  it('finds the frames after a message of several lines, one of them starting like a frame', () => {
+    const digest = 'q7Jz+/8YpGh0a1Bv3kE9mWfXrT2uLcN4sDo6iVyAe5M';
+    const error = new Error(`failed\n\n    at row 3: ${digest}`);
+    expect(redactedStack(error)).toMatch(/^Error: failed\n\n {4}at row 3: \[redacted\]\n\s+at .*logger\.test\.ts/);
+  });
 });
