@@ -67,20 +67,42 @@ describe('start-up that cannot use KEYS_DIR, HOST or PORT', () => {
     expect(result.stderr).toBe(`authd: configuration error: ${typeof line === 'string' ? line : line()}\n`);
   });
 
-  it('a SIGHUP while it starts does not end the process', async () => {
+  /** Starts the built server with unreachable services; its output as it comes, and its exit. */
+  function spawnServer(env: Record<string, string>) {
     const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
       cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...unreachableServices(), HOST: '192.0.2.1' },
+      env: { PATH: process.env.PATH ?? '', ...unreachableServices(), ...env },
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const output = { stdout: '', stderr: '' };
+    child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
     const exited = new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
-    // Its first log line (Redis refusing) comes while start-up waits up to 2 s for Redis.
-    await waitUntil(() => stdout.includes('ECONNREFUSED'), 10_000);
+    return { child, output, exited };
+  }
+  /** Its first log line (Redis refusing) comes while start-up waits up to 2 s for Redis. */
+  const whileWaitingForRedis = async (output: { stdout: string }) => {
+    await waitUntil(() => output.stdout.includes('ECONNREFUSED'), 10_000);
+    expect(output.stdout).toContain('ECONNREFUSED');
+  };
+  const messages = (stdout: string) => stdout.trim().split('\n').map((line) => (JSON.parse(line) as { msg: string }).msg);
+
+  it('a SIGHUP while it starts does not end the process', async () => {
+    const { child, output, exited } = spawnServer({ HOST: '192.0.2.1' });
+    await whileWaitingForRedis(output);
     expect(child.kill('SIGHUP')).toBe(true);
     expect(await exited).toEqual([1, null]);
-    expect(stderr).toBe('authd: configuration error: HOST 192.0.2.1 is not an address of this machine\n');
+    expect(output.stderr).toBe('authd: configuration error: HOST 192.0.2.1 is not an address of this machine\n');
+  });
+
+  it('a SIGHUP while it starts reloads the keys once it has started', async () => {
+    const { child, output, exited } = spawnServer({ PORT: '0' });
+    await whileWaitingForRedis(output);
+    child.kill('SIGHUP');
+    await waitUntil(() => output.stdout.includes('SIGHUP: reloading keys'), 10_000);
+    child.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]);
+    const said = messages(output.stdout);
+    expect(said.indexOf('SIGHUP: reloading keys')).toBeGreaterThan(said.indexOf('authd listening'));
+    expect(said.filter((msg) => msg === 'SIGHUP: reloading keys')).toHaveLength(1);
   });
 });

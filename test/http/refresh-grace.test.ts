@@ -51,6 +51,16 @@ describe('REFRESH_REUSE_GRACE=30', () => {
     expect((await rowOf(t2b)).revoked_at).toBeNull();
   });
 
+  it('refuses the grace exchange for another audience with invalid_target and leaves the successor live', async () => {
+    const t1 = (await login()).refresh_token;
+    const t2 = (await refresh(t1)).body['refresh_token'] as string;
+    now += 10_000;
+    const elsewhere = await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: t1, audience: 'https://elsewhere.example.test' }, auth());
+    expect([elsewhere.status, elsewhere.body['error']]).toEqual([400, 'invalid_target']);
+    expect((await rowOf(t2)).revoked_at).toBeNull();
+    expect((await refresh(t2)).status).toBe(200);
+  });
+
   it('treats the same token after the window as reuse and kills the family', async () => {
     const t1 = (await login()).refresh_token;
     const t2 = (await refresh(t1)).body['refresh_token'] as string;
