@@ -135,6 +135,11 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     setInterval(() => void refreshTokens.pruneDeadFamilies(new Date(clock.now())).catch(logFailure('refresh token pruning')), HOUR_MS),
   ];
   for (const timer of timers) timer.unref();
+  /** Ends the keyring's reloads and the timers: at shutdown, and when start-up fails past this point. */
+  const stopBackgroundWork = () => {
+    keyring.stop();
+    for (const timer of timers) clearInterval(timer);
+  };
 
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
   const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: corsEnabled(config) });
@@ -145,8 +150,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       server.once('error', (error: NodeJS.ErrnoException) => reject(listenRefusal(error, config)));
     });
   } catch (error) {
-    keyring.stop();
-    for (const timer of timers) clearInterval(timer);
+    stopBackgroundWork();
     await data.close();
     throw error;
   }
@@ -158,8 +162,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     reloadKeys: () => keyring.reload(),
     syncDenylist,
     shutdown: async () => {
-      keyring.stop();
-      for (const timer of timers) clearInterval(timer);
+      stopBackgroundWork();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS).unref();
