@@ -8,14 +8,13 @@ import { waitUntil } from '../support/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-/** Runs the built entry point (npm test builds first) with only the given environment. */
+/** The built entry point (npm test builds first), run in the project with only the given environment. */
+const entryPoint = (env: Record<string, string>) =>
+  [[join(ROOT, 'dist', 'src', 'main.js')], { cwd: ROOT, env: { PATH: process.env.PATH ?? '', ...env } }] as const;
+
 function start(env: Record<string, string>) {
-  return spawnSync(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
-    cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', ...env },
-    encoding: 'utf8',
-    timeout: 20_000,
-  });
+  const [args, options] = entryPoint(env);
+  return spawnSync(process.execPath, args, { ...options, encoding: 'utf8', timeout: 20_000 });
 }
 
 describe('start-up with a bad configuration', () => {
@@ -69,10 +68,7 @@ describe('start-up that cannot use KEYS_DIR, HOST or PORT', () => {
 
   /** Starts the built server with unreachable services; its output as it comes, and its exit. */
   function spawnServer(env: Record<string, string>) {
-    const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH ?? '', ...unreachableServices(), ...env },
-    });
+    const child = spawn(process.execPath, ...entryPoint({ ...unreachableServices(), ...env }));
     const output = { stdout: '', stderr: '' };
     child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
