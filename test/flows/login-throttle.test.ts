@@ -99,14 +99,17 @@ describe.each([
     throttle = createLoginThrottle({ redis: redisClient(), maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
   });
 
-  it('locks a (username, IP) pair after maxFailures failures for lockSeconds, whatever the case of the username', async () => {
-    expect(await failTimes(throttle, 2, 'Alice', '10.0.0.1')).toBe(false);
+  it('locks a (username, IP) pair after maxFailures failures for lockSeconds, whatever the case or Unicode form of the username', async () => {
+    expect(await failTimes(throttle, 1, 'Alice', '10.0.0.1')).toBe(false);
+    // Fullwidth letters are alice too (NFKC), as the user lookup has it: not a pair of its own.
+    expect(await failTimes(throttle, 1, '\uff41\uff4c\uff49\uff43\uff45', '10.0.0.1')).toBe(false);
     expect(await probe(throttle, 'alice', '10.0.0.1')).toEqual({ refused: false });
     expect(await failTimes(throttle, 1, 'alice', '10.0.0.1')).toBe(true);
     const state = await probe(throttle, 'ALICE', '10.0.0.1');
     expect(state).toMatchObject({ refused: true, reason: 'pair' });
     expect(state.refused && state.retryAfterSeconds).toBeGreaterThan(0);
     expect(state.refused && state.retryAfterSeconds).toBeLessThanOrEqual(LOCK_SECONDS);
+    expect(await probe(throttle, '\uff21\uff2c\uff29\uff23\uff25', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
   });
 
   it('says lockedNow only for the failure that reached the limit, and refuses the attempts after it', async () => {

@@ -109,7 +109,7 @@ describe('refresh rotation', () => {
     expect((await refresh(next.body['refresh_token'] as string)).status).toBe(200);
   });
 
-  it('writes no token, secret or Authorization value into its logs across login, refresh, introspection and revocation', async () => {
+  it('writes no token, secret, hash or Authorization value into its logs across login, refresh, introspection and revocation', async () => {
     const first = await login();
     const next = (await refresh(first.refresh_token)).body as { access_token: string; refresh_token: string };
     const rsAuth = auth('rs', rsSecret);
@@ -122,6 +122,14 @@ describe('refresh rotation', () => {
     }
     expect(logs).not.toContain(auth().authorization.slice('Basic '.length));
     expect(logs).not.toContain(rsAuth.authorization.slice('Basic '.length));
+    // What the database keeps instead: the refresh tokens' SHA-256, the clients' secret hashes, the argon2 hash.
+    const hashes = [
+      ...(await server.db.query<{ hash: string }>('SELECT token_hash AS hash FROM refresh_tokens')),
+      ...(await server.db.query<{ hash: string }>('SELECT secret_hash AS hash FROM clients WHERE secret_hash IS NOT NULL')),
+      ...(await server.db.query<{ hash: string }>('SELECT password_hash AS hash FROM users')),
+    ].map((row) => row.hash);
+    expect(hashes.length).toBeGreaterThanOrEqual(6);
+    for (const hash of hashes) expect(logs).not.toContain(hash);
   });
 
   it('refuses garbage and unknown tokens with invalid_grant', async () => {
@@ -192,6 +200,10 @@ describe('reuse detection (grace 0)', () => {
       expect(statuses.filter((status) => status === 200)).toHaveLength(1);
       expect(statuses.filter((status) => status === 400)).toHaveLength(19);
       for (const result of results.filter((r) => r.status !== 200)) expect(result.body).toMatchObject({ error: 'invalid_grant' });
+      // With no grace, each loser presented a spent token: reuse, which ends the family, the winner's new token with it.
+      const winner = results.find((result) => result.status === 200)!.body as { refresh_token: string };
+      expect((await familyRows(refresh_token)).every((row) => row.revoked_at !== null)).toBe(true);
+      expect(await refresh(winner.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     }
   });
 });

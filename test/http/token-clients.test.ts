@@ -212,11 +212,13 @@ describe('request handling at /token', () => {
     expect(json.status).toBe(200);
   });
 
-  it('stops reading a chunked body at 16 KiB (no Content-Length to trust) with 413', async () => {
-    const status = await new Promise<number>((resolve, reject) => {
+  it('stops reading a chunked body at 16 KiB (no Content-Length to trust) with 413 {"error":"invalid_request"}', async () => {
+    const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = httpRequest(`${server.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (response) => {
-        response.resume();
-        resolve(response.statusCode ?? 0);
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: text }));
       });
       request.on('error', reject);
       request.write('grant_type=client_credentials&pad=');
@@ -224,6 +226,7 @@ describe('request handling at /token', () => {
       request.end();
     });
     expect(status).toBe(413);
+    expect(JSON.parse(body)).toEqual({ error: 'invalid_request' });
   });
 
   it('sends no CORS headers when CORS_ORIGINS is unset, preflight or not', async () => {
