@@ -1,3 +1,4 @@
+import { jest } from '@jest/globals';
 import argon2 from 'argon2';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createPasswordHasher, HasherBusyError, MAX_PASSWORD_BYTES } from '../../src/passwords/password-hasher.js';
@@ -65,9 +66,20 @@ describe('password hasher', () => {
     expect(await hasher.verify(longest, 'x'.repeat(MAX_PASSWORD_BYTES))).toEqual({ ok: true, needsRehash: false });
   });
 
-  it('verifies against a dummy hash for users that do not exist', async () => {
-    await expect(hasher.verifyDummy('anything')).resolves.toBeUndefined();
-    await expect(hasher.verifyDummy('anything else')).resolves.toBeUndefined();
+  it('verifies against a dummy hash for users that do not exist: one argon2id verification at the configured cost', async () => {
+    // Watched, not replaced: the verification still runs. A dummy check that did less work than a
+    // real one would tell unknown users from known ones by the time it takes.
+    const verifications = jest.spyOn(argon2, 'verify');
+    try {
+      await expect(hasher.verifyDummy('anything')).resolves.toBeUndefined();
+      await expect(hasher.verifyDummy('anything else')).resolves.toBeUndefined();
+      expect(verifications.mock.calls.map(([hash, password]) => [hash.split('$')[1], paramsOf(hash), password])).toEqual([
+        ['argon2id', { m: '1024', t: '1', p: '1' }, 'anything'],
+        ['argon2id', { m: '1024', t: '1', p: '1' }, 'anything else'],
+      ]);
+    } finally {
+      verifications.mockRestore();
+    }
   });
 });
 
