@@ -143,13 +143,18 @@ const toJson = (key: KeyRecord): KeyFileJson => ({
   privateKey: key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
 });
 
+/** Makes KEYS_DIR if it is missing, readable by its owner only (mkdir's mode is subject to the umask). */
+export async function makeKeyDirectory(dir: string): Promise<void> {
+  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (created !== undefined) await chmod(dir, 0o700);
+}
+
 /**
  * Writes `<kid>.json` atomically (temporary file in the same directory, fsync, rename) with mode
  * 0600 whatever the umask, creating the directory with mode 0700 if it is missing.
  */
 export async function writeKeyFile(dir: string, key: KeyRecord): Promise<void> {
-  const created = await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (created !== undefined) await chmod(dir, 0o700);
+  await makeKeyDirectory(dir);
   const temporary = join(dir, `.${key.kid}.${randomBytes(4).toString('hex')}.tmp`);
   try {
     const file = await open(temporary, 'wx', 0o600);

@@ -1,10 +1,12 @@
 import type { KeyObject } from 'node:crypto';
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Clock } from '../clock.js';
 import { JWKS_MAX_AGE_SECONDS } from '../http/routes/jwks.js';
 import { describeError, type Logger } from '../observability/logger.js';
 import type { SigningKey } from '../tokens/access-token.js';
+import { tryCreationLock, type ReleaseCreationLock } from './creation-lock.js';
 import { readKeyDirectory } from './key-directory.js';
 import { generateKeyRecord, keyFileName, writeKeyFile, type KeyRecord } from './key-file.js';
 import { byActivation, type KeyState } from './key-state.js';
@@ -16,6 +18,9 @@ export const RELOAD_INTERVAL_MS = 60_000;
 
 /** JWKS max-age plus the reload period (360 s): every instance publishes a new key for a full cache period before anyone signs with it. */
 export const PUBLISH_LEAD_MS = JWKS_MAX_AGE_SECONDS * 1000 + RELOAD_INTERVAL_MS;
+
+/** How often a process waiting for another's key creation (KEYS_DIR's creation lock) asks again. */
+const CREATION_LOCK_POLL_MS = 100;
 
 /** A refused keyring operation, phrased for the person who asked (the CLI prints it as is). */
 export class KeyringError extends Error {
@@ -46,7 +51,10 @@ export interface Keyring {
   load(): Promise<void>;
   /** Re-reads KEYS_DIR. After a first successful load it never throws: bad files and bad reads keep the last good keys. */
   reload(): Promise<void>;
-  /** First start: makes a key that signs at once if none is active or next. */
+  /**
+   * First start: makes a key that signs at once if none is active or next. Instances sharing
+   * KEYS_DIR make one between them: the others wait for it (KEYS_DIR's creation lock).
+   */
   ensureKey(): Promise<void>;
   activeKey(): SigningKey | undefined;
   /** Public key of a next, active or retired key; undefined for dropped, revoked or unknown kids. */
@@ -57,12 +65,15 @@ export interface Keyring {
   list(): KeyView[];
   /**
    * Writes the next key, signing PUBLISH_LEAD_MS from now (at once when no key signs), and deletes
-   * dropped keys' files; refused while a next key exists.
+   * dropped keys' files; refused while a next key exists, one another process may have written.
    */
   rotate(): Promise<KeyView>;
   retire(kid: string): Promise<KeyView>;
   revoke(kid: string): Promise<RevokeOutcome>;
-  /** Rotates if KEY_ROTATION_INTERVAL says the active key is due; returns the new key if it did. */
+  /**
+   * Rotates if KEY_ROTATION_INTERVAL says the active key is due; returns the new key if it did.
+   * Skipped while another process holds KEYS_DIR's creation lock: it is making that key.
+   */
   rotateIfDue(): Promise<KeyView | undefined>;
   /** Starts reloading every 60 s (rotating when due); resolves after the first rotation check. */
   start(): Promise<void>;
@@ -104,6 +115,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
   };
 
   const audit = (event: KeyAuditEvent, fields: Record<string, unknown>) => logger.info({ audit: true, event, ...fields }, event);
+  const logFailure = (what: string) => (error: unknown) => logger.error({ err: describeError(error) }, `keyring: ${what} failed`);
 
   const view = (key: KeyRecord): KeyView => {
     const status = current().statuses.get(key.kid)!;
@@ -119,15 +131,19 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     };
   };
 
-  const save = async (key: KeyRecord): Promise<KeyView> => {
+  /** A write to KEYS_DIR; permissions, a read-only or full disk are something the operator fixes, said in one line. */
+  const writing = async <T>(write: () => Promise<T>): Promise<T> => {
     try {
-      await writeKeyFile(dir, key);
+      return await write();
     } catch (error) {
-      // Permissions, a read-only or full disk: something the operator fixes, said in one line.
       const code = (error as NodeJS.ErrnoException).code;
       if (code === undefined) throw error;
       throw new KeyringError(`KEYS_DIR cannot be written: ${dir} (${code})`);
     }
+  };
+
+  const save = async (key: KeyRecord): Promise<KeyView> => {
+    await writing(() => writeKeyFile(dir, key));
     keys = new Map(keys).set(key.kid, key);
     cached = undefined;
     return view(key);
@@ -164,6 +180,29 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     }
   };
 
+  /**
+   * Runs `create` holding KEYS_DIR's creation lock, on the directory as it is now: another process
+   * may have created, a moment ago, the key that `create` would.
+   */
+  const creating = async <T>(create: () => Promise<T>, release: ReleaseCreationLock): Promise<T> => {
+    try {
+      await reloadNow();
+      return await create();
+    } finally {
+      await release().catch(logFailure('giving back the key creation lock'));
+    }
+  };
+  const takeCreationLock = () => writing(() => tryCreationLock(dir));
+  /** `creating`, once the process that holds the lock (if one does) has given it back or left it stale. */
+  const whileCreating = async <T>(create: () => Promise<T>): Promise<T> => {
+    for (let waited = false; ; waited = true) {
+      const release = await takeCreationLock();
+      if (release !== undefined) return creating(create, release);
+      if (!waited) logger.info({ dir }, 'keyring: another process is creating a key; waiting for it');
+      await sleep(CREATION_LOCK_POLL_MS);
+    }
+  };
+
   const rotateNow = async (trigger: 'manual' | 'scheduled') => {
     const { active, hasNext } = current();
     if (hasNext) throw new KeyringError('a next key is already waiting to activate; rotate again after it does');
@@ -176,11 +215,18 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     return created;
   };
 
-  const rotateIfDueNow = async () => {
+  const isRotationDue = () => {
     const { active, hasNext } = current();
-    if (rotationInterval <= 0 || active === undefined || hasNext) return undefined;
+    if (rotationInterval <= 0 || active === undefined || hasNext) return false;
     const activates = keys.get(active.kid)!.activates.getTime();
-    return clock.now() >= activates + rotationInterval * 1000 - PUBLISH_LEAD_MS ? rotateNow('scheduled') : undefined;
+    return clock.now() >= activates + rotationInterval * 1000 - PUBLISH_LEAD_MS;
+  };
+  const rotateIfDueNow = async () => {
+    if (!isRotationDue()) return undefined;
+    const release = await takeCreationLock();
+    // Another instance is creating a key (this very rotation, most likely): the next reload shows it.
+    if (release === undefined) return undefined;
+    return creating(async () => (isRotationDue() ? rotateNow('scheduled') : undefined), release);
   };
 
   /** A key that signs from now: first start, or the replacement of a revoked signing key. */
@@ -212,7 +258,8 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     const revoked = await save({ ...key, revoked: new Date(clock.now()) });
     audit('key_revoked', { kid });
     if (current().active !== undefined) return { revoked };
-    const replacement = await saveImmediateKey();
+    const replacement = await whileCreating(async () => (current().active === undefined ? saveImmediateKey() : undefined));
+    if (replacement === undefined) return { revoked };
     audit('key_rotation', { kid: replacement.kid, activates: replacement.activates, trigger: 'revocation', replaces: kid });
     logger.warn(
       { kid: replacement.kid, revokedKid: kid },
@@ -220,8 +267,6 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     );
     return { revoked, replacement };
   };
-
-  const logFailure = (what: string) => (error: unknown) => logger.error({ err: describeError(error) }, `keyring: ${what} failed`);
 
   const tick = () =>
     exclusive(async () => {
@@ -234,16 +279,20 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     reload: () => exclusive(reloadNow),
     ensureKey: () =>
       exclusive(async () => {
-        const { active, hasNext } = current();
-        if (active !== undefined || hasNext) return;
-        const created = await saveImmediateKey();
-        audit('key_rotation', { kid: created.kid, activates: created.activates, trigger: 'no usable key' });
+        const needsKey = () => current().active === undefined && !current().hasNext;
+        if (!needsKey()) return;
+        await whileCreating(async () => {
+          // Made by another instance while this one waited for the lock: that key is this one's too.
+          if (!needsKey()) return;
+          const created = await saveImmediateKey();
+          audit('key_rotation', { kid: created.kid, activates: created.activates, trigger: 'no usable key' });
+        });
       }),
     activeKey: () => current().active,
     verificationKey: (kid) => current().publicKeys.get(kid),
     jwks: () => current().jwks,
     list: () => [...keys.values()].sort(byActivation).map(view),
-    rotate: () => exclusive(() => rotateNow('manual')),
+    rotate: () => exclusive(() => whileCreating(() => rotateNow('manual'))),
     retire: (kid) => exclusive(() => retireNow(kid)),
     revoke: (kid) => exclusive(() => revokeNow(kid)),
     rotateIfDue: () => exclusive(rotateIfDueNow),

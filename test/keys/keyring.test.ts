@@ -1,7 +1,10 @@
-import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
+import { CREATION_LOCK_FILE, STALE_LOCK_MS, tryCreationLock } from '../../src/keys/creation-lock.js';
+import { generateKeyRecord, writeKeyFile } from '../../src/keys/key-file.js';
 import { createKeyring, KeyringError, PUBLISH_LEAD_MS, type Keyring } from '../../src/keys/keyring.js';
 import { captureLogs } from '../support/logs.js';
 
@@ -108,6 +111,67 @@ describe('a new keyring', () => {
     expect(keyring.jwks().body).not.toContain('"d"');
     expect(keyring.jwks().etag).toMatch(/^"[\w-]{43}"$/);
     expect(await signAndVerify(keyring)).toBe('alice');
+  });
+});
+
+describe('instances sharing KEYS_DIR', () => {
+  const instance = (rotationInterval = 0) => createKeyring({ dir, clock, logger: logs.logger, rotationInterval });
+
+  it('started together on an empty keyring, make one signing key between them', async () => {
+    const keyrings = Array.from({ length: 4 }, () => instance());
+    await Promise.all(
+      keyrings.map(async (keyring) => {
+        await keyring.load();
+        await keyring.ensureKey();
+      }),
+    );
+    const files = await readdir(dir);
+    expect(files).toHaveLength(1);
+    expect(keyrings.map((keyring) => `${keyring.activeKey()?.kid}.json`)).toEqual(Array(4).fill(files[0]));
+    expect(auditEvents()).toHaveLength(1);
+  });
+
+  it('wait while another process holds the creation lock, then sign with the key it made', async () => {
+    const release = (await tryCreationLock(dir))!;
+    const keyring = instance();
+    await keyring.load();
+    const ensured = keyring.ensureKey();
+    await sleep(250);
+    expect(await readdir(dir)).toEqual([CREATION_LOCK_FILE]);
+    const made = generateKeyRecord(new Date(START), new Date(START));
+    await writeKeyFile(dir, made);
+    await release();
+    await ensured;
+    expect(keyring.activeKey()!.kid).toBe(made.kid);
+    expect(await readdir(dir)).toEqual([`${made.kid}.json`]);
+    expect(auditEvents()).toEqual([]);
+    expect(logs.lines.filter((line) => line['msg'] === 'keyring: another process is creating a key; waiting for it')).toHaveLength(1);
+  });
+
+  it('take over a creation lock left by a process that died while creating', async () => {
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    const lock = join(dir, CREATION_LOCK_FILE);
+    await writeFile(lock, '');
+    const longAgo = new Date(Date.now() - STALE_LOCK_MS - 1000);
+    await utimes(lock, longAgo, longAgo);
+    const keyring = instance();
+    await keyring.load();
+    await keyring.ensureKey();
+    expect(await readdir(dir)).toEqual([`${keyring.activeKey()!.kid}.json`]);
+  });
+
+  it('due to rotate at the same moment, write one next key between them', async () => {
+    const first = instance(3600);
+    await first.load();
+    await first.ensureKey();
+    const second = instance(3600);
+    await second.load();
+    now += 3600 * 1000;
+    const rotated = await Promise.all([first.rotateIfDue(), second.rotateIfDue()]);
+    expect(rotated.filter((key) => key !== undefined)).toEqual([expect.objectContaining({ state: 'next' })]);
+    expect(await readdir(dir)).toHaveLength(2);
+    await second.reload();
+    expect(second.list().map(({ state }) => state)).toEqual(['active', 'next']);
   });
 });
 
