@@ -1,4 +1,5 @@
-import { open, stat, unlink } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeKeyDirectory } from './key-file.js';
 
@@ -10,35 +11,96 @@ import { makeKeyDirectory } from './key-file.js';
  */
 export const CREATION_LOCK_FILE = '.creating.lock';
 
-/** A lock this old was left by a process that died while creating a key (which takes milliseconds): it is taken over. */
+/**
+ * A lock seen unchanged this long, by the clock of the process looking at it, was left by a
+ * process that died while creating a key (which takes milliseconds): it is taken over. Its
+ * file's mtime is not used, since it comes from another host's clock or the file server's.
+ */
 export const STALE_LOCK_MS = 10_000;
 
 /** Gives the lock back. */
 export type ReleaseCreationLock = () => Promise<void>;
 
-const ignoreMissing = (error: NodeJS.ErrnoException) => {
+export interface CreationLock {
+  /**
+   * Takes the lock (an exclusive create, atomic on local file systems and NFS), or answers
+   * undefined while another process holds it; the caller asks again later. Throws, with the
+   * error's code, when KEYS_DIR cannot be written.
+   */
+  tryTake(): Promise<ReleaseCreationLock | undefined>;
+}
+
+const ignoreMissing = (error: NodeJS.ErrnoException): undefined => {
   if (error.code !== 'ENOENT') throw error;
+  return undefined;
 };
 
 /**
- * Takes KEYS_DIR's creation lock (an exclusive create, atomic on local file systems and NFS), or
- * answers undefined while another process holds it. Two processes that find the same stale lock at
- * once may both take it over; they then create a key each, as without a lock.
+ * What tells one lock from the next at the same path: its taker's random token (a file system may
+ * give a new file the inode number, and within one clock tick the mtime, of the one just removed).
  */
-export async function tryCreationLock(dir: string, now: () => number = Date.now): Promise<ReleaseCreationLock | undefined> {
-  await makeKeyDirectory(dir);
+const identityOf = (path: string): Promise<string | undefined> => readFile(path, 'utf8').catch(ignoreMissing);
+
+export function createCreationLock(dir: string, now: () => number): CreationLock {
   const path = join(dir, CREATION_LOCK_FILE);
-  for (let attempt = 0; attempt < 2; attempt += 1) {
+  /** The lock last found held, and since when (this process's clock). */
+  let seen: { identity: string; since: number } | undefined;
+
+  /** The lock file holds its taker's token: giving back a lock another process has since taken over leaves that one's alone. */
+  const create = async (token: string): Promise<ReleaseCreationLock> => {
+    const file = await open(path, 'wx', 0o600);
     try {
-      await (await open(path, 'wx', 0o600)).close();
-      return () => unlink(path).catch(ignoreMissing);
+      await file.writeFile(token);
+      await file.close();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      await file.close().catch(() => undefined);
+      await unlink(path).catch(() => undefined);
+      throw error;
     }
-    // Given back meanwhile (the stat finds nothing): try again. Held, and not stale: someone else's.
-    const held = await stat(path).catch((error: NodeJS.ErrnoException) => ignoreMissing(error));
-    if (held !== undefined && now() - held.mtimeMs < STALE_LOCK_MS) return undefined;
-    if (held !== undefined) await unlink(path).catch(ignoreMissing);
-  }
-  return undefined;
+    return async () => {
+      if ((await identityOf(path)) === token) await unlink(path).catch(ignoreMissing);
+    };
+  };
+
+  /**
+   * Moves a lock seen unchanged for STALE_LOCK_MS aside, then removes it. Of the processes that
+   * find it stale at once, one moves it (rename is atomic) and the others find it gone; a process
+   * that moved a newer lock instead (taken between its look and its move) puts that one back.
+   */
+  const removeStale = async (identity: string, token: string) => {
+    const aside = `${path}.${token}.stale`;
+    try {
+      await rename(path, aside);
+    } catch (error) {
+      return ignoreMissing(error as NodeJS.ErrnoException);
+    }
+    if ((await identityOf(aside)) !== identity) await link(aside, path).catch(() => undefined);
+    await unlink(aside);
+    return undefined;
+  };
+
+  return {
+    async tryTake() {
+      await makeKeyDirectory(dir);
+      const token = randomBytes(16).toString('hex');
+      try {
+        const release = await create(token);
+        seen = undefined;
+        return release;
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      }
+      const identity = await identityOf(path);
+      if (identity === undefined) return undefined; // given back meanwhile: the next try may take it
+      if (seen?.identity !== identity) {
+        seen = { identity, since: now() };
+        return undefined;
+      }
+      if (now() - seen.since >= STALE_LOCK_MS) {
+        seen = undefined;
+        await removeStale(identity, token);
+      }
+      return undefined;
+    },
+  };
 }

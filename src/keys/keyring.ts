@@ -6,7 +6,7 @@ import type { Clock } from '../clock.js';
 import { JWKS_MAX_AGE_SECONDS } from '../http/routes/jwks.js';
 import { describeError, type Logger } from '../observability/logger.js';
 import type { SigningKey } from '../tokens/access-token.js';
-import { tryCreationLock, type ReleaseCreationLock } from './creation-lock.js';
+import { createCreationLock, type ReleaseCreationLock } from './creation-lock.js';
 import { readKeyDirectory } from './key-directory.js';
 import { generateKeyRecord, keyFileName, writeKeyFile, type KeyRecord } from './key-file.js';
 import { byActivation, type KeyState } from './key-state.js';
@@ -149,13 +149,14 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
     return view(key);
   };
 
-  const reloadNow = async () => {
+  /** `required`: a read that fails throws even after a first load (a key must not be created on the strength of an old read). */
+  const reloadNow = async ({ required = false } = {}) => {
     const result = await readKeyDirectory(dir, keys, logger);
     if (result.ok) {
       keys = result.keys;
       cached = undefined;
       loaded = true;
-    } else if (!loaded) {
+    } else if (!loaded || required) {
       throw new KeyringError(`KEYS_DIR cannot be read: ${dir} (${result.code})`);
     } else {
       logger.error({ dir, code: result.code }, 'keyring: cannot read the key directory; keeping the last good keys');
@@ -186,20 +187,22 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
    */
   const creating = async <T>(create: () => Promise<T>, release: ReleaseCreationLock): Promise<T> => {
     try {
-      await reloadNow();
+      await reloadNow({ required: true });
       return await create();
     } finally {
       await release().catch(logFailure('giving back the key creation lock'));
     }
   };
-  const takeCreationLock = () => writing(() => tryCreationLock(dir));
+  const creationLock = createCreationLock(dir, clock.now);
+  const takeCreationLock = () => writing(() => creationLock.tryTake());
   /** `creating`, once the process that holds the lock (if one does) has given it back or left it stale. */
   const whileCreating = async <T>(create: () => Promise<T>): Promise<T> => {
     for (let waited = false; ; waited = true) {
       const release = await takeCreationLock();
       if (release !== undefined) return creating(create, release);
       if (!waited) logger.info({ dir }, 'keyring: another process is creating a key; waiting for it');
-      await sleep(CREATION_LOCK_POLL_MS);
+      // Spread out, so that waiters do not all ask at the same instant.
+      await sleep(CREATION_LOCK_POLL_MS * (0.5 + Math.random()));
     }
   };
 
@@ -224,8 +227,11 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
   const rotateIfDueNow = async () => {
     if (!isRotationDue()) return undefined;
     const release = await takeCreationLock();
-    // Another instance is creating a key (this very rotation, most likely): the next reload shows it.
-    if (release === undefined) return undefined;
+    if (release === undefined) {
+      // Another instance is creating a key (this very rotation, most likely): the next reload shows it.
+      logger.info({ dir }, 'keyring: a rotation is due, but another process is creating a key; looking again at the next reload');
+      return undefined;
+    }
     return creating(async () => (isRotationDue() ? rotateNow('scheduled') : undefined), release);
   };
 

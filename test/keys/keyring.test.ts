@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, readdir, rm, stat, utimes, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
-import { CREATION_LOCK_FILE, STALE_LOCK_MS, tryCreationLock } from '../../src/keys/creation-lock.js';
+import { CREATION_LOCK_FILE, createCreationLock, STALE_LOCK_MS } from '../../src/keys/creation-lock.js';
 import { generateKeyRecord, writeKeyFile } from '../../src/keys/key-file.js';
 import { createKeyring, KeyringError, PUBLISH_LEAD_MS, type Keyring } from '../../src/keys/keyring.js';
 import { captureLogs } from '../support/logs.js';
@@ -132,7 +132,7 @@ describe('instances sharing KEYS_DIR', () => {
   });
 
   it('wait while another process holds the creation lock, then sign with the key it made', async () => {
-    const release = (await tryCreationLock(dir))!;
+    const release = (await createCreationLock(dir, clock.now).tryTake())!;
     const keyring = instance();
     await keyring.load();
     const ensured = keyring.ensureKey();
@@ -148,15 +148,16 @@ describe('instances sharing KEYS_DIR', () => {
     expect(logs.lines.filter((line) => line['msg'] === 'keyring: another process is creating a key; waiting for it')).toHaveLength(1);
   });
 
-  it('take over a creation lock left by a process that died while creating', async () => {
+  it('take over a creation lock left unchanged for STALE_LOCK_MS by a process that died while creating', async () => {
     await mkdir(dir, { recursive: true, mode: 0o700 });
-    const lock = join(dir, CREATION_LOCK_FILE);
-    await writeFile(lock, '');
-    const longAgo = new Date(Date.now() - STALE_LOCK_MS - 1000);
-    await utimes(lock, longAgo, longAgo);
+    await writeFile(join(dir, CREATION_LOCK_FILE), 'a dead process');
     const keyring = instance();
     await keyring.load();
-    await keyring.ensureKey();
+    const ensured = keyring.ensureKey();
+    await sleep(300);
+    expect(await readdir(dir)).toEqual([CREATION_LOCK_FILE]);
+    now += STALE_LOCK_MS;
+    await ensured;
     expect(await readdir(dir)).toEqual([`${keyring.activeKey()!.kid}.json`]);
   });
 
