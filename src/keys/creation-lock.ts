@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeKeyDirectory } from './key-file.js';
 
@@ -38,8 +38,21 @@ const ignoreMissing = (error: NodeJS.ErrnoException): undefined => {
 /**
  * What tells one lock from the next at the same path: its taker's random token (a file system may
  * give a new file the inode number, and within one clock tick the mtime, of the one just removed).
+ * A lock whose token is not written yet is told by its inode and mtime; a name that cannot be read
+ * (gone, or a dangling link, which an exclusive create still finds taken) has an identity too, so
+ * that it ages like any other.
  */
-const identityOf = (path: string): Promise<string | undefined> => readFile(path, 'utf8').catch(ignoreMissing);
+async function identityOf(path: string): Promise<string> {
+  try {
+    const token = await readFile(path, 'utf8');
+    if (token !== '') return token;
+    const { ino, mtimeMs } = await stat(path);
+    return `empty ${ino} ${mtimeMs}`;
+  } catch (error) {
+    ignoreMissing(error as NodeJS.ErrnoException);
+    return 'unreadable';
+  }
+}
 
 export function createCreationLock(dir: string, now: () => number): CreationLock {
   const path = join(dir, CREATION_LOCK_FILE);
@@ -48,7 +61,8 @@ export function createCreationLock(dir: string, now: () => number): CreationLock
 
   /** The lock file holds its taker's token: giving back a lock another process has since taken over leaves that one's alone. */
   const create = async (token: string): Promise<ReleaseCreationLock> => {
-    const file = await open(path, 'wx', 0o600);
+    // Readable by all (it holds no secret), so that a lock left by another user can be judged stale.
+    const file = await open(path, 'wx', 0o644);
     try {
       await file.writeFile(token);
       await file.close();
@@ -91,7 +105,6 @@ export function createCreationLock(dir: string, now: () => number): CreationLock
         if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
       }
       const identity = await identityOf(path);
-      if (identity === undefined) return undefined; // given back meanwhile: the next try may take it
       if (seen?.identity !== identity) {
         seen = { identity, since: now() };
         return undefined;

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, readFile, rm, utimes, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CREATION_LOCK_FILE, createCreationLock, STALE_LOCK_MS } from '../../src/keys/creation-lock.js';
@@ -43,6 +43,27 @@ it('takes over a lock seen unchanged for STALE_LOCK_MS by its own clock, whateve
   expect(await waiter.tryTake()).toBeInstanceOf(Function);
 });
 
+it('ages a name it cannot read (a dangling link an exclusive create still finds taken) like any lock, then takes it over', async () => {
+  await mkdir(dir, { recursive: true });
+  await symlink(join(dir, 'nowhere'), lockFile());
+  const waiter = aProcess();
+  expect(await waiter.tryTake()).toBeUndefined();
+  now += STALE_LOCK_MS;
+  expect(await waiter.tryTake()).toBeUndefined();
+  expect(await readdir(dir)).toEqual([]);
+  expect(await waiter.tryTake()).toBeInstanceOf(Function);
+});
+
+it('tells a lock whose token is not written yet by its file, and ages it too', async () => {
+  await mkdir(dir, { recursive: true });
+  await writeFile(lockFile(), '');
+  const waiter = aProcess();
+  expect(await waiter.tryTake()).toBeUndefined();
+  now += STALE_LOCK_MS;
+  expect(await waiter.tryTake()).toBeUndefined();
+  expect(await waiter.tryTake()).toBeInstanceOf(Function);
+});
+
 it('never takes over a lock that changed hands meanwhile', async () => {
   const [holder, waiter] = [aProcess(), aProcess()];
   await (await holder.tryTake())!();
@@ -63,8 +84,8 @@ it('of processes that find the same lock stale, lets one take it; the others lea
   const waiters = [aProcess(), aProcess(), aProcess()];
   for (const waiter of waiters) expect(await waiter.tryTake()).toBeUndefined();
   now += STALE_LOCK_MS;
-  await Promise.all(waiters.map((waiter) => waiter.tryTake()));
-  const taken = await Promise.all(waiters.map((waiter) => waiter.tryTake()));
+  // One moves the stale lock aside; any of them may take the free name, in this round or the next.
+  const taken = [...(await Promise.all(waiters.map((waiter) => waiter.tryTake()))), ...(await Promise.all(waiters.map((waiter) => waiter.tryTake())))];
   expect(taken.filter((release) => release !== undefined)).toHaveLength(1);
   // The others have seen the new lock only now: however they ask, they wait for its holder.
   for (const waiter of waiters) expect(await waiter.tryTake()).toBeUndefined();

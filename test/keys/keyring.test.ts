@@ -1,12 +1,12 @@
 import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import { CREATION_LOCK_FILE, createCreationLock, STALE_LOCK_MS } from '../../src/keys/creation-lock.js';
 import { generateKeyRecord, writeKeyFile } from '../../src/keys/key-file.js';
 import { createKeyring, KeyringError, PUBLISH_LEAD_MS, type Keyring } from '../../src/keys/keyring.js';
 import { captureLogs } from '../support/logs.js';
+import { waitUntil } from '../support/wait.js';
 
 const START = Date.UTC(2026, 10, 22, 12);
 const DROP_AFTER_MS = 3_660_000;
@@ -116,6 +116,8 @@ describe('a new keyring', () => {
 
 describe('instances sharing KEYS_DIR', () => {
   const instance = (rotationInterval = 0) => createKeyring({ dir, clock, logger: logs.logger, rotationInterval });
+  const logged = (message: string) => logs.lines.filter((line) => line['msg'] === message).length;
+  const WAITING = 'keyring: another process is creating a key; waiting for it';
 
   it('started together on an empty keyring, make one signing key between them', async () => {
     const keyrings = Array.from({ length: 4 }, () => instance());
@@ -136,7 +138,8 @@ describe('instances sharing KEYS_DIR', () => {
     const keyring = instance();
     await keyring.load();
     const ensured = keyring.ensureKey();
-    await sleep(250);
+    await waitUntil(() => logged(WAITING) > 0, 5000);
+    expect(logged(WAITING)).toBe(1);
     expect(await readdir(dir)).toEqual([CREATION_LOCK_FILE]);
     const made = generateKeyRecord(new Date(START), new Date(START));
     await writeKeyFile(dir, made);
@@ -145,7 +148,7 @@ describe('instances sharing KEYS_DIR', () => {
     expect(keyring.activeKey()!.kid).toBe(made.kid);
     expect(await readdir(dir)).toEqual([`${made.kid}.json`]);
     expect(auditEvents()).toEqual([]);
-    expect(logs.lines.filter((line) => line['msg'] === 'keyring: another process is creating a key; waiting for it')).toHaveLength(1);
+    expect(logged(WAITING)).toBe(1);
   });
 
   it('take over a creation lock left unchanged for STALE_LOCK_MS by a process that died while creating', async () => {
@@ -154,11 +157,25 @@ describe('instances sharing KEYS_DIR', () => {
     const keyring = instance();
     await keyring.load();
     const ensured = keyring.ensureKey();
-    await sleep(300);
+    // Seen once (the line follows the first look): from now, by this process's clock, it ages.
+    await waitUntil(() => logged(WAITING) > 0, 5000);
     expect(await readdir(dir)).toEqual([CREATION_LOCK_FILE]);
     now += STALE_LOCK_MS;
     await ensured;
     expect(await readdir(dir)).toEqual([`${keyring.activeKey()!.kid}.json`]);
+  });
+
+  it('skip a due rotation while another process holds the creation lock, and say so', async () => {
+    const keyring = instance(3600);
+    await keyring.load();
+    await keyring.ensureKey();
+    now += 3600 * 1000;
+    const release = (await createCreationLock(dir, clock.now).tryTake())!;
+    expect(await keyring.rotateIfDue()).toBeUndefined();
+    expect(logged('keyring: a rotation is due, but another process is creating a key; looking again at the next reload')).toBe(1);
+    expect(await readdir(dir)).toHaveLength(2);
+    await release();
+    expect(await keyring.rotateIfDue()).toMatchObject({ state: 'next' });
   });
 
   it('due to rotate at the same moment, write one next key between them', async () => {
