@@ -29,8 +29,11 @@ export interface NewSession {
 }
 
 export interface SessionIssuer {
-  /** A login: an access token and the first refresh token of a new family, stored as its hash. */
-  start(input: { user: User; client: Client; scopes: readonly string[]; audience: string }): Promise<NewSession>;
+  /**
+   * A login: an access token and the first refresh token of a new family, stored as its hash.
+   * Undefined when the user was disabled after it was read (the access token made is never handed out).
+   */
+  start(input: { user: User; client: Client; scopes: readonly string[]; audience: string }): Promise<NewSession | undefined>;
 }
 
 export function createSessionIssuer({ policy, accessTokens, refreshTokens, clock }: SessionIssuerDeps): SessionIssuer {
@@ -48,7 +51,7 @@ export function createSessionIssuer({ policy, accessTokens, refreshTokens, clock
       const familyExpiresAt = new Date(now + policy.refreshFamilyMaxAge * 1000);
       const refreshToken = newRefreshToken();
       const familyId = randomUUID();
-      await refreshTokens.insert({
+      const stored = await refreshTokens.insert({
         id: randomUUID(),
         tokenHash: hashRefreshToken(refreshToken),
         familyId,
@@ -62,7 +65,7 @@ export function createSessionIssuer({ policy, accessTokens, refreshTokens, clock
         accessTokenJti: accessToken.jti,
         accessTokenExpiresAt: accessToken.expiresAt,
       });
-      return { accessToken, refreshToken, familyId };
+      return stored ? { accessToken, refreshToken, familyId } : undefined;
     },
   };
 }

@@ -47,6 +47,12 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const { user, needsRehash } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
       if (needsRehash) await upgradeHash(deps, user, password);
       const session = await deps.sessions.start({ user, client, scopes, audience });
+      if (session === undefined) {
+        // Disabled while the password was checked: the answer of a user disabled before.
+        deps.metrics.loginFailures.inc({ reason: 'disabled' });
+        audit('login_failed', { username, ip, client_id: client.clientId, reason: 'disabled' });
+        throw badCredentials();
+      }
       audit('login_succeeded', { sub: user.id, ip, client_id: client.clientId, family_id: session.familyId });
       return {
         access_token: session.accessToken.token,

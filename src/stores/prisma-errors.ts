@@ -3,3 +3,14 @@ const UNIQUE_VIOLATION = 'P2002';
 
 export const isUniqueViolation = (error: unknown): boolean =>
   typeof error === 'object' && error !== null && (error as { code?: unknown }).code === UNIQUE_VIOLATION;
+
+/**
+ * Postgres aborted the transaction for a deadlock (40P01) or a serialization failure (40001):
+ * running it again may succeed. Prisma reports it as P2034 from a model query, and as P2010 with
+ * the driver adapter's `TransactionWriteConflict` from a raw one.
+ */
+export const isTransactionConflict = (error: unknown): boolean => {
+  if (typeof error !== 'object' || error === null) return false;
+  const { code, meta } = error as { code?: unknown; meta?: { driverAdapterError?: { cause?: { kind?: unknown } } } };
+  return code === 'P2034' || (code === 'P2010' && meta?.driverAdapterError?.cause?.kind === 'TransactionWriteConflict');
+};

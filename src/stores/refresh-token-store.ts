@@ -2,6 +2,7 @@ import type { NewRefreshToken, RefreshTokenRecord } from '../domain/refresh-toke
 import type { RevocationReason, RevokedAccessToken } from '../domain/revocation.js';
 import type { RefreshToken as RefreshTokenRow } from '../generated/prisma/client.js';
 import type { Database, DatabaseTransaction, SqlPool } from './database.js';
+import { isTransactionConflict } from './prisma-errors.js';
 import type { RevocationStore } from './revocation-store.js';
 
 /** What a successful rotation hands back: the successor and what the access token needs. */
@@ -51,15 +52,19 @@ export interface FamilySummary {
 }
 
 export interface RefreshTokenStore {
-  /** Stores the first token of a new family (a login). */
-  insert(token: NewRefreshToken): Promise<void>;
+  /** Stores the first token of a new family (a login); false when the user is disabled (or gone) by then. */
+  insert(token: NewRefreshToken): Promise<boolean>;
   /**
    * Spends a live token of this client and stores its successor in one statement: under
    * concurrent use exactly one caller gets a result. Undefined when the token was not live
    * (unknown, other client, spent, revoked, expired, user disabled, scope not contained).
    */
   rotateLive(input: RotateLiveInput): Promise<RotatedRefreshToken | undefined>;
-  /** Runs `work` in a transaction with the token's row locked; `undefined` when no such token. */
+  /**
+   * Runs `work` in a transaction with the token's row locked; `undefined` when no such token. A
+   * transaction Postgres aborts for a deadlock is run again, `work` with it: it must do nothing
+   * but work on the family.
+   */
   withLockedToken<T>(tokenHash: string, now: Date, work: (family: LockedFamily | undefined) => Promise<T>): Promise<T>;
   findByHash(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
   /** Revokes every live family of a user; returns the access tokens denylisted (already recorded). */
@@ -79,9 +84,17 @@ const RECORD_COLUMNS = `id, token_hash AS "tokenHash", family_id AS "familyId", 
 const INSERTED_COLUMNS = `id, token_hash, family_id, user_id, client_id, scope, audience, created_at,
   expires_at, family_expires_at, access_token_jti, access_token_expires_at`;
 
-/** The first token of a session: every password login inserts one. */
+/**
+ * The first token of a session: every password login inserts one, unless its user has been
+ * disabled meanwhile. FOR SHARE makes the check wait for a disable running at the same moment and
+ * read what it committed, and makes a disable that comes after wait for the insert: so either the
+ * login inserts nothing, or its family exists before the disable's revocation looks for families.
+ */
 const INSERT_REFRESH_TOKEN = `INSERT INTO refresh_tokens (${INSERTED_COLUMNS})
-  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`;
+  SELECT $1::uuid, $2::text, $3::uuid, u.id, $5::text, $6::text[], $7::text, $8::timestamptz, $9::timestamptz,
+         $10::timestamptz, $11::text, $12::timestamptz
+  FROM users u WHERE u.id = $4::uuid AND NOT u.disabled
+  FOR SHARE`;
 
 const FIND_BY_HASH = `SELECT ${RECORD_COLUMNS} FROM refresh_tokens WHERE token_hash = $1`;
 
@@ -126,7 +139,26 @@ const PRUNE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid IN (
   LIMIT $2)`;
 const PRUNE_BATCH = 10_000;
 
+/** A transaction Postgres aborted for a deadlock or a serialization failure is run this many times at most. */
+const CONFLICT_ATTEMPTS = 3;
+
 export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations: RevocationStore): RefreshTokenStore {
+  /**
+   * `work` in a transaction, run again when Postgres aborts it for a deadlock: a refresh in its
+   * grace window locks the spent token and then its successor, while a revocation of that
+   * successor (or of the user's families) locks them the other way round. Postgres aborts one of
+   * the two, which would otherwise answer 500, or leave a disabled user's tokens off the denylist.
+   */
+  const inTransaction = async <T>(work: (tx: DatabaseTransaction) => Promise<T>): Promise<T> => {
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        return await db.$transaction(work);
+      } catch (error) {
+        if (attempt >= CONFLICT_ATTEMPTS || !isTransactionConflict(error)) throw error;
+      }
+    }
+  };
+
   /**
    * Marks live tokens revoked and records the unexpired access tokens issued with them.
    *
@@ -159,7 +191,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
 
   return {
     async insert(token) {
-      await sql.query({
+      const { rowCount } = await sql.query({
         name: 'authd_insert_refresh_token',
         text: INSERT_REFRESH_TOKEN,
         values: [
@@ -177,6 +209,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
           token.accessTokenExpiresAt,
         ],
       });
+      return rowCount === 1;
     },
 
     async rotateLive(input) {
@@ -197,7 +230,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     },
 
     withLockedToken(tokenHash, now, work) {
-      return db.$transaction(async (tx) => {
+      return inTransaction(async (tx) => {
         const lock = async (column: 'token_hash' | 'id', value: string) => {
           const rows = await tx.$queryRawUnsafe<RefreshTokenRow[]>(
             `SELECT ${RECORD_COLUMNS} FROM refresh_tokens WHERE ${column} = $1${column === 'id' ? '::uuid' : ''} FOR UPDATE`,
@@ -234,7 +267,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     },
 
     revokeUserFamilies(userId, now, reason) {
-      return db.$transaction((tx) => revokeWhere(tx, { userId }, now, reason));
+      return inTransaction((tx) => revokeWhere(tx, { userId }, now, reason));
     },
 
     async pruneDeadFamilies(now) {

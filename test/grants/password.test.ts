@@ -45,8 +45,13 @@ const unreachableUsers: PasswordUsers = {
   updatePasswordHash: () => Promise.reject(new Error('connection terminated')),
 };
 
-const grantWith = (users: PasswordUsers, throttle: LoginThrottle, hasher: PasswordHasher = passwords, metrics = createMetrics({ defaultMetrics: false })) =>
-  passwordGrant({ issuer: 'https://authd.example', users, passwords: hasher, throttle, sessions, audit: () => undefined, metrics });
+const grantWith = (
+  users: PasswordUsers,
+  throttle: LoginThrottle,
+  hasher: PasswordHasher = passwords,
+  metrics = createMetrics({ defaultMetrics: false }),
+  issuer: SessionIssuer = sessions,
+) => passwordGrant({ issuer: 'https://authd.example', users, passwords: hasher, throttle, sessions: issuer, audit: () => undefined, metrics });
 
 const request = (username: string, ip: string, password = 'pw') => ({
   params: requestParams(new Map([['grant_type', 'password'], ['username', username], ['password', password]])),
@@ -130,6 +135,18 @@ describe('password grant and the login throttle', () => {
     expect(await attemptsLeft(throttle, 'carol', '203.0.113.3')).toBe(1);
     await expect(grantWith(users, throttle).handle(request('carol', '203.0.113.3'))).resolves.toMatchObject({ refresh_token: 'rt' });
     expect(await attemptsLeft(throttle, 'carol', '203.0.113.3')).toBe(MAX_FAILURES);
+  });
+
+  it('answers as for a disabled user when the user is disabled between the lookup and the session\'s start', async () => {
+    const user: User = { id: 'u4', username: 'frank', passwordHash: await passwords.hash('pw'), roles: [], disabled: false };
+    const users: PasswordUsers = { findByUsername: async () => user, updatePasswordHash: async () => true };
+    const metrics = createMetrics({ defaultMetrics: false });
+    const disabledMeanwhile: SessionIssuer = { start: async () => undefined };
+    await expect(grantWith(users, throttleUnder('disabled-meanwhile'), passwords, metrics, disabledMeanwhile).handle(request('frank', '203.0.113.4'))).rejects.toMatchObject({
+      code: 'invalid_grant',
+      description: 'invalid username or password',
+    });
+    expect((await metrics.loginFailures.get()).values.map(({ labels, value }) => [labels['reason'], value])).toEqual([['disabled', 1]]);
   });
 });
 

@@ -83,6 +83,92 @@ describe('revoking a family', () => {
   });
 });
 
+describe('starting a session', () => {
+  const firstToken = (user: string) => {
+    const later = new Date(Date.now() + HOUR_MS);
+    return {
+      id: randomUUID(),
+      tokenHash: `hash-${randomUUID()}`,
+      familyId: randomUUID(),
+      userId: user,
+      clientId: 'web',
+      scope: ['read'],
+      audience: 'https://api.example.test',
+      createdAt: new Date(),
+      expiresAt: later,
+      familyExpiresAt: later,
+      accessTokenJti: `jti-${randomUUID()}`,
+      accessTokenExpiresAt: later,
+    };
+  };
+  const addUser = async (disabled: boolean) => {
+    const id = randomUUID();
+    await testDb.query(`INSERT INTO users (id, username, username_normalized, password_hash, disabled, updated_at) VALUES ($1, $2, $2, 'x', $3, now())`, [id, `user-${id}`, disabled]);
+    return id;
+  };
+  const familyCount = async (user: string) => (await testDb.query('SELECT 1 FROM refresh_tokens WHERE user_id = $1', [user])).length;
+
+  it('stores the first token of an enabled user, and nothing for a disabled one', async () => {
+    const [enabled, disabled] = [await addUser(false), await addUser(true)];
+    expect(await store.insert(firstToken(enabled))).toBe(true);
+    expect(await store.insert(firstToken(disabled))).toBe(false);
+    expect([await familyCount(enabled), await familyCount(disabled)]).toEqual([1, 0]);
+  });
+
+  it('waits for a disable running at the same moment, and then stores nothing', async () => {
+    const user = await addUser(false);
+    const disabling = new pg.Client({ connectionString: testDb.url });
+    await disabling.connect();
+    try {
+      await disabling.query('BEGIN');
+      await disabling.query('UPDATE users SET disabled = true WHERE id = $1', [user]);
+      const inserting = store.insert(firstToken(user));
+      for (let waited = 0; ; waited += 1) {
+        const blocked = await testDb.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (blocked.length > 0) break;
+        if (waited > 200) throw new Error('the insert never waited for the disable');
+        await sleep(10);
+      }
+      await disabling.query('COMMIT');
+      expect(await inserting).toBe(false);
+    } finally {
+      await disabling.end();
+    }
+    expect(await familyCount(user)).toBe(0);
+  });
+});
+
+describe('deadlocks', () => {
+  it('runs again the transaction Postgres aborts when a grace exchange and a revocation lock two tokens in opposite orders', async () => {
+    const familyId = randomUUID();
+    const spent = await insertToken(testDb, familyId, true);
+    const successor = await insertToken(testDb, familyId, false);
+    await testDb.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [successor.id, spent.id]);
+    const signal = () => {
+      let resolve!: () => void;
+      const promise = new Promise<void>((done) => (resolve = done));
+      return { promise, resolve };
+    };
+    const [spentLocked, successorLocked] = [signal(), signal()];
+    // The grace path: the spent token, then its successor. The revocation of the successor: it, then the whole family.
+    const grace = store.withLockedToken(spent.hash, new Date(), async (family) => {
+      spentLocked.resolve();
+      await successorLocked.promise;
+      return family!.lockToken(successor.id);
+    });
+    const revocation = store.withLockedToken(successor.hash, new Date(), async (family) => {
+      successorLocked.resolve();
+      await spentLocked.promise;
+      return family!.revokeFamily('family_revoked');
+    });
+    const [graceResult, revoked] = await Promise.all([grace, revocation]);
+    expect(graceResult?.id).toBe(successor.id);
+    expect(revoked.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
+    const rows = await testDb.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
+    expect(rows).toEqual([{ revoked: true }, { revoked: true }]);
+  });
+});
+
 describe('pruning', () => {
   it('deletes every row of a family whose refresh and access tokens have all expired, and nothing of any other', async () => {
     const dead = randomUUID();
