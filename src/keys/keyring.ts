@@ -102,7 +102,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
 
   /** Runs changes one at a time, so a reload never overwrites a key written a moment earlier. */
   const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
-    const result = queue.then(work);
+    const result = queue.then(() => work());
     queue = result.catch(() => undefined);
     return result;
   };
