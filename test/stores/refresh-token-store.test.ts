@@ -26,6 +26,16 @@ afterAll(async () => {
 
 const HOUR_MS = 3_600_000;
 
+/** Resolves once a statement of this database waits for a row lock; throws after ~2 s of none. */
+const blockedOnALock = async (what: string) => {
+  for (let waited = 0; ; waited += 1) {
+    const blocked = await testDb.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+    if (blocked.length > 0) return;
+    if (waited > 200) throw new Error(`${what} never waited for a lock`);
+    await sleep(10);
+  }
+};
+
 /** Inserts one token of a family as a rotation would; returns its id, hash and jti. */
 const insertToken = async (
   db: { query: (text: string, values: unknown[]) => Promise<unknown> },
@@ -62,12 +72,7 @@ describe('revoking a family', () => {
 
       const revoking = store.withLockedToken(reused.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
       // Wait until the revocation is blocked on the rotation's row lock, then let the rotation commit.
-      for (let waited = 0; ; waited += 1) {
-        const blocked = await testDb.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        if (blocked.length > 0) break;
-        if (waited > 200) throw new Error('the revocation never waited for the rotation');
-        await sleep(10);
-      }
+      await blockedOnALock('the revocation');
       await rotation.query('COMMIT');
 
       const denied = await revoking;
@@ -123,12 +128,7 @@ describe('starting a session', () => {
       await disabling.query('BEGIN');
       await disabling.query('UPDATE users SET disabled = true WHERE id = $1', [user]);
       const inserting = store.insert(firstToken(user));
-      for (let waited = 0; ; waited += 1) {
-        const blocked = await testDb.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-        if (blocked.length > 0) break;
-        if (waited > 200) throw new Error('the insert never waited for the disable');
-        await sleep(10);
-      }
+      await blockedOnALock('the insert');
       await disabling.query('COMMIT');
       expect(await inserting).toBe(false);
     } finally {
