@@ -139,16 +139,18 @@ describe('starting a session', () => {
 });
 
 describe('deadlocks', () => {
+  /** A promise and what resolves it: one transaction tells the other how far it has gone. */
+  const signal = () => {
+    let resolve!: () => void;
+    const promise = new Promise<void>((done) => (resolve = done));
+    return { promise, resolve };
+  };
+
   it('runs again the transaction Postgres aborts when a grace exchange and a revocation lock two tokens in opposite orders', async () => {
     const familyId = randomUUID();
     const spent = await insertToken(testDb, familyId, true);
     const successor = await insertToken(testDb, familyId, false);
     await testDb.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [successor.id, spent.id]);
-    const signal = () => {
-      let resolve!: () => void;
-      const promise = new Promise<void>((done) => (resolve = done));
-      return { promise, resolve };
-    };
     const [spentLocked, successorLocked] = [signal(), signal()];
     // The grace path: the spent token, then its successor. The revocation of the successor: it, then the whole family.
     const grace = store.withLockedToken(spent.hash, new Date(), async (family) => {
@@ -166,6 +168,32 @@ describe('deadlocks', () => {
     expect(revoked.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
     const rows = await testDb.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(rows).toEqual([{ revoked: true }, { revoked: true }]);
+  });
+
+  it('runs the revocation again when it is the one Postgres aborts (its model query\'s error, not a raw one\'s)', async () => {
+    const familyId = randomUUID();
+    const spent = await insertToken(testDb, familyId, true);
+    const successor = await insertToken(testDb, familyId, false);
+    await testDb.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [successor.id, spent.id]);
+    const [spentLocked, successorLocked] = [signal(), signal()];
+    let attempts = 0;
+    // The revocation waits first, so its deadlock check runs first and aborts it.
+    const revocation = store.withLockedToken(successor.hash, new Date(), async (family) => {
+      attempts += 1;
+      successorLocked.resolve();
+      await spentLocked.promise;
+      return family!.revokeFamily('family_revoked');
+    });
+    const grace = store.withLockedToken(spent.hash, new Date(), async (family) => {
+      spentLocked.resolve();
+      await successorLocked.promise;
+      await blockedOnALock('the revocation');
+      return family!.lockToken(successor.id);
+    });
+    const [revoked, graceResult] = await Promise.all([revocation, grace]);
+    expect(attempts).toBe(2);
+    expect(graceResult?.id).toBe(successor.id);
+    expect(revoked.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
   });
 });
 
