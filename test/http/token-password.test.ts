@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import pg from 'pg';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { claimsOf } from '../support/jwt.js';
 import { metricValue, tokensIssued } from '../support/metrics.js';
@@ -191,6 +192,27 @@ describe('grant_type=password', () => {
     expect((await login('alice', 'correct horse battery', forged(99))).status).toBe(429);
     const failures = server.logs.lines.filter((line) => line['event'] === 'login_failed' && String(line['ip']).endsWith('203.0.113.70'));
     expect(failures.map((line) => line['ip'])).toEqual(['203.0.113.70', '203.0.113.70', '203.0.113.70']);
+  });
+
+  it('answers a login whose user is disabled while its password is checked as for a disabled user, and keeps no session of it', async () => {
+    const racer = await seed.addUser('racer', 'correct horse battery');
+    // An `authd user disable` in flight: its UPDATE made, not yet committed.
+    const disabling = new pg.Client({ connectionString: server.db.url });
+    await disabling.connect();
+    try {
+      await disabling.query('BEGIN');
+      await disabling.query('UPDATE users SET disabled = true WHERE id = $1', [racer.id]);
+      const answer = login('racer', 'correct horse battery', '198.51.100.30');
+      // The login read the user as enabled, checked the password, and now waits to store its session.
+      await server.db.blockedOnALock('the login');
+      await disabling.query('COMMIT');
+      expect(await answer).toMatchObject({ status: 400, body: { error: 'invalid_grant', error_description: 'invalid username or password' } });
+    } finally {
+      await disabling.end();
+    }
+    expect(await server.db.query('SELECT 1 FROM refresh_tokens WHERE user_id = $1', [racer.id])).toEqual([]);
+    const failures = server.logs.lines.filter((line) => line['event'] === 'login_failed' && line['username'] === 'racer');
+    expect(failures.map((line) => line['reason'])).toEqual(['disabled']);
   });
 
   it('resets the pair counter on success', async () => {

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
 import { createRefreshTokenStore, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
@@ -26,15 +25,6 @@ afterAll(async () => {
 
 const HOUR_MS = 3_600_000;
 
-/** Resolves once a statement of this database waits for a row lock; throws after ~2 s of none. */
-const blockedOnALock = async (what: string) => {
-  for (let waited = 0; ; waited += 1) {
-    const blocked = await testDb.query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
-    if (blocked.length > 0) return;
-    if (waited > 200) throw new Error(`${what} never waited for a lock`);
-    await sleep(10);
-  }
-};
 
 /** Inserts one token of a family as a rotation would; returns its id, hash and jti. */
 const insertToken = async (
@@ -72,7 +62,7 @@ describe('revoking a family', () => {
 
       const revoking = store.withLockedToken(reused.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
       // Wait until the revocation is blocked on the rotation's row lock, then let the rotation commit.
-      await blockedOnALock('the revocation');
+      await testDb.blockedOnALock('the revocation');
       await rotation.query('COMMIT');
 
       const denied = await revoking;
@@ -128,7 +118,7 @@ describe('starting a session', () => {
       await disabling.query('BEGIN');
       await disabling.query('UPDATE users SET disabled = true WHERE id = $1', [user]);
       const inserting = store.insert(firstToken(user));
-      await blockedOnALock('the insert');
+      await testDb.blockedOnALock('the insert');
       await disabling.query('COMMIT');
       expect(await inserting).toBe(false);
     } finally {
@@ -187,7 +177,7 @@ describe('deadlocks', () => {
     const grace = store.withLockedToken(spent.hash, new Date(), async (family) => {
       spentLocked.resolve();
       await successorLocked.promise;
-      await blockedOnALock('the revocation');
+      await testDb.blockedOnALock('the revocation');
       return family!.lockToken(successor.id);
     });
     const [revoked, graceResult] = await Promise.all([revocation, grace]);

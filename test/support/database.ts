@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { migrateDatabase } from '../../src/db/migrate-url.js';
 
@@ -10,6 +11,8 @@ export interface TestDatabase {
   readonly name: string;
   /** Runs SQL as a superuser on the test database (for assertions on rows). */
   query<Row extends object = Record<string, unknown>>(text: string, params?: unknown[]): Promise<Row[]>;
+  /** Resolves once a statement on this database waits for a lock; throws after ~2 s of none, naming `what`. */
+  blockedOnALock(what: string): Promise<void>;
   drop(): Promise<void>;
 }
 
@@ -30,10 +33,19 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   await migrateDatabase(url);
   const client = new pg.Client({ connectionString: url });
   await client.connect();
+  const query = async <Row extends object>(text: string, params?: unknown[]): Promise<Row[]> => (await client.query<Row>(text, params)).rows;
   return {
     url,
     name,
-    query: async (text, params) => (await client.query(text, params)).rows,
+    query,
+    async blockedOnALock(what) {
+      for (let waited = 0; ; waited += 1) {
+        const blocked = await query(`SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`);
+        if (blocked.length > 0) return;
+        if (waited > 200) throw new Error(`${what} never waited for a lock`);
+        await sleep(10);
+      }
+    },
     drop: async () => {
       await client.end();
       const dropper = new pg.Client({ connectionString: TEST_DATABASE_SERVER_URL });
