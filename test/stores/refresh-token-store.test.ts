@@ -135,12 +135,17 @@ describe('deadlocks', () => {
     const promise = new Promise<void>((done) => (resolve = done));
     return { promise, resolve };
   };
-
-  it('runs again the transaction Postgres aborts when a grace exchange and a revocation lock two tokens in opposite orders', async () => {
+  /** A family rotated once: its spent token and that token's live successor. */
+  const rotatedFamily = async () => {
     const familyId = randomUUID();
     const spent = await insertToken(testDb, familyId, true);
     const successor = await insertToken(testDb, familyId, false);
     await testDb.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [successor.id, spent.id]);
+    return { familyId, spent, successor };
+  };
+
+  it('runs again the transaction Postgres aborts when a grace exchange and a revocation lock two tokens in opposite orders', async () => {
+    const { familyId, spent, successor } = await rotatedFamily();
     const [spentLocked, successorLocked] = [signal(), signal()];
     // The grace path: the spent token, then its successor. The revocation of the successor: it, then the whole family.
     const grace = store.withLockedToken(spent.hash, new Date(), async (family) => {
@@ -161,10 +166,7 @@ describe('deadlocks', () => {
   });
 
   it('runs the revocation again when it is the one Postgres aborts (its model query\'s error, not a raw one\'s)', async () => {
-    const familyId = randomUUID();
-    const spent = await insertToken(testDb, familyId, true);
-    const successor = await insertToken(testDb, familyId, false);
-    await testDb.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [successor.id, spent.id]);
+    const { spent, successor } = await rotatedFamily();
     const [spentLocked, successorLocked] = [signal(), signal()];
     let attempts = 0;
     // The revocation waits first, so its deadlock check runs first and aborts it.
