@@ -48,9 +48,8 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       if (needsRehash) await upgradeHash(deps, user, password);
       const session = await deps.sessions.start({ user, client, scopes, audience });
       if (session === undefined) {
-        // Disabled while the password was checked: the answer of a user disabled before.
-        deps.metrics.loginFailures.inc({ reason: 'disabled' });
-        audit('login_failed', { username, ip, client_id: client.clientId, reason: 'disabled' });
+        // Disabled after the lookup: a disabled user's answer. The right password has already reset the pair.
+        loginFailed(deps, { username, ip, clientId: client.clientId }, 'disabled');
         throw badCredentials();
       }
       audit('login_succeeded', { sub: user.id, ip, client_id: client.clientId, family_id: session.familyId });
@@ -63,6 +62,16 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       };
     },
   };
+}
+
+/** Counts and audits a login that gets the one answer for bad credentials. */
+function loginFailed(
+  { metrics, audit }: PasswordGrantDeps,
+  { username, ip, clientId }: { username: string; ip: string; clientId: string },
+  reason: 'unknown_user' | 'disabled' | 'bad_password',
+): void {
+  metrics.loginFailures.inc({ reason });
+  audit('login_failed', { username, ip, client_id: clientId, reason });
 }
 
 interface LoginCredentials {
@@ -91,8 +100,7 @@ async function authenticateUser(deps: PasswordGrantDeps, { username, password, i
     const verdict = await checkPassword(passwords, user, password, attempt.signal, abandoned);
     if (user === undefined || !verdict.ok || user.disabled) {
       const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
-      deps.metrics.loginFailures.inc({ reason });
-      audit('login_failed', { username, ip, client_id: clientId, reason });
+      loginFailed(deps, { username, ip, clientId }, reason);
       const { pairLockedNow, ipLockedNow } = await attempt.failed();
       if (pairLockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'pair' });
       if (ipLockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'ip' });

@@ -18,7 +18,7 @@ export const CREATION_LOCK_FILE = '.creating.lock';
  */
 export const STALE_LOCK_MS = 10_000;
 
-/** Gives the lock back. */
+/** Gives the lock back, so that the next process waiting for it creates its key (or finds the one just made). */
 export type ReleaseCreationLock = () => Promise<void>;
 
 export interface CreationLock {
@@ -38,9 +38,9 @@ const ignoreMissing = (error: NodeJS.ErrnoException): undefined => {
 /**
  * What tells one lock from the next at the same path: its taker's random token (a file system may
  * give a new file the inode number, and within one clock tick the mtime, of the one just removed).
- * A lock whose token is not written yet is told by its inode and mtime; a name that cannot be read
- * (gone, or a dangling link, which an exclusive create still finds taken) has an identity too, so
- * that it ages like any other.
+ * A lock whose token is not written yet is told by its inode and mtime; a name that is gone or
+ * dangles (a dangling link, which an exclusive create still finds taken) has an identity too, so
+ * that it ages like any other. Any other failure to read it (EACCES) is thrown.
  */
 async function identityOf(path: string): Promise<string> {
   try {
@@ -61,7 +61,7 @@ export function createCreationLock(dir: string, now: () => number): CreationLock
 
   /** The lock file holds its taker's token: giving back a lock another process has since taken over leaves that one's alone. */
   const create = async (token: string): Promise<ReleaseCreationLock> => {
-    // Readable by all (it holds no secret), so that a lock left by another user can be judged stale.
+    // Readable by all (it holds no secret): a lock left by another user (a CLI run as root) can be read and judged stale.
     const file = await open(path, 'wx', 0o644);
     try {
       await file.writeFile(token);
@@ -78,8 +78,9 @@ export function createCreationLock(dir: string, now: () => number): CreationLock
 
   /**
    * Moves a lock seen unchanged for STALE_LOCK_MS aside, then removes it. Of the processes that
-   * find it stale at once, one moves it (rename is atomic) and the others find it gone; a process
-   * that moved a newer lock instead (taken between its look and its move) puts that one back.
+   * find it stale at once, one moves it (rename is atomic) and the others find it gone. A process
+   * that moved a newer lock instead (taken between its look and its move) puts that one back,
+   * unless yet another process has taken the free name meanwhile: then two hold it (best effort).
    */
   const removeStale = async (identity: string, token: string) => {
     const aside = `${path}.${token}.stale`;

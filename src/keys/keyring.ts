@@ -86,6 +86,11 @@ export interface KeyringOptions {
   readonly logger: Logger;
   /** Seconds between automatic rotations; 0 = never. */
   readonly rotationInterval: number;
+  /**
+   * Milliseconds on a clock that never jumps (default `performance.now`): how long a creation lock
+   * has been seen unchanged. On the wall clock, a step of 10 s would make a live lock look stale.
+   */
+  readonly monotonicNow?: () => number;
 }
 
 type KeyAuditEvent = 'key_rotation' | 'key_retired' | 'key_revoked';
@@ -93,7 +98,7 @@ type KeyAuditEvent = 'key_rotation' | 'key_retired' | 'key_revoked';
 /** Shown in refusals: enough of a kid to recognise, never a megabyte of input. */
 const quoted = (kid: string) => JSON.stringify(kid.length > 40 ? `${kid.slice(0, 40)}…` : kid);
 
-export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringOptions): Keyring {
+export function createKeyring({ dir, clock, logger, rotationInterval, monotonicNow = () => performance.now() }: KeyringOptions): Keyring {
   let keys: ReadonlyMap<string, KeyRecord> = new Map();
   let loaded = false;
   let cached: Snapshot | undefined;
@@ -193,7 +198,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval }: KeyringO
       await release().catch(logFailure('giving back the key creation lock'));
     }
   };
-  const creationLock = createCreationLock(dir, clock.now);
+  const creationLock = createCreationLock(dir, monotonicNow);
   const takeCreationLock = () => writing(() => creationLock.tryTake());
   /** `creating`, once the process that holds the lock (if one does) has given it back or left it stale. */
   const whileCreating = async <T>(create: () => Promise<T>): Promise<T> => {

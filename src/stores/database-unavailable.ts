@@ -3,9 +3,10 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOST
 
 /**
  * Prisma's codes for the same: can't reach, timed out, server closed the connection, no pool
- * connection in time, too many connections.
+ * connection in time, too many connections; and a transaction aborted for a deadlock or a
+ * serialization failure, which reaches here only once the store's own retries of it have failed.
  */
-const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037']);
+const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037', 'P2034']);
 
 /**
  * SQLSTATEs of a server that is there but cannot serve: connection exceptions (class 08, but not
@@ -15,7 +16,7 @@ const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P203
 const UNAVAILABLE_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300']);
 
 /** Kinds of Prisma's driver-adapter errors (`meta.driverAdapterError.cause`) that mean the same. */
-const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
+const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionWriteConflict']);
 
 /** node-postgres throws these as plain Errors, with no code. */
 const CONNECTION_MESSAGES = [

@@ -192,7 +192,7 @@ describe('reuse detection (grace 0)', () => {
     expect(metrics).toMatch(/^authd_refresh_reuse_detected_total [1-9]/m);
   });
 
-  it('lets exactly one of 20 concurrent refreshes of one token succeed (5 rounds)', async () => {
+  it('lets exactly one of 20 concurrent refreshes of one token succeed, and the others\' reuse end the family (5 rounds)', async () => {
     for (let round = 0; round < 5; round += 1) {
       const { refresh_token } = await login();
       const results = await Promise.all(Array.from({ length: 20 }, () => refresh(refresh_token)));

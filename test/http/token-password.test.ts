@@ -194,7 +194,7 @@ describe('grant_type=password', () => {
     expect(failures.map((line) => line['ip'])).toEqual(['203.0.113.70', '203.0.113.70', '203.0.113.70']);
   });
 
-  it('answers a login whose user is disabled while its password is checked as for a disabled user, and keeps no session of it', async () => {
+  it('answers a login whose user is disabled after it was read as for a disabled user, and keeps no session of it', async () => {
     const racer = await seed.addUser('racer', 'correct horse battery');
     // An `authd user disable` in flight: its UPDATE made, not yet committed.
     const disabling = new pg.Client({ connectionString: server.db.url });

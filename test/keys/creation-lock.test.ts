@@ -54,7 +54,7 @@ it('ages a name it cannot read (a dangling link an exclusive create still finds 
   expect(await waiter.tryTake()).toBeInstanceOf(Function);
 });
 
-it('tells a lock whose token is not written yet by its file, and ages it too', async () => {
+it('treats an empty lock file (its token not written yet) as a lock, and takes it over once stale', async () => {
   await mkdir(dir, { recursive: true });
   await writeFile(lockFile(), '');
   const waiter = aProcess();

@@ -115,7 +115,7 @@ describe('a new keyring', () => {
 });
 
 describe('instances sharing KEYS_DIR', () => {
-  const instance = (rotationInterval = 0) => createKeyring({ dir, clock, logger: logs.logger, rotationInterval });
+  const instance = (rotationInterval = 0) => createKeyring({ dir, clock, logger: logs.logger, rotationInterval, monotonicNow: clock.now });
   const logged = (message: string) => logs.lines.filter((line) => line['msg'] === message).length;
   const WAITING = 'keyring: another process is creating a key; waiting for it';
 

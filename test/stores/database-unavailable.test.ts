@@ -56,6 +56,12 @@ describe('isDatabaseUnavailable', () => {
     }
   });
 
+  it('is true for a transaction still aborted for a conflict after the store ran it again (a 503 to retry, not a 500)', () => {
+    const conflict = Object.assign(new Error('TransactionWriteConflict'), { name: 'DriverAdapterError', cause: { kind: 'TransactionWriteConflict' } });
+    expect(isDatabaseUnavailable(Object.assign(new Error('write conflict or a deadlock'), { code: 'P2034' }))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('Raw query failed. Code: `40P01`'), { code: 'P2010', meta: { driverAdapterError: conflict } }))).toBe(true);
+  });
+
   it('is true for a server that is shutting down or out of connections', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(true);
     expect(isDatabaseUnavailable(Object.assign(new Error('sorry, too many clients already'), { code: '53300' }))).toBe(true);

@@ -25,7 +25,6 @@ afterAll(async () => {
 
 const HOUR_MS = 3_600_000;
 
-
 /** Inserts one token of a family as a rotation would; returns its id, hash and jti. */
 const insertToken = async (
   db: { query: (text: string, values: unknown[]) => Promise<unknown> },
