@@ -1,12 +1,13 @@
+import { isTransactionConflict } from './prisma-errors.js';
+
 /** Connection-level failures of node-postgres and the OS, by `code`. */
 const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 
 /**
  * Prisma's codes for the same: can't reach, timed out, server closed the connection, no pool
- * connection in time, too many connections; and a transaction aborted for a deadlock or a
- * serialization failure, which reaches here only once the store's own retries of it have failed.
+ * connection in time, too many connections.
  */
-const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037', 'P2034']);
+const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037']);
 
 /**
  * SQLSTATEs of a server that is there but cannot serve: connection exceptions (class 08, but not
@@ -16,7 +17,7 @@ const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P203
 const UNAVAILABLE_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300']);
 
 /** Kinds of Prisma's driver-adapter errors (`meta.driverAdapterError.cause`) that mean the same. */
-const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections', 'TransactionWriteConflict']);
+const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);
 
 /** node-postgres throws these as plain Errors, with no code. */
 const CONNECTION_MESSAGES = [
@@ -46,6 +47,8 @@ const inner = (error: object): unknown =>
  * serve (worth a retry), as opposed to a query that failed. Looks through what errors wrap.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
+  // A transaction aborted for a deadlock reaches here only once the store's own retries of it have failed.
+  if (isTransactionConflict(error)) return true;
   let current: unknown = error;
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
     if (isUnavailable(current)) return true;
