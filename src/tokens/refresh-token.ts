@@ -1,4 +1,4 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
 const PREFIX = 'rt_';
 const SHAPE = /^rt_[A-Za-z0-9_-]{43}$/;
@@ -10,4 +10,4 @@ export const newRefreshToken = (): string => PREFIX + randomBytes(32).toString('
 export const looksLikeRefreshToken = (token: string): boolean => SHAPE.test(token);
 
 /** The only form in which a refresh token is stored or looked up: SHA-256 of the whole string, hex. */
-export const hashRefreshToken = (token: string): string => createHash('sha256').update(token).digest('hex');
+export const hashRefreshToken = (token: string): string => hash('sha256', token);
