@@ -1,8 +1,9 @@
 // `npm run bench`: authd's endpoints, bare koa, oidc-provider and the raw crypto ceilings in one run.
 import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/config.js';
@@ -20,6 +21,7 @@ const { values } = parseArgs({
     duration: { type: 'string' },
     connections: { type: 'string', default: '20' },
     only: { type: 'string' },
+    against: { type: 'string' },
   },
 });
 
@@ -36,6 +38,9 @@ if (canPin && process.env.AUTHD_BENCH_PINNED !== '1') {
 const durationSeconds = Number(values.duration ?? (values.quick ? 2 : 10));
 if (!Number.isInteger(durationSeconds) || durationSeconds < 1) throw new Error(`--duration must be a whole number of seconds, not ${values.duration}`);
 const warmUpSeconds = values.quick ? 1 : 2;
+const against = values.against === undefined ? undefined : resolve(values.against);
+const againstScript = against === undefined ? undefined : join(against, 'dist/src/main.js');
+if (againstScript !== undefined && !existsSync(againstScript)) throw new Error(`--against: no ${againstScript} (run npm run build in ${against} first)`);
 // About a minute of password logins on one core; the other rows answer this many within 2 s. V8
 // goes on optimizing the login's code for that long: 20–40 s into the row its compiler threads still
 // took 3% of the core, and a login cost 6.6 ms beside argon2 at first, 4.5–5.3 ms past 1,400 (BENCHMARKS.md).
@@ -67,6 +72,9 @@ async function server(name: string, script: string, env: Record<string, string>,
 }
 
 type Requests = Parameters<typeof measure>[0]['requests'];
+
+const describe = (result: LoadResult) =>
+  `${result.requestsPerSecond} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.cpuMicrosPerRequest} µs CPU/req (main thread ${result.mainThreadCpuMicrosPerRequest}), non-2xx ${result.non2xx}`;
 
 /** A row to measure: where, what, and whose CPU time it is. */
 interface Entry {
@@ -100,12 +108,20 @@ async function run(entry: Entry, { minSeconds = 1, ceiling }: { minSeconds?: num
   rows.push({ ...entry.row, ...(await measureAroundCeiling(loadOptions(entry, seconds), windows, ceiling)) });
 }
 
-/** Rows compared with each other, measured in turns (see measureInTurns): windows of 2 s, or of 1 s for an odd duration. */
-async function runInTurns(entries: readonly Entry[]) {
-  const windowSeconds = durationSeconds % 2 === 0 ? 2 : 1;
-  const windows = durationSeconds / windowSeconds;
+/**
+ * Rows compared with each other, measured in turns (see measureInTurns): windows of 2 s, or of 1 s
+ * for an odd duration, or of `minSeconds` for a row that needs longer ones.
+ */
+async function measuredInTurns(entries: readonly Entry[], minSeconds = 1): Promise<LoadResult[]> {
+  const seconds = Math.max(durationSeconds, minSeconds);
+  const windowSeconds = minSeconds > 2 ? minSeconds : seconds % 2 === 0 ? 2 : 1;
+  const windows = Math.max(1, Math.floor(seconds / windowSeconds));
   log(`measuring in turns, ${windows} windows of ${windowSeconds} s each: ${entries.map(({ row }) => `${row.target} ${row.name}`).join(', ')}`);
-  const results = await measureInTurns(entries.map((entry) => loadOptions(entry, durationSeconds)), windows);
+  return measureInTurns(entries.map((entry) => loadOptions(entry, windows * windowSeconds)), windows);
+}
+
+async function runInTurns(entries: readonly Entry[]) {
+  const results = await measuredInTurns(entries);
   results.forEach((result, index) => rows.push({ ...entries[index]!.row, ...result }));
 }
 
@@ -114,14 +130,12 @@ const servers: ChildProcess[] = [];
 try {
   // One refresh token per rotation, for up to 10,000 rotations a second: a fast moment of the AMD VM
   // ran the row at ~4,000 a second (110 µs each) and spent the 4,000 a second seeded before.
-  const seeded = await seedBenchDatabase(benchDatabaseUrl, benchRedisUrl, config.argon2, (durationSeconds + warmUpSeconds) * 10_000);
+  // Two servers in turns (--against) each rotate for the whole duration.
+  const rotations = (durationSeconds + warmUpSeconds) * 10_000 * (against === undefined ? 1 : 2);
+  const seeded = await seedBenchDatabase(benchDatabaseUrl, benchRedisUrl, config.argon2, rotations);
   const authdPort = 18500;
-  const authd = await server('authd', here('../src/main.js'), {
-    DATABASE_URL: benchDatabaseUrl,
-    REDIS_URL: benchRedisUrl,
-    KEYS_DIR: keysDir,
-    LOG_LEVEL: process.env.LOG_LEVEL ?? 'info',
-  }, '/readyz', authdPort);
+  const authdEnv = { DATABASE_URL: benchDatabaseUrl, REDIS_URL: benchRedisUrl, KEYS_DIR: keysDir, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
+  const authd = await server('authd', here('../src/main.js'), authdEnv, '/readyz', authdPort);
   servers.push(authd);
   const target: AuthdTarget = {
     baseUrl: `http://127.0.0.1:${authdPort}`,
@@ -132,7 +146,7 @@ try {
   // --only NAME measures the authd rows whose name contains NAME and skips the peers (for profiling).
   // The peers run beside authd from the start, so that the authd rows of a comparison can be
   // measured in turns with the peer rows they are compared with.
-  const peers = values.only === undefined ? await startPeers() : undefined;
+  const peers = values.only === undefined && against === undefined ? await startPeers() : undefined;
 
   // argon2's rate is measured after the warm-up and after each window of the row compared with it,
   // on the server's core (measured a minute apart, this VM's drift alone moved the password ratio
@@ -149,42 +163,46 @@ try {
     }
   };
   const scenarios = authdScenarios.filter((candidate) => values.only === undefined || candidate.name.includes(values.only));
-  const entryOf = async (scenario: Scenario): Promise<Entry> => ({
+  const entryOf = async (scenario: Scenario, { baseUrl, pid } = { baseUrl: target.baseUrl, pid: authd.pid }): Promise<Entry> => ({
     row: { target: 'authd', name: scenario.name },
-    url: target.baseUrl,
-    requests: await scenario.requests(target),
-    pid: authd.pid,
+    url: baseUrl,
+    requests: await scenario.requests({ ...target, baseUrl }),
+    pid,
   });
-  const measuredInTurns = new Set<string>();
-  for (const scenario of scenarios) {
-    const comparison = scenario.comparedWith;
-    if (peers !== undefined && comparison !== undefined) {
-      if (measuredInTurns.has(comparison)) continue;
-      measuredInTurns.add(comparison);
-      const own = await Promise.all(scenarios.filter((other) => other.comparedWith === comparison).map(entryOf));
-      await runInTurns([...own, ...(await peers[comparison]())]);
-      continue;
-    }
-    await run(await entryOf(scenario), { minSeconds: scenario.minSeconds, ceiling: scenario.ceiling === 'argon2' ? measureArgon2 : undefined });
-  }
-  for (const child of servers) await stop(child);
-  if (values.only !== undefined) {
-    for (const row of rows) log(`${row.name}: ${row.requestsPerSecond} req/s, p50 ${row.p50} ms, p99 ${row.p99} ms, ${row.cpuMicrosPerRequest} µs CPU/req (main thread ${row.mainThreadCpuMicrosPerRequest}), non-2xx ${row.non2xx}`);
-    if (argon2Rates.length > 0) log(`argon2 verify only, around the row's windows: ${argon2Rates.join(' / ')} per second`);
+  if (against !== undefined && againstScript !== undefined) {
+    await compareBuilds(against, againstScript, scenarios, entryOf, authdEnv);
   } else {
-    log('measuring in process: raw ES256, the access-token verifier');
-    const inProcess = await measureInProcess(inProcessMeasurements, values.quick ? 1000 : 3000);
-    await writeReport({
-      rows,
-      inProcess,
-      argon2Rates,
-      argon2Cost: config.argon2,
-      durationSeconds,
-      connections,
-      pinned: canPin,
-      cpuModel: cpus()[0]?.model ?? 'unknown',
-      root: here('../..'),
-    });
+    const comparisonsDone = new Set<string>();
+    for (const scenario of scenarios) {
+      const comparison = scenario.comparedWith;
+      if (peers !== undefined && comparison !== undefined) {
+        if (comparisonsDone.has(comparison)) continue;
+        comparisonsDone.add(comparison);
+        const own = await Promise.all(scenarios.filter((other) => other.comparedWith === comparison).map((scenario) => entryOf(scenario)));
+        await runInTurns([...own, ...(await peers[comparison]())]);
+        continue;
+      }
+      await run(await entryOf(scenario), { minSeconds: scenario.minSeconds, ceiling: scenario.ceiling === 'argon2' ? measureArgon2 : undefined });
+    }
+    for (const child of servers) await stop(child);
+    if (values.only !== undefined) {
+      for (const row of rows) log(`${row.name}: ${describe(row)}`);
+      if (argon2Rates.length > 0) log(`argon2 verify only, around the row's windows: ${argon2Rates.join(' / ')} per second`);
+    } else {
+      log('measuring in process: raw ES256, the access-token verifier');
+      const inProcess = await measureInProcess(inProcessMeasurements, values.quick ? 1000 : 3000);
+      await writeReport({
+        rows,
+        inProcess,
+        argon2Rates,
+        argon2Cost: config.argon2,
+        durationSeconds,
+        connections,
+        pinned: canPin,
+        cpuModel: cpus()[0]?.model ?? 'unknown',
+        root: here('../..'),
+      });
+    }
   }
 } finally {
   for (const child of servers) await stop(child);
@@ -219,4 +237,32 @@ async function startPeers(): Promise<Record<Comparison, () => Promise<Entry[]>>>
       { row: { target: 'koa', name: 'hello' }, url: 'http://127.0.0.1:18501', requests: [{ method: 'GET', path: '/' }], pid: koa.pid },
     ],
   };
+}
+
+/**
+ * `--against <checkout>`: each authd row (those of `--only`, or all) measured in turns with the
+ * same row of the authd built in another checkout (its `dist/`), both sharing this run's database,
+ * Redis and keys, so that a slow moment of the machine falls on both builds alike: before/after
+ * figures for a change. No peers, no ceilings, no report written.
+ */
+async function compareBuilds(
+  checkout: string,
+  script: string,
+  scenarios: readonly Scenario[],
+  entryOf: (scenario: Scenario, server?: { baseUrl: string; pid: number | undefined }) => Promise<Entry>,
+  env: Record<string, string>,
+) {
+  const port = 18503;
+  const other = await server(`authd of ${checkout}`, script, env, '/readyz', port);
+  servers.push(other);
+  for (const scenario of scenarios) {
+    const [mine, theirs] = await measuredInTurns(
+      [await entryOf(scenario), await entryOf(scenario, { baseUrl: `http://127.0.0.1:${port}`, pid: other.pid })],
+      scenario.minSeconds,
+    );
+    const ratio = (field: 'cpuMicrosPerRequest' | 'mainThreadCpuMicrosPerRequest') => (mine![field] / theirs![field]).toFixed(2);
+    log(`${scenario.name}, this build: ${describe(mine!)}`);
+    log(`${scenario.name}, ${checkout}: ${describe(theirs!)}`);
+    log(`${scenario.name}: this build's CPU per request ${ratio('cpuMicrosPerRequest')}× the other's (main thread ${ratio('mainThreadCpuMicrosPerRequest')}×)`);
+  }
 }
