@@ -6,7 +6,7 @@ import type { RevokedAccessToken } from '../domain/revocation.js';
 import { invalidGrant, invalidScope, invalidTarget } from '../errors/oauth-error.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { LockedFamily, RefreshTokenStore } from '../stores/refresh-token-store.js';
+import type { LockedFamily, RefreshTokenStore, RotatedRefreshToken } from '../stores/refresh-token-store.js';
 import { newJti } from '../tokens/access-token.js';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from '../tokens/refresh-token.js';
 import type { AccessTokenIssuer, IssuedAccessToken } from './access-token-issuer.js';
@@ -45,7 +45,7 @@ export interface Rotation {
 
 /** What the locked slow path decided; errors are thrown only after its transaction commits. */
 type Outcome =
-  | { kind: 'rotated'; successor: RefreshTokenRecord; roles: readonly string[]; denied: RevokedAccessToken[] }
+  | { kind: 'rotated'; successor: RotatedRefreshToken['successor']; roles: readonly string[]; denied: RevokedAccessToken[] }
   | { kind: 'reused'; token: RefreshTokenRecord; denied: RevokedAccessToken[] }
   | { kind: 'refused'; error: Error };
 
