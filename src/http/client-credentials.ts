@@ -30,7 +30,7 @@ export function readClientCredentials(ctx: Context, params: RequestParams): Clie
  * empty secret (`public-app:`, as some libraries send for a public client) is no secret, as an
  * empty `client_secret` parameter is.
  */
-function parseBasic(header: string): ClientCredentials {
+function parseBasic(header: string): ClientCredentials & { readonly method: 'client_secret_basic' } {
   const fail = () => invalidClient('malformed Basic credentials', { basicChallenge: true });
   const match = /^Basic +([A-Za-z0-9+/]+={0,2})$/i.exec(header.trim());
   if (match === null) throw fail();
