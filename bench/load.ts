@@ -112,14 +112,23 @@ export async function measureAroundCeiling(options: LoadOptions, windows: number
  * the next). Counts and CPU time add up over a row's windows; its p50 is the median of theirs and
  * its p99 the highest.
  */
-export async function measureInTurns(rows: readonly LoadOptions[], windows: number): Promise<LoadResult[]> {
+export async function measureInTurns(rows: readonly LoadOptions[], windows: number, { settle = false } = {}): Promise<LoadResult[]> {
   for (const row of rows) await warmUp(row);
   const measured: WindowResult[][] = rows.map(() => []);
+  let previous: LoadOptions | undefined;
   for (let turn = 0; turn < windows; turn += 1) {
     // Each row leaves work behind (closing sockets, GC) in the next one's window: alternate who goes first.
     const order = [...rows.keys()];
     if (turn % 2 === 1) order.reverse();
-    for (const index of order) measured[index]!.push(await measureWindow(rows[index]!, rows[index]!.durationSeconds / windows));
+    for (const index of order) {
+      // With `settle`, the work a window leaves (logins still queued when its load stopped) is
+      // done before the next window, whose server would otherwise share the core with it.
+      if (settle && previous !== undefined && !(await waitForIdle(previous.serverPid))) {
+        process.stderr.write('the previous server was still busy after 5 s; measuring the next window anyway\n');
+      }
+      measured[index]!.push(await measureWindow(rows[index]!, rows[index]!.durationSeconds / windows));
+      previous = rows[index];
+    }
   }
   return measured.map(combine);
 }

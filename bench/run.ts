@@ -38,9 +38,9 @@ if (canPin && process.env.AUTHD_BENCH_PINNED !== '1') {
 const durationSeconds = Number(values.duration ?? (values.quick ? 2 : 10));
 if (!Number.isInteger(durationSeconds) || durationSeconds < 1) throw new Error(`--duration must be a whole number of seconds, not ${values.duration}`);
 const warmUpSeconds = values.quick ? 1 : 2;
-const against = values.against === undefined ? undefined : resolve(values.against);
-const againstScript = against === undefined ? undefined : join(against, 'dist/src/main.js');
-if (againstScript !== undefined && !existsSync(againstScript)) throw new Error(`--against: no ${againstScript} (run npm run build in ${against} first)`);
+/** --against: the other checkout and its built server. */
+const against = values.against === undefined ? undefined : { checkout: resolve(values.against), script: join(resolve(values.against), 'dist/src/main.js') };
+if (against !== undefined && !existsSync(against.script)) throw new Error(`--against: no ${against.script} (run npm run build in ${against.checkout} first)`);
 // About a minute of password logins on one core; the other rows answer this many within 2 s. V8
 // goes on optimizing the login's code for that long: 20–40 s into the row its compiler threads still
 // took 3% of the core, and a login cost 6.6 ms beside argon2 at first, 4.5–5.3 ms past 1,400 (BENCHMARKS.md).
@@ -73,7 +73,7 @@ async function server(name: string, script: string, env: Record<string, string>,
 
 type Requests = Parameters<typeof measure>[0]['requests'];
 
-const describe = (result: LoadResult) =>
+const summarize = (result: LoadResult) =>
   `${result.requestsPerSecond} req/s, p50 ${result.p50} ms, p99 ${result.p99} ms, ${result.cpuMicrosPerRequest} µs CPU/req (main thread ${result.mainThreadCpuMicrosPerRequest}), non-2xx ${result.non2xx}`;
 
 /** A row to measure: where, what, and whose CPU time it is. */
@@ -110,14 +110,16 @@ async function run(entry: Entry, { minSeconds = 1, ceiling }: { minSeconds?: num
 
 /**
  * Rows compared with each other, measured in turns (see measureInTurns): windows of 2 s, or of 1 s
- * for an odd duration, or of `minSeconds` for a row that needs longer ones.
+ * for an odd duration. A row that needs windows of `minSeconds` or more gets at least two of them,
+ * each whole seconds long, and each started once the server of the window before is idle.
  */
 async function measuredInTurns(entries: readonly Entry[], minSeconds = 1): Promise<LoadResult[]> {
-  const seconds = Math.max(durationSeconds, minSeconds);
-  const windowSeconds = minSeconds > 2 ? minSeconds : seconds % 2 === 0 ? 2 : 1;
-  const windows = Math.max(1, Math.floor(seconds / windowSeconds));
+  const long = minSeconds > 2;
+  const seconds = long ? Math.max(durationSeconds, 2 * minSeconds) : durationSeconds;
+  const windows = long ? Math.floor(seconds / minSeconds) : seconds % 2 === 0 ? seconds / 2 : seconds;
+  const windowSeconds = Math.floor(seconds / windows);
   log(`measuring in turns, ${windows} windows of ${windowSeconds} s each: ${entries.map(({ row }) => `${row.target} ${row.name}`).join(', ')}`);
-  return measureInTurns(entries.map((entry) => loadOptions(entry, windows * windowSeconds)), windows);
+  return measureInTurns(entries.map((entry) => loadOptions(entry, windows * windowSeconds)), windows, { settle: long });
 }
 
 async function runInTurns(entries: readonly Entry[]) {
@@ -169,8 +171,8 @@ try {
     requests: await scenario.requests({ ...target, baseUrl }),
     pid,
   });
-  if (against !== undefined && againstScript !== undefined) {
-    await compareBuilds(against, againstScript, scenarios, entryOf, authdEnv);
+  if (against !== undefined) {
+    await compareBuilds(against, scenarios, entryOf, authdEnv);
   } else {
     const comparisonsDone = new Set<string>();
     for (const scenario of scenarios) {
@@ -186,7 +188,7 @@ try {
     }
     for (const child of servers) await stop(child);
     if (values.only !== undefined) {
-      for (const row of rows) log(`${row.name}: ${describe(row)}`);
+      for (const row of rows) log(`${row.name}: ${summarize(row)}`);
       if (argon2Rates.length > 0) log(`argon2 verify only, around the row's windows: ${argon2Rates.join(' / ')} per second`);
     } else {
       log('measuring in process: raw ES256, the access-token verifier');
@@ -246,8 +248,7 @@ async function startPeers(): Promise<Record<Comparison, () => Promise<Entry[]>>>
  * figures for a change. No peers, no ceilings, no report written.
  */
 async function compareBuilds(
-  checkout: string,
-  script: string,
+  { checkout, script }: { checkout: string; script: string },
   scenarios: readonly Scenario[],
   entryOf: (scenario: Scenario, server?: { baseUrl: string; pid: number | undefined }) => Promise<Entry>,
   env: Record<string, string>,
@@ -260,9 +261,14 @@ async function compareBuilds(
       [await entryOf(scenario), await entryOf(scenario, { baseUrl: `http://127.0.0.1:${port}`, pid: other.pid })],
       scenario.minSeconds,
     );
-    const ratio = (field: 'cpuMicrosPerRequest' | 'mainThreadCpuMicrosPerRequest') => (mine![field] / theirs![field]).toFixed(2);
-    log(`${scenario.name}, this build: ${describe(mine!)}`);
-    log(`${scenario.name}, ${checkout}: ${describe(theirs!)}`);
+    log(`${scenario.name}, this build: ${summarize(mine)}`);
+    log(`${scenario.name}, ${checkout}: ${summarize(theirs)}`);
+    // A refusal or an error costs less than an answer (a spent seed, a schema the other build does not know).
+    if ([mine, theirs].some((result) => result.total === 0 || result.failed + result.errors > 0)) {
+      log(`${scenario.name}: NOT COMPARED, a build answered with errors or not at all`);
+      continue;
+    }
+    const ratio = (field: 'cpuMicrosPerRequest' | 'mainThreadCpuMicrosPerRequest') => (mine[field] / theirs[field]).toFixed(2);
     log(`${scenario.name}: this build's CPU per request ${ratio('cpuMicrosPerRequest')}× the other's (main thread ${ratio('mainThreadCpuMicrosPerRequest')}×)`);
   }
 }
