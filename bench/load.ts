@@ -115,7 +115,7 @@ export async function measureAroundCeiling(options: LoadOptions, windows: number
 export async function measureInTurns(rows: readonly LoadOptions[], windows: number, { settle = false } = {}): Promise<LoadResult[]> {
   for (const row of rows) await warmUp(row);
   const measured: WindowResult[][] = rows.map(() => []);
-  let previous: LoadOptions | undefined;
+  let previous: LoadOptions | undefined = rows.at(-1);
   for (let turn = 0; turn < windows; turn += 1) {
     // Each row leaves work behind (closing sockets, GC) in the next one's window: alternate who goes first.
     const order = [...rows.keys()];

@@ -127,20 +127,22 @@ async function runInTurns(entries: readonly Entry[]) {
   results.forEach((result, index) => rows.push({ ...entries[index]!.row, ...result }));
 }
 
+/** authd's port; --against's other build listens on OTHER_PORT. */
+const THIS_PORT = 18500;
+const OTHER_PORT = 18503;
 const keysDir = await mkdtemp(join(tmpdir(), 'authd-bench-keys-'));
 const servers: ChildProcess[] = [];
 try {
   // One refresh token per rotation, for up to 10,000 rotations a second: a fast moment of the AMD VM
   // ran the row at ~4,000 a second (110 µs each) and spent the 4,000 a second seeded before.
-  // Two servers in turns (--against) each rotate for the whole duration.
-  const rotations = (durationSeconds + warmUpSeconds) * 10_000 * (against === undefined ? 1 : 2);
+  // With --against, two servers in turns rotate for the whole duration each, in each of two passes.
+  const rotations = (durationSeconds + warmUpSeconds) * 10_000 * (against === undefined ? 1 : 4);
   const seeded = await seedBenchDatabase(benchDatabaseUrl, benchRedisUrl, config.argon2, rotations);
-  const authdPort = 18500;
   const authdEnv = { DATABASE_URL: benchDatabaseUrl, REDIS_URL: benchRedisUrl, KEYS_DIR: keysDir, LOG_LEVEL: process.env.LOG_LEVEL ?? 'info' };
-  const authd = await server('authd', here('../src/main.js'), authdEnv, '/readyz', authdPort);
+  const authd = await server('authd', here('../src/main.js'), authdEnv, '/readyz', THIS_PORT);
   servers.push(authd);
   const target: AuthdTarget = {
-    baseUrl: `http://127.0.0.1:${authdPort}`,
+    baseUrl: `http://127.0.0.1:${THIS_PORT}`,
     connections,
     ...seeded,
     mintAccessToken: await accessTokenMinter(keysDir, config.issuer),
@@ -172,7 +174,7 @@ try {
     pid,
   });
   if (against !== undefined) {
-    await compareBuilds(against, scenarios, entryOf, authdEnv);
+    await compareBuilds(against, scenarios, entryOf, authdEnv, authd);
   } else {
     const comparisonsDone = new Set<string>();
     for (const scenario of scenarios) {
@@ -246,29 +248,63 @@ async function startPeers(): Promise<Record<Comparison, () => Promise<Entry[]>>>
  * same row of the authd built in another checkout (its `dist/`), both sharing this run's database,
  * Redis and keys, so that a slow moment of the machine falls on both builds alike: before/after
  * figures for a change. No peers, no ceilings, no report written.
+ *
+ * Measured twice: with this build's server started first, then, both restarted, with the other's.
+ * Of one build on both sides, the server started first cost 1.22–1.32× the other's main-thread CPU
+ * per login (every one of its windows, warm or not; 0.99–1.08× of all its threads'), so each
+ * ratio is the geometric mean of the two passes', in which that lean falls once on each build.
  */
 async function compareBuilds(
   { checkout, script }: { checkout: string; script: string },
   scenarios: readonly Scenario[],
   entryOf: (scenario: Scenario, server?: { baseUrl: string; pid: number | undefined }) => Promise<Entry>,
   env: Record<string, string>,
+  running: ChildProcess,
 ) {
-  const port = 18503;
-  const other = await server(`authd of ${checkout}`, script, env, '/readyz', port);
-  servers.push(other);
-  for (const scenario of scenarios) {
-    const [mine, theirs] = await measuredInTurns(
-      [await entryOf(scenario), await entryOf(scenario, { baseUrl: `http://127.0.0.1:${port}`, pid: other.pid })],
-      scenario.minSeconds,
-    );
-    log(`${scenario.name}, this build: ${summarize(mine)}`);
-    log(`${scenario.name}, ${checkout}: ${summarize(theirs)}`);
-    // A refusal or an error costs less than an answer (a spent seed, a schema the other build does not know).
-    if ([mine, theirs].some((result) => result.total === 0 || result.failed + result.errors > 0)) {
-      log(`${scenario.name}: NOT COMPARED, a build answered with errors or not at all`);
-      continue;
+  const startThis = () => server('authd', here('../src/main.js'), env, '/readyz', THIS_PORT);
+  const startOther = () => server(`authd of ${checkout}`, script, env, '/readyz', OTHER_PORT);
+  type Ratios = { cpu: number; main: number };
+  const passes: Map<string, Ratios>[] = [];
+  for (const otherFirst of [false, true]) {
+    let mine: ChildProcess;
+    let theirs: ChildProcess;
+    if (otherFirst) {
+      for (const child of servers.splice(0)) await stop(child);
+      theirs = await startOther();
+      mine = await startThis();
+    } else {
+      mine = running;
+      theirs = await startOther();
     }
-    const ratio = (field: 'cpuMicrosPerRequest' | 'mainThreadCpuMicrosPerRequest') => (mine[field] / theirs[field]).toFixed(2);
-    log(`${scenario.name}: this build's CPU per request ${ratio('cpuMicrosPerRequest')}× the other's (main thread ${ratio('mainThreadCpuMicrosPerRequest')}×)`);
+    servers.push(mine, theirs);
+    log(`pass ${passes.length + 1} of 2: ${otherFirst ? `${checkout}'s server started first` : "this build's server started first"}`);
+    const ratios = new Map<string, Ratios>();
+    for (const scenario of scenarios) {
+      // The server started first also warms up first and leads the first turn.
+      const own = await entryOf(scenario, { baseUrl: `http://127.0.0.1:${THIS_PORT}`, pid: mine.pid });
+      const other = await entryOf(scenario, { baseUrl: `http://127.0.0.1:${OTHER_PORT}`, pid: theirs.pid });
+      const results = await measuredInTurns(otherFirst ? [other, own] : [own, other], scenario.minSeconds);
+      const [after, before] = otherFirst ? [results[1], results[0]] : [results[0], results[1]];
+      log(`${scenario.name}, this build: ${summarize(after)}`);
+      log(`${scenario.name}, ${checkout}: ${summarize(before)}`);
+      // A refusal or an error costs less than an answer (a spent seed, a schema the other build does not know).
+      if ([after, before].some((result) => result.total === 0 || result.failed + result.errors > 0)) {
+        log(`${scenario.name}: NOT COMPARED, a build answered with errors or not at all`);
+        continue;
+      }
+      ratios.set(scenario.name, {
+        cpu: after.cpuMicrosPerRequest / before.cpuMicrosPerRequest,
+        main: after.mainThreadCpuMicrosPerRequest / before.mainThreadCpuMicrosPerRequest,
+      });
+    }
+    passes.push(ratios);
+  }
+  const [first, second] = passes as [Map<string, Ratios>, Map<string, Ratios>];
+  for (const { name } of scenarios) {
+    const one = first.get(name);
+    const two = second.get(name);
+    if (one === undefined || two === undefined) continue;
+    const mean = (field: keyof Ratios) => `${Math.sqrt(one[field] * two[field]).toFixed(2)}× (${one[field].toFixed(2)} and ${two[field].toFixed(2)})`;
+    log(`${name}: this build's CPU per request ${mean('cpu')} the other's; main thread ${mean('main')}`);
   }
 }
