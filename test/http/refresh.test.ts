@@ -60,6 +60,14 @@ describe('refresh rotation', () => {
     expect(Object.keys(body).sort()).toEqual(['access_token', 'expires_in', 'refresh_token', 'scope', 'token_type']);
     expect(body['refresh_token']).not.toBe(first.refresh_token);
     expect(body['refresh_token']).toMatch(/^rt_[A-Za-z0-9_-]{43}$/);
+    // The new access token is the session's: its user, roles, client, scope and audience.
+    const session = (token: string) => {
+      const { sub, roles, client_id, scope, aud, iss } = claimsOf(token);
+      return { sub, roles, client_id, scope, aud, iss };
+    };
+    expect(session(body['access_token'] as string)).toEqual(session(first.access_token));
+    expect(session(body['access_token'] as string)).toMatchObject({ roles: ['reader'], client_id: 'web', scope: 'read write' });
+    expect(jtiOf(body['access_token'] as string)).not.toBe(jtiOf(first.access_token));
     const rows = await familyRows(first.refresh_token);
     expect(rows).toHaveLength(2);
     expect(rows.filter((row) => row.used_at !== null)).toHaveLength(1);
