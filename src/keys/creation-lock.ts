@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { makeKeyDirectory } from './key-file.js';
+import { ignoreMissing, makeKeyDirectory } from './key-file.js';
 
 /**
  * Held in KEYS_DIR while one process creates a key, so that instances sharing the directory do not
@@ -29,11 +29,6 @@ export interface CreationLock {
    */
   tryTake(): Promise<ReleaseCreationLock | undefined>;
 }
-
-const ignoreMissing = (error: NodeJS.ErrnoException): undefined => {
-  if (error.code !== 'ENOENT') throw error;
-  return undefined;
-};
 
 /**
  * What tells one lock from the next at the same path: its taker's random token (a file system may

@@ -143,6 +143,12 @@ const toJson = (key: KeyRecord): KeyFileJson => ({
   privateKey: key.privateKey.export({ format: 'pem', type: 'pkcs8' }).toString(),
 });
 
+/** For a file operation's `.catch`: a file already gone (another instance removed it) is no failure. */
+export const ignoreMissing = (error: NodeJS.ErrnoException): undefined => {
+  if (error.code !== 'ENOENT') throw error;
+  return undefined;
+};
+
 /** Makes KEYS_DIR if it is missing, readable by its owner only (mkdir's mode is subject to the umask). */
 export async function makeKeyDirectory(dir: string): Promise<void> {
   const created = await mkdir(dir, { recursive: true, mode: 0o700 });

@@ -8,7 +8,7 @@ import { describeError, type Logger } from '../observability/logger.js';
 import type { SigningKey } from '../tokens/access-token.js';
 import { createCreationLock, type ReleaseCreationLock } from './creation-lock.js';
 import { readKeyDirectory } from './key-directory.js';
-import { generateKeyRecord, keyFileName, writeKeyFile, type KeyRecord } from './key-file.js';
+import { generateKeyRecord, ignoreMissing, keyFileName, writeKeyFile, type KeyRecord } from './key-file.js';
 import { byActivation, type KeyState } from './key-state.js';
 import type { PublishedKeySet } from './jwks.js';
 import { snapshotOf, type Snapshot } from './key-snapshot.js';
@@ -177,9 +177,8 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
     const { statuses } = current();
     for (const key of [...keys.values()]) {
       if (statuses.get(key.kid)?.state !== 'dropped') continue;
-      await unlink(join(dir, keyFileName(key.kid))).catch((error: NodeJS.ErrnoException) => {
-        if (error.code !== 'ENOENT') throw error; // another instance deleted it first
-      });
+      // Another instance may have deleted it first.
+      await unlink(join(dir, keyFileName(key.kid))).catch(ignoreMissing);
       keys = new Map([...keys].filter(([kid]) => kid !== key.kid));
       cached = undefined;
       logger.info({ kid: key.kid }, 'keyring: deleted the file of a dropped key');
