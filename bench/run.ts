@@ -39,7 +39,8 @@ const durationSeconds = Number(values.duration ?? (values.quick ? 2 : 10));
 if (!Number.isInteger(durationSeconds) || durationSeconds < 1) throw new Error(`--duration must be a whole number of seconds, not ${values.duration}`);
 const warmUpSeconds = values.quick ? 1 : 2;
 /** --against: the other checkout and its built server. */
-const against = values.against === undefined ? undefined : { checkout: resolve(values.against), script: join(resolve(values.against), 'dist/src/main.js') };
+const againstCheckout = values.against === undefined ? undefined : resolve(values.against);
+const against = againstCheckout === undefined ? undefined : { checkout: againstCheckout, script: join(againstCheckout, 'dist/src/main.js') };
 if (against !== undefined && !existsSync(against.script)) throw new Error(`--against: no ${against.script} (run npm run build in ${against.checkout} first)`);
 // About a minute of password logins on one core; the other rows answer this many within 2 s. V8
 // goes on optimizing the login's code for that long: 20–40 s into the row its compiler threads still
@@ -265,18 +266,15 @@ async function compareBuilds(
   const startOther = () => server(`authd of ${checkout}`, script, env, '/readyz', OTHER_PORT);
   type Ratios = { cpu: number; main: number };
   const passes: Map<string, Ratios>[] = [];
+  let mine = running;
   for (const otherFirst of [false, true]) {
-    let mine: ChildProcess;
-    let theirs: ChildProcess;
+    if (otherFirst) for (const child of servers.splice(0)) await stop(child);
+    const theirs = await startOther();
+    servers.push(theirs);
     if (otherFirst) {
-      for (const child of servers.splice(0)) await stop(child);
-      theirs = await startOther();
       mine = await startThis();
-    } else {
-      mine = running;
-      theirs = await startOther();
+      servers.push(mine);
     }
-    servers.push(mine, theirs);
     log(`pass ${passes.length + 1} of 2: ${otherFirst ? `${checkout}'s server started first` : "this build's server started first"}`);
     const ratios = new Map<string, Ratios>();
     for (const scenario of scenarios) {
