@@ -22,3 +22,10 @@ export const isConfidential = (client: Client): boolean => client.secretHash !==
 
 /** Client ids: printable, no spaces or colons (a colon would break HTTP Basic), at most 128 characters. */
 export const CLIENT_ID_PATTERN = /^[A-Za-z0-9._~-]{1,128}$/;
+
+/**
+ * An audience a client can be given: not empty, without whitespace or control characters. A
+ * requested audience that is not one is refused before anything looks it up (Postgres refuses a
+ * NUL byte outright): no client can have it.
+ */
+export const isAudience = (value: string): boolean => value !== '' && !/[\s\p{Cc}]/u.test(value);

@@ -1,5 +1,5 @@
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../config/config.js';
-import type { Client } from '../domain/client.js';
+import { isAudience, type Client } from '../domain/client.js';
 import type { RequestParams } from '../domain/request-params.js';
 import { parseScope, SCOPE_TOKEN } from '../domain/scope.js';
 import { invalidScope, invalidTarget } from '../errors/oauth-error.js';
@@ -37,6 +37,7 @@ const notAllowed = (scope: string) => invalidScope(`scope ${JSON.stringify(scope
 export function requestedAudience(params: RequestParams): string | undefined {
   const audience = params.get('audience');
   const resource = params.get('resource');
+  if ([audience, resource].some((target) => target !== undefined && !isAudience(target))) throw invalidTarget('no client has such an audience');
   // RFC 8707 §2: an absolute URI without a fragment.
   if (resource !== undefined && (!URL.canParse(resource) || resource.includes('#'))) throw invalidTarget('resource must be an absolute URI without a fragment');
   if (audience !== undefined && resource !== undefined && audience !== resource) throw invalidTarget('audience and resource name different targets');

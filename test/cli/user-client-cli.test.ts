@@ -119,6 +119,7 @@ describe('authd client add', () => {
     [['--scope', 'two words'], 'invalid scope "two words"'],
     [['--audience', ''], 'invalid audience ""'],
     [['--audience', 'https://a.test https://b.test'], 'invalid audience "https://a.test https://b.test"'],
+    [['--audience', 'https://a.test/\u0001'], 'invalid audience "https://a.test/\\u0001"'],
   ])('refuses %j with one line and stores nothing', async (options, message) => {
     oneLineError(authd(['client', 'add', 'refused', ...options]), message);
     expect(await db.query(`SELECT 1 FROM clients WHERE client_id = 'refused'`)).toEqual([]);

@@ -19,11 +19,14 @@ afterAll(async () => {
   await server.stop();
 });
 
+/** A refresh token of the right form that authd never issued: the request goes as far as the lookup. */
+const UNKNOWN_REFRESH_TOKEN = `rt_${'A'.repeat(43)}`;
+
 /** Text an attacker may send: any code point (lone surrogates too), or runs of the characters parsers and Postgres trip on. */
 const hostile = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 30 }),
   fc.string({ unit: fc.constantFrom('\u0000', '%', '%00', '%zz', '+', '&', '=', ':', '"', '\\', '\n', ' ', 'é', '\ud800', 'a', '_', '.'), maxLength: 30 }),
-  fc.constantFrom('__proto__', 'constructor', `rt_${'A'.repeat(43)}`, 'eyJhbGciOiJub25lIn0.e30.', 'a'.repeat(5000)),
+  fc.constantFrom('__proto__', 'constructor', UNKNOWN_REFRESH_TOKEN, 'eyJhbGciOiJub25lIn0.e30.', 'a'.repeat(5000)),
 );
 
 /** What RFC 6749 §5.2 allows in error_description: printable ASCII but '"' and '\\'. */
@@ -51,6 +54,8 @@ const endpoints: [string, string | undefined, (value: string, other: string) => 
   ['/token', undefined, (clientId, secret) => ({ grant_type: 'client_credentials', client_id: clientId, client_secret: secret })],
   ['/token', undefined, (grantType, clientId) => ({ grant_type: grantType, client_id: clientId })],
   ['/token/refresh', 'web', (token, scope) => ({ refresh_token: token, scope })],
+  ['/token/refresh', 'web', (audience) => ({ refresh_token: UNKNOWN_REFRESH_TOKEN, audience })],
+  ['/token/refresh', 'web', (resource) => ({ refresh_token: UNKNOWN_REFRESH_TOKEN, resource })],
   ['/revoke', 'svc', (token, hint) => ({ token, token_type_hint: hint })],
   ['/introspect', 'svc', (token, hint) => ({ token, token_type_hint: hint })],
 ];

@@ -101,6 +101,22 @@ describe('refresh rotation', () => {
     expect(claimsOf(same.body['access_token'] as string)['aud']).toBe('http://localhost:8080');
   });
 
+  it('refuses an audience or resource no client can have (a NUL byte, a control character, a space) with invalid_target before any lookup', async () => {
+    const first = await login();
+    const unknown = `rt_${'A'.repeat(43)}`;
+    for (const token of [first.refresh_token, unknown]) {
+      for (const target of ['\u0000', 'https://api.example.test/\u0000', 'https://api.example.test/\u0001', 'http://localhost:8080\u007f', 'https://api.example.test/ x']) {
+        for (const name of ['audience', 'resource']) {
+          const answer = await refresh(token, { [name]: target });
+          expect([name, target, answer.status, answer.body['error']]).toEqual([name, target, 400, 'invalid_target']);
+        }
+      }
+    }
+    expect(server.logs.lines.filter((line) => line['msg'] === 'unexpected error')).toEqual([]);
+    expect((await familyRows(first.refresh_token)).map((row) => row.used_at)).toEqual([null]);
+    expect((await refresh(first.refresh_token)).status).toBe(200);
+  });
+
   it('refuses a token presented by another client and leaves its family alone', async () => {
     const first = await login();
     expect(await refresh(first.refresh_token, {}, auth('other', otherSecret))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });

@@ -1,7 +1,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { generateClientSecret, hashClientSecret } from '../../clients/client-secret.js';
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from '../../config/config.js';
-import { CLIENT_ID_PATTERN, GRANT_TYPES, isGrantType, type Client, type GrantType } from '../../domain/client.js';
+import { CLIENT_ID_PATTERN, GRANT_TYPES, isAudience, isGrantType, type Client, type GrantType } from '../../domain/client.js';
 import { SCOPE_TOKEN } from '../../domain/scope.js';
 import { DuplicateError } from '../../stores/errors.js';
 import { CliError } from '../context.js';
@@ -33,7 +33,7 @@ function grantTypesOf(clientId: string, options: AddOptions): GrantType[] {
   if (unknown !== undefined) throw new CliError(`unknown grant ${JSON.stringify(unknown)}; grants are ${GRANT_TYPES.join(', ')}`);
   const badScope = options.scope.find((scope) => !SCOPE_TOKEN.test(scope));
   if (badScope !== undefined) throw new CliError(`invalid scope ${JSON.stringify(badScope)}`);
-  const badAudience = options.audience.find((audience) => audience === '' || /\s/.test(audience));
+  const badAudience = options.audience.find((audience) => !isAudience(audience));
   if (badAudience !== undefined) throw new CliError(`invalid audience ${JSON.stringify(badAudience)}`);
   const grants = (options.grant.length > 0 ? options.grant : options.public ? ['password', 'refresh_token'] : ['client_credentials']) as GrantType[];
   if (options.public && grants.includes('client_credentials')) throw new CliError('a public client cannot use client_credentials');
