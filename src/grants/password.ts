@@ -64,13 +64,13 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
   };
 }
 
-/** Counts and audits a login that gets the one answer for bad credentials. */
+/** Counts a login that gets the one answer for bad credentials, and audits it with the reason, which only the audit log holds. */
 function loginFailed(
   { metrics, audit }: PasswordGrantDeps,
   { username, ip, clientId }: { username: string; ip: string; clientId: string },
   reason: 'unknown_user' | 'disabled' | 'bad_password',
 ): void {
-  metrics.loginFailures.inc({ reason });
+  metrics.loginFailures.inc();
   audit('login_failed', { username, ip, client_id: clientId, reason });
 }
 

@@ -12,7 +12,7 @@ export interface Metrics {
   readonly argon2QueueDepth: Gauge;
   readonly argon2Workers: Gauge;
   readonly argon2Abandoned: Counter;
-  readonly loginFailures: Counter<'reason'>;
+  readonly loginFailures: Counter;
   readonly loginRefused: Counter<'reason'>;
   readonly loginThrottleLocal: Counter;
 }
@@ -100,8 +100,9 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
     }),
     loginFailures: new Counter({
       name: 'authd_login_failures_total',
-      help: 'Failed password logins by reason',
-      labelNames: ['reason'],
+      // One count for a wrong password, an unknown user and a disabled user: /metrics is served to
+      // anyone, and a count by reason would tell them which usernames exist. The audit log has the reason.
+      help: 'Failed password logins: a wrong password, an unknown user or a disabled user',
       registers,
     }),
     loginRefused: new Counter({

@@ -5,6 +5,7 @@ import type { User } from '../../src/domain/user.js';
 import { OAuthError } from '../../src/errors/oauth-error.js';
 import { passwordGrant, type PasswordUsers } from '../../src/grants/password.js';
 import { requestParams } from '../../src/domain/request-params.js';
+import type { Audit } from '../../src/observability/audit.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createPasswordHasher, type PasswordHasher } from '../../src/passwords/password-hasher.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
@@ -51,7 +52,8 @@ const grantWith = (
   hasher: PasswordHasher = passwords,
   metrics = createMetrics({ defaultMetrics: false }),
   issuer: SessionIssuer = sessions,
-) => passwordGrant({ issuer: 'https://authd.example', users, passwords: hasher, throttle, sessions: issuer, audit: () => undefined, metrics });
+  audit: Audit = () => undefined,
+) => passwordGrant({ issuer: 'https://authd.example', users, passwords: hasher, throttle, sessions: issuer, audit, metrics });
 
 const request = (username: string, ip: string, password = 'pw') => ({
   params: requestParams(new Map([['grant_type', 'password'], ['username', username], ['password', password]])),
@@ -142,11 +144,14 @@ describe('password grant and the login throttle', () => {
     const users: PasswordUsers = { findByUsername: async () => user, updatePasswordHash: async () => true };
     const metrics = createMetrics({ defaultMetrics: false });
     const disabledMeanwhile: SessionIssuer = { start: async () => undefined };
-    await expect(grantWith(users, throttleUnder('disabled-meanwhile'), passwords, metrics, disabledMeanwhile).handle(request('frank', '203.0.113.4'))).rejects.toMatchObject({
+    const audited: [string, Record<string, unknown>][] = [];
+    const audit: Audit = (event, fields) => audited.push([event, fields]);
+    await expect(grantWith(users, throttleUnder('disabled-meanwhile'), passwords, metrics, disabledMeanwhile, audit).handle(request('frank', '203.0.113.4'))).rejects.toMatchObject({
       code: 'invalid_grant',
       description: 'invalid username or password',
     });
-    expect((await metrics.loginFailures.get()).values.map(({ labels, value }) => [labels['reason'], value])).toEqual([['disabled', 1]]);
+    expect((await metrics.loginFailures.get()).values.map(({ labels, value }) => [labels, value])).toEqual([[{}, 1]]);
+    expect(audited).toEqual([['login_failed', { username: 'frank', ip: '203.0.113.4', client_id: 'web', reason: 'disabled' }]]);
   });
 });
 

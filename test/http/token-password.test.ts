@@ -110,14 +110,32 @@ describe('grant_type=password', () => {
     }
   });
 
+  it('tells /metrics nothing about which: a wrong password, an unknown user and a disabled user count alike', async () => {
+    const loginSamples = async () => (await (await fetch(`${server.baseUrl}/metrics`)).text()).split('\n').filter((line) => line.startsWith('authd_login_'));
+    const failuresBefore = await metricValue(server.baseUrl, 'authd_login_failures_total');
+    const tries = [['alice', 'wrong', '203.0.113.30'], ['nobody', 'correct horse battery', '203.0.113.31'], ['mallory', 'correct horse battery', '203.0.113.32']] as const;
+    for (const [username, password, ip] of tries) {
+      const before = await loginSamples();
+      expect((await login(username, password, ip)).status).toBe(400);
+      const changed = (await loginSamples()).filter((line) => !before.includes(line));
+      expect(changed.map((line) => line.split(' ')[0])).toEqual(['authd_login_failures_total']);
+    }
+    expect(await metricValue(server.baseUrl, 'authd_login_failures_total')).toBe(failuresBefore + 3);
+    // The reason stays in the audit log, which only the operator reads.
+    const reasons = server.logs.lines
+      .filter((line) => line['event'] === 'login_failed' && tries.some(([, , ip]) => line['ip'] === ip))
+      .map((line) => line['reason']);
+    expect(reasons).toEqual(['bad_password', 'unknown_user', 'disabled']);
+  });
+
   it('treats a username no user can have (a NUL byte, other control characters) as an unknown user', async () => {
-    const unknownUsers = () => metricValue(server.baseUrl, 'authd_login_failures_total{reason="unknown_user"}');
-    const before = await unknownUsers();
+    const ips = ['203.0.113.20', '203.0.113.21', '203.0.113.22'];
     for (const [index, username] of ['ali\u0000ce', 'alice\n', '\u007falice'].entries()) {
-      const answer = await login(username, 'correct horse battery', `203.0.113.${20 + index}`);
+      const answer = await login(username, 'correct horse battery', ips[index]);
       expect([answer.status, answer.body]).toEqual([400, { error: 'invalid_grant', error_description: 'invalid username or password' }]);
     }
-    expect(await unknownUsers()).toBe(before + 3);
+    const audited = server.logs.lines.filter((line) => line['event'] === 'login_failed' && ips.includes(line['ip'] as string));
+    expect(audited.map((line) => [line['username'], line['reason']])).toEqual([['ali\u0000ce', 'unknown_user'], ['alice\n', 'unknown_user'], ['\u007falice', 'unknown_user']]);
   });
 
   it('spends comparable time on an unknown user and a wrong password (median of 9, within 2x)', async () => {
