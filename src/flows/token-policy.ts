@@ -18,10 +18,12 @@ export function grantedScopes(client: Client, requested: string | undefined, cei
 
 /**
  * A `scope` parameter as distinct tokens. A token outside RFC 6749 §3.3's syntax is refused here,
- * before anything looks it up (Postgres refuses a NUL byte outright): no client can have it.
+ * before anything looks it up (Postgres refuses a NUL byte outright): no client can have it. So is
+ * a value of spaces alone, which names no scope (an empty value is one omitted: all the scopes).
  */
 export function requestedScopes(scope: string): string[] {
   const scopes = parseScope(scope);
+  if (scopes.length === 0) throw invalidScope('scope must name at least one scope');
   const malformed = scopes.find((token) => !SCOPE_TOKEN.test(token));
   if (malformed !== undefined) throw notAllowed(malformed);
   return scopes;

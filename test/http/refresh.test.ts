@@ -82,9 +82,9 @@ describe('refresh rotation', () => {
     expect((await refresh(narrowed.body['refresh_token'] as string)).body['scope']).toBe('read write');
   });
 
-  it('refuses a malformed scope (a NUL byte, a quote) with invalid_scope and leaves the token live', async () => {
+  it('refuses a malformed scope (a NUL byte, a quote, spaces alone) with invalid_scope and leaves the token live', async () => {
     const first = await login();
-    for (const scope of ['re\u0000ad', 'read "write"']) {
+    for (const scope of ['re\u0000ad', 'read "write"', ' ']) {
       const answer = await refresh(first.refresh_token, { scope });
       expect([answer.status, answer.body['error']]).toEqual([400, 'invalid_scope']);
     }

@@ -158,6 +158,11 @@ describe('client authentication', () => {
   it('refuses scopes and audiences the client does not have', async () => {
     const auth = { authorization: basicAuth('svc', serviceSecret) };
     expect(await token({ grant_type: 'client_credentials', scope: 'read delete' }, auth)).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });
+    // RFC 6749 §3.3: a scope is one or more tokens; a value of spaces alone asks for none, and is malformed.
+    for (const scope of [' ', '   ']) {
+      const answer = await token({ grant_type: 'client_credentials', scope }, auth);
+      expect([answer.status, answer.body]).toEqual([400, { error: 'invalid_scope', error_description: 'scope must name at least one scope' }]);
+    }
     expect(await token({ grant_type: 'client_credentials', audience: 'https://x.example.test' }, auth)).toMatchObject({
       status: 400,
       body: { error: 'invalid_target' },
