@@ -51,7 +51,14 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(handleErrors(deps.logger));
   if (corsEnabled(deps.config)) {
     const allowed = new Set(deps.config.corsOrigins);
-    app.use(cors({ origin: (ctx) => (allowed.has(ctx.get('Origin')) ? ctx.get('Origin') : ''), allowMethods: ['GET', 'POST'] }));
+    // A browser client may read the headers that tell it when to try again and how to authenticate.
+    app.use(
+      cors({
+        origin: (ctx) => (allowed.has(ctx.get('Origin')) ? ctx.get('Origin') : ''),
+        allowMethods: ['GET', 'POST'],
+        exposeHeaders: ['Retry-After', 'WWW-Authenticate'],
+      }),
+    );
   }
   // One router for every endpoint: one route match per request.
   const router = new Router();

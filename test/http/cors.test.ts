@@ -29,6 +29,18 @@ describe('CORS_ORIGINS', () => {
     expect([ahead!.status, ahead!.headers['vary']]).toEqual([200, 'Origin']);
   });
 
+  it('lets the listed origin read Retry-After and WWW-Authenticate on an error', async () => {
+    const answer = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { Origin: 'https://app.example.test', 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from('nobody:wrong').toString('base64')}` },
+      body: 'grant_type=client_credentials',
+    });
+    expect(answer.status).toBe(401);
+    expect(answer.headers.get('www-authenticate')).not.toBeNull();
+    expect(answer.headers.get('access-control-allow-origin')).toBe('https://app.example.test');
+    expect(answer.headers.get('access-control-expose-headers')).toBe('Retry-After,WWW-Authenticate');
+  });
+
   it('gives other origins no CORS headers', async () => {
     for (const origin of ['https://evil.example.test', 'https://app.example.test.evil.test', 'null']) {
       const response = await fetch(`${server.baseUrl}/.well-known/jwks.json`, { headers: { Origin: origin } });
