@@ -8,16 +8,35 @@ export interface RequestParams {
    * checked, so the ones authd does not read are ignored whatever they hold.
    */
   get(name: string): string | undefined;
+  /**
+   * Whether a parameter that may be repeated (PARAMETERS_THAT_MAY_REPEAT) was sent more than once;
+   * `get` then gives its first value, and the reader decides what the repetition means.
+   */
+  sentMoreThanOnce(name: string): boolean;
 }
 
-/** Parameters with these values; `malformed` maps a name to what is wrong with the value sent for it. */
-export function requestParams(values: ReadonlyMap<string, string>, malformed: ReadonlyMap<string, string> = new Map()): RequestParams {
+/**
+ * The parameters a request may send more than once: RFC 8707 §2's `resource`, one per resource the
+ * token is meant for. Any other is `invalid_request` when repeated (RFC 6749 §3.1).
+ */
+export const PARAMETERS_THAT_MAY_REPEAT: ReadonlySet<string> = new Set(['resource']);
+
+/**
+ * Parameters with these values; `malformed` maps a name to what is wrong with the value sent for
+ * it, and `repeated` holds the names of PARAMETERS_THAT_MAY_REPEAT sent more than once.
+ */
+export function requestParams(
+  values: ReadonlyMap<string, string>,
+  malformed: ReadonlyMap<string, string> = new Map(),
+  repeated: ReadonlySet<string> = new Set(),
+): RequestParams {
   return {
     get(name) {
       const problem = malformed.get(name);
       if (problem !== undefined) throw invalidRequest(`parameter ${JSON.stringify(name)} ${problem}`);
       return values.get(name);
     },
+    sentMoreThanOnce: (name) => repeated.has(name),
   };
 }
 

@@ -33,10 +33,11 @@ const notAllowed = (scope: string) => invalidScope(`scope ${JSON.stringify(scope
 
 /**
  * The audience a token request asks for: `audience`, or RFC 8707's `resource`, the name OAuth
- * libraries send. Both at once must name the same target. (A repeated `resource` is refused as
- * `invalid_request` by the body parser, like any repeated parameter: a token has one audience.)
+ * libraries send. Both at once must name the same target. RFC 8707 §2 lets a client send several
+ * resources; a token has one audience, so that is `invalid_target`.
  */
 export function requestedAudience(params: RequestParams): string | undefined {
+  if (params.sentMoreThanOnce('resource')) throw invalidTarget('a token has one audience: send one resource');
   const audience = params.get('audience');
   const resource = params.get('resource');
   if ([audience, resource].some((target) => target !== undefined && !isAudience(target))) throw invalidTarget('no client has such an audience');

@@ -155,6 +155,23 @@ describe('client authentication', () => {
     expect([both.status, both.body]).toEqual([400, { error: 'invalid_target', error_description: 'audience and resource name different targets' }]);
   });
 
+  it('refuses more than one resource with invalid_target (RFC 8707 §2): a token has one audience', async () => {
+    const post = (body: string, type: string) =>
+      fetch(`${server.baseUrl}/token`, { method: 'POST', headers: { 'content-type': type, authorization: basicAuth('svc', serviceSecret) }, body });
+    const oneAudience = { error: 'invalid_target', error_description: 'a token has one audience: send one resource' };
+    const answers = [
+      await post('grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.test&resource=https%3A%2F%2Fx.example.test', 'application/x-www-form-urlencoded'),
+      await post('grant_type=client_credentials&resource=https%3A%2F%2Fapi.example.test&resource=https%3A%2F%2Fapi.example.test', 'application/x-www-form-urlencoded'),
+      await post(JSON.stringify({ grant_type: 'client_credentials', resource: ['https://api.example.test', 'https://x.example.test'] }), 'application/json'),
+    ];
+    for (const answer of answers) expect([answer.status, await answer.json()]).toEqual([400, oneAudience]);
+    // One resource in a JSON list is one resource; any other parameter sent twice is still malformed.
+    const single = await post(JSON.stringify({ grant_type: 'client_credentials', resource: ['https://api.example.test'] }), 'application/json');
+    expect(single.status).toBe(200);
+    const scopeTwice = await post('grant_type=client_credentials&scope=read&scope=read', 'application/x-www-form-urlencoded');
+    expect([scopeTwice.status, await scopeTwice.json()]).toEqual([400, { error: 'invalid_request', error_description: "parameter 'scope' sent more than once" }]);
+  });
+
   it('refuses scopes and audiences the client does not have', async () => {
     const auth = { authorization: basicAuth('svc', serviceSecret) };
     expect(await token({ grant_type: 'client_credentials', scope: 'read delete' }, auth)).toMatchObject({ status: 400, body: { error: 'invalid_scope' } });

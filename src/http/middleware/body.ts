@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import getRawBody from 'raw-body';
 import { invalidRequest } from '../../errors/oauth-error.js';
-import { requestParams, type RequestParams } from '../../domain/request-params.js';
+import { PARAMETERS_THAT_MAY_REPEAT, requestParams, type RequestParams } from '../../domain/request-params.js';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -20,6 +20,8 @@ const mediaTypeOf = (contentType: string): string => {
  * - a parameter sent without a value (empty, or JSON `null`) is left out, as if omitted;
  * - a parameter sent twice is `invalid_request`, even when one of the two is empty: in a form, and
  *   in JSON a name given twice (which JSON.parse would let the last one win) or an array value;
+ *   but for PARAMETERS_THAT_MAY_REPEAT (RFC 8707's `resource`), which the reader judges, given
+ *   twice in a form or as an array of strings in JSON;
  * - in JSON, a value that is not a string is `invalid_request` when the parameter is read
  *   (RequestParams.get); a parameter authd does not read is ignored whatever it holds.
  *
@@ -44,12 +46,17 @@ export function parseOAuthBody(): Middleware {
 function formParams(text: string): RequestParams {
   const values = new Map<string, string>();
   const seen = new Set<string>();
+  const repeated = new Set<string>();
   for (const [name, value] of new URLSearchParams(text)) {
-    if (seen.has(name)) throw sentTwice(name);
+    if (seen.has(name)) {
+      if (!PARAMETERS_THAT_MAY_REPEAT.has(name)) throw sentTwice(name);
+      repeated.add(name);
+      continue;
+    }
     seen.add(name);
     if (value !== '') values.set(name, value);
   }
-  return requestParams(values);
+  return requestParams(values, new Map(), repeated);
 }
 
 function jsonParams(text: string): RequestParams {
@@ -60,19 +67,27 @@ function jsonParams(text: string): RequestParams {
     throw invalidRequest('malformed request body');
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalidRequest('body must be an object');
-  const repeated = repeatedName(text);
-  if (repeated !== undefined) throw sentTwice(repeated);
+  const nameGivenTwice = repeatedName(text);
+  if (nameGivenTwice !== undefined) throw sentTwice(nameGivenTwice);
   const values = new Map<string, string>();
   const malformed = new Map<string, string>();
+  const repeated = new Set<string>();
   for (const [name, value] of Object.entries(body)) {
     if (typeof value === 'string') {
       if (value !== '') values.set(name, value);
+    } else if (PARAMETERS_THAT_MAY_REPEAT.has(name) && isListOfStrings(value)) {
+      // A JSON body's way of sending the parameter more than once.
+      const [first] = value;
+      if (first !== undefined && first !== '') values.set(name, first);
+      if (value.length > 1) repeated.add(name);
     } else if (value !== null) {
       malformed.set(name, Array.isArray(value) ? 'sent more than once' : 'must be a string');
     }
   }
-  return requestParams(values, malformed);
+  return requestParams(values, malformed, repeated);
 }
+
+const isListOfStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string');
 
 const JSON_WHITESPACE = new Set([' ', '\t', '\n', '\r']);
 
