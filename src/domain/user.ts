@@ -14,6 +14,17 @@ export const normalizeUsername = (username: string): string => username.normaliz
 // eslint-disable-next-line no-control-regex
 export const hasControlCharacters = (text: string): boolean => /[\u0000-\u001f\u007f]/.test(text);
 
+const MAX_USERNAME_LENGTH = 128;
+
 /** 1–128 characters, no control characters, no leading or trailing space. */
 export const isValidUsername = (username: string): boolean =>
-  username.length >= 1 && username.length <= 128 && username.trim() === username && !hasControlCharacters(username);
+  username.length >= 1 && username.length <= MAX_USERNAME_LENGTH && username.trim() === username && !hasControlCharacters(username);
+
+/**
+ * A username as a log line carries it: as typed, cut after the longest a username can be. A login
+ * may send 16 KiB of anything as its username, and a locked pair's refusals cost no argon2 work,
+ * so an uncut one would let anyone write log lines of ~100 KB (control characters escaped) as fast
+ * as they can send requests.
+ */
+export const loggedUsername = (username: string): string =>
+  username.length <= MAX_USERNAME_LENGTH ? username : `${username.slice(0, MAX_USERNAME_LENGTH)}…`;

@@ -1,4 +1,4 @@
-import { hasControlCharacters, type User } from '../domain/user.js';
+import { hasControlCharacters, loggedUsername, type User } from '../domain/user.js';
 import { formatScope } from '../domain/scope.js';
 import { invalidGrant, temporarilyUnavailable, tooManyRequests } from '../errors/oauth-error.js';
 import type { LoginThrottle } from '../flows/login-throttle.js';
@@ -71,7 +71,7 @@ function loginFailed(
   reason: 'unknown_user' | 'disabled' | 'bad_password',
 ): void {
   metrics.loginFailures.inc();
-  audit('login_failed', { username, ip, client_id: clientId, reason });
+  audit('login_failed', { username: loggedUsername(username), ip, client_id: clientId, reason });
 }
 
 interface LoginCredentials {
@@ -91,7 +91,7 @@ async function authenticateUser(deps: PasswordGrantDeps, { username, password, i
   const attempt = await throttle.begin(username, ip, abandoned);
   if (attempt.refused) {
     deps.metrics.loginRefused.inc({ reason: attempt.reason });
-    if (attempt.reason !== 'busy') audit('login_locked', { username, ip, client_id: clientId, scope: attempt.reason });
+    if (attempt.reason !== 'busy') audit('login_locked', { username: loggedUsername(username), ip, client_id: clientId, scope: attempt.reason });
     throw tooManyRequests(attempt.retryAfterSeconds);
   }
   try {
@@ -102,8 +102,8 @@ async function authenticateUser(deps: PasswordGrantDeps, { username, password, i
       const reason = user === undefined ? 'unknown_user' : user.disabled ? 'disabled' : 'bad_password';
       loginFailed(deps, { username, ip, clientId }, reason);
       const { pairLockedNow, ipLockedNow } = await attempt.failed();
-      if (pairLockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'pair' });
-      if (ipLockedNow) audit('login_locked', { username, ip, client_id: clientId, scope: 'ip' });
+      if (pairLockedNow) audit('login_locked', { username: loggedUsername(username), ip, client_id: clientId, scope: 'pair' });
+      if (ipLockedNow) audit('login_locked', { username: loggedUsername(username), ip, client_id: clientId, scope: 'ip' });
       throw badCredentials();
     }
     await attempt.succeeded();

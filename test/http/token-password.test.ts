@@ -128,6 +128,15 @@ describe('grant_type=password', () => {
     expect(reasons).toEqual(['bad_password', 'unknown_user', 'disabled']);
   });
 
+  it('logs at most 128 characters of a username, however long the one sent', async () => {
+    const ip = '203.0.113.40';
+    const long = '\u0001'.repeat(5_000); // 15 KB as a form: within the body limit
+    for (let i = 0; i < 4; i += 1) expect((await login(long, 'wrong', ip)).status).toBe(i < 3 ? 400 : 429);
+    const lines = server.logs.lines.filter((line) => line['ip'] === ip && line['audit'] === true);
+    expect(lines.map((line) => line['event'])).toEqual(['login_failed', 'login_failed', 'login_failed', 'login_locked', 'login_locked']);
+    for (const line of lines) expect(line['username']).toBe(`${'\u0001'.repeat(128)}…`);
+  });
+
   it('treats a username no user can have (a NUL byte, other control characters) as an unknown user', async () => {
     const ips = ['203.0.113.20', '203.0.113.21', '203.0.113.22'];
     for (const [index, username] of ['ali\u0000ce', 'alice\n', '\u007falice'].entries()) {
