@@ -25,6 +25,7 @@ export interface TestServerOptions {
   readonly env?: Record<string, string>;
   readonly clock?: Clock;
   readonly passwordQueue?: ServerOptions['passwordQueue'];
+  readonly requestTimeoutMs?: number;
   /**
    * Another instance of the same deployment: this server shares that one's database, Redis db and
    * keys directory, which stay that server's to remove (this one's `stop` only shuts it down).
@@ -55,6 +56,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     logger: logs.logger,
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.passwordQueue ? { passwordQueue: options.passwordQueue } : {}),
+    ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
   });
   const { port } = running.server.address() as AddressInfo;
   return {
