@@ -11,6 +11,12 @@ import { createRevokedSet } from './revoked-set.js';
 const PAGE_SIZE = 1000;
 /** Catch-up looks this far behind the last sync, for transactions that committed late. */
 const CATCH_UP_MARGIN_MS = 30_000;
+/**
+ * After the in-process copy overflowed (more unexpired revocations than it holds), how long checks
+ * stay with Redis before the copy is loaded again: not at every sync, where each load would read
+ * more than a million rows to no end while a flood of revocations lasts.
+ */
+export const COPY_RETRY_AFTER_OVERFLOW_MS = 5 * 60_000;
 
 export interface Denylist {
   /** Records revocations in Postgres (the commit), then Redis (best effort; re-seeding repairs it). */
@@ -53,11 +59,13 @@ export interface DenylistDeps {
   readonly feed: RevocationFeed;
   readonly clock: Clock;
   readonly logger: Logger;
+  /** The in-process copy's size bound (default MAX_REVOKED_ENTRIES). */
+  readonly copyLimit?: number;
 }
 
-export function createDenylist({ store, cache, feed, clock, logger }: DenylistDeps): Denylist {
+export function createDenylist({ store, cache, feed, clock, logger, copyLimit }: DenylistDeps): Denylist {
   const now = () => new Date(clock.now());
-  const copy = createRevokedSet();
+  const copy = createRevokedSet(copyLimit);
   let subscribed = false;
 
   /** Announces revocations Postgres already holds: this instance's copy at once, Redis and the others next. */
@@ -72,8 +80,11 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
 
   let lastSync = clock.now();
 
-  /** Visits every page `readPage` hands out, each read after the last row of the one before; returns how many rows. */
-  const eachPage = async <Row>(readPage: (after: Row | undefined) => Promise<Row[]>, visit: (page: Row[]) => Promise<void> | void) => {
+  /**
+   * Visits every page `readPage` hands out, each read after the last row of the one before, until
+   * there are no more or `enough` says so; returns how many rows.
+   */
+  const eachPage = async <Row>(readPage: (after: Row | undefined) => Promise<Row[]>, visit: (page: Row[]) => Promise<void> | void, enough = () => false) => {
     let count = 0;
     let after: Row | undefined;
     for (;;) {
@@ -81,12 +92,13 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
       if (page.length === 0) return count;
       await visit(page);
       count += page.length;
+      if (enough()) return count;
       after = page[page.length - 1];
     }
   };
 
-  const eachUnexpiredPage = (visit: (page: RevokedAccessToken[]) => Promise<void> | void) =>
-    eachPage((after: RevokedAccessToken | undefined) => store.unexpired(now(), after?.jti, PAGE_SIZE), visit);
+  const eachUnexpiredPage = (visit: (page: RevokedAccessToken[]) => Promise<void> | void, enough?: () => boolean) =>
+    eachPage((after: RevokedAccessToken | undefined) => store.unexpired(now(), after?.jti, PAGE_SIZE), visit, enough);
 
   /** Sets the keys Redis lacks of revocations Postgres holds (one read per page; most are usually there). */
   const restoreMissing = async (tokens: readonly RevokedAccessToken[]) => {
@@ -122,11 +134,32 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
     }
   };
 
-  /** Runs after each confirmed subscription: whatever was revoked before it is in Postgres. */
+  /** When a sync first found the copy overflowed, since its last load began. */
+  let overflowFoundAt: number | undefined;
+
+  /**
+   * Runs after each confirmed subscription: whatever was revoked before it is in Postgres. A load
+   * that overflows the copy stops reading.
+   */
   const loadCopy = async () => {
+    overflowFoundAt = undefined;
     const generation = copy.invalidate();
-    const count = await eachUnexpiredPage((page) => copy.add(page));
+    const count = await eachUnexpiredPage((page) => copy.add(page), () => copy.isOverflowed());
     if (copy.markComplete(generation)) logger.info({ count }, 'denylist: in-process copy loaded; checks answered in memory');
+  };
+
+  /** Whether a sync should load the incomplete copy: at once, unless it overflowed; then once the retry time has passed. */
+  const copyLoadDue = (): boolean => {
+    if (!copy.isOverflowed()) return true;
+    if (overflowFoundAt === undefined) {
+      overflowFoundAt = clock.now();
+      logger.warn(
+        { retryInSeconds: COPY_RETRY_AFTER_OVERFLOW_MS / 1000 },
+        'denylist: more unexpired revocations than the in-process copy holds; checks go to Redis, and the copy is loaded again later',
+      );
+      return false;
+    }
+    return clock.now() - overflowFoundAt >= COPY_RETRY_AFTER_OVERFLOW_MS;
   };
 
   /**
@@ -142,6 +175,40 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
         await restoreMissing(page);
       },
     );
+
+  let running: Promise<void> | undefined;
+  let waiting: Promise<void> | undefined;
+  /**
+   * One sync at a time, so that one that outlasts the timer's period (a slow Postgres, a large
+   * load) does not pile up beside itself. A call while one runs gets the next one, shared with
+   * every other call meanwhile: it still sees what was recorded before it was made.
+   */
+  const sync = (): Promise<void> => {
+    if (running === undefined) {
+      running = syncOnce().finally(() => (running = undefined));
+      return running;
+    }
+    waiting ??= running.then(
+      () => undefined,
+      () => undefined,
+    ).then(() => {
+      waiting = undefined;
+      return sync();
+    });
+    return waiting;
+  };
+  const syncOnce = async () => {
+    const started = clock.now();
+    const unconfirmed = !seededSinceConnect && reseedsRunning === 0; // a re-seed failed, or none ran
+    try {
+      if (unconfirmed || !(await cache.isSeeded())) await reseed();
+      else await catchUp(new Date(lastSync - CATCH_UP_MARGIN_MS));
+    } finally {
+      copy.prune(clock.now());
+    }
+    if (subscribed && !copy.isComplete() && copyLoadDue()) await loadCopy();
+    lastSync = started;
+  };
 
   return {
     async revoke(tokens) {
@@ -181,15 +248,7 @@ export function createDenylist({ store, cache, feed, clock, logger }: DenylistDe
     },
     copyState: () => ({ complete: copy.isComplete(), size: copy.size() }),
     reseed,
-    async sync() {
-      const started = clock.now();
-      const unconfirmed = !seededSinceConnect && reseedsRunning === 0; // a re-seed failed, or none ran
-      if (unconfirmed || !(await cache.isSeeded())) await reseed();
-      else await catchUp(new Date(lastSync - CATCH_UP_MARGIN_MS));
-      copy.prune(clock.now());
-      if (subscribed && !copy.isComplete()) await loadCopy();
-      lastSync = started;
-    },
+    sync,
     pruneExpired: () => store.pruneExpired(now()),
   };
 }

@@ -4,7 +4,7 @@ export interface RevokedEntry {
   readonly expiresAt: Date;
 }
 
-/** Past this many live entries the copy stops answering and checks go to Redis again. */
+/** Past this many live entries the copy stops answering (and holding them) and checks go to Redis again. */
 export const MAX_REVOKED_ENTRIES = 1_000_000;
 
 /**
@@ -23,17 +23,24 @@ export interface RevokedSet {
   /** Marks the load that began at `generation` complete, unless the copy was invalidated since. */
   markComplete(generation: number): boolean;
   isComplete(): boolean;
+  /**
+   * The copy passed its size bound: it dropped every entry and takes none until the next load
+   * (`invalidate`) starts, so that a flood of revocations costs no memory here.
+   */
+  isOverflowed(): boolean;
   size(): number;
   /** Drops entries whose tokens have expired; returns how many. */
   prune(nowMs: number): number;
 }
 
-export function createRevokedSet(): RevokedSet {
+export function createRevokedSet(maxEntries = MAX_REVOKED_ENTRIES): RevokedSet {
   const entries = new Map<string, number>();
   let generation = 0;
   let complete = false;
+  let overflowed = false;
   const invalidate = () => {
     complete = false;
+    overflowed = false;
     generation += 1;
     return generation;
   };
@@ -44,19 +51,25 @@ export function createRevokedSet(): RevokedSet {
       return expiresAt !== undefined && expiresAt > nowMs;
     },
     add(added) {
+      if (overflowed) return;
       for (const { jti, expiresAt } of added) {
         const ms = expiresAt.getTime();
         if (ms > (entries.get(jti) ?? 0)) entries.set(jti, ms);
       }
-      if (entries.size > MAX_REVOKED_ENTRIES) invalidate();
+      if (entries.size > maxEntries) {
+        invalidate();
+        overflowed = true;
+        entries.clear();
+      }
     },
     invalidate,
     markComplete(loaded) {
-      if (loaded !== generation || entries.size > MAX_REVOKED_ENTRIES) return false;
+      if (loaded !== generation || overflowed) return false;
       complete = true;
       return true;
     },
     isComplete: () => complete,
+    isOverflowed: () => overflowed,
     size: () => entries.size,
     prune(nowMs) {
       let dropped = 0;

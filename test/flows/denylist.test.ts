@@ -1,4 +1,4 @@
-import { createDenylist } from '../../src/flows/denylist.js';
+import { COPY_RETRY_AFTER_OVERFLOW_MS, createDenylist } from '../../src/flows/denylist.js';
 import { OAuthError } from '../../src/errors/oauth-error.js';
 import { createDenylistCache } from '../../src/stores/denylist-cache.js';
 import { createRevocationFeed } from '../../src/stores/denylist-events.js';
@@ -181,6 +181,71 @@ describe('in-process copy of the denylist', () => {
       await eventually(() => instance.copyState().complete);
       expect(await instance.isRevoked('revoked-during-gap')).toBe(true);
       expect(logs.lines.some((line) => line['msg'] === 'denylist: revocation channel lost; checks go to Redis until it is back')).toBe(true);
+    } finally {
+      await feed.close();
+      await instanceRedis.quit();
+    }
+  });
+
+  it('runs one sync at a time: the calls made while one runs share the next one', async () => {
+    const cache = createDenylistCache(redis);
+    let checks = 0;
+    let openGate = () => undefined as void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    const gatedCache = { ...cache, isSeeded: async () => ((checks += 1), await gate, cache.isSeeded()) };
+    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: gatedCache, feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    await denylist.reseed();
+    const first = denylist.sync();
+    const meanwhile = [denylist.sync(), denylist.sync(), denylist.sync()];
+    await eventually(() => checks === 1);
+    expect(new Set(meanwhile).size).toBe(1);
+    expect(meanwhile[0]).not.toBe(first);
+    openGate();
+    await Promise.all([first, ...meanwhile]);
+    expect(checks).toBe(2);
+  });
+
+  it('drops its copy past its size bound, answers from Redis, and loads again only after the retry time', async () => {
+    let nowMs = Date.now();
+    const movingClock = { now: () => nowMs };
+    const store = createRevocationStore(live.db, live.sql);
+    let pagesRead = 0;
+    const countingStore = { ...store, unexpired: (...args: Parameters<typeof store.unexpired>) => ((pagesRead += 1), store.unexpired(...args)) };
+    const [{ live: unexpired }] = (await testDb.query<{ live: number }>('SELECT count(*)::int AS live FROM revocations WHERE expires_at > now()')) as [{ live: number }];
+    const instanceRedis = createRedis(testRedis.url);
+    const feed = createRevocationFeed(instanceRedis);
+    const instance = createDenylist({ store: countingStore, cache: createDenylistCache(instanceRedis), feed, clock: movingClock, logger: logs.logger, copyLimit: unexpired + 2 });
+    const flood = Array.from({ length: 3 }, (_, index) => ({ jti: `flood-${index}`, expiresAt: soon(), reason: 'revoked' as const }));
+    try {
+      await redisReady(instanceRedis, 5000);
+      await instance.reseed();
+      instance.follow();
+      await eventually(() => instance.copyState().complete);
+      await instance.revoke(flood);
+      expect(instance.copyState()).toEqual({ complete: false, size: 0 });
+      expect(await instance.isRevoked('flood-2')).toBe(true); // Redis answers
+
+      const pagesBefore = pagesRead;
+      await instance.sync(); // finds the overflow: no load
+      expect(logs.lines.filter((line) => line['msg'] === 'denylist: more unexpired revocations than the in-process copy holds; checks go to Redis, and the copy is loaded again later')).toHaveLength(1);
+      nowMs += COPY_RETRY_AFTER_OVERFLOW_MS - 1;
+      await instance.sync();
+      expect(pagesRead).toBe(pagesBefore);
+
+      nowMs += 1;
+      await instance.sync(); // loads, overflows again on the first page, and reads no further
+      expect(pagesRead).toBe(pagesBefore + 1);
+      expect(instance.copyState()).toEqual({ complete: false, size: 0 });
+
+      await testDb.query(`DELETE FROM revocations WHERE jti LIKE 'flood-%'`);
+      await instance.sync(); // the overflow found anew: waits again
+      expect(instance.copyState().complete).toBe(false);
+      nowMs += COPY_RETRY_AFTER_OVERFLOW_MS;
+      await instance.sync();
+      expect(instance.copyState().complete).toBe(true);
+      // Answered from the loaded copy: Postgres no longer holds it, though Redis still does.
+      expect(await testRedis.client.exists('authd:revoked:flood-0')).toBe(1);
+      expect(await instance.isRevoked('flood-0')).toBe(false);
     } finally {
       await feed.close();
       await instanceRedis.quit();

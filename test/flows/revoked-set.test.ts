@@ -44,12 +44,25 @@ describe('in-process revoked set', () => {
     expect(set.lookup('b', NOW + 4999)).toBe(true);
   });
 
-  it('gives up answering past its size bound instead of growing without limit', () => {
+  it('gives up answering past its size bound, and holds nothing until the next load, instead of growing without limit', () => {
     const set = createRevokedSet();
     set.markComplete(set.invalidate());
     set.add(Array.from({ length: MAX_REVOKED_ENTRIES + 1 }, (_, index) => entry(`j${index}`)));
-    expect(set.isComplete()).toBe(false);
-    expect(set.markComplete(set.invalidate())).toBe(false);
+    expect([set.isComplete(), set.isOverflowed(), set.size()]).toEqual([false, true, 0]);
     expect(set.lookup('j0', NOW)).toBeUndefined();
+    set.add([entry('later')]);
+    expect(set.size()).toBe(0);
+  });
+
+  it('does not complete a load that overflows it; the next load starts empty', () => {
+    const set = createRevokedSet(2);
+    const load = set.invalidate();
+    set.add([entry('a'), entry('b'), entry('c')]);
+    expect(set.markComplete(load)).toBe(false);
+    const reload = set.invalidate();
+    expect([set.isOverflowed(), set.size()]).toEqual([false, 0]);
+    set.add([entry('a'), entry('b')]);
+    expect(set.markComplete(reload)).toBe(true);
+    expect(set.lookup('b', NOW)).toBe(true);
   });
 });
