@@ -77,6 +77,31 @@ describe('revoking a family', () => {
   });
 });
 
+describe('revoking a family that a thief has grown', () => {
+  /** Rotations a stolen token can make in about a minute, each with an access token still live. */
+  const ROTATIONS = 100_000;
+
+  it(`revokes all ${ROTATIONS.toLocaleString('en')} of its tokens and records every live access token in one transaction`, async () => {
+    const familyId = randomUUID();
+    await testDb.query(
+      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
+         family_expires_at, used_at, access_token_jti, access_token_expires_at)
+       SELECT gen_random_uuid(), 'grown-' || n, $1, $2, 'web', 'https://api.example.test', now(), now() + interval '1 hour',
+         now() + interval '1 hour', CASE WHEN n < $3 THEN now() END, 'grown-jti-' || n, now() + interval '15 minutes'
+       FROM generate_series(1, $3) AS n`,
+      [familyId, userId, ROTATIONS],
+    );
+    const denied = await store.withLockedToken('grown-1', new Date(), (family) => family!.revokeFamily('refresh_reuse'));
+    expect(denied).toHaveLength(ROTATIONS);
+    const [counts] = await testDb.query<{ live: number; recorded: number }>(
+      `SELECT (SELECT count(*)::int FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL) AS live,
+              (SELECT count(*)::int FROM revocations WHERE jti LIKE 'grown-jti-%' AND reason = 'refresh_reuse') AS recorded`,
+      [familyId],
+    );
+    expect(counts).toEqual({ live: 0, recorded: ROTATIONS });
+  }, 60_000);
+});
+
 describe('starting a session', () => {
   const firstToken = (user: string) => {
     const later = new Date(Date.now() + HOUR_MS);
