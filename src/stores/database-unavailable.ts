@@ -33,8 +33,9 @@ const isUnavailable = (error: unknown): boolean => {
   if (typeof kind === 'string' && ADAPTER_KINDS.has(kind)) return true;
   if (typeof code === 'string' && (NETWORK_CODES.has(code) || PRISMA_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code))) return true;
   if (typeof message !== 'string') return false;
-  // P2028 is any misuse of an interactive transaction; only this one means the pool had no connection in time.
-  if (code === 'P2028') return message.includes('Unable to start a transaction in the given time');
+  // P2028 is any misuse of an interactive transaction; two mean a Postgres too slow or too busy:
+  // the pool had no connection in time, or the transaction outlived its timeout.
+  if (code === 'P2028') return message.includes('Unable to start a transaction in the given time') || message.includes('on an expired transaction');
   return CONNECTION_MESSAGES.some((pattern) => pattern.test(message));
 };
 

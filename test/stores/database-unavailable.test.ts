@@ -41,6 +41,15 @@ describe('isDatabaseUnavailable', () => {
     }
   });
 
+  it('is true when Postgres is too slow for a transaction to end within its timeout', async () => {
+    const expired = await failure(() => live.db.$transaction(async (tx) => {
+      await tx.$executeRaw`SELECT pg_sleep(0.4)`;
+      return tx.client.findMany();
+    }, { timeout: 100 }));
+    expect(expired).toMatchObject({ code: 'P2028' });
+    expect(isDatabaseUnavailable(expired)).toBe(true);
+  });
+
   it('is true for a statement a connected server stops answering, through node-postgres and Prisma', async () => {
     const { url, proxy } = await proxiedUrl(testDb.url);
     const hung = connectDatabase(url, { poolSize: 2, queryTimeoutMs: 300 });
