@@ -50,7 +50,7 @@ export interface ServerOptions {
   readonly denylistSyncMs?: number;
   /** argon2 workers and queue length (default: argon2Workers(cores, UV_THREADPOOL_SIZE), 32 waiting per worker). */
   readonly passwordQueue?: { readonly concurrency: number; readonly maxQueue: number };
-  /** How long a client has to send a whole request (default REQUEST_TIMEOUT_MS). */
+  /** How long a client has to send a whole request, in ms above 0 (default REQUEST_TIMEOUT_MS). */
   readonly requestTimeoutMs?: number;
 }
 
@@ -156,7 +156,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const server = createServer(
     // Node checks the running requests' times every connectionsCheckingInterval.
-    { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.min(5_000, requestTimeout / 4) },
+    { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(1, Math.floor(Math.min(5_000, requestTimeout / 4))) },
     listener,
   ).listen(config.port, config.host);
   try {

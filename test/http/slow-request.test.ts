@@ -1,7 +1,9 @@
 import { connect } from 'node:net';
+import { REQUEST_TIMEOUT_MS as DEFAULT_REQUEST_TIMEOUT_MS } from '../../src/server.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
-const REQUEST_TIMEOUT_MS = 1000;
+/** Not a multiple of 4: the check interval Node is given must still be a whole number. */
+const REQUEST_TIMEOUT_MS = 1001;
 
 let server: TestServer;
 
@@ -40,6 +42,16 @@ describe('a client that does not finish its request', () => {
     expect(answer.split('\r\n')[0]).toBe('HTTP/1.1 408 Request Timeout');
     expect(closedAfterMs).toBeGreaterThanOrEqual(REQUEST_TIMEOUT_MS);
     expect(closedAfterMs).toBeLessThan(10 * REQUEST_TIMEOUT_MS);
+  });
+
+  it('has 30 s by default', async () => {
+    const byDefault = await startTestServer();
+    try {
+      expect(DEFAULT_REQUEST_TIMEOUT_MS).toBe(30_000);
+      expect([byDefault.running.server.requestTimeout, byDefault.running.server.headersTimeout]).toEqual([30_000, 30_000]);
+    } finally {
+      await byDefault.stop();
+    }
   });
 
   it('leaves requests that finish in time alone, and logs no unexpected error', async () => {
