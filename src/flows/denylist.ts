@@ -137,15 +137,33 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   /** When a sync first found the copy overflowed, since its last load began. */
   let overflowFoundAt: number | undefined;
 
-  /**
-   * Runs after each confirmed subscription: whatever was revoked before it is in Postgres. A load
-   * that overflows the copy stops reading.
-   */
-  const loadCopy = async () => {
+  /** One load of the copy; it stops reading once the copy overflows. */
+  const loadOnce = async () => {
     overflowFoundAt = undefined;
     const generation = copy.invalidate();
     const count = await eachUnexpiredPage((page) => copy.add(page), () => copy.isOverflowed());
     if (copy.markComplete(generation)) logger.info({ count }, 'denylist: in-process copy loaded; checks answered in memory');
+  };
+
+  let loading: Promise<void> | undefined;
+  let loadAgain = false;
+  /**
+   * Runs after each confirmed subscription: whatever was revoked before it is in Postgres. One load
+   * at a time: a call while one runs (the subscription lost and confirmed again, which voids the
+   * running load) has it run once more when it ends.
+   */
+  const loadCopy = (): Promise<void> => {
+    if (loading !== undefined) {
+      loadAgain = true;
+      return loading;
+    }
+    loading = (async () => {
+      do {
+        loadAgain = false;
+        await loadOnce();
+      } while (loadAgain);
+    })().finally(() => (loading = undefined));
+    return loading;
   };
 
   /** Whether a sync should load the incomplete copy: at once, unless it overflowed; then once the retry time has passed. */
@@ -206,7 +224,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     } finally {
       copy.prune(clock.now());
     }
-    if (subscribed && !copy.isComplete() && copyLoadDue()) await loadCopy();
+    if (subscribed && !copy.isComplete() && loading === undefined && copyLoadDue()) await loadCopy();
     lastSync = started;
   };
 

@@ -205,6 +205,32 @@ describe('in-process copy of the denylist', () => {
     expect(checks).toBe(2);
   });
 
+  it('loads its copy once at a time: a sync while the first load runs starts no other', async () => {
+    const store = createRevocationStore(live.db, live.sql);
+    let pagesAsked = 0;
+    let openGate = () => undefined as void;
+    let gate: Promise<void> = Promise.resolve();
+    const gatedStore = { ...store, unexpired: async (...args: Parameters<typeof store.unexpired>) => ((pagesAsked += 1), await gate, store.unexpired(...args)) };
+    const instanceRedis = createRedis(testRedis.url);
+    const feed = createRevocationFeed(instanceRedis);
+    const instance = createDenylist({ store: gatedStore, cache: createDenylistCache(instanceRedis), feed, clock, logger: logs.logger });
+    try {
+      await redisReady(instanceRedis, 5000);
+      await instance.reseed();
+      gate = new Promise<void>((resolve) => (openGate = resolve));
+      const asked = pagesAsked;
+      instance.follow();
+      await eventually(() => pagesAsked === asked + 1); // the load, held at its first page
+      await Promise.race([instance.sync(), new Promise((resolve) => setTimeout(resolve, 200))]);
+      expect(pagesAsked).toBe(asked + 1);
+      openGate();
+      await eventually(() => instance.copyState().complete);
+    } finally {
+      await feed.close();
+      await instanceRedis.quit();
+    }
+  });
+
   it('drops its copy past its size bound, answers from Redis, and loads again only after the retry time', async () => {
     let nowMs = Date.now();
     const movingClock = { now: () => nowMs };
@@ -216,6 +242,8 @@ describe('in-process copy of the denylist', () => {
     const feed = createRevocationFeed(instanceRedis);
     const instance = createDenylist({ store: countingStore, cache: createDenylistCache(instanceRedis), feed, clock: movingClock, logger: logs.logger, copyLimit: unexpired + 2 });
     const flood = Array.from({ length: 3 }, (_, index) => ({ jti: `flood-${index}`, expiresAt: soon(), reason: 'revoked' as const }));
+    // The load below fits in one page (1,000 rows) only while the earlier tests leave fewer behind.
+    expect(unexpired + flood.length).toBeLessThan(1000);
     try {
       await redisReady(instanceRedis, 5000);
       await instance.reseed();
