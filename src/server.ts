@@ -20,6 +20,7 @@ import { createLogger, describeError, type Logger } from './observability/logger
 import { createMetrics } from './observability/metrics.js';
 import { argon2Workers, threadpoolSizeFor } from './passwords/argon2-workers.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
+import { repeatAfter } from './repeat-after.js';
 import { cachedClientLookup, cachedScopesInUse } from './stores/cached-client-lookup.js';
 import { pingDatabase } from './stores/database.js';
 import { pingRedis, redisReady } from './stores/redis.js';
@@ -139,16 +140,15 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   // Connected while the keyring loaded: the first 'ready' has gone by.
   if (data.redis.status === 'ready') reseedDenylist();
   denylist.follow();
-  const timers = [
-    setInterval(() => void syncDenylist().catch(logFailure('denylist sync')), options.denylistSyncMs ?? 10_000),
-    setInterval(() => void denylist.pruneExpired().catch(logFailure('revocation pruning')), HOUR_MS),
-    setInterval(() => void refreshTokens.pruneDeadFamilies(new Date(clock.now())).catch(logFailure('refresh token pruning')), HOUR_MS),
+  const periodicWork = [
+    repeatAfter(options.denylistSyncMs ?? 10_000, () => syncDenylist().catch(logFailure('denylist sync'))),
+    repeatAfter(HOUR_MS, () => denylist.pruneExpired().catch(logFailure('revocation pruning'))),
+    repeatAfter(HOUR_MS, () => refreshTokens.pruneDeadFamilies(new Date(clock.now())).catch(logFailure('refresh token pruning'))),
   ];
-  for (const timer of timers) timer.unref();
-  /** Ends the keyring's reloads and the timers: at shutdown, and when start-up fails past this point. */
+  /** Ends the keyring's reloads and the periodic work: at shutdown, and when start-up fails past this point. */
   const stopBackgroundWork = () => {
     keyring.stop();
-    for (const timer of timers) clearInterval(timer);
+    for (const stop of periodicWork) stop();
   };
 
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
