@@ -26,5 +26,9 @@ export const isValidUsername = (username: string): boolean =>
  * so an uncut one would let anyone write log lines of ~100 KB (control characters escaped) as fast
  * as they can send requests.
  */
-export const loggedUsername = (username: string): string =>
-  username.length <= MAX_USERNAME_LENGTH ? username : `${username.slice(0, MAX_USERNAME_LENGTH)}…`;
+export function loggedUsername(username: string): string {
+  if (username.length <= MAX_USERNAME_LENGTH) return username;
+  const cut = username.slice(0, MAX_USERNAME_LENGTH);
+  // Not half of a character written as two UTF-16 units (an emoji, say).
+  return `${/[\ud800-\udbff]$/.test(cut) ? cut.slice(0, -1) : cut}…`;
+}

@@ -1,7 +1,10 @@
 import type { RevokedAccessToken } from '../domain/revocation.js';
 import type { Database, DatabaseTransaction, SqlPool } from './database.js';
 
-/** Every revocation is recorded through this named prepared statement (parsed and planned once per connection). */
+/**
+ * Every revocation is recorded through this statement, one however many: a named prepared
+ * statement on the pool (parsed and planned once per connection), sent unnamed inside a transaction.
+ */
 const RECORD_REVOCATIONS = `INSERT INTO revocations (jti, expires_at, reason, revoked_at)
   SELECT jti, expires_at, reason, $4::timestamptz FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
   ON CONFLICT (jti) DO NOTHING`;

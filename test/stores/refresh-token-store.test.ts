@@ -189,7 +189,7 @@ describe('deadlocks', () => {
     expect(rows).toEqual([{ revoked: true }, { revoked: true }]);
   });
 
-  it('runs the revocation again when it is the one Postgres aborts (its model query\'s error, not a raw one\'s)', async () => {
+  it('runs the revocation again when it is the one Postgres aborts', async () => {
     const { spent, successor } = await rotatedFamily();
     const [spentLocked, successorLocked] = [signal(), signal()];
     let attempts = 0;
