@@ -41,13 +41,16 @@ export function connectDatabase(databaseUrl: string, { poolSize = 10, queryTimeo
     keepAlive: true,
     keepAliveInitialDelayMillis: 10_000,
     query_timeout: queryTimeoutMs,
+    // Prisma's driver adapter sends a Date as a timestamp without a zone, which Postgres reads in
+    // the session's zone: on a server whose zone is not UTC (initdb takes the system's) every
+    // expiry and revocation Prisma wrote was shifted by the offset, a revocation in Tokyo 9 h into
+    // the past. The pool hands out a new connection once this has run; if it fails, so does the
+    // query that asked for the connection.
+    onConnect: async (client) => {
+      await client.query("SET TIME ZONE 'UTC'");
+    },
   });
   sql.on('error', () => undefined);
-  // Prisma's driver adapter sends a Date as a timestamp without a zone, which Postgres reads in the
-  // session's zone: on a server whose zone is not UTC (initdb takes the system's) every expiry and
-  // revocation Prisma wrote was shifted by the offset, a revocation in Tokyo 9 h into the past.
-  // Each connection runs this before anything else it is given.
-  sql.on('connect', (client) => void client.query("SET TIME ZONE 'UTC'").catch(() => undefined));
   const db = new PrismaClient({ adapter: new PrismaPg(sql) });
   return {
     db,
