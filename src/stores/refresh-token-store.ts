@@ -156,7 +156,7 @@ const REVOKE_UNREVOKED: Record<RevokedBy, string> = {
 /**
  * How long one of these transactions may run: a revocation of a family a thief has grown must
  * finish, or the family stays alive (Prisma's default of 5 s ended it with a 500 at ~100,000
- * rows; 150,000 take ~6 s here). Each statement in it is also bounded by the pool's query timeout
+ * rows; 150,000 take ~8.5 s here). Each statement in it is also bounded by the pool's query timeout
  * (30 s), which stops authd waiting but not Postgres working: a family of some millions of rows
  * would still not be revoked in time.
  */
