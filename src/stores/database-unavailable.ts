@@ -12,9 +12,9 @@ const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P203
 /**
  * SQLSTATEs of a server that is there but cannot serve: connection exceptions (class 08, but not
  * 08P01, a protocol violation, which is a bug), shutting down or starting up (57P01–57P03), too
- * many connections (53300).
+ * many connections (53300), a statement cancelled past the session's statement_timeout (57014).
  */
-const UNAVAILABLE_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300']);
+const UNAVAILABLE_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300', '57014']);
 
 /** Kinds of Prisma's driver-adapter errors (`meta.driverAdapterError.cause`) that mean the same. */
 const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);

@@ -44,10 +44,11 @@ export function connectDatabase(databaseUrl: string, { poolSize = 10, queryTimeo
     // Prisma's driver adapter sends a Date as a timestamp without a zone, which Postgres reads in
     // the session's zone: on a server whose zone is not UTC (initdb takes the system's) every
     // expiry and revocation Prisma wrote was shifted by the offset, a revocation in Tokyo 9 h into
-    // the past. The pool hands out a new connection once this has run; if it fails, so does the
-    // query that asked for the connection.
+    // the past. And a statement authd has stopped waiting for (query_timeout) is cancelled by
+    // Postgres too, instead of running on with its locks. The pool hands out a new connection once
+    // this has run; if it fails, so does the query that asked for the connection.
     onConnect: async (client) => {
-      await client.query("SET TIME ZONE 'UTC'");
+      await client.query(`SET TIME ZONE 'UTC'; SET statement_timeout = ${Math.trunc(queryTimeoutMs)}`);
     },
   });
   sql.on('error', () => undefined);

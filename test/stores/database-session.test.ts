@@ -1,4 +1,5 @@
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
+import { isDatabaseUnavailable } from '../../src/stores/database-unavailable.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
@@ -31,6 +32,26 @@ describe('timestamps on a Postgres whose time zone is not UTC', () => {
     await createRevocationStore(connections.db, connections.sql).record([{ jti: 'through-node-postgres', expiresAt: at, reason: 'revoked' }], at);
     for (const jti of ['through-prisma', 'through-a-transaction', 'through-node-postgres']) {
       expect([jti, await storedMs(jti)]).toEqual([jti, at.getTime()]);
+    }
+  });
+});
+
+describe('statements authd has stopped waiting for', () => {
+  it('are cancelled by Postgres as well, after the same time (30 s unless told), and count as unavailable', async () => {
+    const [{ statement_timeout: byDefault }] = (await connections.sql.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows as [{ statement_timeout: string }];
+    expect(byDefault).toBe('30s');
+    const impatient = connectDatabase(testDb.url, { poolSize: 1, queryTimeoutMs: 5_000 });
+    try {
+      expect((await impatient.sql.query<{ statement_timeout: string }>('SHOW statement_timeout')).rows).toEqual([{ statement_timeout: '5s' }]);
+      await impatient.sql.query('SET statement_timeout = 200'); // Postgres's side only: the pool would wait 5 s
+      const cancelled = await impatient.sql.query('SELECT pg_sleep(2)').then(
+        () => undefined,
+        (error: unknown) => error,
+      );
+      expect(cancelled).toMatchObject({ code: '57014' });
+      expect(isDatabaseUnavailable(cancelled)).toBe(true);
+    } finally {
+      await impatient.close();
     }
   });
 });
