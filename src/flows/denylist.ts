@@ -5,6 +5,7 @@ import { describeError, type Logger } from '../observability/logger.js';
 import type { DenylistCache } from '../stores/denylist-cache.js';
 import type { RevocationFeed } from '../stores/denylist-events.js';
 import type { RecordedRevocation, RevocationStore } from '../stores/revocation-store.js';
+import { oneAtATime } from '../one-at-a-time.js';
 import { createRevokedSet } from './revoked-set.js';
 
 /** Rows read from Postgres at a time when re-seeding, loading the copy or catching up. */
@@ -145,26 +146,11 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     if (copy.markComplete(generation)) logger.info({ count }, 'denylist: in-process copy loaded; checks answered in memory');
   };
 
-  let loading: Promise<void> | undefined;
-  let loadAgain = false;
   /**
    * Runs after each confirmed subscription: whatever was revoked before it is in Postgres. One load
-   * at a time: a call while one runs (the subscription lost and confirmed again, which voids the
-   * running load) has it run once more when it ends.
+   * at a time: a subscription lost and confirmed again during a load (which voids it) gets the next.
    */
-  const loadCopy = (): Promise<void> => {
-    if (loading !== undefined) {
-      loadAgain = true;
-      return loading;
-    }
-    loading = (async () => {
-      do {
-        loadAgain = false;
-        await loadOnce();
-      } while (loadAgain);
-    })().finally(() => (loading = undefined));
-    return loading;
-  };
+  const loads = oneAtATime(loadOnce);
 
   /** Whether a sync should load the incomplete copy: at once, unless it overflowed; then once the retry time has passed. */
   const copyLoadDue = (): boolean => {
@@ -194,27 +180,6 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
       },
     );
 
-  let running: Promise<void> | undefined;
-  let waiting: Promise<void> | undefined;
-  /**
-   * One sync at a time, so that one that outlasts the timer's period (a slow Postgres, a large
-   * load) does not pile up beside itself. A call while one runs gets the next one, shared with
-   * every other call meanwhile: it still sees what was recorded before it was made.
-   */
-  const sync = (): Promise<void> => {
-    if (running === undefined) {
-      running = syncOnce().finally(() => (running = undefined));
-      return running;
-    }
-    waiting ??= running.then(
-      () => undefined,
-      () => undefined,
-    ).then(() => {
-      waiting = undefined;
-      return sync();
-    });
-    return waiting;
-  };
   const syncOnce = async () => {
     const started = clock.now();
     const unconfirmed = !seededSinceConnect && reseedsRunning === 0; // a re-seed failed, or none ran
@@ -224,9 +189,15 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     } finally {
       copy.prune(clock.now());
     }
-    if (subscribed && !copy.isComplete() && loading === undefined && copyLoadDue()) await loadCopy();
+    if (subscribed && !copy.isComplete() && !loads.isRunning() && copyLoadDue()) await loads.run();
     lastSync = started;
   };
+
+  /**
+   * One sync at a time, so that one that outlasts the timer's period (a slow Postgres, a large
+   * load) does not pile up beside itself; a call while one runs still sees what was recorded before it.
+   */
+  const syncs = oneAtATime(syncOnce);
 
   return {
     async revoke(tokens) {
@@ -253,7 +224,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
       feed.follow({
         subscribed() {
           subscribed = true;
-          loadCopy().catch((error: unknown) => logger.warn({ err: describeError(error) }, 'denylist: loading the in-process copy failed; retrying at the next sync'));
+          loads.run().catch((error: unknown) => logger.warn({ err: describeError(error) }, 'denylist: loading the in-process copy failed; retrying at the next sync'));
         },
         lost() {
           if (subscribed) logger.warn('denylist: revocation channel lost; checks go to Redis until it is back');
@@ -266,7 +237,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     },
     copyState: () => ({ complete: copy.isComplete(), size: copy.size() }),
     reseed,
-    sync,
+    sync: syncs.run,
     pruneExpired: () => store.pruneExpired(now()),
   };
 }
