@@ -2,6 +2,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { roundRate } from './rates.js';
 
 /** Whether `taskset` can pin processes here; without it figures are two-core figures. */
 export const canPin = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
@@ -62,6 +63,34 @@ export function cpuMicros(pid: number | undefined): number {
  */
 export function mainThreadCpuMicros(pid: number | undefined): number {
   return pid === undefined ? 0 : statCpuMicros(`/proc/${pid}/task/${pid}/stat`);
+}
+
+/** How often an idle process's main thread wakes, and what that costs it. */
+export interface IdleCost {
+  readonly seconds: number;
+  readonly wakeUpsPerSecond: number;
+  readonly cpuMillisPerSecond: number;
+}
+
+/** The voluntary context switches of a process's main thread so far: each is a sleep, so each wake-up follows one. */
+function mainThreadSleeps(pid: number): number {
+  try {
+    return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/**
+ * The main thread's wake-ups and CPU time while nobody sends requests: timers that wake an idle
+ * server also take their share of the core from its argon2 work under load. NaN without /proc.
+ */
+export async function idleCost(pid: number | undefined, seconds: number): Promise<IdleCost> {
+  if (pid === undefined) return { seconds, wakeUpsPerSecond: Number.NaN, cpuMillisPerSecond: Number.NaN };
+  const [sleepsBefore, cpuBefore] = [mainThreadSleeps(pid), mainThreadCpuMicros(pid)];
+  await sleep(seconds * 1000);
+  const [sleepsAfter, cpuAfter] = [mainThreadSleeps(pid), mainThreadCpuMicros(pid)];
+  return { seconds, wakeUpsPerSecond: roundRate((sleepsAfter - sleepsBefore) / seconds), cpuMillisPerSecond: roundRate((cpuAfter - cpuBefore) / 1000 / seconds) };
 }
 
 /**

@@ -2,6 +2,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { InProcessRow } from './in-process.js';
 import type { LoadResult } from './load.js';
+import type { IdleCost } from './processes.js';
 import { roundRate } from './rates.js';
 
 export interface Row extends LoadResult {
@@ -16,6 +17,8 @@ export interface Report {
   /** argon2 verifications per second on the server's core, before the password row's windows and after each. */
   readonly argon2Rates: readonly number[];
   readonly argon2Cost: { memoryCost: number; timeCost: number; parallelism: number };
+  /** authd's main thread with no requests, before the rows. */
+  readonly idle: IdleCost;
   readonly durationSeconds: number;
   readonly connections: number;
   readonly pinned: boolean;
@@ -124,6 +127,8 @@ function markdown(report: Report, date: string): string {
       (row) => `| ${row.target} | ${row.name} | ${row.perSecond} | | | | | ${row.ofCeiling === undefined ? '' : `${row.ofCeiling.ratio.toFixed(2)}× ${row.ofCeiling.name}`} | |`,
     ),
     `| argon2 | verify only, server core (around the password row's windows: ${report.argon2Rates.join(' / ')}) | ${roundRate(argon2PerSecond(report))} | | | | | | |`,
+    '',
+    `Idle, before the rows (${report.idle.seconds} s): authd's main thread woke ${report.idle.wakeUpsPerSecond} times a second and used ${report.idle.cpuMillisPerSecond} ms of CPU a second.`,
     '',
     '| target | measured (req/s) | same by server CPU/req | wanted | met |',
     '|---|---|---|---|---|',

@@ -11,7 +11,7 @@ import { authdScenarios, type AuthdTarget, type Comparison, type Scenario } from
 import { argon2VerifyRate } from './ceilings.js';
 import { inProcessMeasurements, measureInProcess } from './in-process.js';
 import { measure, measureAroundCeiling, measureInTurns, type LoadResult } from './load.js';
-import { canPin, portInUse, startNode, stop, waitForHttp } from './processes.js';
+import { canPin, idleCost, portInUse, startNode, stop, waitForHttp } from './processes.js';
 import { writeReport, type Row } from './report.js';
 import { accessTokenMinter, benchDatabaseUrl, benchRedisUrl, seedBenchDatabase } from './seed.js';
 
@@ -148,6 +148,9 @@ try {
     ...seeded,
     mintAccessToken: await accessTokenMinter(keysDir, config.issuer),
   };
+  // Before any load and before the peers start, so that nothing but authd's own timers wakes it.
+  log('measuring authd idle');
+  const idle = await idleCost(authd.pid, values.quick ? 3 : 10);
   // --only NAME measures the authd rows whose name contains NAME and skips the peers (for profiling).
   // The peers run beside authd from the start, so that the authd rows of a comparison can be
   // measured in turns with the peer rows they are compared with.
@@ -192,6 +195,7 @@ try {
     for (const child of servers) await stop(child);
     if (values.only !== undefined) {
       for (const row of rows) log(`${row.name}: ${summarize(row)}`);
+      log(`idle: main thread woke ${idle.wakeUpsPerSecond} times a second, ${idle.cpuMillisPerSecond} ms of CPU a second`);
       if (argon2Rates.length > 0) log(`argon2 verify only, around the row's windows: ${argon2Rates.join(' / ')} per second`);
     } else {
       log('measuring in process: raw ES256, the access-token verifier');
@@ -201,6 +205,7 @@ try {
         inProcess,
         argon2Rates,
         argon2Cost: config.argon2,
+        idle,
         durationSeconds,
         connections,
         pinned: canPin,

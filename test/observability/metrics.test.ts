@@ -1,0 +1,25 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { createMetrics } from '../../src/observability/metrics.js';
+
+/** The value of a gauge as /metrics would show it. */
+async function gaugeValue(metrics: ReturnType<typeof createMetrics>, name: string): Promise<number | undefined> {
+  const metric = metrics.registry.getSingleMetric(name);
+  return (await metric?.get())?.values[0]?.value;
+}
+
+const blockFor = (ms: number) => {
+  const until = Date.now() + ms;
+  while (Date.now() < until);
+};
+
+describe('the default metrics', () => {
+  it('sample the event loop lag, so a blocked loop shows in authd_nodejs_eventloop_lag_max_seconds', async () => {
+    const metrics = createMetrics();
+    await sleep(250);
+    blockFor(300);
+    await sleep(250);
+    // Read at the scrape, which resets the histogram for the next one.
+    await metrics.registry.metrics();
+    expect(await gaugeValue(metrics, 'authd_nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(0.15);
+  });
+});
