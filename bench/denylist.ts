@@ -27,7 +27,7 @@ const connections = connectDatabase(benchDatabaseUrl, { poolSize: 2 });
 const redis = createRedis(benchRedisUrl);
 if (!(await redisReady(redis, 5000))) throw new Error(`Redis at ${benchRedisUrl} did not answer`);
 const clock = { now: () => Date.now() };
-const store = createRevocationStore(connections.db, connections.sql);
+const store = createRevocationStore(connections.sql);
 const logger = createLogger('warn');
 /** Denylist keys written to Redis: what a catch-up or re-seed could not skip. */
 let keysWritten = 0;

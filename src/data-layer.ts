@@ -19,7 +19,7 @@ export function createDataLayer(config: Config & { databaseUrl: string; redisUrl
   const redis = createRedis(config.redisUrl);
   redis.on('error', (error: unknown) => logger.warn({ err: describeError(error) }, 'redis connection error'));
   const audit = createAudit(logger);
-  const revocations = createRevocationStore(db, sql);
+  const revocations = createRevocationStore(sql);
   const refreshTokens = createRefreshTokenStore(db, sql, revocations);
   const feed = createRevocationFeed(redis);
   const denylist = createDenylist({ store: revocations, cache: createDenylistCache(redis), feed, clock, logger });

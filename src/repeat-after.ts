@@ -2,19 +2,32 @@
  * Runs `work` `ms` from now and then `ms` after each run has ended, so that a run that outlasts
  * the period (a slow Postgres) is never joined by the next; returns what stops it. The timer does
  * not keep the process alive.
+ *
+ * Stopping aborts the signal the running run was given (work that goes in steps stops between
+ * them) and resolves once that run has ended, so that a shutdown closes its connections under no
+ * work still using them.
  */
-export function repeatAfter(ms: number, work: () => Promise<unknown>): () => void {
-  let stopped = false;
+export function repeatAfter(ms: number, work: (signal: AbortSignal) => Promise<unknown>): () => Promise<void> {
+  const stopping = new AbortController();
   let timer: NodeJS.Timeout;
-  const next = () => {
-    if (!stopped) schedule();
+  let running: Promise<void> | undefined;
+  const run = () => {
+    running = work(stopping.signal).then(
+      () => undefined,
+      () => undefined,
+    );
+    void running.then(() => {
+      running = undefined;
+      if (!stopping.signal.aborted) schedule();
+    });
   };
   const schedule = () => {
-    timer = setTimeout(() => void work().then(next, next), ms).unref();
+    timer = setTimeout(run, ms).unref();
   };
   schedule();
-  return () => {
-    stopped = true;
+  return async () => {
+    stopping.abort();
     clearTimeout(timer);
+    await running;
   };
 }

@@ -142,13 +142,16 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   denylist.follow();
   const periodicWork = [
     repeatAfter(options.denylistSyncMs ?? 10_000, () => syncDenylist().catch(logFailure('denylist sync'))),
-    repeatAfter(HOUR_MS, () => denylist.pruneExpired().catch(logFailure('revocation pruning'))),
-    repeatAfter(HOUR_MS, () => refreshTokens.pruneDeadFamilies(new Date(clock.now())).catch(logFailure('refresh token pruning'))),
+    repeatAfter(HOUR_MS, (stopping) => denylist.pruneExpired(stopping).catch(logFailure('revocation pruning'))),
+    repeatAfter(HOUR_MS, (stopping) => refreshTokens.pruneDeadFamilies(new Date(clock.now()), stopping).catch(logFailure('refresh token pruning'))),
   ];
-  /** Ends the keyring's reloads and the periodic work: at shutdown, and when start-up fails past this point. */
-  const stopBackgroundWork = () => {
+  /**
+   * Ends the keyring's reloads and the periodic work (a prune stops after its running batch): at
+   * shutdown, and when start-up fails past this point. Resolves once no periodic run is left.
+   */
+  const stopBackgroundWork = async () => {
     keyring.stop();
-    for (const stop of periodicWork) stop();
+    await Promise.all(periodicWork.map((stop) => stop()));
   };
 
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
@@ -165,7 +168,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       server.once('error', (error: NodeJS.ErrnoException) => reject(listenRefusal(error, config)));
     });
   } catch (error) {
-    stopBackgroundWork();
+    await stopBackgroundWork();
     await data.close();
     throw error;
   }
@@ -177,12 +180,13 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     reloadKeys: () => keyring.reload(),
     syncDenylist,
     shutdown: async () => {
-      stopBackgroundWork();
+      const backgroundStopped = stopBackgroundWork();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS).unref();
       await closed;
       clearTimeout(force);
+      await backgroundStopped;
       await data.close();
     },
   };

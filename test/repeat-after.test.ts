@@ -25,10 +25,42 @@ describe('repeatAfter', () => {
     await jest.advanceTimersByTimeAsync(1);
     expect(work).toHaveBeenCalledTimes(2);
 
-    stop();
+    void stop();
     ends[1]!();
     await jest.advanceTimersByTimeAsync(10_000);
     expect(work).toHaveBeenCalledTimes(2);
+  });
+
+  it('stops by aborting the running run and resolves once that run has ended', async () => {
+    jest.useFakeTimers();
+    let end: () => void = () => undefined;
+    let signal: AbortSignal | undefined;
+    const work = jest.fn((stopping: AbortSignal) => {
+      signal = stopping;
+      return new Promise<void>((resolve) => (end = resolve));
+    });
+    const stop = repeatAfter(1000, work);
+    await jest.advanceTimersByTimeAsync(1000);
+    expect(signal?.aborted).toBe(false);
+
+    let stopped = false;
+    const stopping = stop().then(() => (stopped = true));
+    expect(signal?.aborted).toBe(true);
+    await jest.advanceTimersByTimeAsync(5000);
+    expect(stopped).toBe(false);
+    end();
+    await stopping;
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(work).toHaveBeenCalledTimes(1);
+  });
+
+  it('stops at once when no run is going', async () => {
+    jest.useFakeTimers();
+    const work = jest.fn(() => Promise.resolve());
+    const stop = repeatAfter(1000, work);
+    await stop();
+    await jest.advanceTimersByTimeAsync(10_000);
+    expect(work).not.toHaveBeenCalled();
   });
 
   it('goes on after a run that fails', async () => {
@@ -37,6 +69,6 @@ describe('repeatAfter', () => {
     const stop = repeatAfter(1000, work);
     await jest.advanceTimersByTimeAsync(3000);
     expect(work).toHaveBeenCalledTimes(3);
-    stop();
+    await stop();
   });
 });

@@ -51,7 +51,8 @@ export interface Denylist {
    * Redis at the time).
    */
   sync(): Promise<void>;
-  pruneExpired(): Promise<number>;
+  /** Deletes the revocations of expired tokens; none after `stop` has aborted. */
+  pruneExpired(stop?: AbortSignal): Promise<number>;
 }
 
 export interface DenylistDeps {
@@ -238,6 +239,6 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     copyState: () => ({ complete: copy.isComplete(), size: copy.size() }),
     reseed,
     sync: syncs.run,
-    pruneExpired: () => store.pruneExpired(now()),
+    pruneExpired: (stop) => store.pruneExpired(now(), stop),
   };
 }

@@ -70,8 +70,11 @@ export interface RefreshTokenStore {
   /** Revokes every live family of a user; returns the access tokens denylisted (already recorded). */
   revokeUserFamilies(userId: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
   listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
-  /** Deletes the rows of families none of whose refresh or access tokens is still within its lifetime; returns how many. */
-  pruneDeadFamilies(now: Date): Promise<number>;
+  /**
+   * Deletes the rows of families none of whose refresh or access tokens is still within its
+   * lifetime, in batches, none after `stop` has aborted; returns how many.
+   */
+  pruneDeadFamilies(now: Date, stop?: AbortSignal): Promise<number>;
 }
 
 /** Every column, named as the Prisma model names them, for plain SQL reads. */
@@ -286,9 +289,10 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       return inTransaction((tx) => revokeWhere(tx, 'userId', userId, now, reason));
     },
 
-    async pruneDeadFamilies(now) {
+    async pruneDeadFamilies(now, stop) {
       let deleted = 0;
       for (;;) {
+        if (stop?.aborted) return deleted;
         const { rowCount } = await sql.query(PRUNE_DEAD_FAMILIES, [now, PRUNE_BATCH]);
         deleted += rowCount ?? 0;
         if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;

@@ -1,5 +1,5 @@
 import type { RevokedAccessToken } from '../domain/revocation.js';
-import type { Database, DatabaseTransaction, SqlPool } from './database.js';
+import type { DatabaseTransaction, SqlPool } from './database.js';
 
 /**
  * Every revocation is recorded through this statement, one however many: a named prepared
@@ -25,6 +25,14 @@ const FIRST_UNEXPIRED = unexpiredSql('>=');
 const NEXT_UNEXPIRED = unexpiredSql('>');
 
 /** A revocation with the time it was recorded, which places it in a page of recent ones. */
+/**
+ * Revocations whose tokens have expired, deleted in batches so that a backlog (a flood of
+ * revocations, an instance that pruned nothing for days) never holds one statement past the
+ * statement timeout, which would fail every prune from then on.
+ */
+const PRUNE_EXPIRED = `DELETE FROM revocations WHERE jti IN (SELECT jti FROM revocations WHERE expires_at <= $1 LIMIT $2)`;
+const PRUNE_BATCH = 10_000;
+
 export interface RecordedRevocation extends RevokedAccessToken {
   readonly revokedAt: Date;
 }
@@ -43,11 +51,11 @@ export interface RevocationStore {
    * pass the last row of a page as `after` for the next one (to catch up Redis with writes made elsewhere).
    */
   recordedSince(since: Date, now: Date, after: RecordedRevocation | undefined, limit: number): Promise<RecordedRevocation[]>;
-  /** Deletes rows whose tokens have expired; returns how many. */
-  pruneExpired(now: Date): Promise<number>;
+  /** Deletes rows whose tokens have expired, in batches, none after `stop` has aborted; returns how many. */
+  pruneExpired(now: Date, stop?: AbortSignal): Promise<number>;
 }
 
-export function createRevocationStore(db: Database, sql: SqlPool): RevocationStore {
+export function createRevocationStore(sql: SqlPool): RevocationStore {
   return {
     async record(tokens, now, tx) {
       if (tokens.length === 0) return;
@@ -75,8 +83,14 @@ export function createRevocationStore(db: Database, sql: SqlPool): RevocationSto
       );
       return rows;
     },
-    async pruneExpired(now) {
-      return (await db.revocation.deleteMany({ where: { expiresAt: { lte: now } } })).count;
+    async pruneExpired(now, stop) {
+      let deleted = 0;
+      for (;;) {
+        if (stop?.aborted) return deleted;
+        const { rowCount } = await sql.query({ name: 'authd_prune_revocations', text: PRUNE_EXPIRED, values: [now, PRUNE_BATCH] });
+        deleted += rowCount ?? 0;
+        if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
+      }
     },
   };
 }

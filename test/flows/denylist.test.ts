@@ -52,7 +52,7 @@ const ourSubscriberIds = async () =>
 
 describe('denylist', () => {
   it('writes Postgres first and Redis second, and answers from Redis', async () => {
-    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store: createRevocationStore(live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.revoke([{ jti: 'a', expiresAt: soon(), reason: 'revoked' }]);
     expect(await testDb.query('SELECT jti, reason FROM revocations')).toEqual([{ jti: 'a', reason: 'revoked' }]);
     expect(await testRedis.client.get('authd:revoked:a')).toBe('revoked');
@@ -61,7 +61,7 @@ describe('denylist', () => {
   });
 
   it('answers from Postgres while Redis has lost its keys (a flush or restart) and is not re-seeded yet', async () => {
-    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store: createRevocationStore(live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.reseed();
     await denylist.revoke([{ jti: 'flushed', expiresAt: soon(), reason: 'revoked' }]);
     await testRedis.client.flushdb();
@@ -75,7 +75,7 @@ describe('denylist', () => {
   });
 
   it('answers from Postgres after a reconnect until its re-seed ends: a Redis restored from a snapshot has the marker but not every key', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     let openGate = () => undefined as void;
     let gate: Promise<void> = Promise.resolve();
     const gatedStore = { ...store, unexpired: async (...args: Parameters<typeof store.unexpired>) => (await gate, store.unexpired(...args)) };
@@ -96,7 +96,7 @@ describe('denylist', () => {
   });
 
   it('still records with Redis down and answers from Postgres', async () => {
-    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store: createRevocationStore(live.sql), cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock, logger: logs.logger });
     await denylist.revoke([{ jti: 'c', expiresAt: soon(), reason: 'revoked' }]);
     expect(await denylist.isRevoked('c')).toBe(true);
     expect(await denylist.isRevoked('nope')).toBe(false);
@@ -104,7 +104,7 @@ describe('denylist', () => {
   });
 
   it('answers from Postgres when Redis is connected but stops answering, instead of hanging', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     await store.record([{ jti: 'hung', expiresAt: soon(), reason: 'revoked' }], new Date());
     const { client: hung, proxy, close } = await proxiedAuthdRedis(testRedis.url);
     try {
@@ -119,7 +119,7 @@ describe('denylist', () => {
   });
 
   it('fails closed with 503 when neither Redis nor Postgres answers', async () => {
-    const denylist = createDenylist({ store: createRevocationStore(dead.db, dead.sql), cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store: createRevocationStore(dead.sql), cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock, logger: logs.logger });
     const failure = await denylist.isRevoked('a').catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(OAuthError);
     expect(failure).toMatchObject({ code: 'temporarily_unavailable', status: 503 });
@@ -135,7 +135,7 @@ describe('denylist', () => {
   });
 
   it('prunes expired revocations and re-seeds only the live ones', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     await store.record([{ jti: 'old', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
     expect(await store.pruneExpired(new Date())).toBe(1);
     expect(await testDb.query(`SELECT jti FROM revocations WHERE jti = 'old'`)).toEqual([]);
@@ -146,9 +146,23 @@ describe('denylist', () => {
   });
 });
 
+describe('pruning revocations', () => {
+  it('deletes a backlog in batches past the first, and no batch once told to stop', async () => {
+    const store = createRevocationStore(live.sql);
+    const expired = Array.from({ length: 25_000 }, (_, index) => ({ jti: `expired-${index}`, expiresAt: new Date(Date.now() - 1000), reason: 'revoked' as const }));
+    await store.record([...expired, { jti: 'live', expiresAt: soon(), reason: 'revoked' }], new Date());
+    const count = async () => (await testDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM revocations WHERE jti LIKE 'expired-%' OR jti = 'live'`))[0]!.n;
+
+    expect(await store.pruneExpired(new Date(), AbortSignal.abort())).toBe(0);
+    expect(await count()).toBe(25_001);
+    expect(await store.pruneExpired(new Date())).toBe(25_000);
+    expect(await testDb.query(`SELECT jti FROM revocations WHERE jti LIKE 'expired-%' OR jti = 'live'`)).toEqual([{ jti: 'live' }]);
+  });
+});
+
 describe('in-process copy of the denylist', () => {
   it('answers from memory once loaded, hears other instances, and survives losing its subscription', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     await store.record([{ jti: 'in-postgres-only', expiresAt: soon(), reason: 'revoked' }], new Date());
     const instanceRedis = createRedis(testRedis.url);
     const feed = createRevocationFeed(instanceRedis);
@@ -193,7 +207,7 @@ describe('in-process copy of the denylist', () => {
     let openGate = () => undefined as void;
     const gate = new Promise<void>((resolve) => (openGate = resolve));
     const gatedCache = { ...cache, isSeeded: async () => ((checks += 1), await gate, cache.isSeeded()) };
-    const denylist = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: gatedCache, feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    const denylist = createDenylist({ store: createRevocationStore(live.sql), cache: gatedCache, feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.reseed();
     const first = denylist.sync();
     const meanwhile = [denylist.sync(), denylist.sync(), denylist.sync()];
@@ -206,7 +220,7 @@ describe('in-process copy of the denylist', () => {
   });
 
   it('loads its copy once at a time: a sync while the first load runs starts no other', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     let pagesAsked = 0;
     let openGate = () => undefined as void;
     let gate: Promise<void> = Promise.resolve();
@@ -234,7 +248,7 @@ describe('in-process copy of the denylist', () => {
   it('drops its copy past its size bound, answers from Redis, and loads again only after the retry time', async () => {
     let nowMs = Date.now();
     const movingClock = { now: () => nowMs };
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     let pagesRead = 0;
     const countingStore = { ...store, unexpired: (...args: Parameters<typeof store.unexpired>) => ((pagesRead += 1), store.unexpired(...args)) };
     const [{ live: unexpired }] = (await testDb.query<{ live: number }>('SELECT count(*)::int AS live FROM revocations WHERE expires_at > now()')) as [{ live: number }];
@@ -283,7 +297,7 @@ describe('in-process copy of the denylist', () => {
   it('ignores messages on its channel that are not revocations', async () => {
     const instanceRedis = createRedis(testRedis.url);
     const feed = createRevocationFeed(instanceRedis);
-    const instance = createDenylist({ store: createRevocationStore(live.db, live.sql), cache: createDenylistCache(instanceRedis), feed, clock, logger: logs.logger });
+    const instance = createDenylist({ store: createRevocationStore(live.sql), cache: createDenylistCache(instanceRedis), feed, clock, logger: logs.logger });
     try {
       instance.follow();
       await eventually(() => instance.copyState().complete);
@@ -312,7 +326,7 @@ describe('catching Redis up from Postgres', () => {
   });
 
   it('writes the recent revocations whose keys Redis lacks, and leaves the others alone', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.reseed();
     await denylist.revoke([
@@ -336,7 +350,7 @@ describe('catching Redis up from Postgres', () => {
   });
 
   it('re-seeds Redis and loads the in-process copy through every page of the unexpired revocations', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     const recorded = tokens('seed', 2500);
     await store.record(recorded, new Date());
     await store.record([{ jti: 'expired', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
@@ -362,7 +376,7 @@ describe('catching Redis up from Postgres', () => {
   });
 
   it('does not mark Redis seeded when it was flushed during the re-seed, and re-seeds at the next sync', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     const recorded = tokens('flushed', 1500);
     await store.record(recorded, new Date());
     let flushed = false;
@@ -390,7 +404,7 @@ describe('catching Redis up from Postgres', () => {
   });
 
   it('pages through more recent revocations than one page holds, in (revoked_at, jti) order, ties included', async () => {
-    const store = createRevocationStore(live.db, live.sql);
+    const store = createRevocationStore(live.sql);
     const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.reseed();
     const recorded = tokens('bulk', 2500);

@@ -13,7 +13,7 @@ let userId: string;
 beforeAll(async () => {
   testDb = await createTestDatabase();
   connections = connectDatabase(testDb.url, { poolSize: 3 });
-  store = createRefreshTokenStore(connections.db, connections.sql, createRevocationStore(connections.db, connections.sql));
+  store = createRefreshTokenStore(connections.db, connections.sql, createRevocationStore(connections.sql));
   userId = randomUUID();
   await testDb.query(`INSERT INTO users (id, username, username_normalized, password_hash, updated_at) VALUES ($1, 'alice', 'alice', 'x', now())`, [userId]);
   await testDb.query(`INSERT INTO clients (client_id, name, grant_types, updated_at) VALUES ('web', 'web', '{refresh_token}', now())`);
@@ -232,5 +232,12 @@ describe('pruning', () => {
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [accessTokenLive])).toHaveLength(1);
     expect(await testDb.query<{ n: number }>('SELECT count(*)::int AS n FROM refresh_tokens')).toEqual([{ n: before[0]!.n - 2 }]);
     expect(await store.pruneDeadFamilies(new Date())).toBe(0);
+  });
+
+  it('deletes nothing once told to stop (a shutdown)', async () => {
+    const dead = randomUUID();
+    await insertToken(testDb, dead, false, -HOUR_MS);
+    expect(await store.pruneDeadFamilies(new Date(), AbortSignal.abort())).toBe(0);
+    expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [dead])).toHaveLength(1);
   });
 });
