@@ -72,25 +72,38 @@ export interface IdleCost {
   readonly cpuMillisPerSecond: number;
 }
 
-/** The voluntary context switches of a process's main thread so far: each is a sleep, so each wake-up follows one. */
-function mainThreadSleeps(pid: number): number {
+/**
+ * A process's main thread as the scheduler counts it: nanoseconds run (`schedstat`, exact, where
+ * `stat` counts 10 ms ticks) and voluntary context switches (each a sleep, so each wake-up
+ * follows one). NaN without /proc.
+ */
+function mainThreadSchedule(pid: number): { readonly runNanos: number; readonly sleeps: number } {
   try {
-    return Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`/proc/${pid}/task/${pid}/status`, 'utf8'))?.[1] ?? Number.NaN);
+    const task = `/proc/${pid}/task/${pid}`;
+    const runNanos = Number(readFileSync(`${task}/schedstat`, 'utf8').split(' ')[0]);
+    const sleeps = Number(/^voluntary_ctxt_switches:\s+(\d+)$/m.exec(readFileSync(`${task}/status`, 'utf8'))?.[1] ?? Number.NaN);
+    return { runNanos, sleeps };
   } catch {
-    return Number.NaN;
+    return { runNanos: Number.NaN, sleeps: Number.NaN };
   }
 }
 
 /**
- * The main thread's wake-ups and CPU time while nobody sends requests: timers that wake an idle
- * server also take their share of the core from its argon2 work under load. NaN without /proc.
+ * The main thread's wake-ups and CPU time while nobody sends requests, once the start-up work has
+ * settled: timers that wake an idle server also take their share of the core from its argon2
+ * work under load. V8's memory-reducing GC, some seconds after start, can fall in the window.
  */
 export async function idleCost(pid: number | undefined, seconds: number): Promise<IdleCost> {
   if (pid === undefined) return { seconds, wakeUpsPerSecond: Number.NaN, cpuMillisPerSecond: Number.NaN };
-  const [sleepsBefore, cpuBefore] = [mainThreadSleeps(pid), mainThreadCpuMicros(pid)];
+  await waitForIdle(pid);
+  const before = mainThreadSchedule(pid);
   await sleep(seconds * 1000);
-  const [sleepsAfter, cpuAfter] = [mainThreadSleeps(pid), mainThreadCpuMicros(pid)];
-  return { seconds, wakeUpsPerSecond: roundRate((sleepsAfter - sleepsBefore) / seconds), cpuMillisPerSecond: roundRate((cpuAfter - cpuBefore) / 1000 / seconds) };
+  const after = mainThreadSchedule(pid);
+  return {
+    seconds,
+    wakeUpsPerSecond: roundRate((after.sleeps - before.sleeps) / seconds),
+    cpuMillisPerSecond: Math.round((after.runNanos - before.runNanos) / 1e5 / seconds) / 10,
+  };
 }
 
 /**

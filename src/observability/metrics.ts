@@ -25,17 +25,9 @@ export interface MetricsOptions {
   readonly logOutput?: Pick<LogOutput, 'droppedLines' | 'failedWrites'>;
 }
 
-/**
- * How often the event-loop-lag histogram (authd_nodejs_eventloop_lag_*) takes a sample. Each
- * sample is a timer that wakes the event loop: prom-client's default of 10 ms woke an idle authd
- * 100 times a second and cost it ~14 ms of CPU a second, and a busy one a share of the core its
- * argon2 work runs on. At 100 ms a 15 s scrape still holds ~150 samples.
- */
-const EVENT_LOOP_SAMPLE_MS = 100;
-
 export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }: MetricsOptions = {}): Metrics {
   const registry = new Registry();
-  if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'authd_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
+  if (defaultMetrics) collectDefaultMetrics({ register: registry, prefix: 'authd_' });
   const registers = [registry];
   if (denylistCopy !== undefined) {
     new Gauge({
