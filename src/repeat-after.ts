@@ -12,7 +12,8 @@ export function repeatAfter(ms: number, work: (signal: AbortSignal) => Promise<u
   let timer: NodeJS.Timeout;
   let running: Promise<void> | undefined;
   const run = () => {
-    running = work(stopping.signal).then(
+    // Through a promise, so that work that throws before it returns one ends a run like a rejection.
+    running = Promise.resolve(stopping.signal).then(work).then(
       () => undefined,
       () => undefined,
     );

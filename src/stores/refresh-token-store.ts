@@ -133,7 +133,8 @@ const ROTATE_LIVE = `
  * is dead once every one of its refresh tokens and every access token issued with them has
  * expired: nothing of it can be refreshed, and nothing of it is left to denylist when the user is
  * disabled or the family revoked (an access token can outlive its refresh token by up to its TTL).
- * Batched, so a backlog never holds one long statement.
+ * Batched, so a backlog never holds one long statement; SKIP LOCKED, so instances pruning at once
+ * take different rows rather than one finding the other's batch gone and stopping early.
  */
 const PRUNE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid IN (
   SELECT t.ctid FROM refresh_tokens t
@@ -141,7 +142,7 @@ const PRUNE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid IN (
     AND NOT EXISTS (
       SELECT 1 FROM refresh_tokens other
       WHERE other.family_id = t.family_id AND (other.expires_at > $1 OR other.access_token_expires_at > $1))
-  LIMIT $2)`;
+  LIMIT $2 FOR UPDATE OF t SKIP LOCKED)`;
 const PRUNE_BATCH = 10_000;
 
 /** What a revocation selects the tokens by, and the column that holds it. */

@@ -24,15 +24,19 @@ const unexpiredSql = (comparison: '>=' | '>') => `SELECT jti, expires_at AS "exp
 const FIRST_UNEXPIRED = unexpiredSql('>=');
 const NEXT_UNEXPIRED = unexpiredSql('>');
 
-/** A revocation with the time it was recorded, which places it in a page of recent ones. */
 /**
  * Revocations whose tokens have expired, deleted in batches so that a backlog (a flood of
  * revocations, an instance that pruned nothing for days) never holds one statement past the
- * statement timeout, which would fail every prune from then on.
+ * statement timeout, which would fail every prune from then on. SKIP LOCKED: instances pruning at
+ * once take different rows, instead of one waiting for the other's batch and, finding nothing
+ * left of it, stopping with the backlog still there. Sent unnamed: a generic plan, which a named
+ * statement may settle on, cannot see how few rows LIMIT asks for.
  */
-const PRUNE_EXPIRED = `DELETE FROM revocations WHERE jti IN (SELECT jti FROM revocations WHERE expires_at <= $1 LIMIT $2)`;
+const PRUNE_EXPIRED = `DELETE FROM revocations WHERE jti IN (
+  SELECT jti FROM revocations WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`;
 const PRUNE_BATCH = 10_000;
 
+/** A revocation with the time it was recorded, which places it in a page of recent ones. */
 export interface RecordedRevocation extends RevokedAccessToken {
   readonly revokedAt: Date;
 }
@@ -87,7 +91,7 @@ export function createRevocationStore(sql: SqlPool): RevocationStore {
       let deleted = 0;
       for (;;) {
         if (stop?.aborted) return deleted;
-        const { rowCount } = await sql.query({ name: 'authd_prune_revocations', text: PRUNE_EXPIRED, values: [now, PRUNE_BATCH] });
+        const { rowCount } = await sql.query(PRUNE_EXPIRED, [now, PRUNE_BATCH]);
         deleted += rowCount ?? 0;
         if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
       }

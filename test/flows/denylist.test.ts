@@ -147,7 +147,7 @@ describe('denylist', () => {
 });
 
 describe('pruning revocations', () => {
-  it('deletes a backlog in batches past the first, and no batch once told to stop', async () => {
+  it('deletes a backlog in batches, and no further batch once told to stop', async () => {
     const store = createRevocationStore(live.sql);
     const expired = Array.from({ length: 25_000 }, (_, index) => ({ jti: `expired-${index}`, expiresAt: new Date(Date.now() - 1000), reason: 'revoked' as const }));
     await store.record([...expired, { jti: 'live', expiresAt: soon(), reason: 'revoked' }], new Date());
@@ -155,7 +155,20 @@ describe('pruning revocations', () => {
 
     expect(await store.pruneExpired(new Date(), AbortSignal.abort())).toBe(0);
     expect(await count()).toBe(25_001);
-    expect(await store.pruneExpired(new Date())).toBe(25_000);
+    // Told to stop while its first batch runs: that batch ends, no other starts.
+    const stop = new AbortController();
+    const stoppingAfterOneStatement = new Proxy(live.sql, {
+      get: (pool, property, receiver) =>
+        property === 'query'
+          ? (...args: unknown[]) => {
+              stop.abort();
+              return Reflect.apply(pool.query, pool, args) as unknown;
+            }
+          : Reflect.get(pool, property, receiver),
+    });
+    expect(await createRevocationStore(stoppingAfterOneStatement).pruneExpired(new Date(), stop.signal)).toBe(10_000);
+    expect(await count()).toBe(15_001);
+    expect(await store.pruneExpired(new Date())).toBe(15_000);
     expect(await testDb.query(`SELECT jti FROM revocations WHERE jti LIKE 'expired-%' OR jti = 'live'`)).toEqual([{ jti: 'live' }]);
   });
 });
