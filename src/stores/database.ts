@@ -67,3 +67,20 @@ export function connectDatabase(databaseUrl: string, { poolSize = 10, queryTimeo
 export async function pingDatabase(sql: SqlPool): Promise<void> {
   await sql.query('SELECT 1');
 }
+
+/** Rows a prune deletes per statement: a backlog never makes one long statement. */
+export const PRUNE_BATCH = 10_000;
+
+/**
+ * Runs `deleteBatch` (a DELETE of at most $2 rows, dead as of $1) until a batch deletes fewer than
+ * PRUNE_BATCH rows, starting none once `stop` has aborted; returns how many rows went.
+ */
+export async function deleteInBatches(sql: SqlPool, deleteBatch: string, now: Date, stop: AbortSignal | undefined): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    if (stop?.aborted) return deleted;
+    const { rowCount } = await sql.query(deleteBatch, [now, PRUNE_BATCH]);
+    deleted += rowCount ?? 0;
+    if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
+  }
+}

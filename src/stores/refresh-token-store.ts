@@ -1,7 +1,7 @@
 import type { NewRefreshToken, RefreshTokenRecord } from '../domain/refresh-token.js';
 import type { RevocationReason, RevokedAccessToken } from '../domain/revocation.js';
 import type { RefreshToken as RefreshTokenRow } from '../generated/prisma/client.js';
-import type { Database, DatabaseTransaction, SqlPool } from './database.js';
+import { deleteInBatches, type Database, type DatabaseTransaction, type SqlPool } from './database.js';
 import { isTransactionConflict } from './prisma-errors.js';
 import type { RevocationStore } from './revocation-store.js';
 
@@ -143,7 +143,6 @@ const PRUNE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid IN (
       SELECT 1 FROM refresh_tokens other
       WHERE other.family_id = t.family_id AND (other.expires_at > $1 OR other.access_token_expires_at > $1))
   LIMIT $2 FOR UPDATE OF t SKIP LOCKED)`;
-const PRUNE_BATCH = 10_000;
 
 /** What a revocation selects the tokens by, and the column that holds it. */
 type RevokedBy = 'id' | 'familyId' | 'userId';
@@ -290,14 +289,8 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       return inTransaction((tx) => revokeWhere(tx, 'userId', userId, now, reason));
     },
 
-    async pruneDeadFamilies(now, stop) {
-      let deleted = 0;
-      for (;;) {
-        if (stop?.aborted) return deleted;
-        const { rowCount } = await sql.query(PRUNE_DEAD_FAMILIES, [now, PRUNE_BATCH]);
-        deleted += rowCount ?? 0;
-        if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
-      }
+    pruneDeadFamilies(now, stop) {
+      return deleteInBatches(sql, PRUNE_DEAD_FAMILIES, now, stop);
     },
 
     listUserFamilies(userId, now) {

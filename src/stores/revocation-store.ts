@@ -1,5 +1,5 @@
 import type { RevokedAccessToken } from '../domain/revocation.js';
-import type { DatabaseTransaction, SqlPool } from './database.js';
+import { deleteInBatches, type DatabaseTransaction, type SqlPool } from './database.js';
 
 /**
  * Every revocation is recorded through this statement, one however many: a named prepared
@@ -34,7 +34,6 @@ const NEXT_UNEXPIRED = unexpiredSql('>');
  */
 const PRUNE_EXPIRED = `DELETE FROM revocations WHERE jti IN (
   SELECT jti FROM revocations WHERE expires_at <= $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`;
-const PRUNE_BATCH = 10_000;
 
 /** A revocation with the time it was recorded, which places it in a page of recent ones. */
 export interface RecordedRevocation extends RevokedAccessToken {
@@ -87,14 +86,8 @@ export function createRevocationStore(sql: SqlPool): RevocationStore {
       );
       return rows;
     },
-    async pruneExpired(now, stop) {
-      let deleted = 0;
-      for (;;) {
-        if (stop?.aborted) return deleted;
-        const { rowCount } = await sql.query(PRUNE_EXPIRED, [now, PRUNE_BATCH]);
-        deleted += rowCount ?? 0;
-        if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
-      }
+    pruneExpired(now, stop) {
+      return deleteInBatches(sql, PRUNE_EXPIRED, now, stop);
     },
   };
 }
