@@ -150,7 +150,7 @@ try {
   };
   // Before any load and before the peers start, so that nothing but authd's own timers wakes it.
   log('measuring authd idle');
-  const idle = await idleCost(authd.pid, values.quick ? 3 : 10);
+  const idle = await idleCost(authd.pid, values.quick ? 1 : 10);
   // --only NAME measures the authd rows whose name contains NAME and skips the peers (for profiling).
   // The peers run beside authd from the start, so that the authd rows of a comparison can be
   // measured in turns with the peer rows they are compared with.
