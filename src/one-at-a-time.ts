@@ -8,6 +8,8 @@ export interface SerialTask {
   run(): Promise<void>;
   /** Whether a run is going. */
   isRunning(): boolean;
+  /** Resolves once no run is going or waiting (at once when none is), however they end. */
+  settled(): Promise<void>;
 }
 
 const ignore = () => undefined;
@@ -26,5 +28,8 @@ export function oneAtATime(task: () => Promise<void>): SerialTask {
     });
     return waiting;
   };
-  return { run, isRunning: () => running !== undefined };
+  const settled = async () => {
+    for (let going = waiting ?? running; going !== undefined; going = waiting ?? running) await going.then(ignore, ignore);
+  };
+  return { run, isRunning: () => running !== undefined, settled };
 }

@@ -147,11 +147,12 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   ];
   /**
    * Ends the keyring's reloads and the periodic work (a prune stops after its running batch): at
-   * shutdown, and when start-up fails past this point. Resolves once no periodic run is left.
+   * shutdown, and when start-up fails past this point. Resolves once no periodic run, re-seed or
+   * load of the denylist's copy is left.
    */
   const stopBackgroundWork = (): Promise<unknown> => {
     keyring.stop();
-    return Promise.all(periodicWork.map((stop) => stop()));
+    return Promise.all([...periodicWork.map((stop) => stop()), denylist.settled()]);
   };
 
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
@@ -168,7 +169,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       server.once('error', (error: NodeJS.ErrnoException) => reject(listenRefusal(error, config)));
     });
   } catch (error) {
-    await stopBackgroundWork();
+    await settlesWithin(stopBackgroundWork(), DRAIN_TIMEOUT_MS);
     await data.close();
     throw error;
   }
@@ -187,9 +188,9 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       const force = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS).unref();
       await closed;
       clearTimeout(force);
-      // Periodic work still running (a sync's pages, a prune's batch) gets what is left of the
-      // drain time, so a shutdown stays within it; whatever runs on fails with its connections.
-      if (!(await settlesWithin(backgroundStopped, drainEnds - Date.now()))) logger.warn('periodic work still running at shutdown; stopping it');
+      // Background work still running (a sync's pages, a re-seed, a prune's batch) gets what is
+      // left of the drain time, so a shutdown stays within it; whatever runs on fails with its connections.
+      if (!(await settlesWithin(backgroundStopped, drainEnds - Date.now()))) logger.warn('background work still running at shutdown; stopping it');
       await data.close();
     },
   };

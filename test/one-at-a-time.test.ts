@@ -38,4 +38,21 @@ describe('oneAtATime', () => {
     runs[1]!.end();
     await expect(second).resolves.toBeUndefined();
   });
+
+  it('is settled once the going run and the one waiting have ended, however they ended', async () => {
+    const { runs, task } = controlledTask();
+    const serial = oneAtATime(task);
+    await serial.settled();
+    const first = serial.run().catch(() => undefined);
+    const second = serial.run();
+    let done = false;
+    const quiet = serial.settled().then(() => (done = true));
+    runs[0]!.end(new Error('Postgres went away'));
+    await first;
+    await settled();
+    expect([runs.length, done]).toEqual([2, false]);
+    runs[1]!.end();
+    await Promise.all([second, quiet]);
+    expect(done).toBe(true);
+  });
 });

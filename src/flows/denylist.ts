@@ -51,6 +51,11 @@ export interface Denylist {
    * Redis at the time).
    */
   sync(): Promise<void>;
+  /**
+   * Resolves once no re-seed, load of the copy or sync is running or waiting: at shutdown, before
+   * the connections they use are closed.
+   */
+  settled(): Promise<void>;
   /** Deletes the revocations of expired tokens; none after `stop` has aborted. */
   pruneExpired(stop?: AbortSignal): Promise<number>;
 }
@@ -117,7 +122,18 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   let reseeds = 0;
   let reseedsRunning = 0;
 
-  const reseed = async () => {
+  /** The re-seeds running, for `settled`. */
+  const reseedsGoing = new Set<Promise<number>>();
+  const reseed = () => {
+    const going = reseedOnce();
+    reseedsGoing.add(going);
+    void going.then(
+      () => reseedsGoing.delete(going),
+      () => reseedsGoing.delete(going),
+    );
+    return going;
+  };
+  const reseedOnce = async () => {
     const mine = (reseeds += 1);
     seededSinceConnect = false;
     reseedsRunning += 1;
@@ -239,6 +255,9 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     copyState: () => ({ complete: copy.isComplete(), size: copy.size() }),
     reseed,
     sync: syncs.run,
+    async settled() {
+      await Promise.all([syncs.settled(), loads.settled(), ...[...reseedsGoing].map((going) => going.catch(() => undefined))]);
+    },
     pruneExpired: (stop) => store.pruneExpired(now(), stop),
   };
 }

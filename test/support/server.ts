@@ -26,6 +26,7 @@ export interface TestServerOptions {
   readonly clock?: Clock;
   readonly passwordQueue?: ServerOptions['passwordQueue'];
   readonly requestTimeoutMs?: number;
+  readonly denylistSyncMs?: number;
   /**
    * Another instance of the same deployment: this server shares that one's database, Redis db and
    * keys directory, which stay that server's to remove (this one's `stop` only shuts it down).
@@ -57,6 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.passwordQueue ? { passwordQueue: options.passwordQueue } : {}),
     ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
+    ...(options.denylistSyncMs ? { denylistSyncMs: options.denylistSyncMs } : {}),
   });
   const { port } = running.server.address() as AddressInfo;
   return {
