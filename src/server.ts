@@ -152,6 +152,8 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
    */
   const stopBackgroundWork = (): Promise<unknown> => {
     keyring.stop();
+    data.redis.off('ready', reseedDenylist);
+    denylist.stop();
     return Promise.all([...periodicWork.map((stop) => stop()), denylist.settled()]);
   };
 
@@ -189,8 +191,9 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       await closed;
       clearTimeout(force);
       // Background work still running (a sync's pages, a re-seed, a prune's batch) gets what is
-      // left of the drain time, so a shutdown stays within it; whatever runs on fails with its connections.
-      if (!(await settlesWithin(backgroundStopped, drainEnds - Date.now()))) logger.warn('background work still running at shutdown; stopping it');
+      // left of the drain time. Past it the connections are closed: what runs on fails, though
+      // closing Postgres still waits for a statement in progress (30 s at most, its timeout).
+      if (!(await settlesWithin(backgroundStopped, drainEnds - Date.now()))) logger.warn('background work still running at shutdown; closing its connections');
       await data.close();
     },
   };

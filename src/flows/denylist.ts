@@ -51,9 +51,11 @@ export interface Denylist {
    * Redis at the time).
    */
   sync(): Promise<void>;
+  /** At shutdown: no re-seed or load of the copy starts from now on (a Redis reconnect, a subscription). */
+  stop(): void;
   /**
-   * Resolves once no re-seed, load of the copy or sync is running or waiting: at shutdown, before
-   * the connections they use are closed.
+   * Resolves once no re-seed, load of the copy or sync is running or waiting: at shutdown, after
+   * `stop`, before the connections they use are closed.
    */
   settled(): Promise<void>;
   /** Deletes the revocations of expired tokens; none after `stop` has aborted. */
@@ -124,7 +126,9 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
 
   /** The re-seeds running, for `settled`. */
   const reseedsGoing = new Set<Promise<number>>();
+  let stopped = false;
   const reseed = () => {
+    if (stopped) return Promise.resolve(0);
     const going = reseedOnce();
     reseedsGoing.add(going);
     void going.then(
@@ -241,6 +245,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
       feed.follow({
         subscribed() {
           subscribed = true;
+          if (stopped) return;
           loads.run().catch((error: unknown) => logger.warn({ err: describeError(error) }, 'denylist: loading the in-process copy failed; retrying at the next sync'));
         },
         lost() {
@@ -255,8 +260,14 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     copyState: () => ({ complete: copy.isComplete(), size: copy.size() }),
     reseed,
     sync: syncs.run,
+    stop() {
+      stopped = true;
+    },
     async settled() {
-      await Promise.all([syncs.settled(), loads.settled(), ...[...reseedsGoing].map((going) => going.catch(() => undefined))]);
+      // Again while anything runs: a sync that was running may have started a re-seed or a load.
+      while (reseedsGoing.size > 0 || syncs.isRunning() || loads.isRunning()) {
+        await Promise.all([syncs.settled(), loads.settled(), ...[...reseedsGoing].map((going) => going.catch(() => undefined))]);
+      }
     },
     pruneExpired: (stop) => store.pruneExpired(now(), stop),
   };

@@ -146,6 +146,19 @@ describe('denylist', () => {
   });
 });
 
+describe('stopping the denylist (shutdown)', () => {
+  it('starts no re-seed once stopped, as a Redis reconnect during shutdown would, and is settled', async () => {
+    const store = createRevocationStore(live.sql);
+    await store.record([{ jti: 'recorded-late', expiresAt: soon(), reason: 'revoked' }], new Date());
+    await testRedis.client.flushdb();
+    const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    denylist.stop();
+    expect(await denylist.reseed()).toBe(0);
+    await denylist.settled();
+    expect(await testRedis.client.keys('*')).toEqual([]);
+  });
+});
+
 describe('pruning revocations', () => {
   it('deletes a backlog in batches, and no further batch once told to stop', async () => {
     const store = createRevocationStore(live.sql);
