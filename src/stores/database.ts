@@ -69,7 +69,7 @@ export async function pingDatabase(sql: SqlPool): Promise<void> {
 }
 
 /** Rows a prune deletes per statement: a backlog never makes one long statement. */
-export const PRUNE_BATCH = 10_000;
+const PRUNE_BATCH = 10_000;
 
 /**
  * Runs `deleteBatch` (a DELETE of at most $2 rows, dead as of $1) until a batch deletes fewer than
