@@ -122,9 +122,11 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
    */
   let seededSinceConnect = false;
   let reseeds = 0;
-  let reseedsRunning = 0;
 
-  /** The re-seeds running, for `settled`. */
+  /**
+   * The re-seeds running: a sync re-seeds when none runs and none has ended since the connection
+   * (one failed, or none ran); `settled` waits for them.
+   */
   const reseedsGoing = new Set<Promise<number>>();
   let stopped = false;
   const reseed = () => {
@@ -140,20 +142,15 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   const reseedOnce = async () => {
     const mine = (reseeds += 1);
     seededSinceConnect = false;
-    reseedsRunning += 1;
-    try {
-      const seeding = await cache.beginSeeding();
-      const count = await eachUnexpiredPage(restoreMissing);
-      if (await cache.markSeeded(seeding)) {
-        if (mine === reseeds) seededSinceConnect = true;
-        logger.info({ count }, 'denylist: Redis seeded from Postgres');
-      } else {
-        logger.warn({ count }, 'denylist: Redis was flushed during the re-seed; re-seeding again at the next sync');
-      }
-      return count;
-    } finally {
-      reseedsRunning -= 1;
+    const seeding = await cache.beginSeeding();
+    const count = await eachUnexpiredPage(restoreMissing);
+    if (await cache.markSeeded(seeding)) {
+      if (mine === reseeds) seededSinceConnect = true;
+      logger.info({ count }, 'denylist: Redis seeded from Postgres');
+    } else {
+      logger.warn({ count }, 'denylist: Redis was flushed during the re-seed; re-seeding again at the next sync');
     }
+    return count;
   };
 
   /** When a sync first found the copy overflowed, since its last load began. */
@@ -203,7 +200,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
 
   const syncOnce = async () => {
     const started = clock.now();
-    const unconfirmed = !seededSinceConnect && reseedsRunning === 0; // a re-seed failed, or none ran
+    const unconfirmed = !seededSinceConnect && reseedsGoing.size === 0; // a re-seed failed, or none ran
     try {
       if (unconfirmed || !(await cache.isSeeded())) await reseed();
       else await catchUp(new Date(lastSync - CATCH_UP_MARGIN_MS));
