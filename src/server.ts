@@ -21,6 +21,7 @@ import { createMetrics } from './observability/metrics.js';
 import { argon2Workers, threadpoolSizeFor } from './passwords/argon2-workers.js';
 import { createPasswordHasher } from './passwords/password-hasher.js';
 import { repeatAfter } from './repeat-after.js';
+import { settlesWithin } from './settles-within.js';
 import { cachedClientLookup, cachedScopesInUse } from './stores/cached-client-lookup.js';
 import { pingDatabase } from './stores/database.js';
 import { pingRedis, redisReady } from './stores/redis.js';
@@ -197,17 +198,6 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       await data.close();
     },
   };
-}
-
-/** Whether `promise` settles within `ms` (at once when `ms` is not positive and it has not). */
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timedOut = new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), Math.max(0, ms))));
-  try {
-    return await Promise.race([promise.then(() => true, () => true), timedOut]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Why authd cannot listen, as a configuration error naming the variable to change; other errors as they are. */

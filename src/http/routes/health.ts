@@ -1,4 +1,5 @@
 import type { RouterInstance } from '@koa/router';
+import { settlesWithin } from '../../settles-within.js';
 
 /** One readiness dependency: resolves when healthy, rejects (or times out) when not. */
 export interface ReadinessCheck {
@@ -28,17 +29,11 @@ export function healthRoutes(router: RouterInstance, checks: readonly ReadinessC
     });
 }
 
+/** Whether a check resolves within CHECK_TIMEOUT_MS; one that throws, rejects or times out fails. */
 async function passes(check: () => Promise<void>): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error('timed out')), CHECK_TIMEOUT_MS);
-  });
-  try {
-    await Promise.race([check(), timeout]);
-    return true;
-  } catch {
-    return false;
-  } finally {
-    clearTimeout(timer);
-  }
+  const passing = Promise.resolve().then(check).then(
+    () => true,
+    () => false,
+  );
+  return (await settlesWithin(passing, CHECK_TIMEOUT_MS)) && (await passing);
 }
