@@ -146,9 +146,17 @@ const PRUNE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid IN (
 
 /** What a revocation selects the tokens by, and the column that holds it. */
 type RevokedBy = 'id' | 'familyId' | 'userId';
-/** Revokes the unrevoked tokens selected by $1 at the time $2, one statement however many; returns their access tokens. */
+/**
+ * Revokes the tokens selected by $1 at the time $2 that a revocation changes anything for, one
+ * statement however many; returns their access tokens. Those are the live tokens and the spent
+ * ones whose access token has not expired. A spent token whose access token has expired is left
+ * as it is: no rotation takes a spent token, and its access token needs no denylisting. Presented
+ * again, it is reuse. So a revocation writes a family's last access-token lifetime of rotations,
+ * not its whole history: a month of rotations every 15 minutes is ~2,900 rows, and a user's
+ * families add up.
+ */
 const revokeUnrevokedSql = (column: string) => `UPDATE refresh_tokens SET revoked_at = $2
-  WHERE ${column} = $1::uuid AND revoked_at IS NULL
+  WHERE ${column} = $1::uuid AND revoked_at IS NULL AND (used_at IS NULL OR access_token_expires_at > $2)
   RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`;
 const REVOKE_UNREVOKED: Record<RevokedBy, string> = {
   id: revokeUnrevokedSql('id'),
@@ -186,10 +194,11 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
   };
 
   /**
-   * Marks the unrevoked tokens of a token, a family or a user revoked and records the unexpired
-   * access tokens issued with them, a statement for each however many there are: a thief who
-   * rotates a stolen token for a minute grows its family by ~100,000 rows, and reuse detection
-   * must still revoke them all inside its transaction (row by row through Prisma it took 30 s).
+   * Marks the tokens of a token, a family or a user revoked (those revokeUnrevokedSql selects) and
+   * records the unexpired access tokens issued with them, a statement for each however many there
+   * are: a thief who rotates a stolen token for a minute grows its family by ~100,000 rows, each
+   * with a live access token, and reuse detection must still revoke them all inside its
+   * transaction (row by row through Prisma it took 30 s).
    *
    * Repeated until a pass finds nothing: a rotation running at the same moment holds the row lock
    * of the token it spends, so the update waits for it, but the successor it inserts is not in this

@@ -77,6 +77,30 @@ describe('revoking a family', () => {
   });
 });
 
+describe('revoking a family with a history', () => {
+  it('writes its live token and the spent ones whose access token is live, and leaves the rest of its history alone', async () => {
+    const familyId = randomUUID();
+    const spentLongAgo = await Promise.all([1, 2, 3].map(() => insertToken(testDb, familyId, true, HOUR_MS, -60_000)));
+    const spentRecently = await Promise.all([1, 2].map(() => insertToken(testDb, familyId, true)));
+    const live = await insertToken(testDb, familyId, false);
+
+    const denied = await store.withLockedToken(spentLongAgo[0]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
+
+    const written = [...spentRecently, live];
+    expect(denied.map(({ jti }) => jti).sort()).toEqual(written.map(({ jti }) => jti).sort());
+    const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
+    expect(new Map(rows.map(({ id, revoked }) => [id, revoked]))).toEqual(
+      new Map([...spentLongAgo.map(({ id }) => [id, false] as const), ...written.map(({ id }) => [id, true] as const)]),
+    );
+    const recorded = await testDb.query<{ jti: string }>('SELECT jti FROM revocations WHERE jti = ANY($1::text[]) ORDER BY jti', [
+      [...spentLongAgo, ...written].map(({ jti }) => jti),
+    ]);
+    expect(recorded.map(({ jti }) => jti)).toEqual(written.map(({ jti }) => jti).sort());
+    // A second revocation finds nothing left to write.
+    expect(await store.withLockedToken(spentLongAgo[1]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'))).toEqual([]);
+  });
+});
+
 describe('revoking a family that a thief has grown', () => {
   /** Rotations a stolen token can make in a minute or two, each with an access token still live. */
   const ROTATIONS = 150_000;
