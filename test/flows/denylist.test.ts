@@ -8,6 +8,7 @@ import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { captureLogs } from '../support/logs.js';
 import { closedPort } from '../support/net.js';
+import { explainingDeletes, rowsToDelete } from '../support/plans.js';
 import { leaseAuthdRedis, proxiedAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 let testDb: TestDatabase;
@@ -181,8 +182,12 @@ describe('pruning revocations', () => {
     });
     expect(await createRevocationStore(stoppingAfterOneStatement).pruneExpired(new Date(), stop.signal)).toBe(10_000);
     expect(await count()).toBe(15_001);
-    expect(await store.pruneExpired(new Date())).toBe(15_000);
+    const explaining = explainingDeletes(live.sql);
+    expect(await createRevocationStore(explaining.pool).pruneExpired(new Date())).toBe(15_000);
     expect(await testDb.query(`SELECT jti FROM revocations WHERE jti LIKE 'expired-%' OR jti = 'live'`)).toEqual([{ jti: 'live' }]);
+    // Each batch fetches its rows by address, never by a join over the whole table (a scan of every row for each batch).
+    expect(explaining.plans).toHaveLength(2);
+    for (const plan of explaining.plans) expect(rowsToDelete(plan)).toMatchObject({ 'Node Type': 'Tid Scan', 'Relation Name': 'revocations' });
   });
 });
 

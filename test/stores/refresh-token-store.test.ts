@@ -4,6 +4,7 @@ import { connectDatabase, type DatabaseConnections } from '../../src/stores/data
 import { createRefreshTokenStore, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { explainingDeletes, rowsToDelete } from '../support/plans.js';
 
 let testDb: TestDatabase;
 let connections: DatabaseConnections;
@@ -248,9 +249,21 @@ describe('pruning', () => {
     // Refresh token expired at the family's end, its access token not yet: still to be denylisted on revocation.
     const accessTokenLive = randomUUID();
     await insertToken(testDb, accessTokenLive, false, -60_000, 600_000);
+    // A table of some size, where a join over all of it would cost more than fetching the batch's rows.
+    await testDb.query(
+      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
+         family_expires_at, used_at, access_token_jti, access_token_expires_at)
+       SELECT gen_random_uuid(), 'kept-' || n, $1, $2, 'web', 'https://api.example.test', now(), now() + interval '1 hour',
+         now() + interval '1 hour', now(), 'kept-jti-' || n, now() - interval '1 hour'
+       FROM generate_series(1, 20000) AS n`,
+      [randomUUID(), userId],
+    );
     const before = await testDb.query<{ n: number }>('SELECT count(*)::int AS n FROM refresh_tokens');
 
-    expect(await store.pruneDeadFamilies(new Date())).toBe(2);
+    const explaining = explainingDeletes(connections.sql);
+    expect(await createRefreshTokenStore(connections.db, explaining.pool, createRevocationStore(connections.sql)).pruneDeadFamilies(new Date())).toBe(2);
+    // The batch fetches its rows by address, never by a join over the whole table (a scan of every row for each batch).
+    expect(explaining.plans.map(rowsToDelete)).toEqual([expect.objectContaining({ 'Node Type': 'Tid Scan', 'Relation Name': 'refresh_tokens' })]);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [dead])).toEqual([]);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [alive])).toHaveLength(2);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [accessTokenLive])).toHaveLength(1);
