@@ -51,7 +51,11 @@ export interface Denylist {
    * Redis at the time).
    */
   sync(): Promise<void>;
-  /** At shutdown: no re-seed or load of the copy starts from now on (a Redis reconnect, a subscription). */
+  /**
+   * At shutdown: no re-seed or load of the copy starts from now on (a Redis reconnect, a
+   * subscription), and a running one or a sync reads no further page; one cut short marks nothing
+   * seeded or complete.
+   */
   stop(): void;
   /**
    * Resolves once no re-seed, load of the copy or sync is running or waiting: at shutdown, after
@@ -72,6 +76,19 @@ export interface DenylistDeps {
   readonly copyLimit?: number;
 }
 
+/** A re-seed, load or sync cut short between two pages by `stop`: it marks nothing seeded or complete. */
+class StoppedError extends Error {
+  override readonly name = 'StoppedError';
+}
+
+/** Ends a run that `stop` cut short with `value`, quietly (a shutdown, not a failure); rethrows anything else. */
+const endedByStop =
+  <T>(value: T) =>
+  (error: unknown): T => {
+    if (error instanceof StoppedError) return value;
+    throw error;
+  };
+
 export function createDenylist({ store, cache, feed, clock, logger, copyLimit }: DenylistDeps): Denylist {
   const now = () => new Date(clock.now());
   const copy = createRevokedSet(copyLimit);
@@ -88,15 +105,19 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   };
 
   let lastSync = clock.now();
+  /** Set by `stop`: no re-seed or load starts from then on, and none reads another page. */
+  let stopped = false;
 
   /**
    * Visits every page `readPage` hands out, each read after the last row of the one before, until
-   * there are no more or `enough` says so; returns how many rows.
+   * there are no more or `enough` says so; returns how many rows. Throws StoppedError instead of
+   * reading a page once `stop` has been called: what it visited is then not the whole.
    */
   const eachPage = async <Row>(readPage: (after: Row | undefined) => Promise<Row[]>, visit: (page: Row[]) => Promise<void> | void, enough = () => false) => {
     let count = 0;
     let after: Row | undefined;
     for (;;) {
+      if (stopped) throw new StoppedError();
       const page = await readPage(after);
       if (page.length === 0) return count;
       await visit(page);
@@ -128,10 +149,9 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
    * (one failed, or none ran); `settled` waits for them.
    */
   const reseedsGoing = new Set<Promise<number>>();
-  let stopped = false;
   const reseed = () => {
     if (stopped) return Promise.resolve(0);
-    const going = reseedOnce();
+    const going = reseedOnce().catch(endedByStop(0));
     reseedsGoing.add(going);
     void going.then(
       () => reseedsGoing.delete(going),
@@ -168,7 +188,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
    * Runs after each confirmed subscription: whatever was revoked before it is in Postgres. One load
    * at a time: a subscription lost and confirmed again during a load (which voids it) gets the next.
    */
-  const loads = oneAtATime(loadOnce);
+  const loads = oneAtATime(() => loadOnce().catch(endedByStop(undefined)));
 
   /** Whether a sync should load the incomplete copy: at once, unless it overflowed; then once the retry time has passed. */
   const copyLoadDue = (): boolean => {
@@ -215,7 +235,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
    * One sync at a time, so that one that outlasts the timer's period (a slow Postgres, a large
    * load) does not pile up beside itself; a call while one runs still sees what was recorded before it.
    */
-  const syncs = oneAtATime(syncOnce);
+  const syncs = oneAtATime(() => syncOnce().catch(endedByStop(undefined)));
 
   return {
     async revoke(tokens) {

@@ -1,7 +1,7 @@
 import { COPY_RETRY_AFTER_OVERFLOW_MS, createDenylist } from '../../src/flows/denylist.js';
 import { OAuthError } from '../../src/errors/oauth-error.js';
 import { createDenylistCache } from '../../src/stores/denylist-cache.js';
-import { createRevocationFeed } from '../../src/stores/denylist-events.js';
+import { createRevocationFeed, type RevocationFeed } from '../../src/stores/denylist-events.js';
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
 import { createRedis, redisReady, type Redis } from '../../src/stores/redis.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
@@ -157,6 +157,55 @@ describe('stopping the denylist (shutdown)', () => {
     expect(await denylist.reseed()).toBe(0);
     await denylist.settled();
     expect(await testRedis.client.keys('*')).toEqual([]);
+  });
+
+  it('ends a running re-seed and load of the copy after the page they read, marking neither done', async () => {
+    const store = createRevocationStore(live.sql);
+    const many = Array.from({ length: 2_500 }, (_, index) => ({ jti: `paged-${index}`, expiresAt: soon(), reason: 'revoked' as const }));
+    await store.record(many, new Date());
+    await testRedis.client.flushdb();
+    /** A denylist whose shutdown begins while it reads its first page; `pagesRead` counts the pages. */
+    const stoppingAtTheFirstPage = (feed: RevocationFeed) => {
+      const counted = { pagesRead: 0 };
+      const denylist = createDenylist({
+        store: {
+          ...store,
+          async unexpired(...args) {
+            counted.pagesRead += 1;
+            denylist.stop();
+            return store.unexpired(...args);
+          },
+        },
+        cache: createDenylistCache(redis),
+        feed,
+        clock,
+        logger: logs.logger,
+      });
+      return Object.assign(counted, { denylist });
+    };
+    const feed = createRevocationFeed(redis);
+    const lines = logs.lines.length;
+    try {
+      const seeding = stoppingAtTheFirstPage(createRevocationFeed(redis));
+      expect(await seeding.denylist.reseed()).toBe(0);
+      expect(seeding.pagesRead).toBe(1);
+      expect(await testRedis.client.dbsize()).toBe(1_000 + 1); // the first page's keys, and the seeding's own key
+      expect(await createDenylistCache(redis).isSeeded()).toBe(false);
+      await seeding.denylist.sync(); // starts nothing
+      expect(seeding.pagesRead).toBe(1);
+
+      const loading = stoppingAtTheFirstPage(feed);
+      loading.denylist.follow();
+      await eventually(() => loading.pagesRead === 1);
+      await loading.denylist.settled();
+      expect(loading.pagesRead).toBe(1);
+      expect(loading.denylist.copyState()).toEqual({ complete: false, size: 1_000 });
+      expect(logs.lines.slice(lines)).toEqual([]);
+    } finally {
+      await feed.close();
+      await testDb.query(`DELETE FROM revocations WHERE jti LIKE 'paged-%'`);
+      await testRedis.client.flushdb();
+    }
   });
 });
 
