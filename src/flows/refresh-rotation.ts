@@ -155,7 +155,13 @@ async function decide(family: LockedFamily | undefined, d: Decision): Promise<Ou
       successor !== undefined &&
       successor.usedAt === null &&
       successor.revokedAt === null;
-    if (!withinGrace) return { kind: 'reused', token, denied: await family.revokeFamily('refresh_reuse') };
+    if (!withinGrace) {
+      const { revokedTokens, denied } = await family.revokeFamily('refresh_reuse');
+      // Nothing left to revoke: the family was revoked before, and its old tokens are refused as revoked
+      // ones are, without another reuse alert (a revocation leaves its long-spent tokens unmarked).
+      if (revokedTokens === 0) return refuse(invalidToken());
+      return { kind: 'reused', token, denied };
+    }
     supersededSuccessor = successor;
   }
 

@@ -40,7 +40,7 @@ export function createRevocation(deps: RevocationDeps) {
       return;
     }
     const denied = await refreshTokens.withLockedToken(tokenHash, new Date(deps.clock.now()), async (family) =>
-      family === undefined ? [] : family.revokeFamily('family_revoked'),
+      family === undefined ? [] : (await family.revokeFamily('family_revoked')).denied,
     );
     await denylist.publish(denied);
     metrics.revocations.inc({ token_type: 'refresh_token' });

@@ -27,6 +27,14 @@ export interface RotateLiveInput {
   readonly accessTokenExpiresAt: Date;
 }
 
+/** What a revocation wrote. */
+export interface FamilyRevocation {
+  /** Tokens it marked revoked: none when the family had been revoked already. */
+  readonly revokedTokens: number;
+  /** The unexpired access tokens it denylisted (recorded in Postgres; Redis is the caller's). */
+  readonly denied: RevokedAccessToken[];
+}
+
 /** Operations on a family while one of its tokens is row-locked, inside one transaction. */
 export interface LockedFamily {
   readonly token: RefreshTokenRecord;
@@ -36,7 +44,7 @@ export interface LockedFamily {
   /** Revokes one token and denylists (durably) its unexpired access token. */
   revokeToken(token: RefreshTokenRecord, reason: RevocationReason): Promise<RevokedAccessToken[]>;
   /** Revokes every live token of the family and denylists their unexpired access tokens. */
-  revokeFamily(reason: RevocationReason): Promise<RevokedAccessToken[]>;
+  revokeFamily(reason: RevocationReason): Promise<FamilyRevocation>;
   /** Stores a new successor of the locked token, marks the token spent if it was not, and links the two. */
   replaceSuccessor(successor: NewRefreshToken): Promise<RefreshTokenRecord>;
 }
@@ -165,6 +173,14 @@ const REVOKE_UNREVOKED: Record<RevokedBy, string> = {
   familyId: revokeUnrevokedSql('family_id'),
   userId: revokeUnrevokedSql('user_id'),
 };
+/** Whether a live token is left among those selected by $1: read by a new statement, so from a new snapshot. */
+const liveTokenLeftSql = (column: string) => `SELECT EXISTS (
+  SELECT 1 FROM refresh_tokens WHERE ${column} = $1::uuid AND used_at IS NULL AND revoked_at IS NULL) AS "left"`;
+const LIVE_TOKEN_LEFT: Record<RevokedBy, string> = {
+  id: liveTokenLeftSql('id'),
+  familyId: liveTokenLeftSql('family_id'),
+  userId: liveTokenLeftSql('user_id'),
+};
 
 /**
  * How long one of these transactions may run: a revocation of a family a thief has grown must
@@ -202,16 +218,25 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
    * with a live access token, and reuse detection must still revoke them all inside its
    * transaction (row by row through Prisma it took 30 s).
    *
-   * Repeated until a pass finds nothing: a rotation running at the same moment holds the row lock
-   * of the token it spends, so the update waits for it, but the successor it inserts is not in this
-   * pass's snapshot (READ COMMITTED). The next pass, a new statement, sees it. A rotation that
-   * starts after a pass has locked its token finds it revoked and does nothing.
+   * Repeated until a pass finds nothing and no live token is left: a rotation running at the same
+   * moment (or a grace exchange) holds the row lock of the token it spends, so the update waits for
+   * it, but the successor it inserts is not in this pass's snapshot (READ COMMITTED). Postgres then
+   * checks the waited-for row again as the rotation left it: spent, and often with its access token
+   * expired (clients refresh once it has), it no longer matches, so the pass may find nothing at
+   * all. The successor, committed by then, is what the next statement sees. A rotation that starts
+   * after a pass has locked its token finds it revoked and does nothing.
    */
-  const revokeWhere = async (tx: DatabaseTransaction, by: RevokedBy, value: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> => {
+  const revokeWhere = async (tx: DatabaseTransaction, by: RevokedBy, value: string, now: Date, reason: RevocationReason): Promise<FamilyRevocation> => {
     const denied: RevokedAccessToken[] = [];
+    let revokedTokens = 0;
     for (;;) {
       const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOKE_UNREVOKED[by], value, now);
-      if (rows.length === 0) return denied;
+      if (rows.length === 0) {
+        const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(LIVE_TOKEN_LEFT[by], value);
+        if (!left) return { revokedTokens, denied };
+        continue;
+      }
+      revokedTokens += rows.length;
       const unexpired = rows.filter((row) => row.expiresAt > now).map(({ jti, expiresAt }) => ({ jti, expiresAt, reason }));
       await revocations.record(unexpired, now, tx);
       // Not push(...unexpired): past ~125,000 arguments a spread call overflows the stack.
@@ -277,7 +302,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
             const user = await tx.user.findUnique({ where: { id: userId }, select: { disabled: true, roles: true } });
             return { enabled: user !== null && !user.disabled, roles: user?.roles ?? [] };
           },
-          revokeToken: (target, reason) => revokeWhere(tx, 'id', target.id, now, reason),
+          revokeToken: async (target, reason) => (await revokeWhere(tx, 'id', target.id, now, reason)).denied,
           revokeFamily: (reason) => revokeWhere(tx, 'familyId', token.familyId, now, reason),
           async replaceSuccessor(successor) {
             const created = await tx.refreshToken.create({ data: { ...successor, scope: [...successor.scope] } });
@@ -296,8 +321,8 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       return rows[0] === undefined ? undefined : toRefreshTokenRecord(rows[0]);
     },
 
-    revokeUserFamilies(userId, now, reason) {
-      return inTransaction((tx) => revokeWhere(tx, 'userId', userId, now, reason));
+    async revokeUserFamilies(userId, now, reason) {
+      return (await inTransaction((tx) => revokeWhere(tx, 'userId', userId, now, reason))).denied;
     },
 
     pruneDeadFamilies(now, stop) {

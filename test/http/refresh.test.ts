@@ -216,6 +216,34 @@ describe('reuse detection (grace 0)', () => {
     expect(metrics).toMatch(/^authd_refresh_reuse_detected_total [1-9]/m);
   });
 
+  it('revokes what is live of a family whose old tokens outlived their access tokens, and refuses them afterwards without another alert', async () => {
+    const first = await login();
+    const second = await refresh(first.refresh_token);
+    now += 16 * 60_000; // past the access tokens' 15 minutes: the client refreshes, as clients do
+    const third = await refresh(second.body['refresh_token'] as string);
+    expect(third.status).toBe(200);
+    const thirdAccess = third.body['access_token'] as string;
+    const reuseAlerts = () => server.logs.lines.filter((line) => line['event'] === 'refresh_reuse_detected' && line['family_id'] === familyId);
+    const [{ family_id: familyId }] = await server.db.query<{ family_id: string }>(
+      `SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`,
+      [first.refresh_token],
+    );
+
+    expect(await refresh(first.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    expect(reuseAlerts()).toEqual([expect.objectContaining({ access_tokens_denylisted: 1 })]);
+    expect(await server.redis.client.get(`authd:revoked:${jtiOf(thirdAccess)}`)).toBe('refresh_reuse');
+    expect(await refresh(third.body['refresh_token'] as string)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    // The two spent tokens whose access tokens had expired are left unmarked; the live one is revoked.
+    const rows = await familyRows(first.refresh_token);
+    expect([rows.length, rows.filter((row) => row.revoked_at !== null).length]).toEqual([3, 1]);
+
+    // Each old token presented again is refused like a revoked one: the family has nothing left to revoke.
+    for (const old of [first.refresh_token, second.body['refresh_token'] as string]) {
+      expect(await refresh(old)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    }
+    expect(reuseAlerts()).toHaveLength(1);
+  });
+
   it('lets exactly one of 20 concurrent refreshes of one token succeed, and the others\' reuse end the family (5 rounds)', async () => {
     for (let round = 0; round < 5; round += 1) {
       const { refresh_token } = await login();

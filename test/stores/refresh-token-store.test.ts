@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
-import { createRefreshTokenStore, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
+import { createRefreshTokenStore, type FamilyRevocation, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { explainingDeletes, rowsToDelete } from '../support/plans.js';
@@ -46,15 +46,20 @@ const insertToken = async (
 };
 
 describe('revoking a family', () => {
-  it('also revokes the successor of a rotation that commits while the revocation waits for its row', async () => {
+  it.each([
+    ['live', HOUR_MS],
+    // Clients refresh once their access token has expired: Postgres checks the waited-for row again, spent, and it no longer matches.
+    ['expired', -60_000],
+  ])('also revokes the successor of a rotation that commits while the revocation waits for its row (access tokens %s)', async (_, accessExpiresInMs) => {
     const familyId = randomUUID();
-    const reused = await insertToken(testDb, familyId, true);
-    const live = await insertToken(testDb, familyId, false);
+    const reused = await insertToken(testDb, familyId, true, HOUR_MS, accessExpiresInMs);
+    const live = await insertToken(testDb, familyId, false, HOUR_MS, accessExpiresInMs);
 
     // A rotation of the live token, halfway: its row is spent and locked, its successor not yet committed.
     const rotation = new pg.Client({ connectionString: testDb.url });
     await rotation.connect();
     let successor: Awaited<ReturnType<typeof insertToken>>;
+    let revocation: FamilyRevocation;
     try {
       await rotation.query('BEGIN');
       await rotation.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [live.id]);
@@ -64,17 +69,47 @@ describe('revoking a family', () => {
       // Wait until the revocation is blocked on the rotation's row lock, then let the rotation commit.
       await testDb.blockedOnALock('the revocation');
       await rotation.query('COMMIT');
-
-      const denied = await revoking;
-      expect(denied.map(({ jti }) => jti).sort()).toEqual([reused.jti, live.jti, successor.jti].sort());
+      revocation = await revoking;
     } finally {
       await rotation.end();
     }
+    const withLiveAccessTokens = accessExpiresInMs > 0 ? [reused, live, successor] : [successor];
+    expect(revocation.denied.map(({ jti }) => jti).sort()).toEqual(withLiveAccessTokens.map(({ jti }) => jti).sort());
     const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(rows).toHaveLength(3);
-    expect(rows.every((row) => row.revoked)).toBe(true);
+    expect(rows.find(({ id }) => id === successor.id)).toEqual({ id: successor.id, revoked: true });
     const recorded = await testDb.query<{ jti: string; reason: string }>('SELECT jti, reason FROM revocations WHERE jti = $1', [successor.jti]);
     expect(recorded).toEqual([{ jti: successor.jti, reason: 'refresh_reuse' }]);
+  });
+
+  it("also revokes the new successor of a grace exchange that commits while the revocation waits for the old one's row", async () => {
+    const familyId = randomUUID();
+    const older = await insertToken(testDb, familyId, true, HOUR_MS, -60_000);
+    const spent = await insertToken(testDb, familyId, true, HOUR_MS, -60_000);
+    const successor = await insertToken(testDb, familyId, false);
+
+    // A grace exchange of the spent token, halfway: its successor revoked and locked, a new successor not yet committed.
+    const exchange = new pg.Client({ connectionString: testDb.url });
+    await exchange.connect();
+    let fresh: Awaited<ReturnType<typeof insertToken>>;
+    let revocation: FamilyRevocation;
+    try {
+      await exchange.query('BEGIN');
+      await exchange.query('SELECT id FROM refresh_tokens WHERE id = ANY($1::uuid[]) FOR UPDATE', [[spent.id, successor.id]]);
+      await exchange.query('UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1', [successor.id]);
+      fresh = await insertToken(exchange, familyId, false);
+      await exchange.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [fresh.id, spent.id]);
+
+      const revoking = store.withLockedToken(older.hash, new Date(), (family) => family!.revokeFamily('family_revoked'));
+      await testDb.blockedOnALock('the revocation');
+      await exchange.query('COMMIT');
+      revocation = await revoking;
+    } finally {
+      await exchange.end();
+    }
+    expect(revocation).toEqual({ revokedTokens: 1, denied: [{ jti: fresh.jti, expiresAt: expect.any(Date), reason: 'family_revoked' }] });
+    const [row] = await testDb.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE id = $1', [fresh.id]);
+    expect(row).toEqual({ revoked: true });
   });
 });
 
@@ -85,9 +120,10 @@ describe('revoking a family with a history', () => {
     const spentRecently = await Promise.all([1, 2].map(() => insertToken(testDb, familyId, true)));
     const live = await insertToken(testDb, familyId, false);
 
-    const denied = await store.withLockedToken(spentLongAgo[0]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
+    const { revokedTokens, denied } = await store.withLockedToken(spentLongAgo[0]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
 
     const written = [...spentRecently, live];
+    expect(revokedTokens).toBe(3);
     expect(denied.map(({ jti }) => jti).sort()).toEqual(written.map(({ jti }) => jti).sort());
     const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(new Map(rows.map(({ id, revoked }) => [id, revoked]))).toEqual(
@@ -98,7 +134,7 @@ describe('revoking a family with a history', () => {
     ]);
     expect(recorded.map(({ jti }) => jti)).toEqual(written.map(({ jti }) => jti).sort());
     // A second revocation finds nothing left to write.
-    expect(await store.withLockedToken(spentLongAgo[1]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'))).toEqual([]);
+    expect(await store.withLockedToken(spentLongAgo[1]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'))).toEqual({ revokedTokens: 0, denied: [] });
   });
 });
 
@@ -116,7 +152,8 @@ describe('revoking a family that a thief has grown', () => {
        FROM generate_series(1, $3) AS n`,
       [familyId, userId, ROTATIONS],
     );
-    const denied = await store.withLockedToken('grown-1', new Date(), (family) => family!.revokeFamily('refresh_reuse'));
+    const { revokedTokens, denied } = await store.withLockedToken('grown-1', new Date(), (family) => family!.revokeFamily('refresh_reuse'));
+    expect(revokedTokens).toBe(ROTATIONS);
     expect(denied).toHaveLength(ROTATIONS);
     const [counts] = await testDb.query<{ live: number; recorded: number }>(
       `SELECT (SELECT count(*)::int FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL) AS live,
@@ -209,7 +246,7 @@ describe('deadlocks', () => {
     });
     const [graceResult, revoked] = await Promise.all([grace, revocation]);
     expect(graceResult?.id).toBe(successor.id);
-    expect(revoked.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
+    expect(revoked.denied.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
     const rows = await testDb.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(rows).toEqual([{ revoked: true }, { revoked: true }]);
   });
@@ -234,7 +271,7 @@ describe('deadlocks', () => {
     const [revoked, graceResult] = await Promise.all([revocation, grace]);
     expect(attempts).toBe(2);
     expect(graceResult?.id).toBe(successor.id);
-    expect(revoked.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
+    expect(revoked.denied.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
   });
 });
 
