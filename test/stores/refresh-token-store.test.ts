@@ -74,6 +74,8 @@ describe('revoking a family', () => {
       await rotation.end();
     }
     const withLiveAccessTokens = accessExpiresInMs > 0 ? [reused, live, successor] : [successor];
+    // What reuse detection reads: marks made, so the family was live and the reuse is reported.
+    expect(revocation.revokedTokens).toBe(withLiveAccessTokens.length);
     expect(revocation.denied.map(({ jti }) => jti).sort()).toEqual(withLiveAccessTokens.map(({ jti }) => jti).sort());
     const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(rows).toHaveLength(3);
