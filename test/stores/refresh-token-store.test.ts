@@ -46,6 +46,25 @@ const insertToken = async (
 };
 
 describe('revoking a family', () => {
+  /**
+   * Runs `revoke` while another connection's transaction, after `halfway`, holds its row locks, and
+   * commits that transaction once the revocation waits for it; what `halfway` made, and the revocation.
+   */
+  const revokedDuring = async <T>(halfway: (other: pg.Client) => Promise<T>, revoke: () => Promise<FamilyRevocation>) => {
+    const other = new pg.Client({ connectionString: testDb.url });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      const made = await halfway(other);
+      const revoking = revoke();
+      await testDb.blockedOnALock('the revocation');
+      await other.query('COMMIT');
+      return { made, revocation: await revoking };
+    } finally {
+      await other.end();
+    }
+  };
+
   it.each([
     ['live', HOUR_MS],
     // Clients refresh once their access token has expired: Postgres checks the waited-for row again, spent, and it no longer matches.
@@ -56,23 +75,13 @@ describe('revoking a family', () => {
     const live = await insertToken(testDb, familyId, false, HOUR_MS, accessExpiresInMs);
 
     // A rotation of the live token, halfway: its row is spent and locked, its successor not yet committed.
-    const rotation = new pg.Client({ connectionString: testDb.url });
-    await rotation.connect();
-    let successor: Awaited<ReturnType<typeof insertToken>>;
-    let revocation: FamilyRevocation;
-    try {
-      await rotation.query('BEGIN');
-      await rotation.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [live.id]);
-      successor = await insertToken(rotation, familyId, false);
-
-      const revoking = store.withLockedToken(reused.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
-      // Wait until the revocation is blocked on the rotation's row lock, then let the rotation commit.
-      await testDb.blockedOnALock('the revocation');
-      await rotation.query('COMMIT');
-      revocation = await revoking;
-    } finally {
-      await rotation.end();
-    }
+    const { made: successor, revocation } = await revokedDuring(
+      async (rotation) => {
+        await rotation.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [live.id]);
+        return insertToken(rotation, familyId, false);
+      },
+      () => store.withLockedToken(reused.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse')),
+    );
     const withLiveAccessTokens = accessExpiresInMs > 0 ? [reused, live, successor] : [successor];
     // What reuse detection reads: marks made, so the family was live and the reuse is reported.
     expect(revocation.revokedTokens).toBe(withLiveAccessTokens.length);
@@ -91,24 +100,16 @@ describe('revoking a family', () => {
     const successor = await insertToken(testDb, familyId, false);
 
     // A grace exchange of the spent token, halfway: its successor revoked and locked, a new successor not yet committed.
-    const exchange = new pg.Client({ connectionString: testDb.url });
-    await exchange.connect();
-    let fresh: Awaited<ReturnType<typeof insertToken>>;
-    let revocation: FamilyRevocation;
-    try {
-      await exchange.query('BEGIN');
-      await exchange.query('SELECT id FROM refresh_tokens WHERE id = ANY($1::uuid[]) FOR UPDATE', [[spent.id, successor.id]]);
-      await exchange.query('UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1', [successor.id]);
-      fresh = await insertToken(exchange, familyId, false);
-      await exchange.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [fresh.id, spent.id]);
-
-      const revoking = store.withLockedToken(older.hash, new Date(), (family) => family!.revokeFamily('family_revoked'));
-      await testDb.blockedOnALock('the revocation');
-      await exchange.query('COMMIT');
-      revocation = await revoking;
-    } finally {
-      await exchange.end();
-    }
+    const { made: fresh, revocation } = await revokedDuring(
+      async (exchange) => {
+        await exchange.query('SELECT id FROM refresh_tokens WHERE id = ANY($1::uuid[]) FOR UPDATE', [[spent.id, successor.id]]);
+        await exchange.query('UPDATE refresh_tokens SET revoked_at = now() WHERE id = $1', [successor.id]);
+        const made = await insertToken(exchange, familyId, false);
+        await exchange.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [made.id, spent.id]);
+        return made;
+      },
+      () => store.withLockedToken(older.hash, new Date(), (family) => family!.revokeFamily('family_revoked')),
+    );
     expect(revocation).toEqual({ revokedTokens: 1, denied: [{ jti: fresh.jti, expiresAt: expect.any(Date), reason: 'family_revoked' }] });
     const [row] = await testDb.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE id = $1', [fresh.id]);
     expect(row).toEqual({ revoked: true });
