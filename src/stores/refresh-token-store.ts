@@ -161,7 +161,8 @@ type RevokedBy = 'id' | 'familyId' | 'userId';
  * statement however many; returns their access tokens. Those are the live tokens and the spent
  * ones whose access token has not expired. A spent token whose access token has expired is left
  * as it is: no rotation takes a spent token, and its access token needs no denylisting. Presented
- * again, it is reuse. So a revocation writes a family's last access-token lifetime of rotations,
+ * again, it is reuse, or, once its family is revoked, refused as a revoked token is (the revocation
+ * then marks nothing). So a revocation writes a family's last access-token lifetime of rotations,
  * not its whole history: a month of rotations every 15 minutes is ~2,900 rows, and a user's
  * families add up.
  */
