@@ -157,30 +157,31 @@ const PRUNE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid = ANY(ARRAY(
 /** What a revocation selects the tokens by, and the column that holds it. */
 type RevokedBy = 'id' | 'familyId' | 'userId';
 /**
- * Revokes the tokens selected by $1 at the time $2 that a revocation changes anything for, one
- * statement however many; returns their access tokens. Those are the live tokens and the spent
- * ones whose access token has not expired. A spent token whose access token has expired is left
- * as it is: no rotation takes a spent token, and its access token needs no denylisting. Presented
- * again, it is reuse, or, once its family is revoked, refused as a revoked token is (the revocation
- * then marks nothing). So a revocation writes a family's last access-token lifetime of rotations,
- * not its whole history: a month of rotations every 15 minutes is ~2,900 rows, and a user's
- * families add up.
+ * A revocation's two statements, for the tokens whose `column` is $1.
+ *
+ * `revoke` revokes, at the time $2, the tokens a revocation changes anything for, one statement
+ * however many, and returns their access tokens. Those are the live tokens and the spent ones
+ * whose access token has not expired. A spent token whose access token has expired is left as it
+ * is: no rotation takes a spent token, and its access token needs no denylisting. Presented again,
+ * it is reuse, or, once its family is revoked, refused as a revoked token is (the revocation then
+ * marks nothing). So a revocation writes a family's last access-token lifetime of rotations, not
+ * its whole history: a month of rotations every 15 minutes is ~2,900 rows, and a user's families
+ * add up.
+ *
+ * `liveTokenLeft` says whether a live token is left among them: read by a new statement, so from
+ * a new snapshot.
  */
-const revokeUnrevokedSql = (column: string) => `UPDATE refresh_tokens SET revoked_at = $2
+const revocationSql = (column: string) => ({
+  revoke: `UPDATE refresh_tokens SET revoked_at = $2
   WHERE ${column} = $1::uuid AND revoked_at IS NULL AND (used_at IS NULL OR access_token_expires_at > $2)
-  RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`;
-const REVOKE_UNREVOKED: Record<RevokedBy, string> = {
-  id: revokeUnrevokedSql('id'),
-  familyId: revokeUnrevokedSql('family_id'),
-  userId: revokeUnrevokedSql('user_id'),
-};
-/** Whether a live token is left among those selected by $1: read by a new statement, so from a new snapshot. */
-const liveTokenLeftSql = (column: string) => `SELECT EXISTS (
-  SELECT 1 FROM refresh_tokens WHERE ${column} = $1::uuid AND used_at IS NULL AND revoked_at IS NULL) AS "left"`;
-const LIVE_TOKEN_LEFT: Record<RevokedBy, string> = {
-  id: liveTokenLeftSql('id'),
-  familyId: liveTokenLeftSql('family_id'),
-  userId: liveTokenLeftSql('user_id'),
+  RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`,
+  liveTokenLeft: `SELECT EXISTS (
+  SELECT 1 FROM refresh_tokens WHERE ${column} = $1::uuid AND used_at IS NULL AND revoked_at IS NULL) AS "left"`,
+});
+const REVOCATION_SQL: Record<RevokedBy, ReturnType<typeof revocationSql>> = {
+  id: revocationSql('id'),
+  familyId: revocationSql('family_id'),
+  userId: revocationSql('user_id'),
 };
 
 /**
@@ -213,7 +214,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
   };
 
   /**
-   * Marks the tokens of a token, a family or a user revoked (those revokeUnrevokedSql selects) and
+   * Marks the tokens of a token, a family or a user revoked (those revocationSql's `revoke` selects) and
    * records the unexpired access tokens issued with them, a statement for each however many there
    * are: a thief who rotates a stolen token for a minute grows its family by ~100,000 rows, each
    * with a live access token, and reuse detection must still revoke them all inside its
@@ -231,9 +232,9 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     const denied: RevokedAccessToken[] = [];
     let revokedTokens = 0;
     for (;;) {
-      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOKE_UNREVOKED[by], value, now);
+      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOCATION_SQL[by].revoke, value, now);
       if (rows.length === 0) {
-        const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(LIVE_TOKEN_LEFT[by], value);
+        const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL[by].liveTokenLeft, value);
         if (!left) return { revokedTokens, denied };
         continue;
       }
