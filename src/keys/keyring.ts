@@ -19,6 +19,14 @@ export const RELOAD_INTERVAL_MS = 60_000;
 /** JWKS max-age plus the reload period (360 s): every instance publishes a new key for a full cache period before anyone signs with it. */
 export const PUBLISH_LEAD_MS = JWKS_MAX_AGE_SECONDS * 1000 + RELOAD_INTERVAL_MS;
 
+/**
+ * A next key can be retired only this long before it activates or earlier: every instance sees
+ * the retirement within RELOAD_INTERVAL_MS, and as much again allows for a slow re-read or clocks
+ * a little apart. Closer to its activation, an instance that had not seen it yet would sign with
+ * the key, and the retirement would withdraw those tokens' key at once.
+ */
+export const RETIRE_NEXT_NOTICE_MS = 2 * RELOAD_INTERVAL_MS;
+
 /** How often a process waiting for another's key creation (KEYS_DIR's creation lock) asks again. */
 const CREATION_LOCK_POLL_MS = 100;
 
@@ -42,7 +50,7 @@ export interface KeyView {
 
 export interface RevokeOutcome {
   readonly revoked: KeyView;
-  /** Made when the revoked key left no key signing; it signs at once. */
+  /** Made when the revoked key was signing (or none was); it signs at once. */
   readonly replacement?: KeyView;
 }
 
@@ -257,25 +265,39 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
         `key ${kid} is the signing key and no other key would sign; run \`authd keys rotate\` first — the old key retires by itself when the new one activates`,
       );
     }
+    if (state === 'next' && key.activates.getTime() - clock.now() < RETIRE_NEXT_NOTICE_MS) {
+      throw new KeyringError(
+        `key ${kid} activates in less than ${RETIRE_NEXT_NOTICE_MS / 1000} s, and instances that have not re-read KEYS_DIR by then would sign with it; let it activate, then run \`authd keys rotate\` — it retires by itself when the new key activates`,
+      );
+    }
     const retired = await save({ ...key, retires: new Date(clock.now()) });
     audit('key_retired', { kid });
     return retired;
   };
 
+  /**
+   * When the key revoked is the signing key (or none signs), its replacement is written first, then
+   * the revocation: an instance that reloads in between, or every instance if this process stops
+   * in between, still has a key to sign with. Written the other way round, they had none until
+   * the replacement landed, and for good if it never did.
+   */
   const revokeNow = async (kid: string): Promise<RevokeOutcome> => {
+    if (known(kid).revoked !== null) throw new KeyringError(`key ${kid} is already revoked`);
+    const leavesNoSigner = () => [undefined, kid].includes(current().active?.kid);
+    const replacement = leavesNoSigner() ? await whileCreating(async () => (leavesNoSigner() ? saveImmediateKey() : undefined)) : undefined;
+    if (replacement !== undefined) {
+      audit('key_rotation', { kid: replacement.kid, activates: replacement.activates, trigger: 'revocation', replaces: kid });
+      logger.warn(
+        { kid: replacement.kid, revokedKid: kid },
+        'keyring: the signing key is being revoked, so a replacement signs at once, before resource servers may have fetched it',
+      );
+    }
+    // Read again: the creation lock's reload may have found it revoked by another process meanwhile.
     const key = known(kid);
     if (key.revoked !== null) throw new KeyringError(`key ${kid} is already revoked`);
     const revoked = await save({ ...key, revoked: new Date(clock.now()) });
     audit('key_revoked', { kid });
-    if (current().active !== undefined) return { revoked };
-    const replacement = await whileCreating(async () => (current().active === undefined ? saveImmediateKey() : undefined));
-    if (replacement === undefined) return { revoked };
-    audit('key_rotation', { kid: replacement.kid, activates: replacement.activates, trigger: 'revocation', replaces: kid });
-    logger.warn(
-      { kid: replacement.kid, revokedKid: kid },
-      'keyring: no key was left signing, so a replacement signs at once, before resource servers may have fetched it',
-    );
-    return { revoked, replacement };
+    return replacement === undefined ? { revoked } : { revoked, replacement };
   };
 
   const tick = () =>

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { createLocalJWKSet, jwtVerify, SignJWT, type JSONWebKeySet } from 'jose';
 import { CREATION_LOCK_FILE, createCreationLock, STALE_LOCK_MS } from '../../src/keys/creation-lock.js';
 import { generateKeyRecord, writeKeyFile } from '../../src/keys/key-file.js';
-import { createKeyring, KeyringError, PUBLISH_LEAD_MS, type Keyring } from '../../src/keys/keyring.js';
+import { createKeyring, KeyringError, PUBLISH_LEAD_MS, RETIRE_NEXT_NOTICE_MS, type Keyring } from '../../src/keys/keyring.js';
 import { captureLogs } from '../support/logs.js';
 import { waitUntil } from '../support/wait.js';
 
@@ -266,9 +266,30 @@ describe('revocation', () => {
     expect(publishedKids(keyring)).toEqual([replacement!.kid]);
     expect(keyring.activeKey()!.kid).toBe(replacement!.kid);
     await expect(signAndVerify(keyring, oldSigner)).rejects.toThrow('no applicable key found in the JSON Web Key Set');
-    expect(auditEvents()).toEqual([['key_rotation', first], ['key_revoked', first], ['key_rotation', replacement!.kid]]);
+    expect(auditEvents()).toEqual([['key_rotation', first], ['key_rotation', replacement!.kid], ['key_revoked', first]]);
     expect(logs.lines.filter((line) => line['level'] === 'warn').map((line) => line['msg'])).toEqual([
-      'keyring: no key was left signing, so a replacement signs at once, before resource servers may have fetched it',
+      'keyring: the signing key is being revoked, so a replacement signs at once, before resource servers may have fetched it',
+    ]);
+  });
+
+  it('writes the replacement before the revocation: an instance reading KEYS_DIR in between still has a key to sign with', async () => {
+    const { keyring, first } = await started();
+    const other = await open();
+    now += 1000;
+    // Another process holds the creation lock, so the revocation stops at its first step.
+    const release = (await createCreationLock(dir, clock.now).tryTake())!;
+    const revoking = keyring.revoke(first);
+    await waitUntil(() => logs.lines.some((line) => line['msg'] === 'keyring: another process is creating a key; waiting for it'), 5000);
+    await other.reload();
+    expect(other.activeKey()?.kid).toBe(first);
+    expect(other.list().map(({ state }) => state)).toEqual(['active']);
+    await release();
+    const { replacement } = await revoking;
+    await other.reload();
+    expect(other.activeKey()!.kid).toBe(replacement!.kid);
+    expect(other.list().map(({ kid, state }) => [kid, state])).toEqual([
+      [first, 'revoked'],
+      [replacement!.kid, 'active'],
     ]);
   });
 
@@ -327,6 +348,28 @@ describe('retirement', () => {
     now += 360_000;
     expect(keyring.activeKey()!.kid).toBe(first);
     expect(auditEvents().at(-1)).toEqual(['key_retired', next.kid]);
+  });
+
+  it('refuses to retire a next key that activates within RETIRE_NEXT_NOTICE_MS, and keeps it', async () => {
+    const { keyring, first } = await started();
+    const next = await keyring.rotate();
+    now = next.activates.getTime() - RETIRE_NEXT_NOTICE_MS + 1;
+    await expect(keyring.retire(next.kid)).rejects.toThrow(
+      new KeyringError(
+        `key ${next.kid} activates in less than 120 s, and instances that have not re-read KEYS_DIR by then would sign with it; let it activate, then run \`authd keys rotate\` — it retires by itself when the new key activates`,
+      ),
+    );
+    expect(publishedKids(keyring)).toEqual([first, next.kid]);
+    now = next.activates.getTime();
+    expect(keyring.activeKey()!.kid).toBe(next.kid);
+  });
+
+  it('retires a next key RETIRE_NEXT_NOTICE_MS before it activates', async () => {
+    const { keyring, first } = await started();
+    const next = await keyring.rotate();
+    now = next.activates.getTime() - RETIRE_NEXT_NOTICE_MS;
+    expect(await keyring.retire(next.kid)).toMatchObject({ state: 'dropped' });
+    expect(publishedKids(keyring)).toEqual([first]);
   });
 });
 
