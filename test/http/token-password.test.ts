@@ -221,6 +221,16 @@ describe('grant_type=password', () => {
     expect(failures.map((line) => line['ip'])).toEqual(['203.0.113.70', '203.0.113.70', '203.0.113.70']);
   });
 
+  it.each([
+    ['203.0.113.71', (port: number) => `203.0.113.71:${port}`],
+    ['2001:db8:71::1', (port: number) => `[2001:db8:71::1]:${port}`],
+  ])('counts %s as one client whatever port the proxy writes after it, so a new connection per guess does not escape the lock', async (address, withPort) => {
+    for (let port = 50_000; port < 50_003; port += 1) expect((await login('alice', 'wrong', withPort(port))).status).toBe(400);
+    expect((await login('alice', 'correct horse battery', withPort(50_003))).status).toBe(429);
+    const failures = server.logs.lines.filter((line) => line['event'] === 'login_failed' && String(line['ip']).includes(address));
+    expect(failures.map((line) => line['ip'])).toEqual([address, address, address]);
+  });
+
   it('answers a login whose user is disabled after it was read as for a disabled user, and keeps no session of it', async () => {
     const racer = await seed.addUser('racer', 'correct horse battery');
     // An `authd user disable` in flight: its UPDATE made, not yet committed.

@@ -6,6 +6,7 @@ import { authenticateClient, type ClientLookup } from '../../flows/client-authen
 import type { Grant, TokenRequest, TokenResponse } from '../../grants/grant.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { abandonedSignal } from '../abandoned.js';
+import { withoutPort } from '../client-address.js';
 import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
 import { requiredParam, type RequestParams } from '../../domain/request-params.js';
@@ -33,7 +34,7 @@ class HttpTokenRequest implements TokenRequest {
     readonly client: Client,
   ) {
     this.#ctx = ctx;
-    this.ip = ctx.ip;
+    this.ip = withoutPort(ctx.ip);
     this.requestId = ctx.state.requestId as string;
   }
 
