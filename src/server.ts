@@ -74,10 +74,23 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const { audit, denylist, refreshTokens } = data;
   const metrics = createMetrics({ denylistCopy: denylist.copyState, logOutput: output });
 
+  // A threadpool smaller than the cores leaves cores idle in a login storm: say so, with the fix.
+  const cores = availableParallelism();
+  const argon2Jobs = argon2Workers(cores, config.threadpoolSize, config.argon2.parallelism);
+  const wanted = threadpoolSizeFor(cores, config.argon2.parallelism);
+  if (options.passwordQueue === undefined && config.threadpoolSize < wanted) {
+    logger.warn(
+      { cores, argon2Workers: argon2Jobs, threadpoolSize: config.threadpoolSize },
+      `argon2 has ${argon2Jobs} of the ${wanted - 1} workers the cores allow: start authd with UV_THREADPOOL_SIZE=${wanted}`,
+    );
+  }
+  const passwords = createPasswordHasher({ cost: config.argon2, metrics, concurrency: argon2Jobs, ...options.passwordQueue });
+
   const keyring = createKeyring({ dir: config.keysDir, clock, logger, rotationInterval: config.keyRotationInterval });
   try {
     await keyring.load();
     await keyring.ensureKey();
+    await passwords.prepare();
   } catch (error) {
     await data.close();
     // A KEYS_DIR that cannot be read or written is the operator's to fix, like a bad variable.
@@ -93,21 +106,11 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     refreshFamilyMaxAge: config.refreshFamilyMaxAge,
     reuseGrace: config.refreshReuseGrace,
   };
-  // A threadpool smaller than the cores leaves cores idle in a login storm: say so, with the fix.
-  const cores = availableParallelism();
-  const argon2Jobs = argon2Workers(cores, config.threadpoolSize, config.argon2.parallelism);
-  const wanted = threadpoolSizeFor(cores, config.argon2.parallelism);
-  if (options.passwordQueue === undefined && config.threadpoolSize < wanted) {
-    logger.warn(
-      { cores, argon2Workers: argon2Jobs, threadpoolSize: config.threadpoolSize },
-      `argon2 has ${argon2Jobs} of the ${wanted - 1} workers the cores allow: start authd with UV_THREADPOOL_SIZE=${wanted}`,
-    );
-  }
   const grants = [
     passwordGrant({
       issuer: config.issuer,
       users: data.users,
-      passwords: createPasswordHasher({ cost: config.argon2, metrics, concurrency: argon2Jobs, ...options.passwordQueue }),
+      passwords,
       throttle: createLoginThrottle({ redis: data.redis, maxFailures: config.loginMaxFailures, lockSeconds: config.loginLockSeconds, metrics }),
       sessions: createSessionIssuer({ policy, accessTokens, refreshTokens, clock }),
       audit,

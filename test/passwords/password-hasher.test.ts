@@ -83,6 +83,25 @@ describe('password hasher', () => {
   });
 });
 
+describe('the dummy hash', () => {
+  it('is made by prepare(), once, so that the first unknown user costs one verification like the others', async () => {
+    const hashes = jest.spyOn(argon2, 'hash');
+    const verifications = jest.spyOn(argon2, 'verify');
+    try {
+      const fresh = createPasswordHasher({ cost: LOW });
+      await fresh.prepare();
+      await fresh.prepare();
+      expect(hashes).toHaveBeenCalledTimes(1);
+      await fresh.verifyDummy('first guess');
+      expect(hashes).toHaveBeenCalledTimes(1);
+      expect(verifications).toHaveBeenCalledTimes(1);
+    } finally {
+      hashes.mockRestore();
+      verifications.mockRestore();
+    }
+  });
+});
+
 describe('password hasher pool', () => {
   /** Slow enough that a job is still running when the test looks at the queue. */
   const SLOWER = { ...LOW, memoryCost: 8192, timeCost: 3 };
