@@ -40,11 +40,20 @@ function ask(question: string): Promise<string> {
     },
   });
   const prompt = createInterface({ input: process.stdin, output, terminal: true });
-  return new Promise((resolve) => {
+  return new Promise((resolve, reject) => {
+    let answered = false;
     prompt.question(question, (answer) => {
+      answered = true;
       prompt.close();
       process.stderr.write('\n');
       resolve(answer);
+    });
+    // Ctrl-C and Ctrl-D reach readline as keys (the terminal is raw) and close the prompt without
+    // an answer; unanswered, the command would wait for good, its connections keeping it alive.
+    prompt.on('close', () => {
+      if (answered) return;
+      process.stderr.write('\n');
+      reject(new CliError('cancelled'));
     });
     muted = true;
   });

@@ -54,4 +54,14 @@ describe('authd user add on a terminal', () => {
     expect(screen).not.toContain('secret');
     expect(await environment.db.query('SELECT 1 FROM users WHERE username = $1', ['uma'])).toEqual([]);
   });
+
+  onTerminal.each([
+    ['Ctrl-C', '\x03'],
+    ['Ctrl-D', '\x04'],
+  ])('ends with "cancelled" and creates no user when %s is typed at the prompt', async (_key, typed) => {
+    const { status, screen } = await typeAtPrompts(['user', 'add', 'vera'], [typed]);
+    expect(status).toBe(1);
+    expect(screen).toContain('authd: cancelled');
+    expect(await environment.db.query('SELECT 1 FROM users WHERE username = $1', ['vera'])).toEqual([]);
+  });
 });
