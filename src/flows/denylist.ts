@@ -10,7 +10,11 @@ import { createRevokedSet } from './revoked-set.js';
 
 /** Rows read from Postgres at a time when re-seeding, loading the copy or catching up. */
 const PAGE_SIZE = 1000;
-/** Catch-up looks this far behind the last sync, for transactions that committed late. */
+/**
+ * Catch-up looks this far behind the last sync's start, for transactions that committed late. The
+ * time since that start is this process's to measure, and a revocation's stamp is Postgres's
+ * (RevocationStore), so no two hosts' clocks are ever compared.
+ */
 const CATCH_UP_MARGIN_MS = 30_000;
 /**
  * After the in-process copy overflowed (more unexpired revocations than it holds), how long checks
@@ -209,9 +213,9 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
    * that could not reach Redis or stopped before it wrote, or keys lost since), a page at a time:
    * into the copy, and into Redis where their keys are missing.
    */
-  const catchUp = (since: Date) =>
+  const catchUp = (withinMs: number) =>
     eachPage(
-      (after: RecordedRevocation | undefined) => store.recordedSince(since, now(), after, PAGE_SIZE),
+      (after: RecordedRevocation | undefined) => store.recordedWithin(withinMs, now(), after, PAGE_SIZE),
       async (page) => {
         copy.add(page);
         await restoreMissing(page);
@@ -223,7 +227,8 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     const unconfirmed = !seededSinceConnect && reseedsGoing.size === 0; // a re-seed failed, or none ran
     try {
       if (unconfirmed || !(await cache.isSeeded())) await reseed();
-      else await catchUp(new Date(lastSync - CATCH_UP_MARGIN_MS));
+      // A clock stepped back since the last sync makes the time since it negative: the margin alone covers a sync period.
+      else await catchUp(Math.max(0, started - lastSync) + CATCH_UP_MARGIN_MS);
     } finally {
       copy.prune(clock.now());
     }
@@ -239,7 +244,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
 
   return {
     async revoke(tokens) {
-      await store.record(tokens, now());
+      await store.record(tokens);
       await publish(tokens);
     },
     publish,

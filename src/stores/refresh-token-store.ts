@@ -240,7 +240,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       }
       revokedTokens += rows.length;
       const unexpired = rows.filter((row) => row.expiresAt > now).map(({ jti, expiresAt }) => ({ jti, expiresAt, reason }));
-      await revocations.record(unexpired, now, tx);
+      await revocations.record(unexpired, tx);
       // Not push(...unexpired): past ~125,000 arguments a spread call overflows the stack.
       for (const token of unexpired) denied.push(token);
     }

@@ -4,19 +4,25 @@ import { deleteInBatches, type DatabaseTransaction, type SqlPool } from './datab
 /**
  * Every revocation is recorded through this statement, one however many: a named prepared
  * statement on the pool (parsed and planned once per connection), sent unnamed inside a transaction.
+ * It is stamped with Postgres's clock, which catch-up compares with its own: a writer's clock (the
+ * CLI on an admin host a minute behind) or a long transaction's start would place it before a
+ * catch-up's window, where no instance would ever look.
  */
 const RECORD_REVOCATIONS = `INSERT INTO revocations (jti, expires_at, reason, revoked_at)
-  SELECT jti, expires_at, reason, $4::timestamptz FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
+  SELECT jti, expires_at, reason, statement_timestamp()
+  FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
   ON CONFLICT (jti) DO NOTHING`;
 
 /**
- * Recent revocations in pages, in the order of an index on (revoked_at, jti): the first page from
- * a time on, each next page after the last row of the one before.
+ * Recent revocations in pages, in the order of an index on (revoked_at, jti): the first page those
+ * recorded within the last $1 milliseconds by Postgres's clock, each next page after the last row
+ * of the one before.
  */
-const recordedSinceSql = (comparison: '>=' | '>') => `SELECT jti, expires_at AS "expiresAt", reason, revoked_at AS "revokedAt"
-  FROM revocations WHERE (revoked_at, jti) ${comparison} ($1, $2) AND expires_at > $3 ORDER BY revoked_at, jti LIMIT $4`;
-const FIRST_RECORDED_SINCE = recordedSinceSql('>=');
-const NEXT_RECORDED_SINCE = recordedSinceSql('>');
+const RECORDED_COLUMNS = `jti, expires_at AS "expiresAt", reason, revoked_at AS "revokedAt"`;
+const FIRST_RECORDED_WITHIN = `SELECT ${RECORDED_COLUMNS} FROM revocations
+  WHERE revoked_at >= statement_timestamp() - $1::float8 * interval '1 millisecond' AND expires_at > $2 ORDER BY revoked_at, jti LIMIT $3`;
+const NEXT_RECORDED_WITHIN = `SELECT ${RECORDED_COLUMNS} FROM revocations
+  WHERE (revoked_at, jti) > ($1, $2) AND expires_at > $3 ORDER BY revoked_at, jti LIMIT $4`;
 
 /** Every unexpired revocation in pages, in the order of the primary key (re-seeding Redis, loading the in-process copy). */
 const unexpiredSql = (comparison: '>=' | '>') => `SELECT jti, expires_at AS "expiresAt", reason
@@ -44,7 +50,7 @@ export interface RecordedRevocation extends RevokedAccessToken {
 
 /** The durable copy of the denylist: every revocation is written here before Redis. */
 export interface RevocationStore {
-  record(tokens: readonly RevokedAccessToken[], now: Date, tx?: DatabaseTransaction): Promise<void>;
+  record(tokens: readonly RevokedAccessToken[], tx?: DatabaseTransaction): Promise<void>;
   isRevoked(jti: string): Promise<boolean>;
   /**
    * Unexpired revocations, a page of at most `limit` at a time in jti order, those after `after`
@@ -52,19 +58,20 @@ export interface RevocationStore {
    */
   unexpired(now: Date, after: string | undefined, limit: number): Promise<RevokedAccessToken[]>;
   /**
-   * Unexpired revocations recorded at or after `since`, a page of at most `limit` at a time:
-   * pass the last row of a page as `after` for the next one (to catch up Redis with writes made elsewhere).
+   * Unexpired revocations recorded within the last `withinMs` by Postgres's clock, a page of at
+   * most `limit` at a time: pass the last row of a page as `after` for the next one (to catch up
+   * Redis with writes made elsewhere).
    */
-  recordedSince(since: Date, now: Date, after: RecordedRevocation | undefined, limit: number): Promise<RecordedRevocation[]>;
+  recordedWithin(withinMs: number, now: Date, after: RecordedRevocation | undefined, limit: number): Promise<RecordedRevocation[]>;
   /** Deletes rows whose tokens have expired, in batches, none after `stop` has aborted; returns how many. */
   pruneExpired(now: Date, stop?: AbortSignal): Promise<number>;
 }
 
 export function createRevocationStore(sql: SqlPool): RevocationStore {
   return {
-    async record(tokens, now, tx) {
+    async record(tokens, tx) {
       if (tokens.length === 0) return;
-      const values = [tokens.map((t) => t.jti), tokens.map((t) => t.expiresAt), tokens.map((t) => t.reason), now];
+      const values = [tokens.map((t) => t.jti), tokens.map((t) => t.expiresAt), tokens.map((t) => t.reason)];
       // One statement however many (createMany sent 100,000 rows as four statements of 32,766 parameters).
       if (tx !== undefined) await tx.$executeRawUnsafe(RECORD_REVOCATIONS, ...values);
       else await sql.query({ name: 'authd_record_revocations', text: RECORD_REVOCATIONS, values });
@@ -80,11 +87,11 @@ export function createRevocationStore(sql: SqlPool): RevocationStore {
       );
       return rows;
     },
-    async recordedSince(since, now, after, limit) {
+    async recordedWithin(withinMs, now, after, limit) {
       const { rows } = await sql.query<RecordedRevocation>(
         after === undefined
-          ? { name: 'authd_first_recorded_since', text: FIRST_RECORDED_SINCE, values: [since, '', now, limit] }
-          : { name: 'authd_next_recorded_since', text: NEXT_RECORDED_SINCE, values: [after.revokedAt, after.jti, now, limit] },
+          ? { name: 'authd_first_recorded_within', text: FIRST_RECORDED_WITHIN, values: [withinMs, now, limit] }
+          : { name: 'authd_next_recorded_within', text: NEXT_RECORDED_WITHIN, values: [after.revokedAt, after.jti, now, limit] },
       );
       return rows;
     },

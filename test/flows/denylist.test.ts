@@ -106,7 +106,7 @@ describe('denylist', () => {
 
   it('answers from Postgres when Redis is connected but stops answering, instead of hanging', async () => {
     const store = createRevocationStore(live.sql);
-    await store.record([{ jti: 'hung', expiresAt: soon(), reason: 'revoked' }], new Date());
+    await store.record([{ jti: 'hung', expiresAt: soon(), reason: 'revoked' }]);
     const { client: hung, proxy, close } = await proxiedAuthdRedis(testRedis.url);
     try {
       proxy.silence();
@@ -137,7 +137,7 @@ describe('denylist', () => {
 
   it('prunes expired revocations and re-seeds only the live ones', async () => {
     const store = createRevocationStore(live.sql);
-    await store.record([{ jti: 'old', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
+    await store.record([{ jti: 'old', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }]);
     expect(await store.pruneExpired(new Date())).toBe(1);
     expect(await testDb.query(`SELECT jti FROM revocations WHERE jti = 'old'`)).toEqual([]);
     await testRedis.client.flushdb();
@@ -150,7 +150,7 @@ describe('denylist', () => {
 describe('stopping the denylist (shutdown)', () => {
   it('starts no re-seed once stopped, as a Redis reconnect during shutdown would, and is settled', async () => {
     const store = createRevocationStore(live.sql);
-    await store.record([{ jti: 'recorded-late', expiresAt: soon(), reason: 'revoked' }], new Date());
+    await store.record([{ jti: 'recorded-late', expiresAt: soon(), reason: 'revoked' }]);
     await testRedis.client.flushdb();
     const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     denylist.stop();
@@ -162,7 +162,7 @@ describe('stopping the denylist (shutdown)', () => {
   it('ends a running re-seed and load of the copy after the page they read, marking neither done', async () => {
     const store = createRevocationStore(live.sql);
     const many = Array.from({ length: 2_500 }, (_, index) => ({ jti: `paged-${index}`, expiresAt: soon(), reason: 'revoked' as const }));
-    await store.record(many, new Date());
+    await store.record(many);
     await testRedis.client.flushdb();
     /** A denylist whose shutdown begins while it reads its first page; `pagesRead` counts the pages. */
     const stoppingAtTheFirstPage = (feed: RevocationFeed) => {
@@ -213,7 +213,7 @@ describe('pruning revocations', () => {
   it('deletes a backlog in batches, and no further batch once told to stop', async () => {
     const store = createRevocationStore(live.sql);
     const expired = Array.from({ length: 25_000 }, (_, index) => ({ jti: `expired-${index}`, expiresAt: new Date(Date.now() - 1000), reason: 'revoked' as const }));
-    await store.record([...expired, { jti: 'live', expiresAt: soon(), reason: 'revoked' }], new Date());
+    await store.record([...expired, { jti: 'live', expiresAt: soon(), reason: 'revoked' }]);
     const count = async () => (await testDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM revocations WHERE jti LIKE 'expired-%' OR jti = 'live'`))[0]!.n;
 
     expect(await store.pruneExpired(new Date(), AbortSignal.abort())).toBe(0);
@@ -243,7 +243,7 @@ describe('pruning revocations', () => {
 describe('in-process copy of the denylist', () => {
   it('answers from memory once loaded, hears other instances, and survives losing its subscription', async () => {
     const store = createRevocationStore(live.sql);
-    await store.record([{ jti: 'in-postgres-only', expiresAt: soon(), reason: 'revoked' }], new Date());
+    await store.record([{ jti: 'in-postgres-only', expiresAt: soon(), reason: 'revoked' }]);
     const instanceRedis = createRedis(testRedis.url);
     const feed = createRevocationFeed(instanceRedis);
     const instance = createDenylist({ store, cache: createDenylistCache(instanceRedis), feed, clock, logger: logs.logger });
@@ -413,7 +413,7 @@ describe('catching Redis up from Postgres', () => {
       { jti: 'still-in-redis', expiresAt: soon(), reason: 'revoked' },
       { jti: 'lost-from-redis', expiresAt: soon(), reason: 'revoked' },
     ]);
-    await store.record([{ jti: 'postgres-only', expiresAt: soon(), reason: 'sessions_revoked' }], new Date());
+    await store.record([{ jti: 'postgres-only', expiresAt: soon(), reason: 'sessions_revoked' }]);
     await testRedis.client.del('authd:revoked:lost-from-redis');
     // A key rewritten by the catch-up would read 'revoked' again.
     await testRedis.client.set('authd:revoked:still-in-redis', 'untouched', 'KEEPTTL');
@@ -429,11 +429,25 @@ describe('catching Redis up from Postgres', () => {
     expect(await denylist.isRevoked('postgres-only')).toBe(true);
   });
 
+  it('catches up what a writer whose clock runs behind recorded, on a reader whose clock runs ahead: no two clocks are compared', async () => {
+    const store = createRevocationStore(live.sql);
+    const ahead = { now: () => Date.now() + 120_000 };
+    const behind = { now: () => Date.now() - 120_000 };
+    const reader = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock: ahead, logger: logs.logger });
+    await reader.reseed();
+    // The writer cannot reach Redis (an admin host, say): Postgres alone holds its revocation, for catch-up to find.
+    const writer = createDenylist({ store, cache: createDenylistCache(deadRedis), feed: createRevocationFeed(deadRedis), clock: behind, logger: logs.logger });
+    await writer.revoke([{ jti: 'skewed-clocks', expiresAt: soon(), reason: 'sessions_revoked' }]);
+    expect(await testRedis.client.exists('authd:revoked:skewed-clocks')).toBe(0);
+    await reader.sync();
+    expect(await testRedis.client.get('authd:revoked:skewed-clocks')).toBe('sessions_revoked');
+  });
+
   it('re-seeds Redis and loads the in-process copy through every page of the unexpired revocations', async () => {
     const store = createRevocationStore(live.sql);
     const recorded = tokens('seed', 2500);
-    await store.record(recorded, new Date());
-    await store.record([{ jti: 'expired', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
+    await store.record(recorded);
+    await store.record([{ jti: 'expired', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }]);
     const instanceRedis = createRedis(testRedis.url);
     await redisReady(instanceRedis, 5000);
     const feed = createRevocationFeed(instanceRedis);
@@ -458,7 +472,7 @@ describe('catching Redis up from Postgres', () => {
   it('does not mark Redis seeded when it was flushed during the re-seed, and re-seeds at the next sync', async () => {
     const store = createRevocationStore(live.sql);
     const recorded = tokens('flushed', 1500);
-    await store.record(recorded, new Date());
+    await store.record(recorded);
     let flushed = false;
     // The flush lands after the first page's keys are written, before the second page is read.
     const flushingStore: typeof store = {
@@ -488,11 +502,12 @@ describe('catching Redis up from Postgres', () => {
     const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.reseed();
     const recorded = tokens('bulk', 2500);
-    await store.record(recorded, new Date());
+    await store.record(recorded);
     // Recorded later, with jtis that sort first: pages follow (revoked_at, jti), not jti alone.
     const later = tokens('a-later', 1200);
-    await store.record(later, new Date(Date.now() + 5));
-    await store.record([{ jti: 'expired', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }], new Date());
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    await store.record(later);
+    await store.record([{ jti: 'expired', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }]);
 
     await denylist.sync();
     expect(await denylistKeys()).toEqual([...later, ...recorded].map(({ jti }) => `authd:revoked:${jti}`));

@@ -28,8 +28,8 @@ const storedMs = async (jti: string) => {
 describe('timestamps on a Postgres whose time zone is not UTC', () => {
   it('stores the instants Prisma and node-postgres are given, not shifted by the zone', async () => {
     await connections.db.revocation.create({ data: { jti: 'through-prisma', expiresAt: at, reason: 'revoked', revokedAt: at } });
-    await connections.db.$transaction((tx) => createRevocationStore(connections.sql).record([{ jti: 'through-a-transaction', expiresAt: at, reason: 'revoked' }], at, tx));
-    await createRevocationStore(connections.sql).record([{ jti: 'through-node-postgres', expiresAt: at, reason: 'revoked' }], at);
+    await connections.db.$transaction((tx) => createRevocationStore(connections.sql).record([{ jti: 'through-a-transaction', expiresAt: at, reason: 'revoked' }], tx));
+    await createRevocationStore(connections.sql).record([{ jti: 'through-node-postgres', expiresAt: at, reason: 'revoked' }]);
     for (const jti of ['through-prisma', 'through-a-transaction', 'through-node-postgres']) {
       expect([jti, await storedMs(jti)]).toEqual([jti, at.getTime()]);
     }
