@@ -1,5 +1,5 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 /** `YYYYMMDD-<8 hex>`: the creation date (UTC) and 32 random bits. */
@@ -156,8 +156,21 @@ export async function makeKeyDirectory(dir: string): Promise<void> {
 }
 
 /**
+ * A key file written by root (`sudo authd keys revoke`, `docker exec -u root`) in a directory
+ * another user owns is given to that user. Left root's, with mode 0600, the server running as that
+ * user could not read it: a revocation would never reach it (it would go on signing with the
+ * revoked key, its last good read) and a replacement would never sign.
+ */
+async function giveToDirectoryOwner(file: FileHandle, dir: string): Promise<void> {
+  if (process.getuid?.() !== 0) return;
+  const { uid, gid } = await stat(dir);
+  if (uid !== 0) await file.chown(uid, gid);
+}
+
+/**
  * Writes `<kid>.json` atomically (temporary file in the same directory, fsync, rename) with mode
- * 0600 whatever the umask, creating the directory with mode 0700 if it is missing.
+ * 0600 whatever the umask, owned by the directory's owner, creating the directory with mode 0700
+ * if it is missing.
  */
 export async function writeKeyFile(dir: string, key: KeyRecord): Promise<void> {
   await makeKeyDirectory(dir);
@@ -167,6 +180,7 @@ export async function writeKeyFile(dir: string, key: KeyRecord): Promise<void> {
     try {
       await file.writeFile(`${JSON.stringify(toJson(key), null, 2)}\n`);
       await file.chmod(0o600);
+      await giveToDirectoryOwner(file, dir);
       await file.sync();
     } finally {
       await file.close();

@@ -1,5 +1,5 @@
 import { createPrivateKey, generateKeyPairSync, type KeyObject } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chown, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateKeyRecord, KeyFileError, readKeyFile, writeKeyFile } from '../../src/keys/key-file.js';
@@ -93,6 +93,21 @@ describe('writeKeyFile', () => {
     expect(read).toMatchObject({ kid: key.kid, created: CREATED, activates: new Date(CREATED.getTime() + 360_000), revoked: null });
     expect(read.retires).toEqual(new Date(Date.UTC(2027, 0, 1)));
     expect(read.publicKey.export({ format: 'jwk' })).toEqual(key.publicKey.export({ format: 'jwk' }));
+  });
+
+  const asRoot = process.getuid?.() === 0 ? it : it.skip;
+  asRoot('run by root, gives the file to the directory\'s owner, so that a server running as that user can read it', async () => {
+    const keysDir = join(dir, 'served-by-nobody');
+    await mkdir(keysDir, { mode: 0o700 });
+    await chown(keysDir, 65534, 65534);
+    const key = generateKeyRecord(CREATED, CREATED);
+    await writeKeyFile(keysDir, key);
+    const file = await stat(join(keysDir, `${key.kid}.json`));
+    expect([file.uid, file.gid, file.mode & 0o777]).toEqual([65534, 65534, 0o600]);
+    // A directory of root's keeps root's files.
+    await writeKeyFile(dir, key);
+    const own = await stat(join(dir, `${key.kid}.json`));
+    expect([own.uid, own.gid]).toEqual([0, 0]);
   });
 
   it('replaces an existing file in place', async () => {
