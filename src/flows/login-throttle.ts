@@ -3,7 +3,7 @@ import { isIPv6 } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { normalizeUsername } from '../domain/user.js';
 import type { Metrics } from '../observability/metrics.js';
-import { createLoginAttemptsInMemory, type AttemptFailure, type AttemptKeys, type LoginAttempts } from '../stores/login-attempts.js';
+import { createLoginAttemptsInMemory, type AttemptFailure, type AttemptKeys, type AttemptTake, type LoginAttempts } from '../stores/login-attempts.js';
 import type { Redis } from '../stores/redis.js';
 import { createLoginAttemptsInRedis } from '../stores/redis-login-attempts.js';
 
@@ -206,6 +206,17 @@ export function createLoginThrottle({
   const secondsLeft = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
   const refused = (reason: LoginRefused['reason'], retryAfterSeconds: number): LoginRefused => ({ refused: true, reason, retryAfterSeconds });
 
+  /** What a take that gave no place means for the attempt: a refusal for a lock, else `busy`. */
+  const refusedFor = ({ outcome, msLeft }: AttemptTake): LoginRefused | 'busy' => {
+    switch (outcome) {
+      case 'ip-locked':
+        return refused('ip', secondsLeft(msLeft));
+      case 'pair-locked':
+        return refused('pair', secondsLeft(msLeft));
+      default:
+        return 'busy';
+    }
+  };
   /** Frees the places; when their counts do not answer, they stay held until holdMs after they were taken, never freed in other counts. */
   const giveBack = (keys: AttemptKeys, place: Place) => place.counts.released(keys, place.attempt).catch(() => undefined);
   /**
@@ -215,18 +226,13 @@ export function createLoginThrottle({
    * what that try took, never this one's place.
    */
   const tryPlace = async (keys: AttemptKeys): Promise<Place | LoginRefused | 'busy'> => {
+    // A lock counted in this process while Redis did not answer holds when it answers again: Redis
+    // never saw those failures (a restarted one has none at all), and would give the pair a fresh set.
+    const lockedHere = attemptsInRedis === undefined ? undefined : attemptsHere.lockOf(keys);
+    if (lockedHere !== undefined) return refusedFor(lockedHere);
     const attempt = randomUUID();
     const { value: taken, counts } = await orHere(attemptsInRedis, keys, attempt, (counts) => counts.take(keys, attempt));
-    switch (taken.outcome) {
-      case 'placed':
-        return { attempt, counts };
-      case 'ip-locked':
-        return refused('ip', secondsLeft(taken.msLeft));
-      case 'pair-locked':
-        return refused('pair', secondsLeft(taken.msLeft));
-      case 'busy':
-        return 'busy';
-    }
+    return taken.outcome === 'placed' ? { attempt, counts } : refusedFor(taken);
   };
   /** Attempts waiting in this process, by the pair's key and by the IP's. */
   const waiting = new Map<string, number>();

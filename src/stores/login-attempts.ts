@@ -58,6 +58,12 @@ export interface LoginAttemptsOptions {
   readonly holdMs: number;
 }
 
+/** Login attempts kept in this process, which can also say, without changing anything, whether a pair or its IP is locked. */
+export interface LoginAttemptsHere extends LoginAttempts {
+  /** `ip-locked` or `pair-locked` while that count's failures here hold it locked (the IP is asked first); else undefined. */
+  lockOf(keys: AttemptKeys): AttemptTake | undefined;
+}
+
 /** How often expired counts are dropped, at most. */
 const SWEEP_EVERY_MS = 1000;
 
@@ -78,7 +84,7 @@ interface Count {
 export function createLoginAttemptsInMemory(
   { maxPairFailures, maxIpFailures, windowMs, holdMs }: LoginAttemptsOptions,
   now: () => number = Date.now,
-): LoginAttempts {
+): LoginAttemptsHere {
   /** In the order they last changed, which is close to the order they expire in. */
   const counts = new Map<string, Count>();
   let nextSweep = 0;
@@ -129,7 +135,20 @@ export function createLoginAttemptsInMemory(
     return true;
   };
 
+  /** Until when `key`'s count is locked at `at` (its failures reached `limit` in a window not yet ended), or undefined. */
+  const lockedUntil = (key: string, limit: number, at: number): number | undefined => {
+    const count = counts.get(key);
+    return count !== undefined && count.windowEndsAt > at && count.failures >= limit ? count.windowEndsAt : undefined;
+  };
+
   return {
+    lockOf: ({ pair, ip }) => {
+      const at = now();
+      const ipLockEnds = lockedUntil(ip, maxIpFailures, at);
+      if (ipLockEnds !== undefined) return { outcome: 'ip-locked', msLeft: ipLockEnds - at };
+      const pairLockEnds = lockedUntil(pair, maxPairFailures, at);
+      return pairLockEnds === undefined ? undefined : { outcome: 'pair-locked', msLeft: pairLockEnds - at };
+    },
     take: (keys, attempt) =>
       update(keys, (pair, ip, at): AttemptTake => {
         const msLeft = pair.windowEndsAt - at;

@@ -518,8 +518,8 @@ describe('login throttle with Redis unreachable', () => {
       expect(await probe(throttle, 'alice', '10.0.0.1')).toMatchObject({ refused: true, reason: 'pair' });
       expect(await probe(throttle, 'alice', '10.0.0.2')).toEqual({ refused: false });
       await succeed(throttle, 'bob', '10.0.0.1');
-      // Every one of the seven attempts asked this process for its place.
-      expect(await counted(metrics)).toBe(7);
+      // Six of the seven attempts asked Redis first; the pair's lock, counted here, refused the other without asking.
+      expect(await counted(metrics)).toBe(6);
     } finally {
       unreachable.disconnect();
     }
@@ -550,6 +550,35 @@ describe('login throttle across a Redis outage', () => {
       // Redis still counts both failures: the next one is the last.
       expect(await pairState(key!)).toEqual({ failures: MAX_FAILURES - 1, running: 0 });
       expect(await fail(throttle, 'alice', '10.4.4.4')).toBe(true);
+    } finally {
+      flaky.disconnect();
+    }
+  });
+});
+
+describe('login throttle after a Redis outage', () => {
+  it('keeps refusing a pair locked in this process during the outage, which Redis never counted', async () => {
+    const keyPrefix = 'authd:login:locked-during-outage';
+    const flaky = createRedis(redis.url);
+    flaky.on('error', () => undefined);
+    try {
+      expect(await redisReady(flaky, 5000)).toBe(true);
+      const throttle = createLoginThrottle({ redis: flaky, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
+      const ended = new Promise((resolve) => flaky.once('end', resolve));
+      flaky.disconnect();
+      await ended;
+      expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.5.5.5')).toBe(true);
+      await flaky.connect();
+      expect(await redisReady(flaky, 5000)).toBe(true);
+
+      expect(await keysUnder(keyPrefix)).toEqual([]);
+      const refusal = await probe(throttle, 'alice', '10.5.5.5');
+      expect(refusal).toMatchObject({ refused: true, reason: 'pair' });
+      expect((refusal as LoginRefused).retryAfterSeconds).toBeGreaterThan(LOCK_SECONDS - 5);
+      expect(await keysUnder(keyPrefix)).toEqual([]);
+      // The pair's user from elsewhere, and others from the same address, are counted in Redis as before.
+      expect(await probe(throttle, 'alice', '10.5.5.6')).toEqual({ refused: false });
+      expect(await probe(throttle, 'bob', '10.5.5.5')).toEqual({ refused: false });
     } finally {
       flaky.disconnect();
     }
