@@ -5,7 +5,8 @@ import type { Logger } from '../observability/logger.js';
 import { KeyFileError, readKeyFile, type KeyRecord } from './key-file.js';
 
 export type DirectoryRead =
-  | { readonly ok: true; readonly keys: ReadonlyMap<string, KeyRecord> }
+  /** `unread`: the key files skipped, whose previous version (if any) `keys` keeps. */
+  | { readonly ok: true; readonly keys: ReadonlyMap<string, KeyRecord>; readonly unread: readonly string[] }
   | { readonly ok: false; readonly code: string };
 
 const reasonOf = (error: unknown) => (error instanceof KeyFileError ? error.message : `unexpected ${error instanceof Error ? error.name : typeof error}`);
@@ -39,9 +40,10 @@ export async function readKeyDirectory(dir: string, previous: ReadonlyMap<string
     names = (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    return code === 'ENOENT' && previous.size === 0 ? { ok: true, keys: new Map() } : { ok: false, code };
+    return code === 'ENOENT' && previous.size === 0 ? { ok: true, keys: new Map(), unread: [] } : { ok: false, code };
   }
   const keys = new Map<string, KeyRecord>();
+  const unread: string[] = [];
   for (const name of names) {
     try {
       const key = await readKeyFile(join(dir, name));
@@ -50,8 +52,9 @@ export async function readKeyDirectory(dir: string, previous: ReadonlyMap<string
       // Map lookup by the file's stem: a strange file name can match no kid but cannot reach a prototype.
       const kept = previous.get(name.slice(0, -'.json'.length));
       if (kept !== undefined) keys.set(kept.kid, kept);
+      unread.push(name);
       logger.warn({ file: name, reason: reasonOf(error), keptPrevious: kept !== undefined }, 'keyring: skipped a key file');
     }
   }
-  return { ok: true, keys };
+  return { ok: true, keys, unread };
 }

@@ -108,6 +108,8 @@ const quoted = (kid: string) => JSON.stringify(kid.length > 40 ? `${kid.slice(0,
 
 export function createKeyring({ dir, clock, logger, rotationInterval, monotonicNow = () => performance.now() }: KeyringOptions): Keyring {
   let keys: ReadonlyMap<string, KeyRecord> = new Map();
+  /** Key files the last read skipped (corrupt, unreadable). */
+  let unread: readonly string[] = [];
   let loaded = false;
   let cached: Snapshot | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -167,6 +169,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
     const result = await readKeyDirectory(dir, keys, logger);
     if (result.ok) {
       keys = result.keys;
+      unread = result.unread;
       cached = undefined;
       loaded = true;
     } else if (!loaded || required) {
@@ -316,6 +319,13 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
         await whileCreating(async () => {
           // Made by another instance while this one waited for the lock: that key is this one's too.
           if (!needsKey()) return;
+          if (keys.size === 0 && unread.length > 0) {
+            // Keys this process cannot read (another user's files, a bad copy) are not no keys: a key
+            // of its own would sign at once, before any resource server has it, and this process
+            // could not verify the tokens the keys there signed. The operator fixes the files.
+            const named = unread.length > 3 ? `${unread.slice(0, 3).join(', ')} and ${unread.length - 3} more` : unread.join(', ');
+            throw new KeyringError(`KEYS_DIR ${dir} holds key files that could not be read (${named}; the log says why): fix or remove them`);
+          }
           const created = await saveImmediateKey();
           audit('key_rotation', { kid: created.kid, activates: created.activates, trigger: 'no usable key' });
         });

@@ -58,6 +58,21 @@ describe('reading KEYS_DIR', () => {
     expect(logs.raw()).not.toContain('PRIVATE KEY');
   });
 
+  it('makes no first key beside key files it cannot read: it refuses to start, naming them', async () => {
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, '20261122-deadbeef.json'), '{ not json');
+    const keyring = await open();
+    await expect(keyring.ensureKey()).rejects.toThrow(
+      new KeyringError(`KEYS_DIR ${dir} holds key files that could not be read (20261122-deadbeef.json; the log says why): fix or remove them`),
+    );
+    expect(keyring.activeKey()).toBeUndefined();
+    expect(await readdir(dir)).toEqual(['20261122-deadbeef.json']);
+    expect(skipped()).toEqual([
+      ['warn', '20261122-deadbeef.json', 'not valid JSON', false],
+      ['warn', '20261122-deadbeef.json', 'not valid JSON', false],
+    ]);
+  });
+
   it('keeps the last good version of a key whose file turns corrupt', async () => {
     const keyring = await open();
     await keyring.ensureKey();
