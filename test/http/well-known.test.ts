@@ -74,6 +74,23 @@ describe('discovery metadata', () => {
   });
 });
 
+describe('discovery metadata of an issuer with a path', () => {
+  it.each(['/.well-known/oauth-authorization-server/tenant:a/(b)', '/.well-known/oauth-authorization-server', '/.well-known/openid-configuration'])(
+    'is served at %s (RFC 8414 §3.1 puts the path after the well-known suffix)',
+    async (path) => {
+      const prefixed = await startTestServer({ env: { ISSUER: 'https://example.test/tenant:a/(b)' }, alongside: server });
+      try {
+        const response = await fetch(`${prefixed.baseUrl}${path}`);
+        expect(response.status).toBe(200);
+        expect(await response.json()).toMatchObject({ issuer: 'https://example.test/tenant:a/(b)', token_endpoint: 'https://example.test/tenant:a/(b)/token' });
+        expect((await fetch(`${prefixed.baseUrl}/.well-known/oauth-authorization-server/tenant:a/other`)).status).toBe(404);
+      } finally {
+        await prefixed.stop();
+      }
+    },
+  );
+});
+
 describe('health, metrics and request handling', () => {
   it('healthz and readyz answer ok with every dependency up', async () => {
     const health = await fetch(`${server.baseUrl}/healthz`);
