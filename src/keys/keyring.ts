@@ -319,10 +319,10 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
         await whileCreating(async () => {
           // Made by another instance while this one waited for the lock: that key is this one's too.
           if (!needsKey()) return;
-          if (keys.size === 0 && unread.length > 0) {
-            // Keys this process cannot read (another user's files, a bad copy) are not no keys: a key
-            // of its own would sign at once, before any resource server has it, and this process
-            // could not verify the tokens the keys there signed. The operator fixes the files.
+          if (unread.length > 0) {
+            // Keys this process cannot read (another user's files, a bad copy) may be the signing
+            // key: a key of its own would sign at once, before any resource server has it, and this
+            // process could not verify the tokens the keys there signed. The operator fixes the files.
             const named = unread.length > 3 ? `${unread.slice(0, 3).join(', ')} and ${unread.length - 3} more` : unread.join(', ');
             throw new KeyringError(`KEYS_DIR ${dir} holds key files that could not be read (${named}; the log says why): fix or remove them`);
           }

@@ -73,6 +73,21 @@ describe('reading KEYS_DIR', () => {
     ]);
   });
 
+  it('makes no first key either when only keys that can no longer sign could be read beside them', async () => {
+    const keyring = await open();
+    await keyring.ensureKey();
+    const revoked = keyring.activeKey()!.kid;
+    const { replacement } = await keyring.revoke(revoked);
+    // The signing key's file turns unreadable to this process; the revoked key's is still good.
+    await writeFile(join(dir, `${replacement!.kid}.json`), '{ not json');
+    const fresh = await open();
+    expect(fresh.list().map(({ kid, state }) => [kid, state])).toEqual([[revoked, 'revoked']]);
+    await expect(fresh.ensureKey()).rejects.toThrow(
+      new KeyringError(`KEYS_DIR ${dir} holds key files that could not be read (${replacement!.kid}.json; the log says why): fix or remove them`),
+    );
+    expect((await readdir(dir)).sort()).toEqual([`${revoked}.json`, `${replacement!.kid}.json`].sort());
+  });
+
   it('keeps the last good version of a key whose file turns corrupt', async () => {
     const keyring = await open();
     await keyring.ensureKey();
