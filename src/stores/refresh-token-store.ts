@@ -227,6 +227,11 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
    * expired (clients refresh once it has), it no longer matches, so the pass may find nothing at
    * all. The successor, committed by then, is what the next statement sees. A rotation that starts
    * after a pass has locked its token finds it revoked and does nothing.
+   *
+   * The access tokens are recorded once the passes are done, in one statement: Postgres stamps a
+   * revocation when its statement starts, and catch-up looks only CATCH_UP_MARGIN_MS (30 s) behind
+   * its last sync for one that committed late, while passes that waited for row locks could have
+   * put a first pass's stamp further back than that.
    */
   const revokeWhere = async (tx: DatabaseTransaction, by: RevokedBy, value: string, now: Date, reason: RevocationReason): Promise<FamilyRevocation> => {
     const denied: RevokedAccessToken[] = [];
@@ -235,14 +240,13 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOCATION_SQL[by].revoke, value, now);
       if (rows.length === 0) {
         const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL[by].liveTokenLeft, value);
-        if (!left) return { revokedTokens, denied };
-        continue;
+        if (left) continue;
+        await revocations.record(denied, tx);
+        return { revokedTokens, denied };
       }
       revokedTokens += rows.length;
-      const unexpired = rows.filter((row) => row.expiresAt > now).map(({ jti, expiresAt }) => ({ jti, expiresAt, reason }));
-      await revocations.record(unexpired, tx);
-      // Not push(...unexpired): past ~125,000 arguments a spread call overflows the stack.
-      for (const token of unexpired) denied.push(token);
+      // Not push(...): past ~125,000 arguments a spread call overflows the stack.
+      for (const row of rows) if (row.expiresAt > now) denied.push({ jti: row.jti, expiresAt: row.expiresAt, reason });
     }
   };
 
