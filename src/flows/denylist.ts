@@ -12,8 +12,8 @@ import { createRevokedSet } from './revoked-set.js';
 const PAGE_SIZE = 1000;
 /**
  * Catch-up looks this far behind the last sync's start, for transactions that committed late. The
- * time since that start is this process's to measure, and a revocation's stamp is Postgres's
- * (RevocationStore), so no two hosts' clocks are ever compared.
+ * time since that start is measured on this process's monotonic clock, and a revocation's stamp is
+ * Postgres's (RevocationStore), so no two hosts' clocks are ever compared and no step of one counts.
  */
 const CATCH_UP_MARGIN_MS = 30_000;
 /**
@@ -108,7 +108,8 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     }
   };
 
-  let lastSync = clock.now();
+  /** When the last sync started, on a clock that never steps (performance.now): only the time since matters. */
+  let lastSyncStarted = performance.now();
   /** Set by `stop`: no re-seed or load starts from then on, and none reads another page. */
   let stopped = false;
 
@@ -223,17 +224,16 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     );
 
   const syncOnce = async () => {
-    const started = clock.now();
+    const started = performance.now();
     const unconfirmed = !seededSinceConnect && reseedsGoing.size === 0; // a re-seed failed, or none ran
     try {
       if (unconfirmed || !(await cache.isSeeded())) await reseed();
-      // A clock stepped back since the last sync makes the time since it negative: the margin alone covers a sync period.
-      else await catchUp(Math.max(0, started - lastSync) + CATCH_UP_MARGIN_MS);
+      else await catchUp(started - lastSyncStarted + CATCH_UP_MARGIN_MS);
     } finally {
       copy.prune(clock.now());
     }
     if (subscribed && !copy.isComplete() && !loads.isRunning() && copyLoadDue()) await loads.run();
-    lastSync = started;
+    lastSyncStarted = started;
   };
 
   /**
