@@ -164,7 +164,12 @@ export async function makeKeyDirectory(dir: string): Promise<void> {
 async function giveToDirectoryOwner(file: FileHandle, dir: string): Promise<void> {
   if (process.getuid?.() !== 0) return;
   const { uid, gid } = await stat(dir);
-  if (uid !== 0) await file.chown(uid, gid);
+  if (uid === 0) return;
+  // Best effort: where root may not give files away (NFS with root_squash, an owner unknown here),
+  // the file stays as it was written before this, rather than the write failing.
+  await file.chown(uid, gid).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPERM' && error.code !== 'EINVAL') throw error;
+  });
 }
 
 /**
