@@ -9,7 +9,9 @@ export function withoutPort(address: string): string {
   if (isIP(address) !== 0) return address;
   const bracketed = /^\[([^\]]+)\](?::\d{1,5})?$/.exec(address);
   if (bracketed !== null && isIPv6(bracketed[1]!)) return bracketed[1]!;
-  const withPort = /^([^:]+):\d{1,5}$/.exec(address);
-  if (withPort !== null && isIPv4(withPort[1]!)) return withPort[1]!;
+  const withPort = /^(.+):\d{1,5}$/.exec(address);
+  // An IPv6 address with a port and no brackets is ambiguous: read so only when the whole is no
+  // address (`2001:db8::1:51234`); a valid one (`2001:db8::1:80`) stays whole, within its /64.
+  if (withPort !== null && (isIPv4(withPort[1]!) || isIPv6(withPort[1]!))) return withPort[1]!;
   return address;
 }

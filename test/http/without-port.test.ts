@@ -7,11 +7,12 @@ describe('withoutPort', () => {
     ['[2001:db8::1]:443', '2001:db8::1'],
     ['[2001:db8::1]', '2001:db8::1'],
     ['[::ffff:203.0.113.5]:80', '::ffff:203.0.113.5'],
+    ['2001:db8::1:51234', '2001:db8::1'],
   ])('takes the port off %s', (address, expected) => {
     expect(withoutPort(address)).toBe(expected);
   });
 
-  it.each(['203.0.113.5', '2001:db8::1', '::1', '::ffff:203.0.113.5', 'fe80::1%eth0', ''])('leaves the address %p as it is', (address) => {
+  it.each(['203.0.113.5', '2001:db8::1', '2001:db8::1:80', '::1', '::ffff:203.0.113.5', 'fe80::1%eth0', ''])('leaves the address %p as it is', (address) => {
     expect(withoutPort(address)).toBe(address);
   });
 
