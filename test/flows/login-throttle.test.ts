@@ -527,49 +527,57 @@ describe('login throttle with Redis unreachable', () => {
 });
 
 describe('login throttle across a Redis outage', () => {
-  it('gives a place taken in this process while Redis was down back to this process, never to Redis', async () => {
-    const keyPrefix = 'authd:login:outage';
+  /** A throttle on a Redis connection of its own, which `cutOff` ends and `reconnect` opens again. */
+  const acrossAnOutage = async (
+    keyPrefix: string,
+    test: (throttle: LoginThrottle, redisConnection: { cutOff(): Promise<void>; reconnect(): Promise<void> }) => Promise<void>,
+  ) => {
     const flaky = createRedis(redis.url);
     flaky.on('error', () => undefined);
     try {
       expect(await redisReady(flaky, 5000)).toBe(true);
       const throttle = createLoginThrottle({ redis: flaky, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
+      await test(throttle, {
+        async cutOff() {
+          const ended = new Promise((resolve) => flaky.once('end', resolve));
+          flaky.disconnect();
+          await ended;
+        },
+        async reconnect() {
+          await flaky.connect();
+          expect(await redisReady(flaky, 5000)).toBe(true);
+        },
+      });
+    } finally {
+      flaky.disconnect();
+    }
+  };
+
+  it('gives a place taken in this process while Redis was down back to this process, never to Redis', async () => {
+    const keyPrefix = 'authd:login:outage';
+    await acrossAnOutage(keyPrefix, async (throttle, redisConnection) => {
       await failTimes(throttle, MAX_FAILURES - 1, 'alice', '10.4.4.4');
       const key = await pairKeyUnder(keyPrefix);
       expect(await pairState(key!)).toEqual({ failures: MAX_FAILURES - 1, running: 0 });
 
-      const ended = new Promise((resolve) => flaky.once('end', resolve));
-      flaky.disconnect();
-      await ended;
+      await redisConnection.cutOff();
       const duringOutage = await throttle.begin('alice', '10.4.4.4');
       if (duringOutage.refused) throw new Error('refused');
-      await flaky.connect();
-      expect(await redisReady(flaky, 5000)).toBe(true);
+      await redisConnection.reconnect();
       await duringOutage.release();
 
       // Redis still counts both failures: the next one is the last.
       expect(await pairState(key!)).toEqual({ failures: MAX_FAILURES - 1, running: 0 });
       expect(await fail(throttle, 'alice', '10.4.4.4')).toBe(true);
-    } finally {
-      flaky.disconnect();
-    }
+    });
   });
-});
 
-describe('login throttle after a Redis outage', () => {
   it('keeps refusing a pair locked in this process during the outage, which Redis never counted', async () => {
     const keyPrefix = 'authd:login:locked-during-outage';
-    const flaky = createRedis(redis.url);
-    flaky.on('error', () => undefined);
-    try {
-      expect(await redisReady(flaky, 5000)).toBe(true);
-      const throttle = createLoginThrottle({ redis: flaky, maxFailures: MAX_FAILURES, lockSeconds: LOCK_SECONDS, keyPrefix, busyWaitMs: 0 });
-      const ended = new Promise((resolve) => flaky.once('end', resolve));
-      flaky.disconnect();
-      await ended;
+    await acrossAnOutage(keyPrefix, async (throttle, redisConnection) => {
+      await redisConnection.cutOff();
       expect(await failTimes(throttle, MAX_FAILURES, 'alice', '10.5.5.5')).toBe(true);
-      await flaky.connect();
-      expect(await redisReady(flaky, 5000)).toBe(true);
+      await redisConnection.reconnect();
 
       expect(await keysUnder(keyPrefix)).toEqual([]);
       const refusal = await probe(throttle, 'alice', '10.5.5.5');
@@ -579,9 +587,7 @@ describe('login throttle after a Redis outage', () => {
       // The pair's user from elsewhere, and others from the same address, are counted in Redis as before.
       expect(await probe(throttle, 'alice', '10.5.5.6')).toEqual({ refused: false });
       expect(await probe(throttle, 'bob', '10.5.5.5')).toEqual({ refused: false });
-    } finally {
-      flaky.disconnect();
-    }
+    });
   });
 });
 
