@@ -18,6 +18,9 @@ export function createDataLayer(config: Config & { databaseUrl: string; redisUrl
   const { db, sql, close: closeDatabase } = connectDatabase(config.databaseUrl);
   const redis = createRedis(config.redisUrl);
   redis.on('error', (error: unknown) => logger.warn({ err: describeError(error) }, 'redis connection error'));
+  // An idle pooled connection that dies (a restart, a failover, a terminated backend): the pool
+  // drops it and the next query opens another, but when it went is worth a line.
+  sql.on('error', (error: unknown) => logger.warn({ err: describeError(error) }, 'postgres connection error'));
   const audit = createAudit(logger);
   const revocations = createRevocationStore(sql);
   const refreshTokens = createRefreshTokenStore(db, sql, revocations);

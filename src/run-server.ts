@@ -1,32 +1,33 @@
 import type { Config } from './config/config.js';
 import { describeError, flushLogger } from './observability/logger.js';
-import { startServer } from './server.js';
+import { startServer, type RunningServer } from './server.js';
 
 /** How long a shutdown waits for stdout to take the last log lines before it exits anyway. */
 const SHUTDOWN_LOG_PATIENCE_MS = 5000;
 
-/** Starts the server in this process and wires SIGHUP (reload keys) and SIGTERM/SIGINT (drain, exit). */
+/**
+ * Starts the server in this process and wires SIGHUP (reload keys), SIGTERM/SIGINT (drain, exit)
+ * and uncaught errors (log, exit 1).
+ */
 export async function runServer(config: Config): Promise<void> {
-  // Node's default for SIGHUP ends the process: one sent while authd starts is taken, and the keys
-  // are read again once it has started (start-up may have read them before the change it announces).
-  let reloadOnceStarted = false;
-  const hangUpWhileStarting = () => (reloadOnceStarted = true);
-  process.on('SIGHUP', hangUpWhileStarting);
-  const running = await startServer(config);
-  const { logger } = running;
-  const reloadKeys = () => {
-    logger.info('SIGHUP: reloading keys');
-    running.reloadKeys().catch((error: unknown) => logger.error({ err: describeError(error) }, 'key reload failed'));
-  };
-  process.off('SIGHUP', hangUpWhileStarting);
-  process.on('SIGHUP', reloadKeys);
-  if (reloadOnceStarted) reloadKeys();
+  // A signal that arrives while authd starts is taken, and acted on once it has started. Node's
+  // defaults would end the process at once, its connections left open and the log lines it still
+  // holds lost; and a SIGHUP's keys are read again after start-up, which may have read them before
+  // the change it announces.
+  let running: RunningServer | undefined;
+  let reloadWhenStarted = false;
+  let stopWhenStarted: NodeJS.Signals | undefined;
   let stopping = false;
-  const stop = (signal: string) => {
+
+  const reloadKeys = ({ logger, reloadKeys: reload }: RunningServer) => {
+    logger.info('SIGHUP: reloading keys');
+    reload().catch((error: unknown) => logger.error({ err: describeError(error) }, 'key reload failed'));
+  };
+  const stop = ({ logger, shutdown }: RunningServer, signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
     logger.info({ signal }, 'draining and shutting down');
-    running.shutdown().then(
+    shutdown().then(
       async () => {
         logger.info('stopped');
         await flushLogger(logger, SHUTDOWN_LOG_PATIENCE_MS);
@@ -39,6 +40,26 @@ export async function runServer(config: Config): Promise<void> {
       },
     );
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  const onHangUp = () => {
+    if (running === undefined) reloadWhenStarted = true;
+    else reloadKeys(running);
+  };
+  const onStop = (signal: NodeJS.Signals) => {
+    if (running === undefined) stopWhenStarted ??= signal;
+    else stop(running, signal);
+  };
+  process.on('SIGHUP', onHangUp);
+  process.on('SIGTERM', onStop);
+  process.on('SIGINT', onStop);
+
+  running = await startServer(config);
+  const { logger } = running;
+  // Logged as every error is (describeError: no token, no driver detail), where Node's default would
+  // print the whole error object to stderr; the state such an error leaves is unknown, so authd ends.
+  process.on('uncaughtException', (error) => {
+    logger.fatal({ err: describeError(error) }, 'uncaught error; exiting');
+    process.exit(1);
+  });
+  if (stopWhenStarted !== undefined) stop(running, stopWhenStarted);
+  else if (reloadWhenStarted) reloadKeys(running);
 }

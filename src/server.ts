@@ -171,14 +171,21 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   ).listen(config.port, config.host);
   try {
     await new Promise<void>((resolve, reject) => {
-      server.once('listening', resolve);
-      server.once('error', (error: NodeJS.ErrnoException) => reject(listenRefusal(error, config)));
+      const refused = (error: NodeJS.ErrnoException) => reject(listenRefusal(error, config));
+      server.once('error', refused);
+      server.once('listening', () => {
+        server.off('error', refused);
+        resolve();
+      });
     });
   } catch (error) {
     await settlesWithin(stopBackgroundWork(), DRAIN_TIMEOUT_MS);
     await data.close();
     throw error;
   }
+  // Once listening, an error of the listening socket (an accept that failed: out of file descriptors
+  // or memory) is logged, and the server goes on; without a listener it would end the process.
+  server.on('error', (error) => logger.error({ err: describeError(error) }, 'http server error'));
   logger.info({ issuer: config.issuer, address: server.address() }, 'authd listening');
 
   return {

@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { waitUntil } from '../support/wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -100,5 +100,30 @@ describe('start-up that cannot use KEYS_DIR, HOST or PORT', () => {
     const said = messages(output.stdout);
     expect(said.indexOf('SIGHUP: reloading keys')).toBeGreaterThan(said.indexOf('authd listening'));
     expect(said.filter((msg) => msg === 'SIGHUP: reloading keys')).toHaveLength(1);
+  });
+
+  it('a SIGTERM while it starts shuts it down cleanly once it has started, exit code 0', async () => {
+    const { child, output, exited } = spawnServer({ PORT: '0' });
+    await whileWaitingForRedis(output);
+    child.kill('SIGTERM');
+    expect(await exited).toEqual([0, null]);
+    const said = messages(output.stdout);
+    expect(said.slice(said.indexOf('authd listening'))).toEqual(['authd listening', 'draining and shutting down', 'stopped']);
+  });
+
+  it('an error nothing catches ends it with one fatal line that shows no token, exit code 1', async () => {
+    const preload = pathToFileURL(join(ROOT, 'test', 'support', 'throw-on-sigusr2.mjs')).href;
+    const { child, output, exited } = spawnServer({ PORT: '0', NODE_OPTIONS: `--import=${preload}` });
+    await waitUntil(() => output.stdout.includes('authd listening'), 10_000);
+    child.kill('SIGUSR2');
+    expect(await exited).toEqual([1, null]);
+    const fatal = output.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((line) => line['level'] === 'fatal');
+    expect(fatal).toEqual([expect.objectContaining({ msg: 'uncaught error; exiting', err: expect.objectContaining({ message: 'boom [redacted]' }) })]);
+    expect(output.stdout).not.toContain('rt_');
+    expect(output.stderr).toBe('');
   });
 });

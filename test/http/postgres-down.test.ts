@@ -2,6 +2,7 @@ import { basicAuth, postForm } from '../support/fixtures.js';
 import { TEST_DATABASE_SERVER_URL } from '../support/database.js';
 import { closedPort, proxiedUrl, type TcpProxy } from '../support/net.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { waitUntil } from '../support/wait.js';
 
 /** Clients are cached for 10 s, so requests naming a client reach Postgres only for an unknown one. */
 const someClient = basicAuth('web', 'not-a-secret-of-anyone');
@@ -54,4 +55,25 @@ describe('with Postgres accepting connections but never answering', () => {
   it('gives up connecting and answers 503 instead of hanging', async () => {
     expectUnavailable(await postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, { authorization: someClient }));
   }, 15_000);
+});
+
+describe('with Postgres ending authd\'s idle connections (a restart, a failover)', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer();
+  });
+  afterAll(() => server.stop());
+
+  it('logs each dropped connection once, and the next request gets a new one', async () => {
+    const unknownClient = () => postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, { authorization: someClient });
+    expect((await unknownClient()).status).toBe(401);
+    const [{ ended }] = await server.db.query<{ ended: number }>(
+      `SELECT count(*)::int AS ended FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t`,
+    );
+    expect(ended).toBeGreaterThanOrEqual(1);
+    const dropped = () => server.logs.lines.filter((line) => line['msg'] === 'postgres connection error');
+    await waitUntil(() => dropped().length === ended, 5000);
+    expect(dropped()[0]).toMatchObject({ level: 'warn', err: { message: 'terminating connection due to administrator command' } });
+    expect((await unknownClient()).status).toBe(401);
+  });
 });
