@@ -1,3 +1,4 @@
+import { constants } from 'node:os';
 import type { Config } from './config/config.js';
 import { describeError, flushLogger } from './observability/logger.js';
 import { startServer, type RunningServer } from './server.js';
@@ -45,8 +46,10 @@ export async function runServer(config: Config): Promise<void> {
     else reloadKeys(running);
   };
   const onStop = (signal: NodeJS.Signals) => {
-    if (running === undefined) stopWhenStarted ??= signal;
-    else stop(running, signal);
+    if (running !== undefined) stop(running, signal);
+    else if (stopWhenStarted === undefined) stopWhenStarted = signal;
+    // A second one while it still starts (a start-up that hangs on a stuck KEYS_DIR, say): now.
+    else process.exit(128 + constants.signals[signal]);
   };
   process.on('SIGHUP', onHangUp);
   process.on('SIGTERM', onStop);
@@ -56,8 +59,8 @@ export async function runServer(config: Config): Promise<void> {
   const { logger } = running;
   // Logged as every error is (describeError: no token, no driver detail), where Node's default would
   // print the whole error object to stderr; the state such an error leaves is unknown, so authd ends.
-  process.on('uncaughtException', (error) => {
-    logger.fatal({ err: describeError(error) }, 'uncaught error; exiting');
+  process.on('uncaughtException', (error, origin) => {
+    logger.fatal({ err: describeError(error), origin }, 'uncaught error; exiting');
     process.exit(1);
   });
   if (stopWhenStarted !== undefined) stop(running, stopWhenStarted);

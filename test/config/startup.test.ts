@@ -111,6 +111,18 @@ describe('start-up that cannot use KEYS_DIR, HOST or PORT', () => {
     expect(said.slice(said.indexOf('authd listening'))).toEqual(['authd listening', 'draining and shutting down', 'stopped']);
   });
 
+  it('a second SIGTERM while it starts ends it at once, as the signal would', async () => {
+    // 192.0.2.1 is no address here: start-up fails at the listen, after the wait for Redis.
+    const { child, output, exited } = spawnServer({ HOST: '192.0.2.1' });
+    await whileWaitingForRedis(output);
+    child.kill('SIGTERM');
+    // Apart: a signal sent while the same one is still pending is merged into it.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    child.kill('SIGTERM');
+    expect(await exited).toEqual([143, null]);
+    expect(output.stderr).toBe('');
+  });
+
   it('an error nothing catches ends it with one fatal line that shows no token, exit code 1', async () => {
     const preload = pathToFileURL(join(ROOT, 'test', 'support', 'throw-on-sigusr2.mjs')).href;
     const { child, output, exited } = spawnServer({ PORT: '0', NODE_OPTIONS: `--import=${preload}` });
@@ -122,7 +134,7 @@ describe('start-up that cannot use KEYS_DIR, HOST or PORT', () => {
       .split('\n')
       .map((line) => JSON.parse(line) as Record<string, unknown>)
       .filter((line) => line['level'] === 'fatal');
-    expect(fatal).toEqual([expect.objectContaining({ msg: 'uncaught error; exiting', err: expect.objectContaining({ message: 'boom [redacted]' }) })]);
+    expect(fatal).toEqual([expect.objectContaining({ msg: 'uncaught error; exiting', origin: 'uncaughtException', err: expect.objectContaining({ message: 'boom [redacted]' }) })]);
     expect(output.stdout).not.toContain('rt_');
     expect(output.stderr).toBe('');
   });
