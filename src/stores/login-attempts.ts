@@ -135,26 +135,24 @@ export function createLoginAttemptsInMemory(
     return true;
   };
 
-  /** Until when `key`'s count is locked at `at` (its failures reached `limit` in a window not yet ended), or undefined. */
-  const lockedUntil = (key: string, limit: number, at: number): number | undefined => {
-    const count = counts.get(key);
-    return count !== undefined && count.windowEndsAt > at && count.failures >= limit ? count.windowEndsAt : undefined;
+  /** Whether `count` is locked at `at`: its failures reached `limit` in a window not yet ended. */
+  const isLocked = (count: Count | undefined, limit: number, at: number): count is Count =>
+    count !== undefined && count.windowEndsAt > at && count.failures >= limit;
+  /** The lock on the IP (asked first) or on the pair at `at`, as `take` answers it; undefined when neither is locked. */
+  const lockOn = (pair: Count | undefined, ip: Count | undefined, at: number): AttemptTake | undefined => {
+    if (isLocked(ip, maxIpFailures, at)) return { outcome: 'ip-locked', msLeft: ip.windowEndsAt - at };
+    if (isLocked(pair, maxPairFailures, at)) return { outcome: 'pair-locked', msLeft: pair.windowEndsAt - at };
+    return undefined;
   };
 
   return {
-    lockOf: ({ pair, ip }) => {
-      const at = now();
-      const ipLockEnds = lockedUntil(ip, maxIpFailures, at);
-      if (ipLockEnds !== undefined) return { outcome: 'ip-locked', msLeft: ipLockEnds - at };
-      const pairLockEnds = lockedUntil(pair, maxPairFailures, at);
-      return pairLockEnds === undefined ? undefined : { outcome: 'pair-locked', msLeft: pairLockEnds - at };
-    },
+    lockOf: ({ pair, ip }) => lockOn(counts.get(pair), counts.get(ip), now()),
     take: (keys, attempt) =>
       update(keys, (pair, ip, at): AttemptTake => {
         const msLeft = pair.windowEndsAt - at;
         if (pair.running.has(attempt)) return { outcome: 'placed', msLeft };
-        if (ip.failures >= maxIpFailures) return { outcome: 'ip-locked', msLeft: ip.windowEndsAt - at };
-        if (pair.failures >= maxPairFailures) return { outcome: 'pair-locked', msLeft };
+        const locked = lockOn(pair, ip, at);
+        if (locked !== undefined) return locked;
         const full = pair.failures + pair.running.size >= maxPairFailures || ip.failures + ip.running.size >= maxIpFailures;
         if (full) return { outcome: 'busy', msLeft };
         pair.running.set(attempt, at + holdMs);
