@@ -285,7 +285,12 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
    * the replacement landed, and for good if it never did.
    */
   const revokeNow = async (kid: string): Promise<RevokeOutcome> => {
-    if (known(kid).revoked !== null) throw new KeyringError(`key ${kid} is already revoked`);
+    const unrevoked = () => {
+      const key = known(kid);
+      if (key.revoked !== null) throw new KeyringError(`key ${kid} is already revoked`);
+      return key;
+    };
+    unrevoked();
     const leavesNoSigner = () => [undefined, kid].includes(current().active?.kid);
     const replacement = leavesNoSigner() ? await whileCreating(async () => (leavesNoSigner() ? saveImmediateKey() : undefined)) : undefined;
     if (replacement !== undefined) {
@@ -296,9 +301,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
       );
     }
     // Read again: the creation lock's reload may have found it revoked by another process meanwhile.
-    const key = known(kid);
-    if (key.revoked !== null) throw new KeyringError(`key ${kid} is already revoked`);
-    const revoked = await save({ ...key, revoked: new Date(clock.now()) });
+    const revoked = await save({ ...unrevoked(), revoked: new Date(clock.now()) });
     audit('key_revoked', { kid });
     return replacement === undefined ? { revoked } : { revoked, replacement };
   };
