@@ -43,9 +43,34 @@ describe('authd user', () => {
     expect(authd(['user', 'password', 'alice'], 'new password\n')).toMatchObject({ status: 0, stdout: 'password changed for Alice\n' });
     const [after] = await db.query<{ password_hash: string }>('SELECT password_hash FROM users');
     expect(after!.password_hash).not.toBe(before!.password_hash);
-    expect(authd(['user', 'disable', 'alice'])).toMatchObject({ status: 0 });
+    expect(authd(['user', 'disable', 'alice'])).toEqual({
+      status: 0,
+      stdout: 'disabled Alice; ended their sessions (0 access tokens denylisted)\n',
+      stderr: '',
+    });
     expect(await db.query('SELECT disabled FROM users')).toEqual([{ disabled: true }]);
     expect(authd(['user', 'disable', 'nobody'])).toEqual({ status: 1, stdout: '', stderr: 'authd: no user "nobody"\n' });
+  });
+
+  it('ends a disabled user\'s sessions and denylists their live access tokens', async () => {
+    expect(authd(['user', 'add', 'erin'], 'pw\n').status).toBe(0);
+    expect(authd(['client', 'add', 'erin-app', '--public']).status).toBe(0);
+    const [{ id }] = (await db.query<{ id: string }>(`SELECT id FROM users WHERE username = 'erin'`)) as [{ id: string }];
+    await db.query(
+      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
+                                   family_expires_at, access_token_jti, access_token_expires_at)
+       VALUES (gen_random_uuid(), 'h-erin', '22222222-2222-2222-2222-222222222222', $1, 'erin-app', 'aud', now(), now() + interval '1 day',
+               now() + interval '2 days', 'jti-erin', $2)`,
+      [id, new Date(Date.now() + 600_000)],
+    );
+    expect(authd(['user', 'disable', 'erin'])).toEqual({
+      status: 0,
+      stdout: 'disabled erin; ended their sessions (1 access tokens denylisted)\n',
+      stderr: '',
+    });
+    expect(await db.query(`SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE token_hash = 'h-erin'`)).toEqual([{ revoked: true }]);
+    expect(await db.query(`SELECT reason FROM revocations WHERE jti = 'jti-erin'`)).toEqual([{ reason: 'user_disabled' }]);
+    expect(await redis.client.get('authd:revoked:jti-erin')).toBe('user_disabled');
   });
 });
 

@@ -115,7 +115,7 @@ describe('openid-client against authd', () => {
     expect(await oauth.tokenIntrospection(resourceServer, tokens.refresh_token!)).toEqual({ active: false });
     // Revoking the session put its access token on the denylist.
     expect(await oauth.tokenIntrospection(resourceServer, tokens.access_token)).toEqual({ active: false });
-    expect(await server.redis.client.get(`authd:revoked:${(await verifyAccessToken(web, tokens.access_token)).payload.jti!}`)).not.toBeNull();
+    expect(await server.redis.client.get(`authd:revoked:${(await verifyAccessToken(web, tokens.access_token)).payload.jti!}`)).toBe('family_revoked');
   });
 
   it('errors reach the client as RFC 6749 error responses', async () => {

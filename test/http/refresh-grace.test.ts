@@ -33,6 +33,14 @@ const rowOf = async (token: string) =>
     )
   )[0]!;
 
+const liveInFamilyOf = (token: string) =>
+  server.db.query(
+    `SELECT id FROM refresh_tokens WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex'))
+       AND used_at IS NULL AND revoked_at IS NULL`,
+    [token],
+  );
+const jtiOf = (jwt: string) => (JSON.parse(Buffer.from(jwt.split('.')[1]!, 'base64url').toString()) as { jti: string }).jti;
+
 beforeEach(() => {
   now = Date.now();
 });
@@ -78,15 +86,29 @@ describe('REFRESH_REUSE_GRACE=30', () => {
     expect(await refresh(t3)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
   });
 
+  it('under concurrent grace exchanges of one token, leaves one live token and denylists every replaced successor', async () => {
+    const t1 = (await login()).refresh_token;
+    const first = await refresh(t1);
+    const a2 = first.body['access_token'] as string;
+    now += 10_000;
+    const answers = await Promise.all(Array.from({ length: 10 }, () => refresh(t1)));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(10).fill(200));
+    const issued = answers.map((answer) => answer.body['refresh_token'] as string);
+    const rows: Awaited<ReturnType<typeof rowOf>>[] = [];
+    for (const token of issued) rows.push(await rowOf(token));
+    expect(rows.filter((row) => row.revoked_at === null && row.used_at === null)).toHaveLength(1);
+    expect(await liveInFamilyOf(t1)).toHaveLength(1);
+    expect((await rowOf(first.body['refresh_token'] as string)).revoked_at).not.toBeNull();
+    expect(await server.redis.client.get(`authd:revoked:${jtiOf(a2)}`)).toBe('revoked');
+    const dead = issued.filter((_, i) => rows[i]!.revoked_at !== null);
+    expect(dead).toHaveLength(9);
+    for (const token of dead) expect(await refresh(token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+  });
+
   it('keeps at most one live token per family after a grace exchange', async () => {
     const t1 = (await login()).refresh_token;
     await refresh(t1);
     await refresh(t1);
-    const live = await server.db.query(
-      `SELECT id FROM refresh_tokens WHERE family_id = (SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex'))
-         AND used_at IS NULL AND revoked_at IS NULL`,
-      [t1],
-    );
-    expect(live).toHaveLength(1);
+    expect(await liveInFamilyOf(t1)).toHaveLength(1);
   });
 });
