@@ -1,6 +1,6 @@
-import { createHmac, generateKeyPairSync, sign } from 'node:crypto';
+import { createHmac, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -42,6 +42,13 @@ describe('POST /introspect', () => {
     const body = await introspect(token);
     const claims = JSON.parse(Buffer.from(parts(token)[1], 'base64url').toString()) as Record<string, unknown>;
     expect(body).toEqual({ ...claims, active: true, token_type: 'access_token' });
+  });
+
+  it('answers with Cache-Control: no-store and Pragma: no-cache, active or not', async () => {
+    for (const token of [await serviceToken(), 'garbage']) {
+      const { headers } = await postForm(`${server.baseUrl}/introspect`, { token }, as('rs'));
+      expect([headers.get('cache-control'), headers.get('pragma')]).toEqual(['no-store', 'no-cache']);
+    }
   });
 
   it('reports a refresh token with client_id, sub, scope and exp only', async () => {
@@ -90,6 +97,40 @@ describe('POST /introspect', () => {
     it.each(['../../etc/passwd', '__proto__', 'constructor', 'x'.repeat(5000)])('kid injection %#', async (kid) => {
       const [, payload, signature] = parts(await serviceToken());
       expect(await introspect(`${b64({ alg: 'ES256', typ: 'at+jwt', kid })}.${payload}.${signature}`)).toEqual({ active: false });
+    });
+
+    describe('signed with our own private key, so that only the header is wrong', () => {
+      const signedWithOurKey = async (header: Record<string, unknown>) => {
+        const [ourHeader, payload] = parts(await serviceToken());
+        const { kid } = JSON.parse(Buffer.from(ourHeader, 'base64url').toString()) as { kid: string };
+        const { privateKey } = JSON.parse(await readFile(join(server.keysDir, `${kid}.json`), 'utf8')) as { privateKey: string };
+        const signingInput = `${b64({ alg: 'ES256', typ: 'at+jwt', kid, ...header })}.${payload}`;
+        const signature = sign('sha256', Buffer.from(signingInput), { key: createPrivateKey(privateKey), dsaEncoding: 'ieee-p1363' });
+        return { kid, token: `${signingInput}.${signature.toString('base64url')}` };
+      };
+
+      it.each([['at+jwt'], ['application/at+jwt'], ['AT+JWT']])('typ %p is accepted (RFC 9068 §4; the control: the forgery is otherwise valid)', async (typ) => {
+        const { token } = await signedWithOurKey({ typ });
+        expect(await introspect(token)).toMatchObject({ active: true, client_id: 'svc' });
+      });
+
+      it.each([
+        ['a file name', (kid: string) => `${kid}.json`],
+        ['a relative path', (kid: string) => `./${kid}`],
+        ['a path through the keys directory', (kid: string) => `../${basename(server.keysDir)}/${kid}`],
+        ['a trailing space', (kid: string) => `${kid} `],
+        ['a trailing NUL', (kid: string) => `${kid}\u0000`],
+        ['a trailing slash', (kid: string) => `${kid}/`],
+      ])('a kid naming our key by %s', async (_, variant) => {
+        const { kid } = await signedWithOurKey({});
+        const { token } = await signedWithOurKey({ kid: variant(kid) });
+        expect(await introspect(token)).toEqual({ active: false });
+      });
+
+      it.each([['JWT'], ['jwt'], ['application/jwt'], ['at+jwt; x=y'], [undefined]])('typ %p', async (typ) => {
+        const { token } = await signedWithOurKey({ typ });
+        expect(await introspect(token)).toEqual({ active: false });
+      });
     });
 
     it('a tampered payload, a wrong typ, garbage and an empty-looking token', async () => {
@@ -165,9 +206,32 @@ describe('POST /revoke', () => {
   });
 
   it('answers 200 with no effect for garbage, unknown and foreign tokens', async () => {
-    const before = await server.db.query('SELECT jti FROM revocations');
-    for (const token of ['garbage', `rt_${'B'.repeat(43)}`, 'a.b.c']) expect((await revoke(token, 'svc')).status).toBe(200);
-    expect(await server.db.query('SELECT jti FROM revocations')).toEqual(before);
+    const [header] = parts(await serviceToken());
+    const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString()) as { kid: string };
+    const now = Math.floor(Date.now() / 1000);
+    const foreignInput = `${b64({ alg: 'ES256', typ: 'at+jwt', kid })}.${b64({ iss: 'http://localhost:8080', sub: 'svc', aud: 'x', exp: now + 600, iat: now, jti: 'foreign', client_id: 'svc' })}`;
+    const foreignSignature = sign('sha256', Buffer.from(foreignInput), { key: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey, dsaEncoding: 'ieee-p1363' });
+    const before = await server.db.query('SELECT jti FROM revocations ORDER BY jti');
+    for (const token of ['garbage', `rt_${'B'.repeat(43)}`, 'a.b.c', `${foreignInput}.${foreignSignature.toString('base64url')}`]) {
+      expect(await revoke(token, 'svc')).toMatchObject({ status: 200, body: '' });
+    }
+    expect(await server.db.query('SELECT jti FROM revocations ORDER BY jti')).toEqual(before);
+    expect(await server.redis.client.exists('authd:revoked:foreign')).toBe(0);
+  });
+
+  it("revoking a spent refresh token ends its family: the live successor and the successor's access token", async () => {
+    const { refresh_token: spent } = await userTokens();
+    const rotated = await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: spent }, as('web'));
+    const successor = rotated.body['refresh_token'] as string;
+    const { jti } = JSON.parse(Buffer.from(parts(rotated.body['access_token'] as string)[1], 'base64url').toString()) as { jti: string };
+    expect(await revoke(spent, 'web')).toMatchObject({ status: 200, body: '' });
+    expect(await introspect(successor)).toEqual({ active: false });
+    expect(await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: successor }, as('web'))).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_grant' },
+    });
+    expect(await server.redis.client.get(`authd:revoked:${jti}`)).toBe('family_revoked');
+    expect(await server.db.query('SELECT reason FROM revocations WHERE jti = $1', [jti])).toEqual([{ reason: 'family_revoked' }]);
   });
 
   it('requires client authentication and a token parameter', async () => {
