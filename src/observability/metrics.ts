@@ -79,7 +79,7 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
     }),
     revocations: new Counter({
       name: 'authd_revocations_total',
-      help: 'Tokens revoked by type',
+      help: 'Tokens revoked through POST /revoke, by type (reuse detection counts in authd_refresh_reuse_detected_total)',
       labelNames: ['token_type'],
       registers,
     }),

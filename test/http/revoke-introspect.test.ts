@@ -2,6 +2,7 @@ import { createHmac, createPrivateKey, generateKeyPairSync, sign } from 'node:cr
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
+import { metricValue } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
@@ -167,6 +168,16 @@ describe('POST /revoke', () => {
     expect(ttl).toBeLessThanOrEqual(exp - Math.floor(Date.now() / 1000) + 1);
     const rows = await server.db.query<{ reason: string; expires_at: Date }>('SELECT reason, expires_at FROM revocations WHERE jti = $1', [jti]);
     expect(rows).toEqual([{ reason: 'revoked', expires_at: new Date(exp * 1000) }]);
+  });
+
+  it('counts the revocations it makes by token type in /metrics, and not the no-ops', async () => {
+    const revoked = (type: string) => metricValue(server.baseUrl, `authd_revocations_total{token_type="${type}"}`);
+    const before = [await revoked('access_token'), await revoked('refresh_token')];
+    expect((await revoke(await serviceToken(), 'svc')).status).toBe(200);
+    expect((await revoke((await userTokens()).refresh_token, 'web')).status).toBe(200);
+    expect((await revoke('garbage', 'svc')).status).toBe(200);
+    expect((await revoke(`rt_${'C'.repeat(43)}`, 'svc')).status).toBe(200);
+    expect([await revoked('access_token'), await revoked('refresh_token')]).toEqual([before[0]! + 1, before[1]! + 1]);
   });
 
   it('revokes a refresh token family with its access tokens, whatever the hint says', async () => {

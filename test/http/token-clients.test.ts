@@ -45,6 +45,23 @@ describe('grant_type=client_credentials', () => {
     expect(await issued()).toBe(before + 1);
   });
 
+  it('caps a client\'s own access-token lifetime at 3600 s, whatever its row says', async () => {
+    const longSecret = (await seed.addClient({ clientId: 'long', accessTokenTtl: 86_400 }))!;
+    const { status, body } = await token({ grant_type: 'client_credentials' }, { authorization: basicAuth('long', longSecret) });
+    expect([status, body['expires_in']]).toEqual([200, 3600]);
+    const claims = claimsOf(body['access_token'] as string);
+    expect((claims['exp'] as number) - (claims['iat'] as number)).toBe(3600);
+  });
+
+  it('refuses a body client_id that is not the Basic header\'s, and accepts the same one', async () => {
+    const basic = { authorization: basicAuth('svc', serviceSecret) };
+    expect(await token({ grant_type: 'client_credentials', client_id: 'short' }, basic)).toMatchObject({
+      status: 400,
+      body: { error: 'invalid_request', error_description: 'client_id does not match the Authorization header' },
+    });
+    expect((await token({ grant_type: 'client_credentials', client_id: 'svc' }, basic)).status).toBe(200);
+  });
+
   it('authenticates with client_secret_post, in a JSON body too', async () => {
     expect((await token({ grant_type: 'client_credentials', client_id: 'svc', client_secret: serviceSecret })).status).toBe(200);
     const response = await fetch(`${server.baseUrl}/token`, {
