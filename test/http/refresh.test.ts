@@ -43,6 +43,7 @@ const familyRows = (refreshToken: string) =>
        (SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex'))`,
     [refreshToken],
   );
+const introspect = async (token: string) => (await postForm(`${server.baseUrl}/introspect`, { token }, auth('rs', rsSecret))).body;
 const revokedJtis = async () => (await server.db.query<{ jti: string }>('SELECT jti FROM revocations')).map((row) => row.jti);
 
 beforeEach(() => {
@@ -162,9 +163,20 @@ describe('refresh rotation', () => {
     }
   });
 
+  it('introspects a spent token as inactive, without counting it as reuse', async () => {
+    const first = await login();
+    const next = (await refresh(first.refresh_token)).body['refresh_token'] as string;
+    expect(await introspect(first.refresh_token)).toEqual({ active: false });
+    expect(await introspect(next)).toMatchObject({ active: true, token_type: 'refresh_token' });
+    expect((await refresh(next)).status).toBe(200);
+  });
+
   it('expires after the idle lifetime', async () => {
     const first = await login();
-    now += 3600 * 1000 + 1;
+    now += 3600 * 1000 - 1;
+    expect(await introspect(first.refresh_token)).toMatchObject({ active: true });
+    now += 1; // the idle lifetime's end itself
+    expect(await introspect(first.refresh_token)).toEqual({ active: false });
     expect(await refresh(first.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
   });
 
@@ -185,6 +197,7 @@ describe('refresh rotation', () => {
       [current],
     );
     expect(rows[0]!.expires_at.getTime()).toBeLessThanOrEqual(rows[0]!.family_expires_at.getTime());
+    expect(await introspect(current)).toEqual({ active: false });
   });
 
   it('refuses the refresh of a disabled user', async () => {
