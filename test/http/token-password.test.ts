@@ -147,24 +147,6 @@ describe('grant_type=password', () => {
     expect(audited.map((line) => [line['username'], line['reason']])).toEqual([['ali\u0000ce', 'unknown_user'], ['alice\n', 'unknown_user'], ['\u007falice', 'unknown_user']]);
   });
 
-  it('spends comparable time on an unknown user and a wrong password (median of 9, within 2x)', async () => {
-    const timed = async (username: string, ip: string, i: number) => {
-      const started = performance.now();
-      await login(username, `wrong-${i}`, ip);
-      return performance.now() - started;
-    };
-    // Alternated, so a burst of load from other test files weighs on both alike.
-    const wrong: number[] = [];
-    const unknown: number[] = [];
-    for (let i = 0; i < 9; i += 1) {
-      wrong.push(await timed('alice', `192.0.2.1${i}`, i));
-      unknown.push(await timed('no-such-user', `192.0.2.2${i}`, i));
-    }
-    const median = (times: number[]) => times.sort((a, b) => a - b)[4]!;
-    expect(median(unknown) / median(wrong)).toBeLessThan(2);
-    expect(median(wrong) / median(unknown)).toBeLessThan(2);
-  });
-
   it('locks a (username, IP) pair after LOGIN_MAX_FAILURES, even for the right password, and not other IPs', async () => {
     for (let i = 0; i < 3; i += 1) expect((await login('alice', 'wrong', '203.0.113.50')).status).toBe(400);
     const locked = await login('alice', 'correct horse battery', '203.0.113.50');
@@ -173,8 +155,14 @@ describe('grant_type=password', () => {
     expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
     expect(Number(locked.headers.get('retry-after'))).toBeLessThanOrEqual(900);
     expect((await login('alice', 'correct horse battery', '203.0.113.51')).status).toBe(200);
-    const audit = server.logs.lines.filter((line) => line['event'] === 'login_locked');
-    expect(audit.length).toBeGreaterThanOrEqual(1);
+    const audit = server.logs.lines.filter((line) => line['ip'] === '203.0.113.50' && line['audit'] === true);
+    expect(audit.map((line) => [line['event'], line['username']])).toEqual([
+      ['login_failed', 'alice'],
+      ['login_failed', 'alice'],
+      ['login_failed', 'alice'],
+      ['login_locked', 'alice'],
+      ['login_locked', 'alice'],
+    ]);
   });
 
   it('tries only LOGIN_MAX_FAILURES of the guesses for one pair sent at once, and refuses the rest with the lock before any password work', async () => {
@@ -272,6 +260,7 @@ describe('grant_type=password', () => {
 
   it('requires username and password', async () => {
     expect(await login('', 'x')).toMatchObject({ status: 400, body: { error: 'invalid_request', error_description: 'username is required' } });
+    expect(await login('alice', '')).toMatchObject({ status: 400, body: { error: 'invalid_request', error_description: 'password is required' } });
   });
 
   it('writes audit lines without the password or tokens', async () => {
@@ -286,6 +275,5 @@ describe('grant_type=password', () => {
       sub: aliceId,
       client_id: 'web',
     });
-    expect(server.logs.lines.find((line) => line['event'] === 'login_failed')).toMatchObject({ audit: true, reason: expect.any(String) });
   });
 });

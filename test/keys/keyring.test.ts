@@ -28,6 +28,16 @@ const started = async (): Promise<{ keyring: Keyring; first: string }> => {
 };
 const keySet = (keyring: Keyring) => JSON.parse(keyring.jwks().body) as JSONWebKeySet;
 const publishedKids = (keyring: Keyring) => keySet(keyring).keys.map((key) => key.kid);
+/** The public key the keyring verifies `kid` with, as the x and y of a JWK. */
+const verifiesWith = (keyring: Keyring, kid: string) => {
+  const { x, y } = keyring.verificationKey(kid)?.export({ format: 'jwk' }) ?? {};
+  return { x, y };
+};
+/** The x and y the key set publishes for `kid`. */
+const publishedAs = (keyring: Keyring, kid: string) => {
+  const { x, y } = keySet(keyring).keys.find((key) => key.kid === kid) ?? {};
+  return { x, y };
+};
 const auditEvents = () => logs.lines.filter((line) => line['audit'] === true).map((line) => [line['event'], line['kid']]);
 
 /** Signs with the key the keyring hands out and verifies against the keyring's own JWKS. */
@@ -203,7 +213,8 @@ describe('rotation', () => {
     expect(publishedKids(keyring)).toEqual([first, next.kid]);
     expect(keyring.jwks().etag).not.toBe(etagBefore);
     expect(keyring.activeKey()!.kid).toBe(first);
-    expect(keyring.verificationKey(next.kid)).toBeDefined();
+    expect(verifiesWith(keyring, next.kid)).toEqual(publishedAs(keyring, next.kid));
+    expect(verifiesWith(keyring, next.kid)).not.toEqual(verifiesWith(keyring, first));
     await expect(keyring.rotate()).rejects.toThrow(new KeyringError('a next key is already waiting to activate; rotate again after it does'));
 
     now = START + 360_000 - 1;
@@ -214,7 +225,9 @@ describe('rotation', () => {
 
     now = START + 360_000 + DROP_AFTER_MS - 1;
     expect(publishedKids(keyring)).toEqual([first, next.kid]);
-    expect(keyring.verificationKey(first)).toBeDefined();
+    const firstKey = publishedAs(keyring, first);
+    expect(firstKey.x).toEqual(expect.any(String));
+    expect(verifiesWith(keyring, first)).toEqual(firstKey);
     now = START + 360_000 + DROP_AFTER_MS;
     expect(publishedKids(keyring)).toEqual([next.kid]);
     expect(keyring.verificationKey(first)).toBeUndefined();
