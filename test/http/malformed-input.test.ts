@@ -1,6 +1,8 @@
+import { connect } from 'node:net';
 import fc from 'fast-check';
 import { basicAuth, fixtures, type Fixtures } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
+import { waitUntil } from '../support/wait.js';
 
 let server: TestServer;
 let seed: Fixtures;
@@ -96,6 +98,35 @@ describe('hostile parameter values', () => {
       body: `token=x&pad=${'a'.repeat(17 * 1024)}`,
     });
     expect({ status: response.status, body: await response.json() }).toEqual({ status: 413, body: { error: 'invalid_request' } });
+  });
+
+  it('takes a body of exactly 16 KiB and refuses one byte more', async () => {
+    const sized = (bytes: number) => {
+      const head = 'token=x&pad=';
+      return `${head}${'a'.repeat(bytes - head.length)}`;
+    };
+    const introspect = async (body: string) => {
+      const response = await fetch(`${server.baseUrl}/introspect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: svc },
+        body,
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    expect(await introspect(sized(16 * 1024))).toEqual({ status: 200, body: { active: false } });
+    expect(await introspect(sized(16 * 1024 + 1))).toEqual({ status: 413, body: { error: 'invalid_request' } });
+  });
+
+  it('answers a Content-Length over 16 KiB with 413 at once, without waiting for the body', async () => {
+    const socket = connect(Number(new URL(server.baseUrl).port), '127.0.0.1');
+    socket.setEncoding('utf8');
+    let received = '';
+    socket.on('data', (chunk: string) => (received += chunk));
+    socket.write(`POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: ${16 * 1024 + 1}\r\n\r\n`);
+    await waitUntil(() => received.includes('\r\n\r\n{'), 5000);
+    socket.destroy();
+    expect(received).toMatch(/^HTTP\/1\.1 413 /);
+    expect(received.slice(received.indexOf('\r\n\r\n') + 4)).toBe('{"error":"invalid_request"}');
   });
 
   it('answers any Basic credentials, encoded or raw, with an OAuth body, never a 5xx', async () => {
