@@ -54,6 +54,8 @@ export interface ServerOptions {
   readonly passwordQueue?: { readonly concurrency: number; readonly maxQueue: number };
   /** How long a client has to send a whole request, in ms above 0 (default REQUEST_TIMEOUT_MS). */
   readonly requestTimeoutMs?: number;
+  /** How long a login beyond its pair's or IP's remaining failures waits for a place (default DEFAULT_BUSY_WAIT_MS). */
+  readonly loginBusyWaitMs?: number;
 }
 
 /**
@@ -111,7 +113,13 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       issuer: config.issuer,
       users: data.users,
       passwords,
-      throttle: createLoginThrottle({ redis: data.redis, maxFailures: config.loginMaxFailures, lockSeconds: config.loginLockSeconds, metrics }),
+      throttle: createLoginThrottle({
+        redis: data.redis,
+        maxFailures: config.loginMaxFailures,
+        lockSeconds: config.loginLockSeconds,
+        metrics,
+        ...(options.loginBusyWaitMs === undefined ? {} : { busyWaitMs: options.loginBusyWaitMs }),
+      }),
       sessions: createSessionIssuer({ policy, accessTokens, refreshTokens, clock }),
       audit,
       metrics,

@@ -332,7 +332,8 @@ describe.each([
       setMaxListeners(2 * MAX_WAITING, leave.signal);
       const extra = round === 0 ? 4 : 1;
       const waiting = wait(MAX_WAITING + extra, leave.signal);
-      await sleep(150);
+      // The ones beyond the limit are refused at their first answer; the others wait 2 s.
+      await waitUntil(() => waiting.refused.length >= extra, 1500);
       expect(waiting.refused).toEqual(Array(extra).fill('busy'));
       leave.abort();
       expect(await waiting.all).toEqual(Array(MAX_WAITING + extra).fill({ refused: true, reason: 'busy', retryAfterSeconds: 1 }));
@@ -607,11 +608,16 @@ describe('login throttle with Redis answering too late', () => {
       const attempt = await throttle.begin('alice', '10.5.5.5');
       expect(attempt.refused).toBe(false);
       expect(await counted(metrics)).toBe(1); // the place was taken in this process instead
-      await sleep(900); // about 1.9 s in: the take has run in Redis, the release sent at 1 s has not
-      expect(await pairState((await pairKeyUnder(keyPrefix))!)).toEqual({ failures: 0, running: 1 });
-      expect(await pairState(`${keyPrefix}:attempts:{10.5.5.5}`)).toEqual({ failures: 0, running: 1 });
-      await sleep(1200); // about 3.1 s in: the release has run
-      expect(await keysUnder(keyPrefix)).toEqual([]);
+      // At 1.5 s the take runs in Redis; at 2.5 s the release sent at 1 s, which frees the place.
+      const taken: { pair?: unknown; ip?: unknown } = {};
+      await waitUntil(async () => {
+        const pairKey = await pairKeyUnder(keyPrefix);
+        if (pairKey === undefined) return false;
+        [taken.pair, taken.ip] = await Promise.all([pairState(pairKey), pairState(`${keyPrefix}:attempts:{10.5.5.5}`)]);
+        return true;
+      }, 4000);
+      expect(taken).toEqual({ pair: { failures: 0, running: 1 }, ip: { failures: 0, running: 1 } });
+      await waitUntil(async () => (await keysUnder(keyPrefix)).length === 0, 4000);
       if (!attempt.refused) await attempt.release();
     } finally {
       await close();

@@ -9,9 +9,14 @@ let seed: Fixtures;
 let secret: string;
 
 // LOGIN_MAX_FAILURES=1: an IP is locked at its 21st failure. The argon2 queue holds every guess
-// let through, so none is refused with 503 instead of being tried.
+// let through, so none is refused with 503 instead of being tried; the guesses beyond the 21 wait
+// for a place for up to 15 s, not 2, so that a loaded machine's slower argon2 does not make them busy.
 beforeAll(async () => {
-  const options = { env: { TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '1' }, passwordQueue: { concurrency: 2, maxQueue: 64 } };
+  const options = {
+    env: { TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '1' },
+    passwordQueue: { concurrency: 2, maxQueue: 64 },
+    loginBusyWaitMs: 15_000,
+  };
   server = await startTestServer(options);
   other = await startTestServer({ ...options, alongside: server });
   seed = fixtures(server);

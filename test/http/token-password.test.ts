@@ -12,7 +12,9 @@ let appSecret: string;
 let aliceId: string;
 
 beforeAll(async () => {
-  server = await startTestServer({ env: { ISSUER: 'https://auth.example.test', TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '3' } });
+  // Logins beyond a pair's remaining failures wait up to 15 s for a place, not 2, so that on a
+  // loaded machine they still meet the lock the running ones set rather than give up as busy.
+  server = await startTestServer({ env: { ISSUER: 'https://auth.example.test', TRUST_PROXY: 'true', LOGIN_MAX_FAILURES: '3' }, loginBusyWaitMs: 15_000 });
   seed = fixtures(server);
   aliceId = (await seed.addUser('Alice', 'correct horse battery', { roles: ['admin', 'ops'] })).id;
   const disabled = await seed.addUser('mallory', 'correct horse battery');

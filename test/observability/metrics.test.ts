@@ -23,6 +23,7 @@ describe('the default metrics', () => {
     // Read at the scrape, which resets the histogram for the next one.
     await metrics.registry.metrics();
     expect(await gaugeValue(metrics, 'authd_nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(0.15);
-    expect(await gaugeValue(metrics, 'authd_nodejs_eventloop_lag_p50_seconds')).toBeLessThan(0.05);
+    // About 0.010 when idle; well below what a 100 ms period would read, with room for a loaded machine.
+    expect(await gaugeValue(metrics, 'authd_nodejs_eventloop_lag_p50_seconds')).toBeLessThan(0.08);
   });
 });

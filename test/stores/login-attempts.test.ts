@@ -76,19 +76,19 @@ describe.each(backends)('login attempts (%s)', (_backend, create) => {
   });
 
   it('locks at the failure that reaches maxFailures, for the whole window from then', async () => {
-    const counts = attempts({ windowMs: 1000 });
+    const counts = attempts({ windowMs: 3000 });
     const pair = newPair();
     const placed = await place(counts, pair, MAX_FAILURES);
-    await sleep(500);
+    await sleep(1500);
     expect(await counts.failed(pair, placed[0]!)).toEqual({ pairLockedNow: false, ipLockedNow: false });
     expect(await counts.failed(pair, placed[1]!)).toEqual({ pairLockedNow: false, ipLockedNow: false });
     expect(await counts.failed(pair, placed[2]!)).toEqual({ pairLockedNow: true, ipLockedNow: false });
     const locked = await counts.take(pair, randomUUID());
     expect(locked.outcome).toBe('pair-locked');
-    expect(locked.msLeft).toBeGreaterThan(800);
-    await sleep(700); // past the first window's end, within the lock's
+    expect(locked.msLeft).toBeGreaterThan(2400);
+    await sleep(2100); // past the first window's end, within the lock's
     expect(await outcome(counts, pair)).toBe('pair-locked');
-    await sleep(500);
+    await sleep(1500);
     expect(await outcome(counts, pair)).toBe('placed');
   });
 
@@ -106,11 +106,11 @@ describe.each(backends)('login attempts (%s)', (_backend, create) => {
   });
 
   it('carries running attempts into the next window, where their failures count', async () => {
-    const counts = attempts({ windowMs: 400 });
+    const counts = attempts({ windowMs: 1200 });
     const pair = newPair();
     await place(counts, pair, 1);
     const [old, oldFailing] = await place(counts, pair, 2);
-    await sleep(450);
+    await sleep(1350);
     // The old window's three attempts still run and hold their places.
     expect(await outcome(counts, pair)).toBe('busy');
     await counts.released(pair, old!);
@@ -142,7 +142,7 @@ describe.each(backends)('login attempts (%s)', (_backend, create) => {
   });
 
   it('counts an IP\'s attempts across its pairs: places up to its limit, then busy, and a lock at its limit\'s failure', async () => {
-    const counts = attempts({ windowMs: 1000 });
+    const counts = attempts({ windowMs: 3000 });
     const ip = newIp();
     // One attempt for each of MAX_IP_FAILURES users fills the IP, though no pair is full.
     const running = await Promise.all(Array.from({ length: MAX_IP_FAILURES }, (_, n) => place(counts, keysAt(ip, n), 1)));
@@ -155,7 +155,7 @@ describe.each(backends)('login attempts (%s)', (_backend, create) => {
     const [late] = await place(counts, keysAt(ip, 0), 1);
     await place(counts, keysAt(ip, 1), 1);
     expect(await outcome(counts, keysAt(ip, 2))).toBe('busy');
-    await sleep(500);
+    await sleep(1500);
     for (let n = 2; n < MAX_IP_FAILURES; n += 1) {
       expect(await counts.failed(keysAt(ip, n), running[n]![0]!)).toEqual({ pairLockedNow: false, ipLockedNow: false });
     }
@@ -165,10 +165,10 @@ describe.each(backends)('login attempts (%s)', (_backend, create) => {
     // Locked for every user, the IP first, for a whole window from the failure that locked it.
     const locked = await counts.take(keysAt(ip, 2), randomUUID()); // its pair's window ends sooner
     expect(locked.outcome).toBe('ip-locked');
-    expect(locked.msLeft).toBeGreaterThan(800);
-    await sleep(700);
+    expect(locked.msLeft).toBeGreaterThan(2400);
+    await sleep(2100);
     expect(await outcome(counts, keysAt(ip, 11))).toBe('ip-locked');
-    await sleep(500);
+    await sleep(1500);
     expect(await outcome(counts, keysAt(ip, 11))).toBe('placed');
   });
 
@@ -277,14 +277,14 @@ describe('login attempts in Redis', () => {
   });
 
   it('write back what time changed at any step: an ended window\'s count, and no key once nothing counts', async () => {
-    const short = createLoginAttemptsInRedis(redis.authd, { maxPairFailures: MAX_FAILURES, maxIpFailures: MAX_IP_FAILURES, windowMs: 1000, holdMs: 1800 });
+    const short = createLoginAttemptsInRedis(redis.authd, { maxPairFailures: MAX_FAILURES, maxIpFailures: MAX_IP_FAILURES, windowMs: 2500, holdMs: 4500 });
     const keys = newPair();
     await short.take(keys, 'running');
     await short.failed(keys, 'failed');
-    await sleep(1300); // the window has ended; the running attempt's hold has not
+    await sleep(3250); // the window has ended; the running attempt's hold has not
     await short.released(keys, 'unknown'); // changes nothing itself
     for (const key of [keys.pair, keys.ip]) expect(await redis.client.hget(key, 'f')).toBe('0');
-    await sleep(700); // the hold has ended too, the new window (till about 2.3 s) has not
+    await sleep(1750); // the hold has ended too, the new window (till about 5.75 s) has not
     await short.released(keys, 'unknown');
     expect(await redis.client.exists(keys.pair, keys.ip)).toBe(0);
   });

@@ -27,6 +27,7 @@ export interface TestServerOptions {
   readonly passwordQueue?: ServerOptions['passwordQueue'];
   readonly requestTimeoutMs?: number;
   readonly denylistSyncMs?: number;
+  readonly loginBusyWaitMs?: number;
   /**
    * Another instance of the same deployment: this server shares that one's database, Redis db and
    * keys directory, which stay that server's to remove (this one's `stop` only shuts it down).
@@ -59,6 +60,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     ...(options.passwordQueue ? { passwordQueue: options.passwordQueue } : {}),
     ...(options.requestTimeoutMs ? { requestTimeoutMs: options.requestTimeoutMs } : {}),
     ...(options.denylistSyncMs ? { denylistSyncMs: options.denylistSyncMs } : {}),
+    ...(options.loginBusyWaitMs ? { loginBusyWaitMs: options.loginBusyWaitMs } : {}),
   });
   const { port } = running.server.address() as AddressInfo;
   return {
