@@ -41,10 +41,33 @@ describe('CORS_ORIGINS', () => {
     expect(answer.headers.get('access-control-expose-headers')).toBe('Retry-After,WWW-Authenticate');
   });
 
-  it('gives other origins no CORS headers', async () => {
-    for (const origin of ['https://evil.example.test', 'https://app.example.test.evil.test', 'null']) {
-      const response = await fetch(`${server.baseUrl}/.well-known/jwks.json`, { headers: { Origin: origin } });
-      expect(response.headers.get('access-control-allow-origin')).toBeNull();
+  it('never allows credentials, even for the listed origin', async () => {
+    const answer = await fetch(`${server.baseUrl}/token`, {
+      method: 'POST',
+      headers: { Origin: 'https://app.example.test', 'content-type': 'application/x-www-form-urlencoded' },
+      body: 'grant_type=client_credentials',
+    });
+    expect(answer.headers.get('access-control-allow-origin')).toBe('https://app.example.test');
+    expect(answer.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
+  const corsHeaders = (response: Response) => [...response.headers.keys()].filter((name) => name.startsWith('access-control-'));
+
+  it('gives other origins no CORS headers: on the key set, on a token request, and on a preflight', async () => {
+    for (const origin of ['https://evil.example.test', 'https://app.example.test.evil.test', 'null', 'https://APP.example.test']) {
+      const keySet = await fetch(`${server.baseUrl}/.well-known/jwks.json`, { headers: { Origin: origin } });
+      expect(corsHeaders(keySet)).toEqual([]);
+      const token = await fetch(`${server.baseUrl}/token`, {
+        method: 'POST',
+        headers: { Origin: origin, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials',
+      });
+      expect([token.status, corsHeaders(token)]).toEqual([401, []]);
+      const preflight = await fetch(`${server.baseUrl}/token`, {
+        method: 'OPTIONS',
+        headers: { Origin: origin, 'Access-Control-Request-Method': 'POST' },
+      });
+      expect(corsHeaders(preflight)).toEqual([]);
     }
   });
 });
