@@ -18,6 +18,24 @@ afterAll(() => environment.cleanup());
 
 const authd = (args: string[], input = '') => runAuthd(environment.env, args, input);
 
+/**
+ * A user with a public client and one live session of it, made through the CLI and SQL: the
+ * session's refresh token is stored as `h-<username>`, its access token's jti is `jti-<username>`
+ * (10 minutes left).
+ */
+async function userWithSession(username: string, familyId: string): Promise<void> {
+  expect(authd(['user', 'add', username], 'pw\n').status).toBe(0);
+  expect(authd(['client', 'add', `${username}-app`, '--public']).status).toBe(0);
+  const [{ id }] = (await db.query<{ id: string }>('SELECT id FROM users WHERE username = $1', [username])) as [{ id: string }];
+  await db.query(
+    `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
+                                 family_expires_at, access_token_jti, access_token_expires_at)
+     VALUES (gen_random_uuid(), $2, $3, $1, $4, 'aud', now(), now() + interval '1 day',
+             now() + interval '2 days', $5, now() + interval '10 minutes')`,
+    [id, `h-${username}`, familyId, `${username}-app`, `jti-${username}`],
+  );
+}
+
 describe('authd user', () => {
   it('adds a user with the password from stdin, never printing it', async () => {
     const result = authd(['user', 'add', 'Alice', '--role', 'admin', '--role', 'ops'], 'hunter2 with spaces\nignored second line\n');
@@ -53,16 +71,7 @@ describe('authd user', () => {
   });
 
   it('ends a disabled user\'s sessions and denylists their live access tokens', async () => {
-    expect(authd(['user', 'add', 'erin'], 'pw\n').status).toBe(0);
-    expect(authd(['client', 'add', 'erin-app', '--public']).status).toBe(0);
-    const [{ id }] = (await db.query<{ id: string }>(`SELECT id FROM users WHERE username = 'erin'`)) as [{ id: string }];
-    await db.query(
-      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
-                                   family_expires_at, access_token_jti, access_token_expires_at)
-       VALUES (gen_random_uuid(), 'h-erin', '22222222-2222-2222-2222-222222222222', $1, 'erin-app', 'aud', now(), now() + interval '1 day',
-               now() + interval '2 days', 'jti-erin', $2)`,
-      [id, new Date(Date.now() + 600_000)],
-    );
+    await userWithSession('erin', '22222222-2222-2222-2222-222222222222');
     expect(authd(['user', 'disable', 'erin'])).toEqual({
       status: 0,
       stdout: 'disabled erin; ended their sessions (1 access tokens denylisted)\n',
@@ -124,17 +133,7 @@ describe('authd client', () => {
 
 describe('authd sessions', () => {
   it('lists a user\'s sessions and revokes them with their access tokens', async () => {
-    expect(authd(['user', 'add', 'carol'], 'pw\n').status).toBe(0);
-    expect(authd(['client', 'add', 'carol-app', '--public']).status).toBe(0);
-    const [{ id }] = (await db.query<{ id: string }>(`SELECT id FROM users WHERE username = 'carol'`)) as [{ id: string }];
-    const exp = new Date(Date.now() + 600_000);
-    await db.query(
-      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
-                                   family_expires_at, access_token_jti, access_token_expires_at)
-       VALUES (gen_random_uuid(), 'h1', '11111111-1111-1111-1111-111111111111', $1, 'carol-app', 'aud', now(), now() + interval '1 day',
-               now() + interval '2 days', 'jti-carol', $2)`,
-      [id, exp],
-    );
+    await userWithSession('carol', '11111111-1111-1111-1111-111111111111');
     const listed = authd(['sessions', 'list', 'carol']);
     expect(listed.status).toBe(0);
     expect(listed.stdout.split('\n')[1]).toMatch(/^11111111-1111-1111-1111-111111111111  carol-app {12}\S+ \S+  \S+ \S+  \S+ \S+  active$/);
@@ -151,16 +150,7 @@ describe('authd sessions', () => {
 
 describe('authd sessions with a slow Redis', () => {
   it('waits for Redis before announcing the revocation, instead of leaving it to the next sync', async () => {
-    expect(authd(['user', 'add', 'dave'], 'pw\n').status).toBe(0);
-    expect(authd(['client', 'add', 'dave-app', '--public']).status).toBe(0);
-    const [{ id }] = (await db.query<{ id: string }>(`SELECT id FROM users WHERE username = 'dave'`)) as [{ id: string }];
-    await db.query(
-      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
-                                   family_expires_at, access_token_jti, access_token_expires_at)
-       VALUES (gen_random_uuid(), 'h-dave', gen_random_uuid(), $1, 'dave-app', 'aud', now(), now() + interval '1 day',
-               now() + interval '2 days', 'jti-dave', now() + interval '10 minutes')`,
-      [id],
-    );
+    await userWithSession('dave', '33333333-3333-3333-3333-333333333333');
     const { url, proxy } = await proxiedUrl(redis.url, { delayMs: 100 });
     try {
       const result = await runAuthdAsync({ ...environment.env, REDIS_URL: url }, ['sessions', 'revoke', 'dave']);
