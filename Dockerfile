@@ -11,9 +11,11 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts && npm rebuild argon2
 COPY . .
 # `npm run build` runs `npm run generate` again itself; the separate step only names the failure.
+# --omit=optional too: Prisma's CLI, TypeScript and their tree are optional peers of @prisma/client,
+# which --omit=dev alone keeps (350 MiB of node_modules instead of 100).
 RUN npm run generate \
  && npm run build \
- && npm prune --omit=dev --no-audit --no-fund
+ && npm prune --omit=dev --omit=optional --no-audit --no-fund
 
 FROM node:22-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 KEYS_DIR=/var/lib/authd/keys
@@ -31,5 +33,6 @@ EXPOSE 8080
 # The slim image has no curl; Node's fetch does the probe.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-# authd handles SIGTERM (drains, then exits) and SIGHUP (re-reads the keyring) itself as PID 1.
+# authd handles SIGTERM (drains, then exits) and SIGHUP (re-reads the keyring) itself, also as PID 1
+# (docker-compose.yml adds an init, so that one-off CLI commands stop on Ctrl-C too).
 CMD ["node", "dist/src/main.js"]

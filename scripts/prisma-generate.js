@@ -6,4 +6,5 @@ import { spawnSync } from 'node:child_process';
 const env = { ...process.env };
 env.PRISMA_SCHEMA_ENGINE_BINARY ??= process.execPath;
 const result = spawnSync('prisma', ['generate'], { stdio: 'inherit', env, shell: process.platform === 'win32' });
+if (result.error) console.error(`prisma generate could not start: ${result.error.message}`);
 process.exit(result.status ?? 1);

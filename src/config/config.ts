@@ -119,6 +119,9 @@ const schema = z.object({
   UV_THREADPOOL_SIZE: integer(2, 1024).default(DEFAULT_THREADPOOL_SIZE),
 });
 
+/** Every environment variable the configuration reads. */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(schema.shape);
+
 /** SPEC: the only http:// issuers production accepts. */
 const LOCAL_HOSTS = new Set(['localhost', '127.0.0.1']);
 

@@ -3,6 +3,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { CONFIG_VARIABLES, loadConfig } from '../../src/config/config.js';
 import { ROOT } from '../support/cli.js';
 
 /** loadRuntimeConfig in a process of its own (jest's process.env is not the one .env is read into). */
@@ -41,5 +43,21 @@ describe('loadRuntimeConfig and UV_THREADPOOL_SIZE', () => {
     expect(runtimeConfig(dotEnv('plain.env'), { UV_THREADPOOL_SIZE: '' }).error).toBe(
       'ConfigError: UV_THREADPOOL_SIZE is empty (Node then runs one threadpool thread): unset it or give a number',
     );
+  });
+});
+
+describe('.env.example', () => {
+  const example = join(ROOT, '.env.example');
+
+  it('names every variable, set or commented out, and nothing else', () => {
+    const named = [...readFileSync(example, 'utf8').matchAll(/^#? ?([A-Z][A-Z0-9_]*)=/gm)].map((match) => match[1]);
+    expect([...named].sort()).toEqual([...CONFIG_VARIABLES].sort());
+  });
+
+  it('copied as it is, gives the default configuration with its database and Redis', () => {
+    const { config, error } = runtimeConfig(example);
+    expect(error).toBeUndefined();
+    const defaults = loadConfig({ DATABASE_URL: 'postgresql://postgres@127.0.0.1:5432/authd', REDIS_URL: 'redis://127.0.0.1:6379' });
+    expect(config).toEqual(JSON.parse(JSON.stringify(defaults)));
   });
 });
