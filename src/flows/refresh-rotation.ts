@@ -94,8 +94,11 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
       accessTokenJti: preassigned.jti,
       accessTokenExpiresAt,
     });
-    if (fast !== undefined) {
+    if (fast.kind === 'rotated') {
       outcome = { kind: 'rotated', successor: fast.successor, roles: fast.userRoles, denied: [] };
+    } else if (fast.kind === 'unknown') {
+      // Refused without the slow path's transaction: made-up tokens must not hold pool connections.
+      outcome = { kind: 'refused', error: invalidToken() };
     } else {
       outcome = await refreshTokens.withLockedToken(tokenHash, now, (family) =>
         decide(family, { client, requested, audience: asked.audience, now, idleExpiry, successorFields, reuseGrace: policy.reuseGrace }),

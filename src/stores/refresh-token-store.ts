@@ -11,6 +11,13 @@ export interface RotatedRefreshToken {
   readonly userRoles: readonly string[];
 }
 
+/**
+ * What the one-statement rotation did: rotated the token; found it but not live for this request;
+ * or found no token with that hash, which no later statement can find either (a token is stored
+ * before anyone is given it).
+ */
+export type LiveRotation = ({ readonly kind: 'rotated' } & RotatedRefreshToken) | { readonly kind: 'not-live' } | { readonly kind: 'unknown' };
+
 export interface RotateLiveInput {
   readonly tokenHash: string;
   readonly clientId: string;
@@ -64,10 +71,11 @@ export interface RefreshTokenStore {
   insert(token: NewRefreshToken): Promise<boolean>;
   /**
    * Spends a live token of this client and stores its successor in one statement: under
-   * concurrent use exactly one caller gets a result. Undefined when the token was not live
-   * (unknown, other client, spent, revoked, expired, user disabled, scope not contained).
+   * concurrent use exactly one caller gets `rotated`. `not-live` when the token exists but was not
+   * live for this request (other client, spent, revoked, expired, user disabled, scope not
+   * contained); `unknown` when no token has that hash.
    */
-  rotateLive(input: RotateLiveInput): Promise<RotatedRefreshToken | undefined>;
+  rotateLive(input: RotateLiveInput): Promise<LiveRotation>;
   /**
    * Runs `work` in a transaction with the token's row locked; `undefined` when no such token. A
    * transaction Postgres aborts for a deadlock is run again, `work` with it: it must do nothing
@@ -134,7 +142,9 @@ const ROTATE_LIVE = `
     FROM spent
     RETURNING user_id, scope, audience
   )
-  SELECT s.user_id AS "userId", s.scope, s.audience, u.roles AS "userRoles" FROM successor s JOIN users u ON u.id = s.user_id`;
+  SELECT true AS rotated, s.user_id AS "userId", s.scope, s.audience, u.roles AS "userRoles" FROM successor s JOIN users u ON u.id = s.user_id
+  UNION ALL
+  SELECT false, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM spent) AND EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $3)`;
 
 /**
  * Every rotation adds a row, so rows of families that can no longer be used are deleted. A family
@@ -274,7 +284,8 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     },
 
     async rotateLive(input) {
-      const { rows } = await sql.query<RotatedRefreshToken['successor'] & { userRoles: string[] }>({ name: 'authd_rotate_live', text: ROTATE_LIVE, values: [
+      type Row = ({ rotated: true } & RotatedRefreshToken['successor'] & { userRoles: string[] }) | { rotated: false };
+      const { rows } = await sql.query<Row>({ name: 'authd_rotate_live', text: ROTATE_LIVE, values: [
         input.now,
         input.successorId,
         input.tokenHash,
@@ -287,7 +298,9 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
         input.requestedAudience ?? null,
       ] });
       const row = rows[0];
-      return row === undefined ? undefined : { successor: { userId: row.userId, scope: row.scope, audience: row.audience }, userRoles: row.userRoles };
+      if (row === undefined) return { kind: 'unknown' };
+      if (!row.rotated) return { kind: 'not-live' };
+      return { kind: 'rotated', successor: { userId: row.userId, scope: row.scope, audience: row.audience }, userRoles: row.userRoles };
     },
 
     withLockedToken(tokenHash, now, work) {

@@ -45,6 +45,31 @@ const insertToken = async (
   return token;
 };
 
+describe('rotating in one statement', () => {
+  const rotate = (tokenHash: string, clientId = 'web') =>
+    store.rotateLive({
+      tokenHash,
+      clientId,
+      now: new Date(),
+      requestedScope: [],
+      requestedAudience: undefined,
+      successorId: randomUUID(),
+      successorHash: `hash-${randomUUID()}`,
+      successorIdleExpiry: new Date(Date.now() + HOUR_MS),
+      accessTokenJti: `jti-${randomUUID()}`,
+      accessTokenExpiresAt: new Date(Date.now() + 60_000),
+    });
+
+  it('rotates a live token, tells a token it cannot rotate from one that does not exist', async () => {
+    const live = await insertToken(testDb, randomUUID(), false);
+    expect(await rotate(live.hash)).toEqual({ kind: 'rotated', successor: { userId, scope: [], audience: 'https://api.example.test' }, userRoles: [] });
+    expect(await rotate(live.hash)).toEqual({ kind: 'not-live' });
+    const other = await insertToken(testDb, randomUUID(), false);
+    expect(await rotate(other.hash, 'another-client')).toEqual({ kind: 'not-live' });
+    expect(await rotate(`hash-${randomUUID()}`)).toEqual({ kind: 'unknown' });
+  });
+});
+
 describe('revoking a family', () => {
   /**
    * Runs `revoke` while another connection's transaction, after `halfway`, holds its row locks, and
