@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { RevokedAccessToken } from '../domain/revocation.js';
+import { denylistedIfExpiringAfter, type RevokedAccessToken } from '../domain/revocation.js';
 import { temporarilyUnavailable } from '../errors/oauth-error.js';
 import { describeError, type Logger } from '../observability/logger.js';
 import type { DenylistCache } from '../stores/denylist-cache.js';
@@ -291,6 +291,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
         await Promise.all([syncs.settled(), loads.settled(), ...[...reseedsGoing].map((going) => going.catch(() => undefined))]);
       }
     },
-    pruneExpired: (stop) => store.pruneExpired(now(), stop),
+    // Kept a margin past exp, for hosts whose clocks run behind this one's (a re-seed, a Postgres check).
+    pruneExpired: (stop) => store.pruneExpired(denylistedIfExpiringAfter(now()), stop),
   };
 }

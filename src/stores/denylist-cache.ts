@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { RevokedAccessToken } from '../domain/revocation.js';
+import { denylistedIfExpiringAfter, type RevokedAccessToken } from '../domain/revocation.js';
 import { encodeRevocations, revocationChannel } from './denylist-events.js';
 import type { Redis } from './redis.js';
 import { redisScript } from './redis-script.js';
@@ -46,7 +46,8 @@ export function createDenylistCache(redis: Redis): DenylistCache {
   const channel = revocationChannel(redis);
   return {
     async add(tokens, now, { announce } = { announce: true }) {
-      const live = tokens.filter((token) => token.expiresAt.getTime() > now.getTime());
+      const expiringAfter = denylistedIfExpiringAfter(now);
+      const live = tokens.filter((token) => token.expiresAt > expiringAfter);
       if (live.length === 0) return;
       const pipeline = redis.pipeline();
       // Expiring at the token's exp by Redis's clock (TTL = exp − now there), not after a TTL

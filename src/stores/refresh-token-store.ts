@@ -1,5 +1,5 @@
 import type { NewRefreshToken, RefreshTokenRecord } from '../domain/refresh-token.js';
-import type { RevocationReason, RevokedAccessToken } from '../domain/revocation.js';
+import { denylistedIfExpiringAfter, type RevocationReason, type RevokedAccessToken } from '../domain/revocation.js';
 import type { RefreshToken as RefreshTokenRow } from '../generated/prisma/client.js';
 import { deleteInBatches, type Database, type DatabaseTransaction, type SqlPool } from './database.js';
 import { isTransactionConflict } from './prisma-errors.js';
@@ -171,7 +171,7 @@ type RevokedBy = 'id' | 'familyId' | 'userId';
  *
  * `revoke` revokes, at the time $2, the tokens a revocation changes anything for, one statement
  * however many, and returns their access tokens. Those are the live tokens and the spent ones
- * whose access token has not expired. A spent token whose access token has expired is left as it
+ * whose access token has not expired, or expired less than EXPIRY_SKEW_MARGIN_MS ago ($3). A spent token whose access token has expired is left as it
  * is: no rotation takes a spent token, and its access token needs no denylisting. Presented again,
  * it is reuse, or, once its family is revoked, refused as a revoked token is (the revocation then
  * marks nothing). So a revocation writes a family's last access-token lifetime of rotations, not
@@ -183,7 +183,7 @@ type RevokedBy = 'id' | 'familyId' | 'userId';
  */
 const revocationSql = (column: string) => ({
   revoke: `UPDATE refresh_tokens SET revoked_at = $2
-  WHERE ${column} = $1::uuid AND revoked_at IS NULL AND (used_at IS NULL OR access_token_expires_at > $2)
+  WHERE ${column} = $1::uuid AND revoked_at IS NULL AND (used_at IS NULL OR access_token_expires_at > $3)
   RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`,
   liveTokenLeft: `SELECT EXISTS (
   SELECT 1 FROM refresh_tokens WHERE ${column} = $1::uuid AND used_at IS NULL AND revoked_at IS NULL) AS "left"`,
@@ -245,9 +245,10 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
    */
   const revokeWhere = async (tx: DatabaseTransaction, by: RevokedBy, value: string, now: Date, reason: RevocationReason): Promise<FamilyRevocation> => {
     const denied: RevokedAccessToken[] = [];
+    const expiringAfter = denylistedIfExpiringAfter(now);
     let revokedTokens = 0;
     for (;;) {
-      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOCATION_SQL[by].revoke, value, now);
+      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOCATION_SQL[by].revoke, value, now, expiringAfter);
       if (rows.length === 0) {
         const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL[by].liveTokenLeft, value);
         if (left) continue;
@@ -256,7 +257,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       }
       revokedTokens += rows.length;
       // Not push(...): past ~125,000 arguments a spread call overflows the stack.
-      for (const row of rows) if (row.expiresAt > now) denied.push({ jti: row.jti, expiresAt: row.expiresAt, reason });
+      for (const row of rows) if (row.expiresAt > expiringAfter) denied.push({ jti: row.jti, expiresAt: row.expiresAt, reason });
     }
   };
 

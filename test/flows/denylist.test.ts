@@ -135,6 +135,19 @@ describe('denylist', () => {
     expect(ttl).toBeLessThanOrEqual(601);
   });
 
+  it('keeps a revocation for two minutes past its token\'s exp, for hosts whose clocks run behind', async () => {
+    const store = createRevocationStore(live.sql);
+    const ago = (ms: number) => new Date(Date.now() - ms);
+    await store.record([
+      { jti: 'expired-a-minute-ago', expiresAt: ago(60_000), reason: 'revoked' },
+      { jti: 'expired-three-minutes-ago', expiresAt: ago(180_000), reason: 'revoked' },
+    ]);
+    const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    expect(await denylist.pruneExpired()).toBe(1);
+    expect(await testDb.query(`SELECT jti FROM revocations WHERE jti LIKE 'expired-%'`)).toEqual([{ jti: 'expired-a-minute-ago' }]);
+    await testDb.query(`DELETE FROM revocations WHERE jti = 'expired-a-minute-ago'`); // the tests after this one count rows
+  });
+
   it('prunes expired revocations and re-seeds only the live ones', async () => {
     const store = createRevocationStore(live.sql);
     await store.record([{ jti: 'old', expiresAt: new Date(Date.now() - 1000), reason: 'revoked' }]);

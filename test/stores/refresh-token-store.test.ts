@@ -25,6 +25,8 @@ afterAll(async () => {
 });
 
 const HOUR_MS = 3_600_000;
+/** Past EXPIRY_SKEW_MARGIN_MS: an access token this long expired is not denylisted. */
+const LONG_EXPIRED_MS = -10 * 60_000;
 
 /** Inserts one token of a family as a rotation would; returns its id, hash and jti. */
 const insertToken = async (
@@ -93,7 +95,7 @@ describe('revoking a family', () => {
   it.each([
     ['live', HOUR_MS],
     // Clients refresh once their access token has expired: Postgres checks the waited-for row again, spent, and it no longer matches.
-    ['expired', -60_000],
+    ['expired', LONG_EXPIRED_MS],
   ])('also revokes the successor of a rotation that commits while the revocation waits for its row (access tokens %s)', async (_, accessExpiresInMs) => {
     const familyId = randomUUID();
     const reused = await insertToken(testDb, familyId, true, HOUR_MS, accessExpiresInMs);
@@ -120,8 +122,8 @@ describe('revoking a family', () => {
 
   it("also revokes the new successor of a grace exchange that commits while the revocation waits for the old one's row", async () => {
     const familyId = randomUUID();
-    const older = await insertToken(testDb, familyId, true, HOUR_MS, -60_000);
-    const spent = await insertToken(testDb, familyId, true, HOUR_MS, -60_000);
+    const older = await insertToken(testDb, familyId, true, HOUR_MS, LONG_EXPIRED_MS);
+    const spent = await insertToken(testDb, familyId, true, HOUR_MS, LONG_EXPIRED_MS);
     const successor = await insertToken(testDb, familyId, false);
 
     // A grace exchange of the spent token, halfway: its successor revoked and locked, a new successor not yet committed.
@@ -144,14 +146,16 @@ describe('revoking a family', () => {
 describe('revoking a family with a history', () => {
   it('writes its live token and the spent ones whose access token is live, and leaves the rest of its history alone', async () => {
     const familyId = randomUUID();
-    const spentLongAgo = await Promise.all([1, 2, 3].map(() => insertToken(testDb, familyId, true, HOUR_MS, -60_000)));
-    const spentRecently = await Promise.all([1, 2].map(() => insertToken(testDb, familyId, true)));
+    const spentLongAgo = await Promise.all([1, 2, 3].map(() => insertToken(testDb, familyId, true, HOUR_MS, LONG_EXPIRED_MS)));
+    // Its access token expired a minute ago by this clock: a host whose clock runs behind still takes it.
+    const spentAMinuteAgo = await insertToken(testDb, familyId, true, HOUR_MS, -60_000);
+    const spentRecently = [...(await Promise.all([1, 2].map(() => insertToken(testDb, familyId, true)))), spentAMinuteAgo];
     const live = await insertToken(testDb, familyId, false);
 
     const { revokedTokens, denied } = await store.withLockedToken(spentLongAgo[0]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
 
     const written = [...spentRecently, live];
-    expect(revokedTokens).toBe(3);
+    expect(revokedTokens).toBe(4);
     expect(denied.map(({ jti }) => jti).sort()).toEqual(written.map(({ jti }) => jti).sort());
     const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(new Map(rows.map(({ id, revoked }) => [id, revoked]))).toEqual(
