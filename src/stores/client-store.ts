@@ -18,8 +18,9 @@ export interface ClientStore {
  * Run on every miss of the client cache, which every request naming an unknown client_id is: a
  * named prepared statement, not a Prisma query (~170 against ~470 µs of authd's CPU per request).
  */
-const FIND_BY_ID = `SELECT client_id AS "clientId", name, secret_hash AS "secretHash", grant_types AS "grantTypes",
-  scopes, audiences, access_token_ttl AS "accessTokenTtl", created_at AS "createdAt"
+// The list columns may hold NULL (Prisma creates them nullable), in a row written outside authd.
+const FIND_BY_ID = `SELECT client_id AS "clientId", name, secret_hash AS "secretHash", COALESCE(grant_types, '{}') AS "grantTypes",
+  COALESCE(scopes, '{}') AS scopes, COALESCE(audiences, '{}') AS audiences, access_token_ttl AS "accessTokenTtl", created_at AS "createdAt"
   FROM clients WHERE client_id = $1`;
 
 type ClientColumns = Omit<ClientRow, 'updatedAt'>;

@@ -142,7 +142,8 @@ const ROTATE_LIVE = `
     FROM spent
     RETURNING user_id, scope, audience
   )
-  SELECT true AS rotated, s.user_id AS "userId", s.scope, s.audience, u.roles AS "userRoles" FROM successor s JOIN users u ON u.id = s.user_id
+  SELECT true AS rotated, s.user_id AS "userId", s.scope, s.audience, COALESCE(u.roles, '{}') AS "userRoles"
+  FROM successor s JOIN users u ON u.id = s.user_id
   UNION ALL
   SELECT false, NULL, NULL, NULL, NULL WHERE NOT EXISTS (SELECT 1 FROM spent) AND EXISTS (SELECT 1 FROM refresh_tokens WHERE token_hash = $3)`;
 

@@ -76,6 +76,12 @@ describe('client store', () => {
     expect((await clients.find('legacy'))!.grantTypes).toEqual(['password']);
   });
 
+  it('reads NULL list columns (a row written outside authd) as empty lists', async () => {
+    await testDb.query(`INSERT INTO clients (client_id, name, grant_types, scopes, audiences, updated_at) VALUES ('nulls', 'nulls', NULL, NULL, NULL, now())`);
+    expect(await clients.find('nulls')).toMatchObject({ grantTypes: [], scopes: [], audiences: [] });
+    await testDb.query(`DELETE FROM clients WHERE client_id = 'nulls'`);
+  });
+
   it('scopesInUse lists every allowed scope once, sorted', async () => {
     expect(await clients.scopesInUse()).toEqual(['invoices:read', 'invoices:write', 'profile']);
   });

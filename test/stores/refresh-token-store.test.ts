@@ -70,6 +70,16 @@ describe('rotating in one statement', () => {
     expect(await rotate(other.hash, 'another-client')).toEqual({ kind: 'not-live' });
     expect(await rotate(`hash-${randomUUID()}`)).toEqual({ kind: 'unknown' });
   });
+
+  it('reads a user\'s NULL roles (a row written outside authd) as no roles', async () => {
+    const live = await insertToken(testDb, randomUUID(), false);
+    await testDb.query('UPDATE users SET roles = NULL WHERE id = $1', [userId]);
+    try {
+      expect(await rotate(live.hash)).toMatchObject({ kind: 'rotated', userRoles: [] });
+    } finally {
+      await testDb.query(`UPDATE users SET roles = '{}' WHERE id = $1`, [userId]);
+    }
+  });
 });
 
 describe('revoking a family', () => {
