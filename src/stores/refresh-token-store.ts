@@ -172,12 +172,12 @@ type RevokedBy = 'id' | 'familyId' | 'userId';
  *
  * `revoke` revokes, at the time $2, the tokens a revocation changes anything for, one statement
  * however many, and returns their access tokens. Those are the live tokens and the spent ones
- * whose access token has not expired, or expired less than EXPIRY_SKEW_MARGIN_MS ago ($3). A spent token whose access token has expired is left as it
- * is: no rotation takes a spent token, and its access token needs no denylisting. Presented again,
- * it is reuse, or, once its family is revoked, refused as a revoked token is (the revocation then
- * marks nothing). So a revocation writes a family's last access-token lifetime of rotations, not
- * its whole history: a month of rotations every 15 minutes is ~2,900 rows, and a user's families
- * add up.
+ * whose access token has not expired, or expired less than EXPIRY_SKEW_MARGIN_MS ago ($3). A spent
+ * token whose access token expired before that is left as it is: no rotation takes a spent token,
+ * and its access token needs no denylisting. Presented again, it is reuse, or, once its family is
+ * revoked, refused as a revoked token is (the revocation then marks nothing). So a revocation
+ * writes a family's last access-token lifetime of rotations, not its whole history: a month of
+ * rotations every 15 minutes is ~2,900 rows, and a user's families add up.
  *
  * `liveTokenLeft` says whether a live token is left among them: read by a new statement, so from
  * a new snapshot.
