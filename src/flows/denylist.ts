@@ -133,7 +133,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   };
 
   const eachUnexpiredPage = (visit: (page: RevokedAccessToken[]) => Promise<void> | void, enough?: () => boolean) =>
-    eachPage((after: RevokedAccessToken | undefined) => store.unexpired(now(), after?.jti, PAGE_SIZE), visit, enough);
+    eachPage((after: RevokedAccessToken | undefined) => store.unexpired(denylistedIfExpiringAfter(now()), after?.jti, PAGE_SIZE), visit, enough);
 
   /** Sets the keys Redis lacks of revocations Postgres holds (one read per page; most are usually there). */
   const restoreMissing = async (tokens: readonly RevokedAccessToken[]) => {
@@ -216,7 +216,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
    */
   const catchUp = (withinMs: number) =>
     eachPage(
-      (after: RecordedRevocation | undefined) => store.recordedWithin(withinMs, now(), after, PAGE_SIZE),
+      (after: RecordedRevocation | undefined) => store.recordedWithin(withinMs, denylistedIfExpiringAfter(now()), after, PAGE_SIZE),
       async (page) => {
         copy.add(page);
         await restoreMissing(page);

@@ -38,7 +38,10 @@ export interface RotateLiveInput {
 export interface FamilyRevocation {
   /** Tokens it marked revoked: none when the family had been revoked already. */
   readonly revokedTokens: number;
-  /** The unexpired access tokens it denylisted (recorded in Postgres; Redis is the caller's). */
+  /**
+   * The access tokens it denylisted (recorded in Postgres; Redis is the caller's): those unexpired,
+   * or expired less than EXPIRY_SKEW_MARGIN_MS ago by the clock that revoked them.
+   */
   readonly denied: RevokedAccessToken[];
 }
 
