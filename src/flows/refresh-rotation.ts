@@ -11,7 +11,7 @@ import { newJti } from '../tokens/access-token.js';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from '../tokens/refresh-token.js';
 import type { AccessTokenIssuer, IssuedAccessToken } from './access-token-issuer.js';
 import type { Denylist } from './denylist.js';
-import { accessTokenTtl, requestedScopes } from './token-policy.js';
+import { accessTokenTtl, grantedScopes } from './token-policy.js';
 
 export interface RotationPolicy {
   readonly defaultAccessTokenTtl: number;
@@ -62,7 +62,9 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
 
   return async function rotate(client: Client, presented: string, asked: RefreshRequest): Promise<Rotation> {
     if (!looksLikeRefreshToken(presented)) throw invalidToken();
-    const requested = asked.scope === undefined ? undefined : requestedScopes(asked.scope);
+    // Scopes asked for must still be the client's (refused before the token is spent); with none
+    // asked for, the token's scopes the client has since lost are left out below.
+    const requested = asked.scope === undefined ? undefined : grantedScopes(client, asked.scope);
     accessTokens.assertCanSign();
 
     const now = new Date(clock.now());
@@ -118,7 +120,7 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
       throw invalidToken();
     }
     const { successor, roles } = outcome;
-    const scopes = requested ?? successor.scope;
+    const scopes = requested ?? successor.scope.filter((scope) => client.scopes.includes(scope));
     const accessToken = await accessTokens.issue({
       subject: successor.userId,
       clientId: client.clientId,

@@ -83,6 +83,26 @@ describe('refresh rotation', () => {
     expect((await refresh(narrowed.body['refresh_token'] as string)).body['scope']).toBe('read write');
   });
 
+  it('leaves out of its tokens the scopes the client has lost since the login, and refuses them asked for by name', async () => {
+    const narrowedSecret = (await seed.addClient({ clientId: 'narrowed', grants: ['password', 'refresh_token'], scopes: ['read', 'write'] }))!;
+    const as = auth('narrowed', narrowedSecret);
+    const loggedIn = await postForm(`${server.baseUrl}/token`, { grant_type: 'password', username: 'alice', password: 'pw-alice' }, as);
+    expect(loggedIn.body['scope']).toBe('read write');
+    await server.db.query(`UPDATE clients SET scopes = '{read}' WHERE client_id = 'narrowed'`);
+    now += 11_000; // past the 10 s client cache
+
+    const askedFor = await refresh(loggedIn.body['refresh_token'] as string, { scope: 'write' }, as);
+    expect([askedFor.status, askedFor.body['error']]).toEqual([400, 'invalid_scope']);
+    // Refused before the token was spent: it still rotates.
+    const rotated = await refresh(loggedIn.body['refresh_token'] as string, {}, as);
+    expect(rotated).toMatchObject({ status: 200, body: { scope: 'read' } });
+    expect(claimsOf(rotated.body['access_token'] as string)['scope']).toBe('read');
+    // The session keeps what the user granted: given back to the client, the scope returns.
+    await server.db.query(`UPDATE clients SET scopes = '{read,write}' WHERE client_id = 'narrowed'`);
+    now += 11_000;
+    expect((await refresh(rotated.body['refresh_token'] as string, {}, as)).body['scope']).toBe('read write');
+  });
+
   it('refuses a malformed scope (a NUL byte, a quote, spaces alone) with invalid_scope and leaves the token live', async () => {
     const first = await login();
     for (const scope of ['re\u0000ad', 'read "write"', ' ']) {
