@@ -68,13 +68,18 @@ describe('with Postgres ending authd\'s idle connections (a restart, a failover)
     const unknownClient = () => postForm(`${server.baseUrl}/token`, { grant_type: 'client_credentials' }, { authorization: someClient });
     expect((await unknownClient()).status).toBe(401);
     const [{ ended }] = await server.db.query<{ ended: number }>(
-      `SELECT count(*)::int AS ended FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()) AS t`,
+      // Client backends only: an autovacuum worker on this database (likely while CI creates many) is not authd's.
+      `SELECT count(*)::int AS ended FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+         WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend') AS t`,
     );
     expect(ended).toBeGreaterThanOrEqual(1);
     const dropped = () => server.logs.lines.filter((line) => line['msg'] === 'postgres connection error');
     await waitUntil(() => dropped().length >= ended, 5000);
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(dropped()).toHaveLength(ended);
+    // One line per connection, never more; one the pool was closing itself (idle for 10 s, which a
+    // loaded machine can reach before this point) ends without an error, so fewer is possible.
+    expect(dropped().length).toBeGreaterThanOrEqual(1);
+    expect(dropped().length).toBeLessThanOrEqual(ended);
     expect(dropped()[0]).toMatchObject({ level: 'warn', err: { message: 'terminating connection due to administrator command' } });
     expect((await unknownClient()).status).toBe(401);
   });
