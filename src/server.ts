@@ -4,7 +4,6 @@ import { corsEnabled, createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
 import { ConfigError, type Config } from './config/config.js';
 import { createDataLayer, requireServices } from './data-layer.js';
-import { denylistedIfExpiringAfter } from './domain/revocation.js';
 import { createAccessTokenIssuer } from './flows/access-token-issuer.js';
 import { createIntrospection } from './flows/introspection.js';
 import { createLoginThrottle } from './flows/login-throttle.js';
@@ -156,10 +155,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const periodicWork = [
     repeatAfter(options.denylistSyncMs ?? 10_000, () => syncDenylist().catch(logFailure('denylist sync'))),
     repeatAfter(HOUR_MS, (stopping) => denylist.pruneExpired(stopping).catch(logFailure('revocation pruning'))),
-    // With the revocations' margin: a revocation from a host whose clock runs behind still finds the family.
-    repeatAfter(HOUR_MS, (stopping) =>
-      refreshTokens.pruneDeadFamilies(denylistedIfExpiringAfter(new Date(clock.now())), stopping).catch(logFailure('refresh token pruning')),
-    ),
+    repeatAfter(HOUR_MS, (stopping) => refreshTokens.pruneDeadFamilies(new Date(clock.now()), stopping).catch(logFailure('refresh token pruning'))),
   ];
   /**
    * Ends the keyring's reloads and the periodic work (a prune stops after its running batch): at

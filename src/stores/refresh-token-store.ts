@@ -91,7 +91,9 @@ export interface RefreshTokenStore {
   listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
   /**
    * Deletes the rows of families none of whose refresh or access tokens is still within its
-   * lifetime, in batches, none after `stop` has aborted; returns how many.
+   * lifetime, or ended less than EXPIRY_SKEW_MARGIN_MS before `now` (so that a revocation from a
+   * host whose clock runs behind still finds the family, as revocations keep that margin), in
+   * batches, none after `stop` has aborted; returns how many.
    */
   pruneDeadFamilies(now: Date, stop?: AbortSignal): Promise<number>;
 }
@@ -350,7 +352,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     },
 
     pruneDeadFamilies(now, stop) {
-      return deleteInBatches(sql, PRUNE_DEAD_FAMILIES, now, stop);
+      return deleteInBatches(sql, PRUNE_DEAD_FAMILIES, denylistedIfExpiringAfter(now), stop);
     },
 
     listUserFamilies(userId, now) {

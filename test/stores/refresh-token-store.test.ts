@@ -350,6 +350,16 @@ describe('pruning', () => {
     expect(await store.pruneDeadFamilies(new Date())).toBe(0);
   });
 
+  it('keeps a family for two minutes after its last token expired, as revocations keep their margin', async () => {
+    const justDead = randomUUID();
+    await insertToken(testDb, justDead, false, -60_000);
+    const longDead = randomUUID();
+    await insertToken(testDb, longDead, false, LONG_EXPIRED_MS);
+    expect(await store.pruneDeadFamilies(new Date())).toBe(1);
+    expect(await testDb.query('SELECT family_id FROM refresh_tokens WHERE family_id = ANY($1::uuid[])', [[justDead, longDead]])).toEqual([{ family_id: justDead }]);
+    await testDb.query('DELETE FROM refresh_tokens WHERE family_id = $1', [justDead]);
+  });
+
   it('deletes nothing once told to stop (a shutdown)', async () => {
     const dead = randomUUID();
     await insertToken(testDb, dead, false, -HOUR_MS);
