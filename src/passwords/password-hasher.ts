@@ -2,6 +2,7 @@ import { availableParallelism } from 'node:os';
 import argon2 from 'argon2';
 import pLimit from 'p-limit';
 import type { Metrics } from '../observability/metrics.js';
+import { createAnswerGroups } from './answer-groups.js';
 import { argon2Workers, DEFAULT_THREADPOOL_SIZE } from './argon2-workers.js';
 
 export interface Argon2Cost {
@@ -60,6 +61,11 @@ export interface PasswordHasherOptions {
   readonly concurrency?: number;
   /** Jobs allowed to wait; one more is refused with HasherBusyError. */
   readonly maxQueue?: number;
+  /**
+   * While jobs are queued, answers handed back together, up to this many (see answer-groups.ts):
+   * an answer waits for at most this many less one later jobs. Default: 4.
+   */
+  readonly answersPerGroup?: number;
   /** The gauge is set, not incremented: one hasher per metrics registry. */
   readonly metrics?: Pick<Metrics, 'argon2QueueDepth' | 'argon2Workers' | 'argon2Abandoned'>;
 }
@@ -83,6 +89,7 @@ export function createPasswordHasher({
   cost,
   concurrency = argon2Workers(availableParallelism(), DEFAULT_THREADPOOL_SIZE, cost.parallelism),
   maxQueue = concurrency * 32,
+  answersPerGroup = 4,
   metrics,
 }: PasswordHasherOptions): PasswordHasher {
   const options = {
@@ -92,26 +99,48 @@ export function createPasswordHasher({
     parallelism: cost.parallelism,
   } as const;
 
-  // p-limit 7 starts or queues a job synchronously and exposes activeCount/pendingCount, so the
-  // bound is one check before enqueueing; a queue of our own would repeat what it already does.
+  // p-limit 7 starts or queues a job synchronously and exposes pendingCount for the gauge; a queue
+  // of our own would repeat what it already does.
   const limit = pLimit(concurrency);
+  /**
+   * Jobs taken and not yet settled, running or queued, for the bound: counted here, since p-limit
+   * frees a job's place some microtasks after the job settles and its caller may be answered first.
+   */
+  let unsettled = 0;
+  // A job in p-limit's queue always runs the limited function below, which settles it.
+  const groups = createAnswerGroups(answersPerGroup, () => limit.pendingCount > 0);
   metrics?.argon2Workers.set(concurrency);
   const showDepth = () => metrics?.argon2QueueDepth.set(limit.pendingCount);
   const run = <T>(job: () => Promise<T>, abandoned?: AbortSignal): Promise<T> => {
-    if (limit.activeCount >= concurrency && limit.pendingCount >= maxQueue) {
+    if (unsettled >= concurrency + maxQueue) {
       return Promise.reject(new HasherBusyError('password hashing queue is full'));
     }
-    const result = limit(() => {
-      showDepth(); // this job has left the queue
-      if (abandoned?.aborted) {
-        // A client that gave up (a timeout in a login storm) must not keep a worker from the living.
-        metrics?.argon2Abandoned.inc();
-        return Promise.reject(new HashAbandonedError('the request was abandoned while queued'));
-      }
-      return job();
+    unsettled += 1;
+    const answer = new Promise<T>((resolve, reject) => {
+      // The limited function ends when argon2 does, so that the next job starts then; its caller's
+      // answer goes through the groups after. It never rejects: every outcome is an answer, and an
+      // answer must reach the groups, or the ones held there would wait for it forever.
+      void limit(async () => {
+        showDepth(); // this job has left the queue
+        let settle: () => void;
+        if (abandoned?.aborted) {
+          // A client that gave up (a timeout in a login storm) must not keep a worker from the living.
+          metrics?.argon2Abandoned.inc();
+          const error = new HashAbandonedError('the request was abandoned while queued');
+          settle = () => reject(error);
+        } else {
+          // An async wrapper, so that even a synchronous throw becomes an answer.
+          settle = await (async () => job())().then(
+            (value) => () => resolve(value),
+            (error: unknown) => () => reject(error),
+          );
+        }
+        unsettled -= 1;
+        return settle;
+      }).then((settle) => groups.settled(settle));
     });
     showDepth();
-    return result;
+    return answer;
   };
 
   let dummyHash: Promise<string> | undefined;

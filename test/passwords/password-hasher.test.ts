@@ -1,7 +1,7 @@
 import { jest } from '@jest/globals';
 import argon2 from 'argon2';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createPasswordHasher, HasherBusyError, MAX_PASSWORD_BYTES } from '../../src/passwords/password-hasher.js';
+import { createPasswordHasher, HashAbandonedError, HasherBusyError, MAX_PASSWORD_BYTES } from '../../src/passwords/password-hasher.js';
 
 /** Cheap enough for tests; only the tests about cost use another one. */
 const LOW = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
@@ -150,6 +150,43 @@ describe('password hasher pool', () => {
     await expect(none.verifyDummy(oversized)).resolves.toBeUndefined();
     await expect(none.verifyDummy('')).resolves.toBeUndefined();
     await running;
+  });
+
+  it('while jobs are queued, hands answers back in groups, whose logins then share the event loop\'s turns', async () => {
+    const grouped = createPasswordHasher({ cost: SLOWER, concurrency: 1, answersPerGroup: 4 });
+    const hash = await grouped.hash('pw');
+    // Each answer notes the event-loop turn it arrived in: answers handed back together share one.
+    let turn = 0;
+    let counting = true;
+    const count = () => {
+      turn += 1;
+      if (counting) setImmediate(count);
+    };
+    setImmediate(count);
+    try {
+      const turns = await Promise.all(Array.from({ length: 7 }, () => grouped.verify(hash, 'pw').then(() => turn)));
+      const groupOf = turns.map((t) => turns.indexOf(t));
+      // Four, then two as the queue empties (the sixth job settles with none queued), then the last alone.
+      expect(groupOf).toEqual([0, 0, 0, 0, 4, 4, 6]);
+      // One at a time, with nothing queued, every answer comes back as its job ends.
+      expect(await grouped.verify(hash, 'pw')).toEqual({ ok: true, needsRehash: false });
+    } finally {
+      counting = false;
+    }
+  });
+
+  it('hands back the answers it holds when the last queued job is dropped as abandoned', async () => {
+    const grouped = createPasswordHasher({ cost: SLOWER, concurrency: 1, answersPerGroup: 4 });
+    const hash = await grouped.hash('pw');
+    const gone = new AbortController();
+    const first = grouped.verify(hash, 'pw');
+    const second = grouped.verify(hash, 'wrong');
+    // Several, so that some are dropped only after the answers before them were held.
+    const dropped = Array.from({ length: 3 }, () => grouped.verify(hash, 'pw', gone.signal));
+    gone.abort();
+    for (const each of dropped) await expect(each).rejects.toBeInstanceOf(HashAbandonedError);
+    expect(await first).toEqual({ ok: true, needsRehash: false });
+    expect(await second).toEqual({ ok: false, needsRehash: false });
   });
 
   it('does not keep a dummy hash refused by a full pool', async () => {
