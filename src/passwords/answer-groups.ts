@@ -7,26 +7,38 @@
  * emptied, and a login's own work cost three to four times what it costs at a high rate
  * (BENCHMARKS.md). Logins answered together take those steps together and share the wake-ups.
  *
- * An answer waits for at most `size - 1` later jobs, and only while jobs are queued, that is while
- * argon2 is the bottleneck and a login waits for the jobs ahead of it anyway: a job that settles with
- * none queued hands back every answer held, its own included.
+ * An answer is held only while jobs are queued, that is while argon2 is the bottleneck and a login
+ * waits for the jobs ahead of it anyway, and it goes back with the first job to settle once
+ * `size` answers are held, once the queue is empty, or once it has waited `maxWaitMs`: at the
+ * default argon2 cost a group fills within that time, and at a costly one an answer waits for one
+ * more job at most.
  */
 export interface AnswerGroups {
   /** A job has settled; `answer` hands its outcome to its caller, now or with its group. */
   settled(answer: () => void): void;
 }
 
-/**
- * `moreQueued` must say whether a job is queued that will settle later (run or dropped). An answer is
- * held only then, and that job, when it settles, hands the group back or is held in it in turn, so
- * the last job of a queue always hands back everything.
- */
-export function createAnswerGroups(size: number, moreQueued: () => boolean): AnswerGroups {
+export interface AnswerGroupOptions {
+  readonly size: number;
+  readonly maxWaitMs: number;
+  /**
+   * Whether a job is queued that will settle later (run or dropped). An answer is held only then,
+   * and that job, when it settles, hands the group back or is held in it in turn, so the last job of
+   * a queue always hands back everything.
+   */
+  readonly moreQueued: () => boolean;
+  /** Milliseconds from any fixed point; default performance.now. */
+  readonly now?: () => number;
+}
+
+export function createAnswerGroups({ size, maxWaitMs, moreQueued, now = () => performance.now() }: AnswerGroupOptions): AnswerGroups {
   const held: Array<() => void> = [];
+  let oldestHeldAt = 0;
   return {
     settled(answer) {
+      if (held.length === 0) oldestHeldAt = now();
       held.push(answer);
-      if (held.length < size && moreQueued()) return;
+      if (held.length < size && moreQueued() && now() - oldestHeldAt < maxWaitMs) return;
       for (const each of held.splice(0)) each();
     },
   };

@@ -63,7 +63,7 @@ export interface PasswordHasherOptions {
   readonly maxQueue?: number;
   /**
    * While jobs are queued, answers handed back together, up to this many (see answer-groups.ts):
-   * an answer waits for at most this many less one later jobs. Default: 4.
+   * an answer waits for at most this many less one later jobs, and for one only past 100 ms. Default: 4.
    */
   readonly answersPerGroup?: number;
   /** The gauge is set, not incremented: one hasher per metrics registry. */
@@ -71,6 +71,9 @@ export interface PasswordHasherOptions {
 }
 
 const usable = (password: string) => password !== '' && Buffer.byteLength(password) <= MAX_PASSWORD_BYTES;
+
+/** How long a finished check's answer may be held for its group; see answer-groups.ts. */
+const ANSWER_GROUP_MAX_WAIT_MS = 100;
 
 const NO_MATCH: PasswordVerdict = { ok: false, needsRehash: false };
 
@@ -99,45 +102,36 @@ export function createPasswordHasher({
     parallelism: cost.parallelism,
   } as const;
 
-  // p-limit 7 starts or queues a job synchronously and exposes pendingCount for the gauge; a queue
-  // of our own would repeat what it already does.
+  // p-limit 7 starts or queues a job synchronously and exposes activeCount/pendingCount, so the
+  // bound is one check before enqueueing; a queue of our own would repeat what it already does.
   const limit = pLimit(concurrency);
-  /**
-   * Jobs taken and not yet settled, running or queued, for the bound: counted here, since p-limit
-   * frees a job's place some microtasks after the job settles and its caller may be answered first.
-   */
-  let unsettled = 0;
-  // A job in p-limit's queue always runs the limited function below, which settles it.
-  const groups = createAnswerGroups(answersPerGroup, () => limit.pendingCount > 0);
+  // A job in p-limit's queue always runs the limited function below, which hands its answer over.
+  const groups = createAnswerGroups({ size: answersPerGroup, maxWaitMs: ANSWER_GROUP_MAX_WAIT_MS, moreQueued: () => limit.pendingCount > 0 });
   metrics?.argon2Workers.set(concurrency);
   const showDepth = () => metrics?.argon2QueueDepth.set(limit.pendingCount);
   const run = <T>(job: () => Promise<T>, abandoned?: AbortSignal): Promise<T> => {
-    if (unsettled >= concurrency + maxQueue) {
+    if (limit.activeCount >= concurrency && limit.pendingCount >= maxQueue) {
       return Promise.reject(new HasherBusyError('password hashing queue is full'));
     }
-    unsettled += 1;
     const answer = new Promise<T>((resolve, reject) => {
-      // The limited function ends when argon2 does, so that the next job starts then; its caller's
-      // answer goes through the groups after. It never rejects: every outcome is an answer, and an
-      // answer must reach the groups, or the ones held there would wait for it forever.
-      void limit(async () => {
-        showDepth(); // this job has left the queue
-        let settle: () => void;
-        if (abandoned?.aborted) {
-          // A client that gave up (a timeout in a login storm) must not keep a worker from the living.
-          metrics?.argon2Abandoned.inc();
-          const error = new HashAbandonedError('the request was abandoned while queued');
-          settle = () => reject(error);
-        } else {
-          // An async wrapper, so that even a synchronous throw becomes an answer.
-          settle = await (async () => job())().then(
-            (value) => () => resolve(value),
-            (error: unknown) => () => reject(error),
-          );
+      // The limited function ends when argon2 does, so that the next job starts then (p-limit frees
+      // the place before the function's own promise resolves, so before the caller is answered). It
+      // never rejects: every outcome is an answer, and every answer must reach the groups, or those
+      // held there would wait for it for ever.
+      void limit(async (): Promise<() => void> => {
+        try {
+          showDepth(); // this job has left the queue
+          if (abandoned?.aborted) {
+            // A client that gave up (a timeout in a login storm) must not keep a worker from the living.
+            metrics?.argon2Abandoned.inc();
+            throw new HashAbandonedError('the request was abandoned while queued');
+          }
+          const value = await job();
+          return () => resolve(value);
+        } catch (error) {
+          return () => reject(error);
         }
-        unsettled -= 1;
-        return settle;
-      }).then((settle) => groups.settled(settle));
+      }).then((answerCaller) => groups.settled(answerCaller));
     });
     showDepth();
     return answer;
