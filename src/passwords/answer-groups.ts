@@ -9,9 +9,10 @@
  *
  * An answer is held only while jobs are queued, that is while argon2 is the bottleneck and a login
  * waits for the jobs ahead of it anyway, and it goes back with the first job to settle once
- * `size` answers are held, once the queue is empty, or once it has waited `maxWaitMs`: at the
- * default argon2 cost a group fills within that time, and at a costly one an answer waits for one
- * more job at most.
+ * `size` answers are held, once the queue is empty, or once it has waited `maxWaitMs`. At the
+ * default argon2 cost a group fills within that time. The time is looked at only as jobs settle, so
+ * where they settle more than `maxWaitMs` apart (a costly one on one core) an answer waits for one
+ * more at most.
  */
 export interface AnswerGroups {
   /** A job has settled; `answer` hands its outcome to its caller, now or with its group. */

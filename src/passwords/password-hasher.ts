@@ -63,7 +63,8 @@ export interface PasswordHasherOptions {
   readonly maxQueue?: number;
   /**
    * While jobs are queued, answers handed back together, up to this many (see answer-groups.ts):
-   * an answer waits for at most this many less one later jobs, and for one only past 100 ms. Default: 4.
+   * an answer waits for at most this many less one later jobs to settle, and once it has waited
+   * 100 ms the next job to settle hands it back. Default: 4.
    */
   readonly answersPerGroup?: number;
   /** The gauge is set, not incremented: one hasher per metrics registry. */
@@ -115,7 +116,7 @@ export function createPasswordHasher({
     }
     const answer = new Promise<T>((resolve, reject) => {
       // The limited function ends when argon2 does, so that the next job starts then (p-limit frees
-      // the place before the function's own promise resolves, so before the caller is answered). It
+      // the place before the promise limit() returns resolves, so before the caller is answered). It
       // never rejects: every outcome is an answer, and every answer must reach the groups, or those
       // held there would wait for it for ever.
       void limit(async (): Promise<() => void> => {
