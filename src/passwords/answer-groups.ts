@@ -37,9 +37,10 @@ export function createAnswerGroups({ size, maxWaitMs, moreQueued, now = () => pe
   let oldestHeldAt = 0;
   return {
     settled(answer) {
-      if (held.length === 0) oldestHeldAt = now();
+      const settledAt = now();
+      if (held.length === 0) oldestHeldAt = settledAt;
       held.push(answer);
-      if (held.length < size && moreQueued() && now() - oldestHeldAt < maxWaitMs) return;
+      if (held.length < size && moreQueued() && settledAt - oldestHeldAt < maxWaitMs) return;
       for (const each of held.splice(0)) each();
     },
   };
