@@ -46,6 +46,8 @@ if (against !== undefined && !existsSync(against.script)) throw new Error(`--aga
 // goes on optimizing the login's code for that long: 20–40 s into the row its compiler threads still
 // took 3% of the core, and a login cost 6.6 ms beside argon2 at first, 4.5–5.3 ms past 1,400 (BENCHMARKS.md).
 const warmUpRequests = values.quick ? 0 : 2500;
+// Half a second leaves --quick under a minute; a window's late first answers are in by then.
+const settlingSeconds = values.quick ? 0.5 : 1;
 const connections = Number(values.connections);
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url));
 const config = loadConfig(process.env);
@@ -91,6 +93,7 @@ const loadOptions = ({ url, requests, pid }: Entry, seconds: number) => ({
   durationSeconds: seconds,
   warmUpSeconds,
   warmUpRequests,
+  settlingSeconds,
   requests,
   serverPid: pid,
 });
@@ -207,6 +210,7 @@ try {
         argon2Cost: config.argon2,
         idle,
         durationSeconds,
+        settlingSeconds,
         connections,
         pinned: canPin,
         cpuModel: cpus()[0]?.model ?? 'unknown',
