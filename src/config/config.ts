@@ -47,20 +47,37 @@ const integer = (min: number, max: number) =>
 const seconds = (min: number, max = 10 * 365 * 24 * 3600) => integer(min, max);
 
 /**
+ * A URL as node-postgres reads it, and whether it names a host. node-postgres also takes a user with
+ * no host (`postgresql://postgres@/authd?host=/var/run/postgresql`), which the WHATWG parser
+ * refuses: parsed, as node-postgres does, with a stand-in host that does not count as one.
+ */
+function parseWithOptionalHost(value: string): { parsed: URL; hasHost: boolean } | undefined {
+  try {
+    const parsed = new URL(value);
+    return { parsed, hasHost: parsed.hostname !== '' };
+  } catch {
+    if (!value.includes('@/')) return undefined;
+    try {
+      return { parsed: new URL(value.replace('@/', '@no-host.invalid/')), hasHost: false };
+    } catch {
+      return undefined;
+    }
+  }
+}
+
+/**
  * A URL with one of `schemes` and a host; with `hostOptional`, the host may be given as a `host`
- * parameter instead (`postgresql:///authd?host=/var/run/postgresql`, a Unix socket).
+ * parameter instead (`postgresql:///authd?host=/var/run/postgresql`, a Unix socket; with a user,
+ * `postgresql://postgres@/authd?host=…`).
  */
 const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
   z.string().refine(
     (value) => {
-      try {
-        const parsed = new URL(value);
-        // `postgres:user:pass@host/db` (no //) parses too, as a path: refused, it would name a database.
-        const hasHost = parsed.hostname !== '' || (hostOptional && parsed.searchParams.has('host'));
-        return schemes.includes(parsed.protocol) && value.startsWith(`${parsed.protocol}//`) && hasHost;
-      } catch {
-        return false;
-      }
+      const found = parseWithOptionalHost(value);
+      if (found === undefined) return false;
+      const { parsed, hasHost } = found;
+      // `postgres:user:pass@host/db` (no //) parses too, as a path: refused, it would name a database.
+      return schemes.includes(parsed.protocol) && value.startsWith(`${parsed.protocol}//`) && (hasHost || (hostOptional && parsed.searchParams.has('host')));
     },
     { message: `must be a URL with scheme ${schemes.map((s) => s.replace(':', '://')).join(' or ')}` },
   );

@@ -82,12 +82,18 @@ describe('loadConfig', () => {
     expect([config.accessTokenTtl, config.refreshTokenTtl, config.refreshFamilyMaxAge, config.keyRotationInterval]).toEqual([1, 2, 3, 60]);
   });
 
-  it('takes a Postgres URL without a host (a Unix socket named by ?host=)', () => {
+  it('takes a Postgres URL without a host (a Unix socket named by ?host=), with or without a user', () => {
     expect(loadConfig({ DATABASE_URL: 'postgresql:///authd?host=/var/run/postgresql' }).databaseUrl).toBe('postgresql:///authd?host=/var/run/postgresql');
     const refusal = 'DATABASE_URL must be a URL with scheme postgres:// or postgresql://';
     // Without its '//', a URL's password would be a path: it is hidden all the same.
     expect(failure({ DATABASE_URL: 'postgres:authd:S3cret@db.example.com:5432/authd' })).toBe(`${refusal} (got "postgres:***@db.example.com:5432/authd")`);
     expect(failure({ DATABASE_URL: 'postgresql:///authd' })).toBe(`${refusal} (got "postgresql:///authd")`);
+    // A user and no host, as node-postgres reads it: the socket's user, not the OS user's name.
+    expect(loadConfig({ DATABASE_URL: 'postgresql://postgres@/authd?host=/var/run/postgresql' }).databaseUrl).toBe(
+      'postgresql://postgres@/authd?host=/var/run/postgresql',
+    );
+    expect(failure({ DATABASE_URL: 'postgresql://postgres:S3cret@/authd' })).toBe(`${refusal} (got "postgresql://***@/authd")`);
+    expect(failure({ REDIS_URL: 'redis://user@/0?host=/tmp' })).toMatch(/^REDIS_URL must be a URL with scheme redis:\/\/ or rediss:\/\//);
     expect(failure({ REDIS_URL: 'redis:///0' })).toMatch(/^REDIS_URL must be a URL with scheme redis:\/\/ or rediss:\/\//);
   });
 
