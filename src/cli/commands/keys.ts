@@ -50,7 +50,7 @@ export function registerKeysCommands(program: Command): void {
 
   keys
     .command('rotate')
-    .description('create the next key: published now, signing 6 minutes from now')
+    .description('create the next key: published now, signing 6 minutes from now (at once on an empty keyring)')
     .action(() =>
       withKeyring(async (keyring) => {
         const key = await keyring.rotate();
@@ -60,7 +60,7 @@ export function registerKeysCommands(program: Command): void {
 
   keys
     .command('retire <kid>')
-    .description('stop a key signing; it stays published until its tokens have expired')
+    .description('retire a published key early (it stays published until its tokens have expired) or withdraw a next key; the signing key is refused: rotate instead')
     .action((kid: string) =>
       withKeyring(async (keyring) => {
         process.stdout.write(`${row(await keyring.retire(kid))}\n`);
