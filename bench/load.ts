@@ -16,14 +16,6 @@ export interface LoadOptions {
    * requests, not by seconds, and a slow row (password) answers only a few dozen a second.
    */
   readonly warmUpRequests: number;
-  /**
-   * How long each window of a row measured around its ceiling runs before it is counted. Such a
-   * window starts on a server stopped while its ceiling was measured, whose argon2 queue fills from
-   * empty: its first answers left 0.1–0.25 s later than steady ones would, which cost a 5 s window
-   * 2–4% of its rate (BENCHMARKS.md). The ceiling's own start is untimed too (argon2-rate.ts), so
-   * both rates are steady-state ones, as a login storm's is.
-   */
-  readonly settlingSeconds: number;
   readonly requests: RequestTemplate[];
   /** The server process, for CPU time per request. */
   readonly serverPid: number | undefined;
@@ -59,81 +51,113 @@ async function warmUp(options: LoadOptions): Promise<void> {
   if (more > 0) await autocannon({ url: options.url, connections: options.connections, amount: Math.max(more, options.connections), requests: options.requests });
 }
 
+/** What a window counted: its answers, their latencies in ms as autocannon records them (whole, truncated), and the server's CPU time. */
+interface Counted {
+  readonly total: number;
+  readonly seconds: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly cpuMicros: number;
+  readonly mainThreadCpuMicros: number;
+}
+
+/** A window's figures from what it counted; failures from autocannon's result for the whole run. */
+const windowResult = (counted: Counted, run: autocannon.Result): WindowResult => ({
+  ...counted,
+  requestsPerSecond: roundRate(counted.total / counted.seconds),
+  cpuMicrosPerRequest: counted.total === 0 ? 0 : Math.round(counted.cpuMicros / counted.total),
+  mainThreadCpuMicrosPerRequest: counted.total === 0 ? 0 : Math.round(counted.mainThreadCpuMicros / counted.total),
+  non2xx: run.non2xx,
+  failed: run['4xx'] + run['5xx'],
+  errors: run.errors + run.timeouts,
+});
+
 /** One measured window: the load and the server's CPU time around it. */
 async function measureWindow(options: LoadOptions, seconds: number): Promise<WindowResult> {
   const cpuBefore = cpuMicros(options.serverPid);
   const mainBefore = mainThreadCpuMicros(options.serverPid);
   const result = await autocannon({ url: options.url, connections: options.connections, duration: seconds, requests: options.requests });
-  const cpu = cpuMicros(options.serverPid) - cpuBefore;
-  const main = mainThreadCpuMicros(options.serverPid) - mainBefore;
-  const total = result.requests.total;
-  return {
-    requestsPerSecond: roundRate(total / seconds),
+  const counted = {
+    total: result.requests.total,
     seconds,
     p50: result.latency.p50,
     p99: result.latency.p99,
-    cpuMicrosPerRequest: total === 0 ? 0 : Math.round(cpu / total),
-    mainThreadCpuMicrosPerRequest: total === 0 ? 0 : Math.round(main / total),
-    total,
-    non2xx: result.non2xx,
-    failed: result['4xx'] + result['5xx'],
-    errors: result.errors + result.timeouts,
-    cpuMicros: cpu,
-    mainThreadCpuMicros: main,
+    cpuMicros: cpuMicros(options.serverPid) - cpuBefore,
+    mainThreadCpuMicros: mainThreadCpuMicros(options.serverPid) - mainBefore,
   };
+  return windowResult(counted, result);
 }
 
-/** The load goes on this long after a settled window's counted time ends, so that a late timer still counts under load. */
+/**
+ * autocannon acts on its duration only at its next sample, every `sampleInt` ms (1,000 by default):
+ * a settled window samples every 100 ms, and its load goes on at least this long past its counted
+ * time, so that the end of that time, read off a timer, still falls under load.
+ */
+const SETTLED_SAMPLE_MS = 100;
 const TAIL_SECONDS = 0.25;
 
-const percentile = (sorted: readonly number[], fraction: number): number =>
-  sorted.length === 0 ? 0 : sorted[Math.min(sorted.length - 1, Math.floor(fraction * sorted.length))]!;
+/** The value at rank ⌈fraction × n⌉, as autocannon's HDR histogram reports a percentile. */
+const percentile = (sorted: readonly number[], fraction: number): number => sorted[Math.max(0, Math.ceil(fraction * sorted.length) - 1)] ?? 0;
+
+interface Reading {
+  readonly at: number;
+  readonly cpu: number;
+  readonly main: number;
+}
 
 /**
- * A window counted from `settlingSeconds` in for `seconds`: the answers in that time, their
- * latencies, and the server's CPU time read at both ends. Answers that were not 2xx and errors
- * count over the whole window, settling included, so a failure there still fails the run.
+ * A window counted from `settlingSeconds` in, for `seconds`: the answers that arrive between two
+ * readings of the clock and the server's CPU time, taken by timers on the event loop that receives
+ * the answers, so both cover the same span. Failures count over the whole run, settling included,
+ * so that one there still fails the bench. The rate the window would have had counted from its
+ * start, as before 12-04, is logged beside it.
  */
-async function measureSettledWindow(options: LoadOptions, seconds: number): Promise<WindowResult> {
-  const reading = () => ({ at: performance.now(), cpu: cpuMicros(options.serverPid), main: mainThreadCpuMicros(options.serverPid) });
+async function measureSettledWindow(options: LoadOptions, seconds: number, settlingSeconds: number): Promise<WindowResult> {
+  const read = (): Reading => ({ at: performance.now(), cpu: cpuMicros(options.serverPid), main: mainThreadCpuMicros(options.serverPid) });
   const latencies: number[] = [];
-  let from: ReturnType<typeof reading> | undefined;
-  let to: ReturnType<typeof reading> | undefined;
+  let from: Reading | undefined;
+  let to: Reading | undefined;
   const timers: NodeJS.Timeout[] = [];
+  const started = performance.now();
+  // Answers in the window's first `seconds`, as a window counted from its start had them.
+  let fromTheStart = 0;
   const result = await new Promise<autocannon.Result>((resolve, reject) => {
-    const instance = autocannon(
-      { url: options.url, connections: options.connections, duration: options.settlingSeconds + seconds + TAIL_SECONDS, requests: options.requests },
+    const run = autocannon(
+      {
+        url: options.url,
+        connections: options.connections,
+        duration: settlingSeconds + seconds + TAIL_SECONDS,
+        sampleInt: SETTLED_SAMPLE_MS,
+        requests: options.requests,
+      },
       (error, done) => (error ? reject(error) : resolve(done)),
     );
-    instance.on('response', (_client, _status, _bytes, responseTime) => {
-      if (from !== undefined && to === undefined) latencies.push(responseTime);
+    run.on('response', (_client, _status, _bytes, responseTime) => {
+      if (from !== undefined && to === undefined) latencies.push(Math.trunc(responseTime));
+      if (performance.now() - started < seconds * 1000) fromTheStart += 1;
     });
     timers.push(
       setTimeout(() => {
-        from = reading();
-        timers.push(setTimeout(() => (to = reading()), seconds * 1000));
-      }, options.settlingSeconds * 1000),
+        from = read();
+        timers.push(setTimeout(() => (to = read()), seconds * 1000));
+      }, settlingSeconds * 1000),
     );
   }).finally(() => timers.forEach(clearTimeout));
   if (from === undefined || to === undefined) throw new Error('the load ended before the counted time of its window did');
-  const total = latencies.length;
-  const cpu = to.cpu - from.cpu;
-  const main = to.main - from.main;
+  const countedSeconds = (to.at - from.at) / 1000;
+  process.stderr.write(
+    `  window: ${roundRate(latencies.length / countedSeconds)} a second counted after ${settlingSeconds} s, ${roundRate(fromTheStart / seconds)} a second counted from the start\n`,
+  );
   latencies.sort((a, b) => a - b);
-  return {
-    requestsPerSecond: roundRate((total * 1000) / (to.at - from.at)),
-    seconds: (to.at - from.at) / 1000,
-    p50: Math.round(percentile(latencies, 0.5)),
-    p99: Math.round(percentile(latencies, 0.99)),
-    cpuMicrosPerRequest: total === 0 ? 0 : Math.round(cpu / total),
-    mainThreadCpuMicrosPerRequest: total === 0 ? 0 : Math.round(main / total),
-    total,
-    non2xx: result.non2xx,
-    failed: result['4xx'] + result['5xx'],
-    errors: result.errors + result.timeouts,
-    cpuMicros: cpu,
-    mainThreadCpuMicros: main,
+  const counted = {
+    total: latencies.length,
+    seconds: countedSeconds,
+    p50: percentile(latencies, 0.5),
+    p99: percentile(latencies, 0.99),
+    cpuMicros: to.cpu - from.cpu,
+    mainThreadCpuMicros: to.main - from.main,
   };
+  return windowResult(counted, result);
 }
 
 /** Drives a server with autocannon for a fixed time, after a warm-up, and reads its CPU time around the run. */
@@ -145,14 +169,21 @@ export async function measure(options: LoadOptions): Promise<LoadResult> {
 
 /**
  * Measures a row compared with a ceiling measured on the same core (argon2's rate), in turns:
- * the ceiling after the warm-up, then each of `windows` windows of the row (each counted once it
- * has settled) followed by the ceiling again, so that the VM's drift within the row falls on both
- * sides of the ratio. The
+ * the ceiling after the warm-up, then each of `windows` windows of the row followed by the
+ * ceiling again, so that the VM's drift within the row falls on both sides of the ratio. The
  * ceiling waits for the server to finish what a window left (logins still queued when the load
  * stopped): measured meanwhile, it would count against the ceiling, and those logins, still
  * queued when the next window starts, would fill the server's queue.
+ *
+ * Each window is counted from `settlingSeconds` in. The ceiling keeps its core busy from its first
+ * instant and stops its clock once every verification has been counted; a window counted whole
+ * did neither. It starts on a server stopped while the ceiling ran, its queue filling from empty
+ * over 20 new connections, and its first answers left 0.16–0.35 s in where later ones left every
+ * ~0.1 s; at its end, answers already paid for (held for their group, or the job running) were
+ * not counted. Counted from the settled load onwards, the row is a steady rate, as the ceiling
+ * is and as a login storm's is (BENCHMARKS.md, "Bench fixes").
  */
-export async function measureAroundCeiling(options: LoadOptions, windows: number, ceiling: () => void): Promise<LoadResult> {
+export async function measureAroundCeiling(options: LoadOptions, windows: number, ceiling: () => void, settlingSeconds: number): Promise<LoadResult> {
   const settledCeiling = async () => {
     if (!(await waitForIdle(options.serverPid))) process.stderr.write('the server was still busy after 5 s; measuring its ceiling anyway\n');
     ceiling();
@@ -161,7 +192,7 @@ export async function measureAroundCeiling(options: LoadOptions, windows: number
   await settledCeiling();
   const measured: WindowResult[] = [];
   for (let window = 0; window < windows; window += 1) {
-    measured.push(await measureSettledWindow(options, options.durationSeconds / windows));
+    measured.push(await measureSettledWindow(options, options.durationSeconds / windows, settlingSeconds));
     await settledCeiling();
   }
   return combine(measured);
@@ -205,8 +236,7 @@ function combine(windows: readonly WindowResult[]): LoadResult {
   const p50s = windows.map((window) => window.p50).sort((a, b) => a - b);
   return {
     requestsPerSecond: roundRate(total / seconds),
-    // A settled window's counted time is read off timers, a few milliseconds either way.
-    seconds: Math.round(seconds),
+    seconds,
     p50: p50s[Math.floor(p50s.length / 2)] ?? 0,
     p99: Math.max(...windows.map((window) => window.p99)),
     cpuMicrosPerRequest: total === 0 ? 0 : Math.round(cpu / total),

@@ -93,7 +93,6 @@ const loadOptions = ({ url, requests, pid }: Entry, seconds: number) => ({
   durationSeconds: seconds,
   warmUpSeconds,
   warmUpRequests,
-  settlingSeconds,
   requests,
   serverPid: pid,
 });
@@ -109,7 +108,7 @@ async function run(entry: Entry, { minSeconds = 1, ceiling }: { minSeconds?: num
   // Equal whole-second windows, each at least the minimum.
   const windows = [3, 2].find((count) => seconds % count === 0 && seconds / count >= minSeconds) ?? 1;
   log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s, in ${windows} window(s) between measurements of its ceiling`);
-  rows.push({ ...entry.row, ...(await measureAroundCeiling(loadOptions(entry, seconds), windows, ceiling)) });
+  rows.push({ ...entry.row, ...(await measureAroundCeiling(loadOptions(entry, seconds), windows, ceiling, settlingSeconds)) });
 }
 
 /**
