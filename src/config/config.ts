@@ -79,7 +79,8 @@ const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
       // `postgres:user:pass@host/db` (no //) parses too, as a path: refused, it would name a database.
       return schemes.includes(parsed.protocol) && value.startsWith(`${parsed.protocol}//`) && (hasHost || (hostOptional && parsed.searchParams.has('host')));
     },
-    { message: `must be a URL with scheme ${schemes.map((s) => s.replace(':', '://')).join(' or ')}` },
+    // abort: the checks after this one (the issuer's) parse the value as a URL, and would throw.
+    { message: `must be a URL with scheme ${schemes.map((s) => s.replace(':', '://')).join(' or ')}`, abort: true },
   );
 
 const issuer = url(['http:', 'https:']).refine(

@@ -116,6 +116,8 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'redis://:p/ss@w@cache:6379' }, 'REDIS_URL must be a URL with scheme redis:// or rediss:// (got "redis://***@cache:6379")'],
     [{ REDIS_URL: 'http://cache' }, 'REDIS_URL must be a URL with scheme redis:// or rediss://'],
     [{ ISSUER: 'https://auth.example.com/' }, 'ISSUER must be an http(s) URL without a trailing slash'],
+    [{ ISSUER: 'auth.example.com' }, 'ISSUER must be a URL with scheme http:// or https:// (got "auth.example.com")'],
+    [{ ISSUER: 'https://user@/auth' }, 'ISSUER must be a URL with scheme http:// or https:// (got "https://***@/auth")'],
     [{ ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL must be at least 1 (got "0")'],
     [{ REFRESH_FAMILY_MAX_AGE: '0' }, 'REFRESH_FAMILY_MAX_AGE must be at least 1 (got "0")'],
     [{ KEY_ROTATION_INTERVAL: '-1' }, 'KEY_ROTATION_INTERVAL must be at least 0 (got "-1")'],
