@@ -108,7 +108,20 @@ async function run(entry: Entry, { minSeconds = 1, ceiling }: { minSeconds?: num
   // Equal whole-second windows, each at least the minimum.
   const windows = [3, 2].find((count) => seconds % count === 0 && seconds / count >= minSeconds) ?? 1;
   log(`measuring ${entry.row.target} ${entry.row.name} for ${seconds} s, in ${windows} window(s) between measurements of its ceiling`);
-  rows.push({ ...entry.row, ...(await measureAroundCeiling(loadOptions(entry, seconds), windows, ceiling, settlingSeconds)) });
+  // The ceiling is measured with every server stopped; the row, with every server but its own.
+  const others = servers.filter((child) => child.pid !== entry.pid);
+  for (const child of others) {
+    stoppedForTheRow.add(child);
+    child.kill('SIGSTOP');
+  }
+  try {
+    rows.push({ ...entry.row, ...(await measureAroundCeiling(loadOptions(entry, seconds), windows, ceiling, settlingSeconds)) });
+  } finally {
+    for (const child of others) {
+      stoppedForTheRow.delete(child);
+      child.kill('SIGCONT');
+    }
+  }
 }
 
 /**
@@ -135,6 +148,8 @@ const THIS_PORT = 18500;
 const OTHER_PORT = 18503;
 const keysDir = await mkdtemp(join(tmpdir(), 'authd-bench-keys-'));
 const servers: ChildProcess[] = [];
+/** Servers stopped while a row compared with a ceiling runs (the peers beside authd): their idle timers would share its core. */
+const stoppedForTheRow = new Set<ChildProcess>();
 try {
   // One refresh token per rotation, for up to 10,000 rotations a second: a fast moment of the AMD VM
   // ran the row at ~4,000 a second (110 µs each) and spent the 4,000 a second seeded before.
@@ -169,7 +184,7 @@ try {
     try {
       argon2Rates.push(argon2VerifyRate(config.argon2, values.quick ? 1500 : 3000));
     } finally {
-      for (const child of servers) child.kill('SIGCONT');
+      for (const child of servers) if (!stoppedForTheRow.has(child)) child.kill('SIGCONT');
     }
   };
   const scenarios = authdScenarios.filter((candidate) => values.only === undefined || candidate.name.includes(values.only));
