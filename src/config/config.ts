@@ -76,8 +76,10 @@ const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
       const found = parseWithOptionalHost(value);
       if (found === undefined) return false;
       const { parsed, hasHost } = found;
+      // node-postgres takes the last `host` parameter, and an empty one as none (TCP to localhost).
+      const socketDirectory = parsed.searchParams.getAll('host').at(-1) ?? '';
       // `postgres:user:pass@host/db` (no //) parses too, as a path: refused, it would name a database.
-      return schemes.includes(parsed.protocol) && value.startsWith(`${parsed.protocol}//`) && (hasHost || (hostOptional && parsed.searchParams.has('host')));
+      return schemes.includes(parsed.protocol) && value.startsWith(`${parsed.protocol}//`) && (hasHost || (hostOptional && socketDirectory !== ''));
     },
     // abort: the checks after this one (the issuer's) parse the value as a URL, and would throw.
     { message: `must be a URL with scheme ${schemes.map((s) => s.replace(':', '://')).join(' or ')}`, abort: true },
@@ -86,7 +88,9 @@ const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
 const issuer = url(['http:', 'https:']).refine(
   (value) => {
     const parsed = new URL(value);
-    return !value.endsWith('/') && parsed.search === '' && parsed.hash === '' && parsed.username === '';
+    // Any '@' before the path is userinfo, even an empty one (`https://@host`, `https://:pw@host`).
+    const authority = value.slice(`${parsed.protocol}//`.length).split(/[/?#]/, 1)[0] ?? '';
+    return !value.endsWith('/') && parsed.search === '' && parsed.hash === '' && !authority.includes('@');
   },
   { message: 'must be an http(s) URL without a trailing slash, query, fragment or credentials' },
 );
@@ -196,8 +200,15 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
   });
 }
 
+/** A password given as a query parameter, which node-postgres and ioredis read too. */
+const PASSWORD_PARAMETER = /([?&](?:ssl)?password=)[^&#]*/gi;
+
 /** Keeps a URL's password out of error messages, also when the URL does not parse as written. */
 function redactUrl(value: string): string {
+  return redactUserinfo(value).replace(PASSWORD_PARAMETER, '$1***');
+}
+
+function redactUserinfo(value: string): string {
   try {
     const parsed = new URL(value);
     if (parsed.password !== '') {
