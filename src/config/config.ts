@@ -82,7 +82,10 @@ const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
       return schemes.includes(parsed.protocol) && value.startsWith(`${parsed.protocol}//`) && (hasHost || (hostOptional && socketDirectory !== ''));
     },
     // abort: the checks after this one (the issuer's) parse the value as a URL, and would throw.
-    { message: `must be a URL with scheme ${schemes.map((s) => s.replace(':', '://')).join(' or ')}`, abort: true },
+    {
+      message: `must be a URL with scheme ${schemes.map((s) => s.replace(':', '://')).join(' or ')}${hostOptional ? ' and a host, or ?host= naming a socket directory' : ''}`,
+      abort: true,
+    },
   );
 
 const issuer = url(['http:', 'https:']).refine(

@@ -84,7 +84,7 @@ describe('loadConfig', () => {
 
   it('takes a Postgres URL without a host (a Unix socket named by ?host=), with or without a user', () => {
     expect(loadConfig({ DATABASE_URL: 'postgresql:///authd?host=/var/run/postgresql' }).databaseUrl).toBe('postgresql:///authd?host=/var/run/postgresql');
-    const refusal = 'DATABASE_URL must be a URL with scheme postgres:// or postgresql://';
+    const refusal = 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// and a host, or ?host= naming a socket directory';
     // Without its '//', a URL's password would be a path: it is hidden all the same.
     expect(failure({ DATABASE_URL: 'postgres:authd:S3cret@db.example.com:5432/authd' })).toBe(`${refusal} (got "postgres:***@db.example.com:5432/authd")`);
     expect(failure({ DATABASE_URL: 'postgresql:///authd' })).toBe(`${refusal} (got "postgresql:///authd")`);
@@ -109,10 +109,10 @@ describe('loadConfig', () => {
     [{ REFRESH_TOKEN_TTL: '1.5' }, 'REFRESH_TOKEN_TTL must be a whole number (got "1.5")'],
     [{ CORS_ORIGINS: '*' }, 'CORS_ORIGINS must list exact origins like https://app.example.com (scheme, host, optional port; no path, no *) (got "*")'],
     [{ CORS_ORIGINS: 'https://a.example.com/path' }, 'CORS_ORIGINS must list exact origins'],
-    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "not a url")'],
-    [{ DATABASE_URL: 'mysql://u:hunter2@db/authd' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "mysql://u:***@db/authd")'],
-    [{ DATABASE_URL: 'postgres://u:p#ss@db/authd' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "postgres://***@db/authd")'],
-    [{ DATABASE_URL: 'postgres://:1234#secret@db' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "postgres://***@db")'],
+    [{ DATABASE_URL: 'not a url' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// and a host, or ?host= naming a socket directory (got "not a url")'],
+    [{ DATABASE_URL: 'mysql://u:hunter2@db/authd' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// and a host, or ?host= naming a socket directory (got "mysql://u:***@db/authd")'],
+    [{ DATABASE_URL: 'postgres://u:p#ss@db/authd' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// and a host, or ?host= naming a socket directory (got "postgres://***@db/authd")'],
+    [{ DATABASE_URL: 'postgres://:1234#secret@db' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// and a host, or ?host= naming a socket directory (got "postgres://***@db")'],
     [{ REDIS_URL: 'redis://:p/ss@w@cache:6379' }, 'REDIS_URL must be a URL with scheme redis:// or rediss:// (got "redis://***@cache:6379")'],
     [{ REDIS_URL: 'http://cache' }, 'REDIS_URL must be a URL with scheme redis:// or rediss://'],
     [{ ISSUER: 'https://auth.example.com/' }, 'ISSUER must be an http(s) URL without a trailing slash'],
@@ -122,7 +122,7 @@ describe('loadConfig', () => {
     [{ ISSUER: 'https://@auth.example.com' }, 'ISSUER must be an http(s) URL without a trailing slash, query, fragment or credentials'],
     [{ DATABASE_URL: 'postgresql://postgres@/authd?host=' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql://'],
     [{ DATABASE_URL: 'postgresql:///authd?host=/var/run/postgresql&host=' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql://'],
-    [{ DATABASE_URL: 'postgresql://authd@/authd?password=S3cret' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "postgresql://***@/authd?password=***")'],
+    [{ DATABASE_URL: 'postgresql://authd@/authd?password=S3cret' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// and a host, or ?host= naming a socket directory (got "postgresql://***@/authd?password=***")'],
     [{ REDIS_URL: 'http://cache?password=S3cret&db=1' }, 'REDIS_URL must be a URL with scheme redis:// or rediss:// (got "http://cache?password=***&db=1")'],
     [{ ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL must be at least 1 (got "0")'],
     [{ REFRESH_FAMILY_MAX_AGE: '0' }, 'REFRESH_FAMILY_MAX_AGE must be at least 1 (got "0")'],

@@ -22,7 +22,7 @@ describe('start-up with a bad configuration', () => {
     [{ PORT: 'abc' }, 'authd: configuration error: PORT must be a whole number (got "abc")'],
     [{ ACCESS_TOKEN_TTL: '-5' }, 'authd: configuration error: ACCESS_TOKEN_TTL must be at least 1 (got "-5")'],
     [{ CORS_ORIGINS: '*' }, 'authd: configuration error: CORS_ORIGINS must list exact origins like https://app.example.com (scheme, host, optional port; no path, no *) (got "*")'],
-    [{ DATABASE_URL: 'postgres//oops' }, 'authd: configuration error: DATABASE_URL must be a URL with scheme postgres:// or postgresql:// (got "postgres//oops")'],
+    [{ DATABASE_URL: 'postgres//oops' }, 'authd: configuration error: DATABASE_URL must be a URL with scheme postgres:// or postgresql:// and a host, or ?host= naming a socket directory (got "postgres//oops")'],
   ])('%j stops with one line and exit code 1', (env, line) => {
     const result = start(env);
     expect(result.status).toBe(1);
