@@ -47,16 +47,17 @@ const integer = (min: number, max: number) =>
 const seconds = (min: number, max = 10 * 365 * 24 * 3600) => integer(min, max);
 
 /**
- * A URL as node-postgres reads it, and whether it names a host. node-postgres also takes a user with
- * no host (`postgresql://postgres@/authd?host=/var/run/postgresql`), which the WHATWG parser
- * refuses: parsed, as node-postgres does, with a stand-in host that does not count as one.
+ * A URL, and whether it names a host. With `hostOptional` it is read as node-postgres reads it,
+ * which also takes a user with no host (`postgresql://postgres@/authd?host=/var/run/postgresql`)
+ * that the WHATWG parser refuses: parsed, as node-postgres does, with a stand-in host that does
+ * not count as one.
  */
-function parseWithOptionalHost(value: string): { parsed: URL; hasHost: boolean } | undefined {
+function parseUrl(value: string, hostOptional: boolean): { parsed: URL; hasHost: boolean } | undefined {
   try {
     const parsed = new URL(value);
     return { parsed, hasHost: parsed.hostname !== '' };
   } catch {
-    if (!value.includes('@/')) return undefined;
+    if (!hostOptional || !value.includes('@/')) return undefined;
     try {
       return { parsed: new URL(value.replace('@/', '@no-host.invalid/')), hasHost: false };
     } catch {
@@ -73,7 +74,7 @@ function parseWithOptionalHost(value: string): { parsed: URL; hasHost: boolean }
 const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
   z.string().refine(
     (value) => {
-      const found = parseWithOptionalHost(value);
+      const found = parseUrl(value, hostOptional);
       if (found === undefined) return false;
       const { parsed, hasHost } = found;
       // node-postgres takes the last `host` parameter, and an empty one as none (TCP to localhost).
