@@ -69,17 +69,18 @@ export async function pingDatabase(sql: SqlPool): Promise<void> {
 }
 
 /** Rows a prune deletes per statement: a backlog never makes one long statement. */
-const PRUNE_BATCH = 10_000;
+export const PRUNE_BATCH = 10_000;
 
 /**
- * Runs `deleteBatch` (a DELETE of at most $2 rows, dead as of $1) until a batch deletes fewer than
- * PRUNE_BATCH rows, starting none once `stop` has aborted; returns how many rows went.
+ * Runs `deleteBatch` (a DELETE of at most $2 rows, dead as of $1, of those `more` ($3 on) selects)
+ * until a batch deletes fewer than PRUNE_BATCH rows, starting none once `stop` has aborted;
+ * returns how many rows went.
  */
-export async function deleteInBatches(sql: SqlPool, deleteBatch: string, now: Date, stop: AbortSignal | undefined): Promise<number> {
+export async function deleteInBatches(sql: SqlPool, deleteBatch: string, now: Date, stop: AbortSignal | undefined, more: readonly unknown[] = []): Promise<number> {
   let deleted = 0;
   for (;;) {
     if (stop?.aborted) return deleted;
-    const { rowCount } = await sql.query(deleteBatch, [now, PRUNE_BATCH]);
+    const { rowCount } = await sql.query(deleteBatch, [now, PRUNE_BATCH, ...more]);
     deleted += rowCount ?? 0;
     if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
   }

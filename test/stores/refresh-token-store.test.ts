@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
-import { createRefreshTokenStore, type FamilyRevocation, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
+import { createRefreshTokenStore, familiesInBatches, type FamilyRevocation, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
-import { explainingDeletes, rowsToDelete } from '../support/plans.js';
+import { explainingDeletes, planNodes, rowsToDelete } from '../support/plans.js';
 
 let testDb: TestDatabase;
 let connections: DatabaseConnections;
@@ -341,8 +341,12 @@ describe('pruning', () => {
 
     const explaining = explainingDeletes(connections.sql);
     expect(await createRefreshTokenStore(connections.db, explaining.pool, createRevocationStore(connections.sql)).pruneDeadFamilies(new Date())).toBe(2);
-    // The batch fetches its rows by address, never by a join over the whole table (a scan of every row for each batch).
+    // The batch fetches its rows by address, and finds them through the family index: a scan of
+    // every row belongs to the pass that found the family, never to each batch.
     expect(explaining.plans.map(rowsToDelete)).toEqual([expect.objectContaining({ 'Node Type': 'Tid Scan', 'Relation Name': 'refresh_tokens' })]);
+    const nodes = explaining.plans.flatMap(planNodes);
+    expect(nodes.filter((node) => node['Node Type'] === 'Seq Scan')).toEqual([]);
+    expect(new Set(nodes.flatMap((node) => node['Index Name'] ?? []))).toEqual(new Set(['refresh_tokens_family_id_idx']));
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [dead])).toEqual([]);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [alive])).toHaveLength(2);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [accessTokenLive])).toHaveLength(1);
@@ -360,10 +364,47 @@ describe('pruning', () => {
     await testDb.query('DELETE FROM refresh_tokens WHERE family_id = $1', [justDead]);
   });
 
+  it('deletes the dead families that one pass cannot hold in the passes after it', async () => {
+    // One token each, from one statement: 50,001 families, one more than a pass returns.
+    const { rows } = await connections.sql.query<{ n: number }>(
+      `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
+         family_expires_at, access_token_jti, access_token_expires_at)
+       SELECT gen_random_uuid(), 'many-' || n, gen_random_uuid(), $1, 'web', 'https://api.example.test', now() - interval '1 day',
+         now() - interval '1 hour', now() - interval '1 hour', 'many-jti-' || n, now() - interval '1 hour'
+       FROM generate_series(1, 50001) AS n RETURNING 1 AS n`,
+      [userId],
+    );
+    expect(rows).toHaveLength(50_001);
+    const alive = randomUUID();
+    await insertToken(testDb, alive, true, -HOUR_MS);
+    await insertToken(testDb, alive, false, HOUR_MS);
+
+    expect(await store.pruneDeadFamilies(new Date())).toBe(50_001);
+    expect(await testDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM refresh_tokens WHERE token_hash LIKE 'many-%'`)).toEqual([{ n: 0 }]);
+    expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [alive])).toHaveLength(2);
+    await testDb.query('DELETE FROM refresh_tokens WHERE family_id = $1', [alive]);
+  });
+
   it('deletes nothing once told to stop (a shutdown)', async () => {
     const dead = randomUUID();
     await insertToken(testDb, dead, false, -HOUR_MS);
     expect(await store.pruneDeadFamilies(new Date(), AbortSignal.abort())).toBe(0);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [dead])).toHaveLength(1);
+  });
+});
+
+describe('batches of dead families', () => {
+  const family = (familyId: string, rows: number) => ({ familyId, rows });
+
+  it('fills each batch up to the row limit, in the order given', () => {
+    expect(familiesInBatches([family('a', 4), family('b', 6), family('c', 1), family('d', 9), family('e', 1)], 10)).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+  });
+
+  it('gives a family larger than the limit a batch of its own', () => {
+    expect(familiesInBatches([family('a', 2), family('b', 25), family('c', 3)], 10)).toEqual([['a'], ['b'], ['c']]);
+  });
+
+  it('makes no batch of no families', () => {
+    expect(familiesInBatches([], 10)).toEqual([]);
   });
 });

@@ -4,6 +4,7 @@ import type { SqlPool } from '../../src/stores/database.js';
 export interface PlanNode {
   readonly 'Node Type': string;
   readonly 'Relation Name'?: string;
+  readonly 'Index Name'?: string;
   readonly 'Parent Relationship'?: string;
   readonly Plans?: readonly PlanNode[];
 }
@@ -31,3 +32,6 @@ export function explainingDeletes(pool: SqlPool): { pool: SqlPool; plans: PlanNo
 
 /** What a DELETE's plan reads the rows to delete with: its node's outer child. */
 export const rowsToDelete = (plan: PlanNode): PlanNode | undefined => plan.Plans?.find((child) => child['Parent Relationship'] === 'Outer');
+
+/** Every node of a plan, its own first (subplans and init plans included). */
+export const planNodes = (plan: PlanNode): PlanNode[] => [plan, ...(plan.Plans ?? []).flatMap(planNodes)];
