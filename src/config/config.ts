@@ -87,7 +87,23 @@ const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
       message: `must be a URL with scheme ${schemes.map((s) => s.replace(':', '://')).join(' or ')}${hostOptional ? ' and a host, or ?host= naming a socket directory' : ''}`,
       abort: true,
     },
+  ).refine(
+    // node-postgres and ioredis decode them, and throw at the first connection on what does not decode.
+    (value) => {
+      const { username, password } = parseUrl(value, hostOptional)!.parsed;
+      return percentDecodes(username) && percentDecodes(password);
+    },
+    { message: 'must have its user and password percent-encoded (a % as %25)', abort: true },
   );
+
+function percentDecodes(value: string): boolean {
+  try {
+    decodeURIComponent(value);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
 const issuer = url(['http:', 'https:']).refine(
   (value) => {
