@@ -157,38 +157,43 @@ const ROTATE_LIVE = `
  * is dead once every one of its refresh tokens and every access token issued with them has
  * expired: nothing of it can be refreshed, and nothing of it is left to denylist when the user is
  * disabled or the family revoked (an access token can outlive its refresh token by up to its TTL).
- *
- * Finding dead families means reading every row that keeps a family alive, to hash their
- * families: ~0.5 s for 1,000,000 of them. So a pass finds up to DEAD_FAMILIES_PER_PASS at once,
- * with the number of rows of each, and their rows are then deleted a batch of families at a time
- * (DELETE_DEAD_FAMILIES). Finding each batch's rows by that same hash cost a whole pass per 10,000
- * rows deleted: 250,000 dead rows among 1,250,000 took 12.5 s, against 3.0 s so.
+ * This selects a live row of the family `family`, as of $1.
  */
-const FIND_DEAD_FAMILIES = `SELECT t.family_id AS "familyId", count(*)::int AS "rows" FROM refresh_tokens t
-  WHERE t.expires_at <= $1 AND t.access_token_expires_at <= $1
-    AND NOT EXISTS (
-      SELECT 1 FROM refresh_tokens other
-      WHERE other.family_id = t.family_id AND (other.expires_at > $1 OR other.access_token_expires_at > $1))
-  GROUP BY t.family_id LIMIT $2`;
-
-/** Dead families one pass returns at most (see FIND_DEAD_FAMILIES): a few MB of ids in memory. */
-const DEAD_FAMILIES_PER_PASS = 50_000;
+const liveRowOf = (family: string) => `SELECT 1 FROM refresh_tokens other
+      WHERE other.family_id = ${family} AND (other.expires_at > $1 OR other.access_token_expires_at > $1)`;
 
 /**
- * Deletes up to $2 rows of the families $3, each found dead again here, by its own rows through
- * the family index: a family is dead for good (no token is stored already expired, and an expired
- * one is never exchanged), but this keeps the rule in one place, whatever changed since the pass.
- * SKIP LOCKED, so that instances pruning at once take different rows rather than one finding the
- * other's batch gone and stopping early; the rows deleted by their addresses (ctid), as the
- * revocations' prune does.
+ * Up to $2 rows of dead families, counted by family (a family's count may miss rows past the
+ * limit). Finding them hashes the family of every live row, a scan of the whole table: so a pass
+ * finds many at once, and their rows are deleted afterwards through the family index
+ * (DELETE_DEAD_FAMILIES). When each batch of 10,000 rows was found by that hash, a backlog of
+ * 250,000 dead rows in a table of 1,250,000 took 12.5 s to delete; in passes, 3.1 s.
+ */
+const FIND_DEAD_FAMILIES = `SELECT family_id AS "familyId", count(*)::int AS "rows" FROM (
+  SELECT t.family_id FROM refresh_tokens t
+  WHERE t.expires_at <= $1 AND t.access_token_expires_at <= $1 AND NOT EXISTS (${liveRowOf('t.family_id')})
+  LIMIT $2) AS dead
+  GROUP BY family_id`;
+
+/** Dead rows one pass finds at most (see FIND_DEAD_FAMILIES): at most that many family ids in memory. */
+const DEAD_ROWS_PER_PASS = 100_000;
+
+/**
+ * Deletes up to $2 rows of the families $3, each checked dead again: a family stays dead, as no
+ * token is stored already expired and none expired is exchanged, as long as the hosts' clocks
+ * agree within EXPIRY_SKEW_MARGIN_MS. Each family is checked once and its rows fetched through the
+ * family index, and OFFSET 0 keeps Postgres from turning the check into one join over the whole
+ * table (a hash of every live row, which it chose for a batch of 10,000 one-row families). SKIP
+ * LOCKED: instances pruning at once take different rows, and a revocation holding a row does not
+ * hold the prune. The rows are deleted by their addresses (ctid), as the revocations' prune does.
  */
 const DELETE_DEAD_FAMILIES = `DELETE FROM refresh_tokens WHERE ctid = ANY(ARRAY(
-  SELECT t.ctid FROM unnest($3::uuid[]) AS dead(family_id)
-  JOIN refresh_tokens t ON t.family_id = dead.family_id
-  WHERE NOT EXISTS (
-    SELECT 1 FROM refresh_tokens other
-    WHERE other.family_id = dead.family_id AND (other.expires_at > $1 OR other.access_token_expires_at > $1))
-  LIMIT $2 FOR UPDATE OF t SKIP LOCKED))`;
+  SELECT family.ctid FROM unnest($3::uuid[]) AS dead(family_id)
+  CROSS JOIN LATERAL (
+    SELECT t.ctid FROM refresh_tokens t
+    WHERE t.family_id = dead.family_id AND NOT EXISTS (${liveRowOf('dead.family_id')} OFFSET 0)
+    FOR UPDATE OF t SKIP LOCKED) AS family
+  LIMIT $2))`;
 
 /** Families whose rows add up to at most `rows` each (a larger family alone), in the order given. */
 export function familiesInBatches(families: readonly { familyId: string; rows: number }[], rows: number): string[][] {
@@ -394,11 +399,12 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       let deleted = 0;
       for (;;) {
         if (stop?.aborted) return deleted;
-        const { rows: families } = await sql.query<{ familyId: string; rows: number }>(FIND_DEAD_FAMILIES, [expiredBy, DEAD_FAMILIES_PER_PASS]);
+        const { rows: families } = await sql.query<{ familyId: string; rows: number }>(FIND_DEAD_FAMILIES, [expiredBy, DEAD_ROWS_PER_PASS]);
         const before = deleted;
         for (const batch of familiesInBatches(families, PRUNE_BATCH)) deleted += await deleteInBatches(sql, DELETE_DEAD_FAMILIES, expiredBy, stop, [batch]);
-        // A pass whose families all went to another instance (SKIP LOCKED) would find them again.
-        if (families.length < DEAD_FAMILIES_PER_PASS || deleted === before) return deleted;
+        const found = families.reduce((sum, family) => sum + family.rows, 0);
+        // Rows skipped as locked (a revocation holding them) would be found again by the next pass.
+        if (found < DEAD_ROWS_PER_PASS || deleted === before) return deleted;
       }
     },
 

@@ -364,25 +364,56 @@ describe('pruning', () => {
     await testDb.query('DELETE FROM refresh_tokens WHERE family_id = $1', [justDead]);
   });
 
-  it('deletes the dead families that one pass cannot hold in the passes after it', async () => {
-    // One token each, from one statement: 50,001 families, one more than a pass returns.
-    const { rows } = await connections.sql.query<{ n: number }>(
+  it('deletes the dead rows that one pass cannot hold in the passes after it, a batch of families at a time through the family index', async () => {
+    // One token each, from one statement: 100,001 families, a row more than a pass finds.
+    const { rowCount } = await connections.sql.query(
       `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
          family_expires_at, access_token_jti, access_token_expires_at)
        SELECT gen_random_uuid(), 'many-' || n, gen_random_uuid(), $1, 'web', 'https://api.example.test', now() - interval '1 day',
          now() - interval '1 hour', now() - interval '1 hour', 'many-jti-' || n, now() - interval '1 hour'
-       FROM generate_series(1, 50001) AS n RETURNING 1 AS n`,
+       FROM generate_series(1, 100001) AS n`,
       [userId],
     );
-    expect(rows).toHaveLength(50_001);
+    expect(rowCount).toBe(100_001);
     const alive = randomUUID();
     await insertToken(testDb, alive, true, -HOUR_MS);
     await insertToken(testDb, alive, false, HOUR_MS);
+    // Statistics as autovacuum would leave them: the plan that Postgres picks from them is checked.
+    await testDb.query('ANALYZE refresh_tokens');
 
-    expect(await store.pruneDeadFamilies(new Date())).toBe(50_001);
+    const explaining = explainingDeletes(connections.sql);
+    const pruning = createRefreshTokenStore(connections.db, explaining.pool, createRevocationStore(connections.sql));
+    expect(await pruning.pruneDeadFamilies(new Date())).toBe(100_001);
     expect(await testDb.query<{ n: number }>(`SELECT count(*)::int AS n FROM refresh_tokens WHERE token_hash LIKE 'many-%'`)).toEqual([{ n: 0 }]);
     expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [alive])).toHaveLength(2);
+    // Eleven batches of 10,000 one-row families or fewer, none a scan of the whole table.
+    expect(explaining.plans.length).toBeGreaterThanOrEqual(11);
+    const nodes = explaining.plans.flatMap(planNodes);
+    expect(nodes.filter((node) => node['Node Type'] === 'Seq Scan')).toEqual([]);
+    expect(new Set(nodes.flatMap((node) => node['Index Name'] ?? []))).toEqual(new Set(['refresh_tokens_family_id_idx']));
     await testDb.query('DELETE FROM refresh_tokens WHERE family_id = $1', [alive]);
+  });
+
+  it('keeps a family that has a live token again by the time its rows are deleted', async () => {
+    const revived = randomUUID();
+    await insertToken(testDb, revived, true, LONG_EXPIRED_MS);
+    const dead = randomUUID();
+    await insertToken(testDb, dead, true, LONG_EXPIRED_MS);
+    // A live token stored in one of the families between the pass that found them and the delete.
+    const pool = new Proxy(connections.sql, {
+      get: (target, property, receiver) =>
+        property === 'query'
+          ? async (text: string, values: unknown[]) => {
+              const result = await target.query(text, values);
+              if (text.startsWith('SELECT family_id')) await insertToken(testDb, revived, false, HOUR_MS);
+              return result;
+            }
+          : Reflect.get(target, property, receiver),
+    });
+    expect(await createRefreshTokenStore(connections.db, pool, createRevocationStore(connections.sql)).pruneDeadFamilies(new Date())).toBe(1);
+    expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [dead])).toEqual([]);
+    expect(await testDb.query('SELECT id FROM refresh_tokens WHERE family_id = $1', [revived])).toHaveLength(2);
+    await testDb.query('DELETE FROM refresh_tokens WHERE family_id = $1', [revived]);
   });
 
   it('deletes nothing once told to stop (a shutdown)', async () => {
