@@ -52,7 +52,7 @@ export interface Denylist {
    * Keeps Redis complete: a full re-seed when Redis lost the marker of the last seeding (flush,
    * restart) or no re-seed of this process has ended since it connected (none ran, or it failed),
    * else a catch-up of what was recorded lately (by the CLI or an instance that could not reach
-   * Redis at the time).
+   * Redis at the time). The in-process copy catches up too, from Postgres, whether Redis answers or not.
    */
   sync(): Promise<void>;
   /**
@@ -108,8 +108,13 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     }
   };
 
-  /** When the last sync started, on a clock that never steps (performance.now): only the time since matters. */
+  /**
+   * When the last sync that caught Redis up started, and when the copy last caught up (at every
+   * sync, Redis answering or not), on a clock that never steps (performance.now): only the time
+   * since matters.
+   */
   let lastSyncStarted = performance.now();
+  let copyCaughtUp = lastSyncStarted;
   /** Set by `stop`: no re-seed or load starts from then on, and none reads another page. */
   let stopped = false;
 
@@ -210,30 +215,41 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   };
 
   /**
-   * Revocations recorded since `since` that Redis may lack (recorded by the CLI, or by an instance
-   * that could not reach Redis or stopped before it wrote, or keys lost since), a page at a time:
-   * into the copy, and into Redis where their keys are missing.
+   * Revocations recorded within the last `withinMs` that Redis or the copy may lack (recorded by
+   * the CLI, or by an instance that could not reach Redis or stopped before it wrote, or keys lost
+   * since), a page at a time: into the copy, and with `restore` into Redis where their keys are missing.
    */
-  const catchUp = (withinMs: number) =>
+  const catchUp = (withinMs: number, restore: boolean) =>
     eachPage(
       (after: RecordedRevocation | undefined) => store.recordedWithin(withinMs, denylistedIfExpiringAfter(now()), after, PAGE_SIZE),
       async (page) => {
         copy.add(page);
-        await restoreMissing(page);
+        if (restore) await restoreMissing(page);
       },
     );
 
   const syncOnce = async () => {
     const started = performance.now();
     const unconfirmed = !seededSinceConnect && reseedsGoing.size === 0; // a re-seed failed, or none ran
+    const sinceCopyCaughtUp = started - copyCaughtUp + CATCH_UP_MARGIN_MS;
     try {
-      if (unconfirmed || !(await cache.isSeeded())) await reseed();
-      else await catchUp(started - lastSyncStarted + CATCH_UP_MARGIN_MS);
+      if (unconfirmed || !(await cache.isSeeded())) {
+        await reseed();
+        await catchUp(sinceCopyCaughtUp, false); // a re-seed writes Redis only
+      } else {
+        await catchUp(started - lastSyncStarted + CATCH_UP_MARGIN_MS, true);
+      }
+    } catch (error) {
+      // A Redis that hangs keeps the subscription's connection open: the copy still counts as
+      // complete while no message reaches it, so it catches up from Postgres alone.
+      await catchUp(sinceCopyCaughtUp, false);
+      copyCaughtUp = started;
+      throw error;
     } finally {
       copy.prune(clock.now());
     }
     if (subscribed && !copy.isComplete() && !loads.isRunning() && copyLoadDue()) await loads.run();
-    lastSyncStarted = started;
+    lastSyncStarted = copyCaughtUp = started;
   };
 
   /**

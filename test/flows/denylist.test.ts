@@ -294,6 +294,31 @@ describe('in-process copy of the denylist', () => {
     }
   });
 
+  it('catches its copy up from Postgres at each sync while Redis hangs with the subscription open', async () => {
+    const store = createRevocationStore(live.sql);
+    const { client: hung, proxy, close } = await proxiedAuthdRedis(testRedis.url);
+    const feed = createRevocationFeed(hung);
+    const instance = createDenylist({ store, cache: createDenylistCache(hung), feed, clock, logger: logs.logger });
+    const other = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    try {
+      await instance.reseed();
+      instance.follow();
+      await eventually(() => instance.copyState().complete);
+      // No connection closes, so nothing tells the instance its subscription is deaf.
+      proxy.silence();
+      await other.revoke([{ jti: 'revoked-while-hung', expiresAt: soon(), reason: 'revoked' }]);
+      expect(await instance.isRevoked('revoked-while-hung')).toBe(false);
+
+      await expect(instance.sync()).rejects.toThrow();
+      expect(instance.copyState().complete).toBe(true);
+      expect(await instance.isRevoked('revoked-while-hung')).toBe(true);
+    } finally {
+      await feed.close();
+      await close();
+      await testDb.query(`DELETE FROM revocations WHERE jti = 'revoked-while-hung'`);
+    }
+  });
+
   it('runs one sync at a time: the calls made while one runs share the next one', async () => {
     const cache = createDenylistCache(redis);
     let checks = 0;
