@@ -35,7 +35,9 @@ export interface PasswordHasher {
   /** An argon2id PHC string at the configured cost. Throws RangeError for an empty or oversized password. */
   hash(password: string): Promise<string>;
   /**
-   * A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw.
+   * A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw. A
+   * wrong password for a hash of a lower cost than the configured one, or a malformed one, also
+   * costs the work of `verifyDummy`.
    * When `abandoned` has fired by the time the job would start, the job is dropped with
    * HashAbandonedError: no one is waiting for its answer, or it must no longer run.
    */
@@ -84,6 +86,12 @@ const NO_MATCH: PasswordVerdict = { ok: false, needsRehash: false };
  * and is never kept as current.)
  */
 const phcHead = (hash: string): string => hash.split('$', 4).join('$') + '$';
+
+/** Memory × passes of a PHC argon2 hash (its parameters in any order): its work, near enough; 0 when it names none. */
+const workOf = (hash: string): number => {
+  const parameters = /^\$argon2(?:id|i|d)\$(?:v=\d+\$)?([^$]*)\$/.exec(hash)?.[1] ?? '';
+  return Number(/(?:^|,)m=(\d+)(?:,|$)/.exec(parameters)?.[1] ?? 0) * Number(/(?:^|,)t=(\d+)(?:,|$)/.exec(parameters)?.[1] ?? 0);
+};
 
 /**
  * argon2id behind one bounded pool: about one job per core, a bounded queue, and a fast refusal
@@ -155,6 +163,8 @@ export function createPasswordHasher({
    * parses were 3.7% of a login's main-thread time in `perf`.
    */
   let currentHead: string | undefined;
+  const currentWork = cost.memoryCost * cost.timeCost;
+  const costsLessThanCurrent = (hash: string): boolean => workOf(hash) < currentWork;
   const needsRehash = (hash: string): boolean => {
     if (currentHead !== undefined && hash.startsWith(currentHead)) return false;
     // needsRehash compares version and cost but not the type, so an argon2i/argon2d hash is checked here.
@@ -163,12 +173,13 @@ export function createPasswordHasher({
     return needs;
   };
 
-  const verify = async (hash: string, password: string, abandoned?: AbortSignal): Promise<PasswordVerdict> => {
-    if (!usable(password)) return NO_MATCH;
+  const check = (hash: string, password: string, abandoned?: AbortSignal): Promise<boolean> =>
     // argon2.verify rejects a hash it cannot parse; that is a wrong password, not a server error.
-    const ok = await run(() => argon2.verify(hash, password).catch(() => false), abandoned);
-    if (!ok) return NO_MATCH;
-    return { ok, needsRehash: needsRehash(hash) };
+    run(() => argon2.verify(hash, password).catch(() => false), abandoned);
+
+  const verifyDummy = async (password: string, abandoned?: AbortSignal): Promise<void> => {
+    if (!usable(password)) return;
+    await check(await dummy(), password, abandoned);
   };
 
   return {
@@ -176,11 +187,16 @@ export function createPasswordHasher({
       if (!usable(password)) throw new RangeError(`password must be 1 to ${MAX_PASSWORD_BYTES} bytes`);
       return run(() => argon2.hash(password, options));
     },
-    verify,
-    async verifyDummy(password, abandoned) {
-      if (!usable(password)) return;
-      await verify(await dummy(), password, abandoned);
+    async verify(hash, password, abandoned) {
+      if (!usable(password)) return NO_MATCH;
+      if (await check(hash, password, abandoned)) return { ok: true, needsRehash: needsRehash(hash) };
+      // A wrong password for a hash made at a lower cost (before the cost was raised) or unreadable
+      // would answer sooner than one for an unknown user, telling that the account exists: it
+      // costs the dummy's work too, as the re-hash after a right one does.
+      if (costsLessThanCurrent(hash)) await verifyDummy(password, abandoned);
+      return NO_MATCH;
     },
+    verifyDummy,
     async prepare() {
       await dummy();
     },

@@ -83,6 +83,41 @@ describe('password hasher', () => {
   });
 });
 
+describe('a wrong password for a hash of another cost', () => {
+  const CURRENT = { ...LOW, memoryCost: 2048, timeCost: 2 };
+
+  it('costs the dummy\'s work too when the hash costs less than the current cost, or cannot be read', async () => {
+    const current = createPasswordHasher({ cost: CURRENT });
+    await current.prepare();
+    const cheaper = await createPasswordHasher({ cost: LOW }).hash('s3cret');
+    const dearer = await createPasswordHasher({ cost: { ...LOW, memoryCost: 4096, timeCost: 2 } }).hash('s3cret');
+    // Written in the reference order (m,t,p), as other argon2 libraries do: read the same.
+    const cheaperInReferenceOrder = cheaper.replace('$m=1024,p=1,t=1$', '$m=1024,t=1,p=1$');
+    const same = await current.hash('s3cret');
+    const verifications = jest.spyOn(argon2, 'verify');
+    const work = () => verifications.mock.calls.map(([hash]) => (hash.startsWith('$argon2') ? `${paramsOf(hash)['m']}/${paramsOf(hash)['t']}` : hash));
+    try {
+      for (const [hash, expected] of [
+        [cheaper, ['1024/1', '2048/2']],
+        [cheaperInReferenceOrder, ['1024/1', '2048/2']],
+        [dearer, ['4096/2']],
+        [same, ['2048/2']],
+        ['not-a-hash', ['not-a-hash', '2048/2']],
+      ] as const) {
+        verifications.mockClear();
+        expect(await current.verify(hash, 'wrong')).toEqual({ ok: false, needsRehash: false });
+        expect(work()).toEqual(expected);
+      }
+      // A right password is re-hashed at the current cost instead.
+      verifications.mockClear();
+      expect(await current.verify(cheaper, 's3cret')).toEqual({ ok: true, needsRehash: true });
+      expect(work()).toEqual(['1024/1']);
+    } finally {
+      verifications.mockRestore();
+    }
+  });
+});
+
 describe('the dummy hash', () => {
   it('is made by prepare(), once, so that the first unknown user costs one verification like the others', async () => {
     const hashes = jest.spyOn(argon2, 'hash');
