@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { redactedStack } from '../observability/logger.js';
+import { databaseProblem, type DatabaseProblem } from '../stores/database-unavailable.js';
 
 /** Thrown by a command for a problem the user can fix; printed as one line, exit code 1. */
 export class CliError extends Error {
@@ -28,12 +29,23 @@ export function loadRuntimeConfig(dotEnvPath = '.env'): Config {
   return loadConfig(process.env);
 }
 
+/** What to do about a database problem, in a line that names no host, user or password. */
+const DATABASE_ADVICE: Record<DatabaseProblem, string> = {
+  unavailable: 'PostgreSQL did not answer, or could not serve: check DATABASE_URL and that the server is up',
+  'no-database': 'the database DATABASE_URL names does not exist: create it (createdb), then run `authd migrate`',
+  'not-migrated': 'the database has no authd tables: run `authd migrate`',
+  credentials: "PostgreSQL refused DATABASE_URL's user or password",
+};
+
 /** Prints a known failure as one line and exits 1; anything else is a bug and keeps its stack. */
 export function exitOnError(error: unknown): never {
+  const problem = databaseProblem(error);
   if (error instanceof ConfigError) {
     process.stderr.write(`authd: configuration error: ${error.message}\n`);
   } else if (error instanceof CliError) {
     process.stderr.write(`authd: ${error.message}\n`);
+  } else if (problem !== undefined) {
+    process.stderr.write(`authd: ${DATABASE_ADVICE[problem]}\n`);
   } else {
     process.stderr.write(`authd: unexpected error: ${error instanceof Error ? (redactedStack(error) ?? error.name) : typeof error}\n`);
   }

@@ -1,7 +1,7 @@
 import { isTransactionConflict } from './prisma-errors.js';
 
-/** Connection-level failures of node-postgres and the OS, by `code`. */
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** Connection-level failures of node-postgres and the OS, by `code` (out of file descriptors or local ports too). */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'EMFILE', 'ENFILE', 'EADDRNOTAVAIL']);
 
 /**
  * Prisma's codes for the same: can't reach, timed out, server closed the connection, no pool
@@ -56,4 +56,28 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     current = inner(current);
   }
   return false;
+}
+
+/** What an operator must fix before authd can use its database, as Postgres, Prisma and the driver adapter tell it. */
+export type DatabaseProblem = 'unavailable' | 'no-database' | 'not-migrated' | 'credentials';
+
+/** SQLSTATEs, Prisma codes and driver-adapter kinds of the problems other than `unavailable`. */
+const PROBLEMS: readonly [DatabaseProblem, ReadonlySet<string>][] = [
+  ['no-database', new Set(['3D000', 'P1003', 'DatabaseDoesNotExist'])],
+  ['not-migrated', new Set(['42P01', 'P2021', 'TableDoesNotExist'])],
+  ['credentials', new Set(['28P01', '28000', 'P1000', 'AuthenticationFailed', 'DatabaseAccessDenied'])],
+];
+
+/** The database problem an error shows, looking through what it wraps; undefined for any other error. */
+export function databaseProblem(error: unknown): DatabaseProblem | undefined {
+  if (isDatabaseUnavailable(error)) return 'unavailable';
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
+    const { code, kind, originalCode } = current as { code?: unknown; kind?: unknown; originalCode?: unknown };
+    for (const [problem, codes] of PROBLEMS) {
+      if ([code, kind, originalCode].some((value) => typeof value === 'string' && codes.has(value))) return problem;
+    }
+    current = inner(current);
+  }
+  return undefined;
 }

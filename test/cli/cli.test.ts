@@ -4,7 +4,8 @@ import { closeSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { processEnvironment, ROOT, runAuthd, runAuthdAsync, type ProcessEnvironment } from '../support/cli.js';
-import { proxiedUrl } from '../support/net.js';
+import { TEST_DATABASE_SERVER_URL } from '../support/database.js';
+import { closedPort, proxiedUrl } from '../support/net.js';
 
 let environment: ProcessEnvironment;
 let db: ProcessEnvironment['db'];
@@ -159,6 +160,42 @@ describe('authd sessions with a slow Redis', () => {
       await proxy.close();
     }
     expect(await redis.client.get('authd:revoked:jti-dave')).toBe('sessions_revoked');
+  });
+});
+
+describe('authd with a database it cannot use', () => {
+  /** The command's answer with DATABASE_URL pointing at `url`. */
+  const withDatabase = (url: string, args: string[]) => runAuthd({ ...environment.env, DATABASE_URL: url }, args);
+  const serverUrl = (database: string, user = 'postgres') => {
+    const url = new URL(TEST_DATABASE_SERVER_URL);
+    url.username = user;
+    url.pathname = `/${database}`;
+    return url.toString();
+  };
+
+  it('says in one line what to fix, naming no host, user or password: no server, no database, no tables, a refused user', async () => {
+    const nowhere = `postgresql://postgres:S3cret@127.0.0.1:${await closedPort()}/authd`;
+    expect(withDatabase(nowhere, ['client', 'list'])).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: 'authd: PostgreSQL did not answer, or could not serve: check DATABASE_URL and that the server is up\n',
+    });
+    const missing = serverUrl(`authd_missing_${process.pid}`);
+    const noDatabase = 'authd: the database DATABASE_URL names does not exist: create it (createdb), then run `authd migrate`\n';
+    expect(withDatabase(missing, ['migrate'])).toEqual({ status: 1, stdout: '', stderr: noDatabase });
+    expect(withDatabase(missing, ['user', 'add', 'erin'])).toMatchObject({ status: 1, stderr: noDatabase });
+    const empty = `authd_empty_${process.pid}`;
+    await db.query(`CREATE DATABASE ${empty}`);
+    try {
+      expect(withDatabase(serverUrl(empty), ['client', 'list'])).toEqual({ status: 1, stdout: '', stderr: 'authd: the database has no authd tables: run `authd migrate`\n' });
+    } finally {
+      await db.query(`DROP DATABASE ${empty}`);
+    }
+    expect(withDatabase(serverUrl(db.name, `no_such_role_${process.pid}`), ['client', 'list'])).toEqual({
+      status: 1,
+      stdout: '',
+      stderr: "authd: PostgreSQL refused DATABASE_URL's user or password\n",
+    });
   });
 });
 

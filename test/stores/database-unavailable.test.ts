@@ -76,6 +76,12 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('sorry, too many clients already'), { code: '53300' }))).toBe(true);
   });
 
+  it('is true when this host runs out of file descriptors or local ports to connect with (a 503, not a 500)', () => {
+    for (const code of ['EMFILE', 'ENFILE', 'EADDRNOTAVAIL']) {
+      expect(isDatabaseUnavailable(Object.assign(new Error(`connect ${code} 127.0.0.1:5432`), { code, syscall: 'connect' }))).toBe(true);
+    }
+  });
+
   it('is false for a query that failed on a working server, so real bugs stay 500s', async () => {
     expect(isDatabaseUnavailable(await failure(() => live.sql.query('SELEC 1')))).toBe(false);
     const id = randomUUID();
