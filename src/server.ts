@@ -29,6 +29,8 @@ import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
 
 /** How long SIGTERM waits for in-flight requests before closing connections anyway. */
 const DRAIN_TIMEOUT_MS = 10_000;
+/** While draining, how often connections that have fallen idle are closed. */
+const IDLE_SWEEP_MS = 20;
 const HOUR_MS = 3_600_000;
 /** Clients are served from memory this long: a change made with the CLI reaches every instance within it. */
 const CLIENT_CACHE = { ttlMs: 10_000, maxEntries: 10_000 };
@@ -172,10 +174,15 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
   const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: corsEnabled(config) });
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
+  /** Set at shutdown: every answer from then on closes its connection (`Connection: close`). */
+  let draining = false;
   const server = createServer(
     // Node checks the running requests' times every connectionsCheckingInterval.
     { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(1, Math.floor(Math.min(5_000, requestTimeout / 4))) },
-    listener,
+    (request, response) => {
+      if (draining) response.shouldKeepAlive = false;
+      listener(request, response);
+    },
   ).listen(config.port, config.host);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -204,10 +211,17 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     shutdown: async () => {
       const backgroundStopped = stopBackgroundWork();
       const drainEnds = Date.now() + DRAIN_TIMEOUT_MS;
+      draining = true;
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      // close() closes the connections idle at that moment only. One kept alive that was answering
+      // then would serve its client's next request too (a proxy's pool sends one at once), which
+      // the forced close could cut after its work was done: a refresh already rotated, its answer
+      // lost, and the retry with the spent token taken for reuse. Each is closed as it falls idle.
+      const idleSweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS).unref();
       await closed;
+      clearInterval(idleSweep);
       clearTimeout(force);
       // Background work still running (a sync's pages, a re-seed, a prune's batch) gets what is
       // left of the drain time. Past it the connections are closed: what runs on fails, though

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { connect } from 'node:net';
 import { closeSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -44,6 +45,40 @@ it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stoppe
   const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(lines.map((line) => line['msg'])).toEqual(expect.arrayContaining(['draining and shutting down', 'stopped']));
   expect(lines.at(-1)!['msg']).toBe('stopped');
+});
+
+it('SIGTERM closes a kept-alive connection once its answer is sent: an answer begun after it says Connection: close', async () => {
+  const port = await closedPort();
+  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
+    cwd: ROOT,
+    env: { ...environment.env, PORT: String(port), ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '4', LOG_LEVEL: 'info' },
+  });
+  let stdout = '';
+  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  while (!stdout.includes('authd listening')) await new Promise((resolve) => setTimeout(resolve, 50));
+
+  // One connection, as a proxy's pool keeps it: a login in flight when SIGTERM comes, then at once another request.
+  const socket = connect(port, '127.0.0.1');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
+  const body = 'grant_type=password&username=nobody&password=x';
+  socket.write(
+    `POST /token HTTP/1.1\r\nHost: authd\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
+      `Authorization: ${basicAuth('web', 's3cret')}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+  );
+  await new Promise((resolve) => setTimeout(resolve, 30));
+  child.kill('SIGTERM');
+  await waitUntil(() => received.includes('invalid_grant'), 10_000);
+  socket.write('GET /healthz HTTP/1.1\r\nHost: authd\r\n\r\n');
+  await closed;
+
+  const answers = received.split(/(?=HTTP\/1\.1 )/);
+  expect(answers[0]).toMatch(/^HTTP\/1\.1 400 /);
+  // The second request is answered with Connection: close, or finds the connection closed already.
+  expect(answers.slice(1).map((answer) => /^HTTP\/1\.1 (\d+)[^]*\r\nConnection: (\S+)\r\n/i.exec(answer)?.slice(1))).toEqual(answers.length === 1 ? [] : [['200', 'close']]);
+  expect(await exited).toBe(0);
 });
 
 it('SIGHUP re-reads the keyring at once: a key rotated by another process is published without waiting for the 60 s reload', async () => {
