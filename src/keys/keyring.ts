@@ -221,9 +221,22 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
     }
   };
 
+  /**
+   * Before a key is made that signs at once because this process sees none signing: keys it cannot
+   * read (another user's files, a bad copy) may be the signing key. A key of its own would then sign
+   * before any resource server has it, and this process could not verify the tokens the keys there
+   * signed. The operator fixes the files.
+   */
+  const refuseWhileUnread = () => {
+    if (unread.length === 0) return;
+    const named = unread.length > 3 ? `${unread.slice(0, 3).join(', ')} and ${unread.length - 3} more` : unread.join(', ');
+    throw new KeyringError(`KEYS_DIR ${dir} holds key files that could not be read (${named}; the log says why): fix or remove them`);
+  };
+
   const rotateNow = async (trigger: 'manual' | 'scheduled') => {
     const { active, hasNext } = current();
     if (hasNext) throw new KeyringError('a next key is already waiting to activate; rotate again after it does');
+    if (active === undefined) refuseWhileUnread();
     const now = clock.now();
     // With nothing signing (an empty keyring) there is nothing to keep signing while a next key waits.
     const activates = active === undefined ? now : now + PUBLISH_LEAD_MS;
@@ -292,7 +305,13 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
     };
     unrevoked();
     const leavesNoSigner = () => [undefined, kid].includes(current().active?.kid);
-    const replacement = leavesNoSigner() ? await whileCreating(async () => (leavesNoSigner() ? saveImmediateKey() : undefined)) : undefined;
+    const replace = () => {
+      if (!leavesNoSigner()) return undefined;
+      // The signing key revoked is replaced whatever else is there; no signer seen may be one unread.
+      if (current().active === undefined) refuseWhileUnread();
+      return saveImmediateKey();
+    };
+    const replacement = leavesNoSigner() ? await whileCreating(async () => replace()) : undefined;
     if (replacement !== undefined) {
       audit('key_rotation', { kid: replacement.kid, activates: replacement.activates, trigger: 'revocation', replaces: kid });
       logger.warn(
@@ -322,13 +341,7 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
         await whileCreating(async () => {
           // Made by another instance while this one waited for the lock: that key is this one's too.
           if (!needsKey()) return;
-          if (unread.length > 0) {
-            // Keys this process cannot read (another user's files, a bad copy) may be the signing
-            // key: a key of its own would sign at once, before any resource server has it, and this
-            // process could not verify the tokens the keys there signed. The operator fixes the files.
-            const named = unread.length > 3 ? `${unread.slice(0, 3).join(', ')} and ${unread.length - 3} more` : unread.join(', ');
-            throw new KeyringError(`KEYS_DIR ${dir} holds key files that could not be read (${named}; the log says why): fix or remove them`);
-          }
+          refuseWhileUnread();
           const created = await saveImmediateKey();
           audit('key_rotation', { kid: created.kid, activates: created.activates, trigger: 'no usable key' });
         });

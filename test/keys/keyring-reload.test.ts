@@ -88,6 +88,36 @@ describe('reading KEYS_DIR', () => {
     expect((await readdir(dir)).sort()).toEqual([`${revoked}.json`, `${replacement!.kid}.json`].sort());
   });
 
+  it('makes no key that signs at once by a rotation or a revocation either, while the signing key may be one it cannot read', async () => {
+    const keyring = await open();
+    await keyring.ensureKey();
+    const signing = keyring.activeKey()!.kid;
+    const next = (await keyring.rotate()).kid;
+    // The signing key's file turns unreadable to this process (another user's, a bad copy).
+    await writeFile(join(dir, `${signing}.json`), '{ not json');
+    const fresh = await open();
+    expect(fresh.list().map(({ kid, state }) => [kid, state])).toEqual([[next, 'next']]);
+    const refusal = new KeyringError(`KEYS_DIR ${dir} holds key files that could not be read (${signing}.json; the log says why): fix or remove them`);
+    await expect(fresh.revoke(next)).rejects.toThrow(refusal);
+    await fresh.reload();
+    expect(fresh.list().map(({ kid, state }) => [kid, state])).toEqual([[next, 'next']]);
+    // Once the next key is gone too, a rotation would make one that signs at once.
+    await unlink(join(dir, `${next}.json`));
+    const bare = await open();
+    await expect(bare.rotate()).rejects.toThrow(refusal);
+    expect(await keyFiles()).toEqual([`${signing}.json`]);
+  });
+
+  it('still replaces the signing key it revokes when some other key file cannot be read', async () => {
+    const keyring = await open();
+    await keyring.ensureKey();
+    const signing = keyring.activeKey()!.kid;
+    await writeFile(join(dir, '20261122-deadbeef.json'), '{ not json');
+    const fresh = await open();
+    const { replacement } = await fresh.revoke(signing);
+    expect(fresh.activeKey()!.kid).toBe(replacement!.kid);
+  });
+
   it('keeps the last good version of a key whose file turns corrupt', async () => {
     const keyring = await open();
     await keyring.ensureKey();
