@@ -1,5 +1,6 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { chmod, mkdir, open, rename, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 /** `YYYYMMDD-<8 hex>`: the creation date (UTC) and 32 random bits. */
@@ -69,8 +70,9 @@ export async function readKeyFile(path: string): Promise<KeyRecord> {
 async function readJsonObject(path: string): Promise<Record<string, unknown>> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await readRegularFile(path);
   } catch (error) {
+    if (error instanceof KeyFileError) throw error;
     throw new KeyFileError(`unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
   }
   let parsed: unknown;
@@ -194,5 +196,20 @@ export async function writeKeyFile(dir: string, key: KeyRecord): Promise<void> {
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
     throw error;
+  }
+}
+
+/**
+ * A file's text, if it is a regular file (a symlink to one too, as a mounted secret's files are).
+ * Opened without blocking and checked first: reading a FIFO named like a key file would wait for a
+ * writer for ever, and hold every reload and rotation behind it.
+ */
+async function readRegularFile(path: string): Promise<string> {
+  const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    if (!(await file.stat()).isFile()) throw new KeyFileError('not a regular file');
+    return await file.readFile('utf8');
+  } finally {
+    await file.close();
   }
 }

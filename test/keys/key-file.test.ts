@@ -155,9 +155,9 @@ describe('readKeyFile', () => {
     expect((error as Error).message).toBe(reason);
   });
 
-  it('reports an unreadable path by its error code', async () => {
+  it('reports an unreadable path by its error code, and refuses what is not a regular file', async () => {
     await mkdir(join(dir, `${KID}.json`));
-    await expect(readKeyFile(join(dir, `${KID}.json`))).rejects.toThrow(new KeyFileError('unreadable (EISDIR)'));
+    await expect(readKeyFile(join(dir, `${KID}.json`))).rejects.toThrow(new KeyFileError('not a regular file'));
     await expect(readKeyFile(join(dir, 'missing.json'))).rejects.toThrow(new KeyFileError('unreadable (ENOENT)'));
   });
 });

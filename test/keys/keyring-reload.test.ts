@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
@@ -56,6 +56,20 @@ describe('reading KEYS_DIR', () => {
       ['warn', '20261122-deadbeef.json', 'not valid JSON', false],
     ]);
     expect(logs.raw()).not.toContain('PRIVATE KEY');
+  });
+
+  it('skips a key file that is not a regular file (a FIFO would block the read for ever), and follows a symlink to one', async () => {
+    const keyring = await open();
+    await keyring.ensureKey();
+    const good = keyring.activeKey()!.kid;
+    // A symlink to the key, as a mounted secret's files are; the key file itself moves aside.
+    await rename(join(dir, `${good}.json`), join(dir, 'real-key'));
+    await symlink(join(dir, 'real-key'), join(dir, `${good}.json`));
+    expect(spawnSync('mkfifo', [join(dir, '20261122-00f1f0f0.json')]).status).toBe(0);
+
+    const fresh = await open();
+    expect(fresh.activeKey()!.kid).toBe(good);
+    expect(skipped()).toEqual([['warn', '20261122-00f1f0f0.json', 'not a regular file', false]]);
   });
 
   it('makes no first key beside key files it cannot read: it refuses to start, naming them', async () => {
