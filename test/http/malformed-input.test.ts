@@ -117,6 +117,22 @@ describe('hostile parameter values', () => {
     expect(await introspect(sized(16 * 1024 + 1))).toEqual({ status: 413, body: { error: 'invalid_request' } });
   });
 
+  it('refuses a compressed body instead of parsing its bytes as a form', async () => {
+    const { gzipSync } = await import('node:zlib');
+    const introspect = async (encoding: string, body: Buffer | string) => {
+      const response = await fetch(`${server.baseUrl}/introspect`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': encoding, authorization: svc },
+        body,
+      });
+      return { status: response.status, body: await response.json() };
+    };
+    const refused = { status: 400, body: { error: 'invalid_request', error_description: 'content encoding is not supported; send the body uncompressed' } };
+    expect(await introspect('gzip', gzipSync('token=x'))).toEqual(refused);
+    expect(await introspect('br', 'token=x')).toEqual(refused);
+    expect(await introspect('Identity', 'token=x')).toEqual({ status: 200, body: { active: false } });
+  });
+
   it('answers a Content-Length over 16 KiB with 413 at once, without waiting for the body', async () => {
     const socket = connect(Number(new URL(server.baseUrl).port), '127.0.0.1');
     socket.setEncoding('utf8');

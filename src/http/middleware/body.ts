@@ -16,7 +16,8 @@ const mediaTypeOf = (contentType: string): string => {
 
 /**
  * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params` (RequestParams). Any other
- * content type is `invalid_request`, and so is a body that is not an object (RFC 6749 §3.1–3.2):
+ * content type is `invalid_request`, and so are a compressed body (a Content-Encoding other than
+ * identity) and a body that is not an object (RFC 6749 §3.1–3.2):
  * - a parameter sent without a value (empty, or JSON `null`) is left out, as if omitted;
  * - a parameter sent twice is `invalid_request`, even when one of the two is empty: in a form, and
  *   in JSON a name given twice (which JSON.parse would let the last one win) or an array value;
@@ -36,6 +37,9 @@ export function parseOAuthBody(): Middleware {
     if (type !== FORM && type !== JSON_TYPE) {
       throw invalidRequest('content type must be application/x-www-form-urlencoded or application/json');
     }
+    // A compressed body read as it came would be parsed as form or JSON, and refused as garbled.
+    const encoding = ctx.get('content-encoding').trim().toLowerCase();
+    if (encoding !== '' && encoding !== 'identity') throw invalidRequest('content encoding is not supported; send the body uncompressed');
     const length = ctx.get('content-length');
     const text = await getRawBody(ctx.req, { limit: MAX_BODY_BYTES, encoding: 'utf-8', ...(length === '' ? {} : { length }) });
     ctx.state.params = type === FORM ? formParams(text) : jsonParams(text);
