@@ -9,15 +9,22 @@ export interface ReadinessCheck {
 
 const CHECK_TIMEOUT_MS = 1500;
 
-/** `/healthz`: the process answers. `/readyz`: every dependency answers, or 503 naming those that fail. */
+/**
+ * `/healthz`: the process answers. `/readyz`: every dependency answers, or 503 naming those that
+ * fail. Requests that arrive while the checks run share their run: anyone can ask, and a flood
+ * of asks must not take the pool's connections from the token requests.
+ */
 export function healthRoutes(router: RouterInstance, checks: readonly ReadinessCheck[]): void {
+  let running: Promise<(readonly [string, boolean])[]> | undefined;
+  const checkAll = () =>
+    (running ??= Promise.all(checks.map(async ({ name, check }) => [name, await passes(check)] as const)).finally(() => (running = undefined)));
   router
     .get('/healthz', (ctx) => {
       ctx.set('Cache-Control', 'no-store');
       ctx.body = { status: 'ok' };
     })
     .get('/readyz', async (ctx) => {
-      const results = await Promise.all(checks.map(async ({ name, check }) => [name, await passes(check)] as const));
+      const results = await checkAll();
       const failing = results.filter(([, ok]) => !ok).map(([name]) => name);
       ctx.set('Cache-Control', 'no-store');
       ctx.status = failing.length === 0 ? 200 : 503;

@@ -1,0 +1,37 @@
+import type { AddressInfo } from 'node:net';
+import Router from '@koa/router';
+import Koa from 'koa';
+import { healthRoutes } from '../../src/http/routes/health.js';
+
+it('runs the readiness checks once for the requests that arrive while they run, and afresh for a request after them', async () => {
+  let runs = 0;
+  let finish = () => undefined as void;
+  const slowCheck = () => {
+    runs += 1;
+    return new Promise<void>((resolve) => (finish = resolve));
+  };
+  const router = new Router();
+  healthRoutes(router, [{ name: 'postgres', check: slowCheck }]);
+  const app = new Koa().use(router.routes());
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`;
+  try {
+    const asks = Array.from({ length: 20 }, () => fetch(url));
+    while (runs === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    // Let every request reach the route before the check ends.
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    finish();
+    const answers = await Promise.all(asks.map(async (ask) => [(await ask).status, await (await ask).json()]));
+    expect(answers).toEqual(Array(20).fill([200, { status: 'ok', checks: { postgres: 'ok' } }]));
+    expect(runs).toBe(1);
+
+    const after = fetch(url);
+    while (runs === 1) await new Promise((resolve) => setTimeout(resolve, 5));
+    finish();
+    expect((await after).status).toBe(200);
+    expect(runs).toBe(2);
+  } finally {
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
