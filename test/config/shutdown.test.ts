@@ -20,16 +20,25 @@ beforeAll(async () => {
 });
 afterAll(() => environment.cleanup());
 
-it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stopped"', async () => {
+/** A password login slow enough to be still running when a signal comes. */
+const SLOW_LOGINS = { ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '4' };
+
+/** authd in a process of its own, once it listens: its port, what it wrote to stdout so far, and its exit code once it ends. */
+async function startedAuthd(env: Record<string, string> = {}) {
   const port = await closedPort();
   const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
     cwd: ROOT,
-    env: { ...environment.env, PORT: String(port), ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '4', LOG_LEVEL: 'info' },
+    env: { ...environment.env, PORT: String(port), LOG_LEVEL: 'info', ...env },
   });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+  const output = { stdout: '' };
+  child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  while (!stdout.includes('authd listening')) await new Promise((resolve) => setTimeout(resolve, 50));
+  while (!output.stdout.includes('authd listening')) await new Promise((resolve) => setTimeout(resolve, 50));
+  return { port, child, output, exited };
+}
+
+it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stopped"', async () => {
+  const { port, child, output, exited } = await startedAuthd(SLOW_LOGINS);
 
   const inFlight = fetch(`http://127.0.0.1:${port}/token`, {
     method: 'POST',
@@ -42,21 +51,13 @@ it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stoppe
   expect(response.status).toBe(400);
   expect(await response.json()).toMatchObject({ error: 'invalid_grant' });
   expect(await exited).toBe(0);
-  const lines = stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+  const lines = output.stdout.trim().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
   expect(lines.map((line) => line['msg'])).toEqual(expect.arrayContaining(['draining and shutting down', 'stopped']));
   expect(lines.at(-1)!['msg']).toBe('stopped');
 });
 
 it('SIGTERM closes a kept-alive connection once its answer is sent: an answer begun after it says Connection: close', async () => {
-  const port = await closedPort();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
-    cwd: ROOT,
-    env: { ...environment.env, PORT: String(port), ARGON2_MEMORY_KIB: '65536', ARGON2_TIME_COST: '4', LOG_LEVEL: 'info' },
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
-  while (!stdout.includes('authd listening')) await new Promise((resolve) => setTimeout(resolve, 50));
+  const { port, child, exited } = await startedAuthd(SLOW_LOGINS);
 
   // One connection, as a proxy's pool keeps it: a login in flight when SIGTERM comes, then at once another request.
   const socket = connect(port, '127.0.0.1');
@@ -82,16 +83,8 @@ it('SIGTERM closes a kept-alive connection once its answer is sent: an answer be
 });
 
 it('SIGHUP re-reads the keyring at once: a key rotated by another process is published without waiting for the 60 s reload', async () => {
-  const port = await closedPort();
-  const child = spawn(process.execPath, [join(ROOT, 'dist', 'src', 'main.js')], {
-    cwd: ROOT,
-    env: { ...environment.env, PORT: String(port), LOG_LEVEL: 'info' },
-  });
-  let stdout = '';
-  child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+  const { port, child, output, exited } = await startedAuthd();
   try {
-    while (!stdout.includes('authd listening')) await new Promise((resolve) => setTimeout(resolve, 50));
     const kids = async () => ((await (await fetch(`http://127.0.0.1:${port}/.well-known/jwks.json`)).json()) as { keys: { kid: string }[] }).keys.length;
     const before = await kids();
     expect((await runAuthdAsync(environment.env, ['keys', 'rotate'])).status).toBe(0);
@@ -100,8 +93,8 @@ it('SIGHUP re-reads the keyring at once: a key rotated by another process is pub
     for (let attempt = 0; attempt < 60 && (await kids()) === before; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
     expect(await kids()).toBe(before + 1);
     // Log lines leave in batches, at most 100 ms apart.
-    for (let attempt = 0; attempt < 40 && !stdout.includes('SIGHUP: reloading keys'); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(stdout).toContain('SIGHUP: reloading keys');
+    for (let attempt = 0; attempt < 40 && !output.stdout.includes('SIGHUP: reloading keys'); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(output.stdout).toContain('SIGHUP: reloading keys');
   } finally {
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
