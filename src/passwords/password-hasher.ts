@@ -36,8 +36,8 @@ export interface PasswordHasher {
   hash(password: string): Promise<string>;
   /**
    * A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw. A
-   * wrong password for a hash of a lower cost than the configured one, or a malformed one, also
-   * costs the work of `verifyDummy`.
+   * hash of a lower cost than the configured one, or a malformed one, is checked beside the work
+   * of `verifyDummy`, and answered once both end.
    * When `abandoned` has fired by the time the job would start, the job is dropped with
    * HashAbandonedError: no one is waiting for its answer, or it must no longer run.
    */
@@ -173,13 +173,13 @@ export function createPasswordHasher({
     return needs;
   };
 
-  const check = (hash: string, password: string, abandoned?: AbortSignal): Promise<boolean> =>
+  const matches = (hash: string, password: string, abandoned?: AbortSignal): Promise<boolean> =>
     // argon2.verify rejects a hash it cannot parse; that is a wrong password, not a server error.
     run(() => argon2.verify(hash, password).catch(() => false), abandoned);
 
   const verifyDummy = async (password: string, abandoned?: AbortSignal): Promise<void> => {
     if (!usable(password)) return;
-    await check(await dummy(), password, abandoned);
+    await matches(await dummy(), password, abandoned);
   };
 
   return {
@@ -189,12 +189,15 @@ export function createPasswordHasher({
     },
     async verify(hash, password, abandoned) {
       if (!usable(password)) return NO_MATCH;
-      if (await check(hash, password, abandoned)) return { ok: true, needsRehash: needsRehash(hash) };
-      // A wrong password for a hash made at a lower cost (before the cost was raised) or unreadable
-      // would answer sooner than one for an unknown user, telling that the account exists: it
-      // costs the dummy's work too, as the re-hash after a right one does.
-      if (costsLessThanCurrent(hash)) await verifyDummy(password, abandoned);
-      return NO_MATCH;
+      const matching = matches(hash, password, abandoned);
+      // A hash made at a lower cost (before the cost was raised), or unreadable, would answer a
+      // wrong password sooner than an unknown user is answered, telling that the account exists:
+      // the dummy check runs beside it, and the answer waits for both. That check's own failure (a
+      // full pool, a client gone) is ignored: the verdict is the stored hash's, and must be counted.
+      const alongside = costsLessThanCurrent(hash) ? verifyDummy(password, abandoned).catch(() => undefined) : undefined;
+      const ok = await matching;
+      await alongside;
+      return ok ? { ok, needsRehash: needsRehash(hash) } : NO_MATCH;
     },
     verifyDummy,
     async prepare() {

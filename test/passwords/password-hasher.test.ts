@@ -108,13 +108,25 @@ describe('a wrong password for a hash of another cost', () => {
         expect(await current.verify(hash, 'wrong')).toEqual({ ok: false, needsRehash: false });
         expect(work()).toEqual(expected);
       }
-      // A right password is re-hashed at the current cost instead.
+      // Checked before the verdict is known, a right password meets the dummy check too, and is then re-hashed.
       verifications.mockClear();
       expect(await current.verify(cheaper, 's3cret')).toEqual({ ok: true, needsRehash: true });
-      expect(work()).toEqual(['1024/1']);
+      expect(work()).toEqual(['1024/1', '2048/2']);
     } finally {
       verifications.mockRestore();
     }
+  });
+
+  it('answers the stored hash\'s verdict even when the dummy check beside it is dropped (a client gone, a full pool)', async () => {
+    const one = createPasswordHasher({ cost: { ...LOW, memoryCost: 16384, timeCost: 3 }, concurrency: 1 });
+    await one.prepare();
+    const cheaper = await createPasswordHasher({ cost: { ...LOW, memoryCost: 8192 } }).hash('s3cret');
+    const client = new AbortController();
+    const verdict = one.verify(cheaper, 'wrong', client.signal);
+    // The stored hash's check is running; the dummy check waits for the one worker, and is dropped.
+    await new Promise((resolve) => setImmediate(resolve));
+    client.abort();
+    await expect(verdict).resolves.toEqual({ ok: false, needsRehash: false });
   });
 });
 
