@@ -3,6 +3,15 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { healthRoutes } from '../../src/http/routes/health.js';
 
+/** A server with only the health routes, whose one check runs `check`; its /readyz URL. */
+async function serving(check: () => Promise<void>) {
+  const router = new Router();
+  healthRoutes(router, [{ name: 'postgres', check }]);
+  const server = new Koa().use(router.routes()).listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`, close: () => new Promise((resolve) => server.close(resolve)) };
+}
+
 it('runs the readiness checks once for the requests that arrive while they run, and afresh for a request after them', async () => {
   let runs = 0;
   let finish = () => undefined as void;
@@ -10,12 +19,7 @@ it('runs the readiness checks once for the requests that arrive while they run, 
     runs += 1;
     return new Promise<void>((resolve) => (finish = resolve));
   };
-  const router = new Router();
-  healthRoutes(router, [{ name: 'postgres', check: slowCheck }]);
-  const app = new Koa().use(router.routes());
-  const server = app.listen(0, '127.0.0.1');
-  await new Promise((resolve) => server.once('listening', resolve));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/readyz`;
+  const { url, close } = await serving(slowCheck);
   try {
     const asks = Array.from({ length: 20 }, () => fetch(url));
     while (runs === 0) await new Promise((resolve) => setTimeout(resolve, 5));
@@ -32,6 +36,32 @@ it('runs the readiness checks once for the requests that arrive while they run, 
     expect((await after).status).toBe(200);
     expect(runs).toBe(2);
   } finally {
-    await new Promise((resolve) => server.close(resolve));
+    await close();
+  }
+});
+
+it('answers fail for a check that does not end in time, and starts no other run of it while that one has not ended', async () => {
+  let runs = 0;
+  let finish = () => undefined as void;
+  const hungCheck = () => {
+    runs += 1;
+    return new Promise<void>((resolve) => (finish = resolve));
+  };
+  const { url, close } = await serving(hungCheck);
+  const unavailable = [503, { status: 'unavailable', checks: { postgres: 'fail' }, failing: ['postgres'] }];
+  const ask = async () => {
+    const answer = await fetch(url);
+    return [answer.status, await answer.json()];
+  };
+  try {
+    expect(await ask()).toEqual(unavailable);
+    expect(await ask()).toEqual(unavailable);
+    expect(runs).toBe(1);
+    finish();
+    expect(await ask()).toEqual(unavailable);
+    expect(runs).toBe(2);
+    finish();
+  } finally {
+    await close();
   }
 });

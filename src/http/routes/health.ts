@@ -11,13 +11,29 @@ const CHECK_TIMEOUT_MS = 1500;
 
 /**
  * `/healthz`: the process answers. `/readyz`: every dependency answers, or 503 naming those that
- * fail. Requests that arrive while the checks run share their run: anyone can ask, and a flood
- * of asks must not take the pool's connections from the token requests.
+ * fail. A check never runs beside itself: an ask that comes while it runs shares that run, and
+ * once CHECK_TIMEOUT_MS have passed answers `fail` without starting another; the next run starts
+ * after that one has ended. Anyone can ask, and a flood of asks must not take the pool's
+ * connections from the token requests (a query to a Postgres that does not answer holds its
+ * connection until the statement's timeout).
  */
 export function healthRoutes(router: RouterInstance, checks: readonly ReadinessCheck[]): void {
-  let running: Promise<(readonly [string, boolean])[]> | undefined;
-  const checkAll = () =>
-    (running ??= Promise.all(checks.map(async ({ name, check }) => [name, await passes(check)] as const)).finally(() => (running = undefined)));
+  const running = new Map<ReadinessCheck, Promise<boolean>>();
+  const passing = (readiness: ReadinessCheck): Promise<boolean> => {
+    let run = running.get(readiness);
+    if (run === undefined) {
+      run = Promise.resolve()
+        .then(() => readiness.check())
+        .then(
+          () => true,
+          () => false,
+        )
+        .finally(() => running.delete(readiness));
+      running.set(readiness, run);
+    }
+    return run;
+  };
+  const checkAll = () => Promise.all(checks.map(async (check) => [check.name, await passesInTime(passing(check))] as const));
   router
     .get('/healthz', (ctx) => {
       ctx.set('Cache-Control', 'no-store');
@@ -36,11 +52,7 @@ export function healthRoutes(router: RouterInstance, checks: readonly ReadinessC
     });
 }
 
-/** Whether a check resolves within CHECK_TIMEOUT_MS; one that throws, rejects or times out fails. */
-async function passes(check: () => Promise<void>): Promise<boolean> {
-  const passing = Promise.resolve().then(check).then(
-    () => true,
-    () => false,
-  );
-  return (await settlesWithin(passing, CHECK_TIMEOUT_MS)) && (await passing);
+/** Whether a check's run passes within CHECK_TIMEOUT_MS; one that throws, rejects or times out fails. */
+async function passesInTime(run: Promise<boolean>): Promise<boolean> {
+  return (await settlesWithin(run, CHECK_TIMEOUT_MS)) && (await run);
 }
