@@ -1,4 +1,5 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { corsEnabled, createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
@@ -31,6 +32,9 @@ import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
 const DRAIN_TIMEOUT_MS = 10_000;
 /** While draining, how often connections that have fallen idle are closed. */
 const IDLE_SWEEP_MS = 20;
+/** A connection's response to its latest request, set on the socket (no bookkeeping per request). */
+const ANSWERING = Symbol('answering');
+type AnsweringSocket = Socket & { [ANSWERING]?: ServerResponse };
 const HOUR_MS = 3_600_000;
 /** Clients are served from memory this long: a change made with the CLI reaches every instance within it. */
 const CLIENT_CACHE = { ttlMs: 10_000, maxEntries: 10_000 };
@@ -174,16 +178,24 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
   const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: corsEnabled(config) });
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-  /** Set at shutdown: every answer from then on closes its connection (`Connection: close`). */
+  /** Set at shutdown: every answer not yet begun from then on closes its connection (`Connection: close`). */
   let draining = false;
+  /** The open connections, each with the response it answers last: at shutdown, those running are told to close too. */
+  const connections = new Set<AnsweringSocket>();
   const server = createServer(
     // Node checks the running requests' times every connectionsCheckingInterval.
     { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(1, Math.floor(Math.min(5_000, requestTimeout / 4))) },
     (request, response) => {
       if (draining) response.shouldKeepAlive = false;
+      else (request.socket as AnsweringSocket)[ANSWERING] = response;
       listener(request, response);
     },
-  ).listen(config.port, config.host);
+  )
+    .on('connection', (socket: Socket) => {
+      connections.add(socket);
+      socket.once('close', () => connections.delete(socket));
+    })
+    .listen(config.port, config.host);
   try {
     await new Promise<void>((resolve, reject) => {
       const refused = (error: NodeJS.ErrnoException) => reject(listenRefusal(error, config));
@@ -211,12 +223,18 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     shutdown: async () => {
       const backgroundStopped = stopBackgroundWork();
       const drainEnds = Date.now() + DRAIN_TIMEOUT_MS;
-      draining = true;
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       // close() closes the connections idle at that moment only. One kept alive that was answering
       // then would serve its client's next request too (a proxy's pool sends one at once), which
       // the forced close could cut after its work was done: a refresh already rotated, its answer
-      // lost, and the retry with the spent token taken for reuse. Each is closed as it falls idle.
+      // lost, and the retry with the spent token taken for reuse. So the answers still to come say
+      // Connection: close, which the client's next request waits for, and each connection is
+      // closed as it falls idle (one whose answer had begun, too).
+      draining = true;
+      for (const connection of connections) {
+        const response = connection[ANSWERING];
+        if (response !== undefined && !response.headersSent) response.shouldKeepAlive = false;
+      }
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const idleSweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), DRAIN_TIMEOUT_MS).unref();

@@ -56,13 +56,14 @@ it('SIGTERM lets an in-flight request finish, then exits 0 after logging "stoppe
   expect(lines.at(-1)!['msg']).toBe('stopped');
 });
 
-it('SIGTERM closes a kept-alive connection once its answer is sent: an answer begun after it says Connection: close', async () => {
+it('SIGTERM makes the answer to a request running on a kept-alive connection say Connection: close, and closes the connection after it', async () => {
   const { port, child, exited } = await startedAuthd(SLOW_LOGINS);
 
-  // One connection, as a proxy's pool keeps it: a login in flight when SIGTERM comes, then at once another request.
+  // One connection, as a proxy's pool keeps it, with a login running when SIGTERM comes.
   const socket = connect(port, '127.0.0.1');
   let received = '';
   socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
+  socket.on('error', () => undefined); // the server closes it; how the close is seen is not the point
   const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
   const body = 'grant_type=password&username=nobody&password=x';
   socket.write(
@@ -71,14 +72,10 @@ it('SIGTERM closes a kept-alive connection once its answer is sent: an answer be
   );
   await new Promise((resolve) => setTimeout(resolve, 30));
   child.kill('SIGTERM');
-  await waitUntil(() => received.includes('invalid_grant'), 10_000);
-  socket.write('GET /healthz HTTP/1.1\r\nHost: authd\r\n\r\n');
   await closed;
 
-  const answers = received.split(/(?=HTTP\/1\.1 )/);
-  expect(answers[0]).toMatch(/^HTTP\/1\.1 400 /);
-  // The second request is answered with Connection: close, or finds the connection closed already.
-  expect(answers.slice(1).map((answer) => /^HTTP\/1\.1 (\d+)[^]*\r\nConnection: (\S+)\r\n/i.exec(answer)?.slice(1))).toEqual(answers.length === 1 ? [] : [['200', 'close']]);
+  expect(/^HTTP\/1\.1 (\d+)[^]*?\r\nConnection: (\S+)\r\n/i.exec(received)?.slice(1)).toEqual(['400', 'close']);
+  expect(received).toContain('"error":"invalid_grant"');
   expect(await exited).toBe(0);
 });
 
