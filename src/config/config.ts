@@ -69,9 +69,9 @@ function parseUrl(value: string, hostOptional: boolean): { parsed: URL; hasHost:
 /**
  * A URL with one of `schemes` and a host; with `hostOptional`, the host may be given as a `host`
  * parameter instead (`postgresql:///authd?host=/var/run/postgresql`, a Unix socket; with a user,
- * `postgresql://postgres@/authd?host=…`).
+ * `postgresql://postgres@/authd?host=…`). With `credentials`, its user and password must decode.
  */
-const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
+const url = (schemes: readonly string[], { hostOptional = false, credentials = false } = {}) =>
   z.string().refine(
     (value) => {
       const found = parseUrl(value, hostOptional);
@@ -88,8 +88,10 @@ const url = (schemes: readonly string[], { hostOptional = false } = {}) =>
       abort: true,
     },
   ).refine(
-    // node-postgres and ioredis decode them, and throw at the first connection on what does not decode.
+    // With `credentials` (a connection's URL), node-postgres and ioredis decode its user and
+    // password, and throw at the first connection on what does not decode.
     (value) => {
+      if (!credentials) return true;
       const { username, password } = parseUrl(value, hostOptional)!.parsed;
       return percentDecodes(username) && percentDecodes(password);
     },
@@ -138,8 +140,8 @@ const schema = z.object({
   PORT: integer(0, 65535).default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
   ISSUER: issuer.default('http://localhost:8080'),
-  DATABASE_URL: url(['postgres:', 'postgresql:'], { hostOptional: true }).optional(),
-  REDIS_URL: url(['redis:', 'rediss:']).optional(),
+  DATABASE_URL: url(['postgres:', 'postgresql:'], { hostOptional: true, credentials: true }).optional(),
+  REDIS_URL: url(['redis:', 'rediss:'], { credentials: true }).optional(),
   KEYS_DIR: z.string().min(1).default('./keys'),
   // SPEC sets no lower bound: a lifetime of a few seconds is what a test of expiry needs.
   ACCESS_TOKEN_TTL: seconds(1, MAX_ACCESS_TOKEN_TTL_SECONDS).default(900),

@@ -126,6 +126,7 @@ describe('loadConfig', () => {
     [{ REDIS_URL: 'http://cache?password=S3cret&db=1' }, 'REDIS_URL must be a URL with scheme redis:// or rediss:// (got "http://cache?password=***&db=1")'],
     [{ REDIS_URL: 'redis://:p%zz@cache:6379' }, 'REDIS_URL must have its user and password percent-encoded (a % as %25) (got "redis://:***@cache:6379")'],
     [{ DATABASE_URL: 'postgres://authd:p%ff@db/authd' }, 'DATABASE_URL must have its user and password percent-encoded (a % as %25) (got "postgres://authd:***@db/authd")'],
+    [{ ISSUER: 'https://us%e9r@auth.example.com' }, 'ISSUER must be an http(s) URL without a trailing slash, query, fragment or credentials'],
     [{ DATABASE_URL: 'postgresql://us%e9r@/authd?host=/var/run/postgresql' }, 'DATABASE_URL must have its user and password percent-encoded (a % as %25) (got "postgresql://***@/authd?host=/var/run/postgresql")'],
     [{ ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL must be at least 1 (got "0")'],
     [{ REFRESH_FAMILY_MAX_AGE: '0' }, 'REFRESH_FAMILY_MAX_AGE must be at least 1 (got "0")'],
