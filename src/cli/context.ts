@@ -31,10 +31,10 @@ export function loadRuntimeConfig(dotEnvPath = '.env'): Config {
 
 /** What to do about a database problem, in a line that names no host, user or password. */
 const DATABASE_ADVICE: Record<DatabaseProblem, string> = {
-  unavailable: 'PostgreSQL did not answer, or could not serve: check DATABASE_URL and that the server is up',
+  unavailable: 'PostgreSQL could not be reached or could not serve: check DATABASE_URL and that the server is up',
   'no-database': 'the database DATABASE_URL names does not exist: create it (createdb), then run `authd migrate`',
   'not-migrated': 'the database has no authd tables: run `authd migrate`',
-  credentials: "PostgreSQL refused DATABASE_URL's user or password",
+  credentials: "PostgreSQL refused the connection: check DATABASE_URL's user and password, and pg_hba.conf's rules",
 };
 
 /** Prints a known failure as one line and exits 1; anything else is a bug and keeps its stack. */
@@ -45,7 +45,7 @@ export function exitOnError(error: unknown): never {
   } else if (error instanceof CliError) {
     process.stderr.write(`authd: ${error.message}\n`);
   } else if (problem !== undefined) {
-    process.stderr.write(`authd: ${DATABASE_ADVICE[problem]}\n`);
+    process.stderr.write(`authd: ${DATABASE_ADVICE[problem.problem]} (${problem.code})\n`);
   } else {
     process.stderr.write(`authd: unexpected error: ${error instanceof Error ? (redactedStack(error) ?? error.name) : typeof error}\n`);
   }

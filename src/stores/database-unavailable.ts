@@ -68,16 +68,25 @@ const PROBLEMS: readonly [DatabaseProblem, ReadonlySet<string>][] = [
   ['credentials', new Set(['28P01', '28000', 'P1000', 'AuthenticationFailed', 'DatabaseAccessDenied'])],
 ];
 
-/** The database problem an error shows, looking through what it wraps; undefined for any other error. */
-export function databaseProblem(error: unknown): DatabaseProblem | undefined {
-  if (isDatabaseUnavailable(error)) return 'unavailable';
+/**
+ * The database problem an error shows, with the code that shows it (an SQLSTATE, an errno, Prisma's
+ * or the driver adapter's), looking through what it wraps; undefined for any other error.
+ */
+export function databaseProblem(error: unknown): { problem: DatabaseProblem; code: string } | undefined {
+  const unavailable = isDatabaseUnavailable(error);
   let current: unknown = error;
+  let firstCode: string | undefined;
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
     const { code, kind, originalCode } = current as { code?: unknown; kind?: unknown; originalCode?: unknown };
-    for (const [problem, codes] of PROBLEMS) {
-      if ([code, kind, originalCode].some((value) => typeof value === 'string' && codes.has(value))) return problem;
+    const codes = [originalCode, code, kind].filter((value): value is string => typeof value === 'string');
+    firstCode ??= codes[0];
+    if (!unavailable) {
+      for (const [problem, known] of PROBLEMS) {
+        const found = codes.find((value) => known.has(value));
+        if (found !== undefined) return { problem, code: found };
+      }
     }
     current = inner(current);
   }
-  return undefined;
+  return unavailable ? { problem: 'unavailable', code: firstCode ?? 'no code' } : undefined;
 }

@@ -173,29 +173,29 @@ describe('authd with a database it cannot use', () => {
     return url.toString();
   };
 
-  it('says in one line what to fix, naming no host, user or password: no server, no database, no tables, a refused user', async () => {
+  it('says in one line what to fix, with the error\'s code and no host, user or password: no server, no database, no tables, a refused user', async () => {
+    /** The one line a failed command printed, with the code at its end set apart. */
+    const failure = ({ status, stdout, stderr }: ReturnType<typeof runAuthd>) => {
+      const [, message, code] = /^authd: (.*) \(([A-Za-z0-9]+)\)\n$/.exec(stderr) ?? [];
+      return { status, stdout, message, code: code !== undefined };
+    };
+    const said = (message: string) => ({ status: 1, stdout: '', message, code: true });
     const nowhere = `postgresql://postgres:S3cret@127.0.0.1:${await closedPort()}/authd`;
-    expect(withDatabase(nowhere, ['client', 'list'])).toEqual({
-      status: 1,
-      stdout: '',
-      stderr: 'authd: PostgreSQL did not answer, or could not serve: check DATABASE_URL and that the server is up\n',
-    });
+    expect(failure(withDatabase(nowhere, ['client', 'list']))).toEqual(said('PostgreSQL could not be reached or could not serve: check DATABASE_URL and that the server is up'));
     const missing = serverUrl(`authd_missing_${process.pid}`);
-    const noDatabase = 'authd: the database DATABASE_URL names does not exist: create it (createdb), then run `authd migrate`\n';
-    expect(withDatabase(missing, ['migrate'])).toEqual({ status: 1, stdout: '', stderr: noDatabase });
-    expect(withDatabase(missing, ['user', 'add', 'erin'])).toMatchObject({ status: 1, stderr: noDatabase });
+    const noDatabase = said('the database DATABASE_URL names does not exist: create it (createdb), then run `authd migrate`');
+    expect(failure(withDatabase(missing, ['migrate']))).toEqual(noDatabase);
+    expect(failure(withDatabase(missing, ['user', 'add', 'erin']))).toEqual(noDatabase);
     const empty = `authd_empty_${process.pid}`;
     await db.query(`CREATE DATABASE ${empty}`);
     try {
-      expect(withDatabase(serverUrl(empty), ['client', 'list'])).toEqual({ status: 1, stdout: '', stderr: 'authd: the database has no authd tables: run `authd migrate`\n' });
+      expect(failure(withDatabase(serverUrl(empty), ['client', 'list']))).toEqual(said('the database has no authd tables: run `authd migrate`'));
     } finally {
       await db.query(`DROP DATABASE ${empty}`);
     }
-    expect(withDatabase(serverUrl(db.name, `no_such_role_${process.pid}`), ['client', 'list'])).toEqual({
-      status: 1,
-      stdout: '',
-      stderr: "authd: PostgreSQL refused DATABASE_URL's user or password\n",
-    });
+    expect(failure(withDatabase(serverUrl(db.name, `no_such_role_${process.pid}`), ['client', 'list']))).toEqual(
+      said("PostgreSQL refused the connection: check DATABASE_URL's user and password, and pg_hba.conf's rules"),
+    );
   });
 });
 
