@@ -72,15 +72,21 @@ export async function pingDatabase(sql: SqlPool): Promise<void> {
 export const PRUNE_BATCH = 10_000;
 
 /**
- * Runs `deleteBatch` (a DELETE of at most $2 rows, dead as of $1, of those `more` ($3 on) selects)
+ * Runs `deleteBatch` (a DELETE of at most $2 rows, dead as of $1, of those `extraParameters` ($3 on) select)
  * until a batch deletes fewer than PRUNE_BATCH rows, starting none once `stop` has aborted;
  * returns how many rows went.
  */
-export async function deleteInBatches(sql: SqlPool, deleteBatch: string, now: Date, stop: AbortSignal | undefined, more: readonly unknown[] = []): Promise<number> {
+export async function deleteInBatches(
+  sql: SqlPool,
+  deleteBatch: string,
+  now: Date,
+  stop: AbortSignal | undefined,
+  extraParameters: readonly unknown[] = [],
+): Promise<number> {
   let deleted = 0;
   for (;;) {
     if (stop?.aborted) return deleted;
-    const { rowCount } = await sql.query(deleteBatch, [now, PRUNE_BATCH, ...more]);
+    const { rowCount } = await sql.query(deleteBatch, [now, PRUNE_BATCH, ...extraParameters]);
     deleted += rowCount ?? 0;
     if ((rowCount ?? 0) < PRUNE_BATCH) return deleted;
   }
