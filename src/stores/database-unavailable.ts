@@ -75,11 +75,12 @@ const PROBLEMS: readonly [DatabaseProblem, ReadonlySet<string>][] = [
 export function databaseProblem(error: unknown): { problem: DatabaseProblem; code: string } | undefined {
   const unavailable = isDatabaseUnavailable(error);
   let current: unknown = error;
-  let firstCode: string | undefined;
+  /** The innermost code, which names the cause rather than a wrapper; only a plain code, never a message. */
+  let innermostCode = 'no code';
   for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
     const { code, kind, originalCode } = current as { code?: unknown; kind?: unknown; originalCode?: unknown };
-    const codes = [originalCode, code, kind].filter((value): value is string => typeof value === 'string');
-    firstCode ??= codes[0];
+    const codes = [originalCode, code, kind].filter((value): value is string => typeof value === 'string' && PLAIN_CODE.test(value));
+    innermostCode = codes[0] ?? innermostCode;
     if (!unavailable) {
       for (const [problem, known] of PROBLEMS) {
         const found = codes.find((value) => known.has(value));
@@ -88,5 +89,8 @@ export function databaseProblem(error: unknown): { problem: DatabaseProblem; cod
     }
     current = inner(current);
   }
-  return unavailable ? { problem: 'unavailable', code: firstCode ?? 'no code' } : undefined;
+  return unavailable ? { problem: 'unavailable', code: innermostCode } : undefined;
 }
+
+/** An SQLSTATE, an errno name, a Prisma code or an adapter's kind: nothing else is shown. */
+const PLAIN_CODE = /^[A-Za-z0-9_]{1,40}$/;

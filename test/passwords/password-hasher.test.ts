@@ -118,7 +118,8 @@ describe('a wrong password for a hash of another cost', () => {
   });
 
   it('answers the stored hash\'s verdict even when the dummy check beside it is dropped (a client gone, a full pool)', async () => {
-    const one = createPasswordHasher({ cost: { ...LOW, memoryCost: 16384, timeCost: 3 }, concurrency: 1 });
+    const metrics = createMetrics({ defaultMetrics: false });
+    const one = createPasswordHasher({ cost: { ...LOW, memoryCost: 16384, timeCost: 3 }, concurrency: 1, metrics });
     await one.prepare();
     const cheaper = await createPasswordHasher({ cost: { ...LOW, memoryCost: 8192 } }).hash('s3cret');
     const client = new AbortController();
@@ -127,6 +128,12 @@ describe('a wrong password for a hash of another cost', () => {
     await new Promise((resolve) => setImmediate(resolve));
     client.abort();
     await expect(verdict).resolves.toEqual({ ok: false, needsRehash: false });
+    expect((await metrics.argon2Abandoned.get()).values.map(({ value }) => value)).toEqual([1]);
+
+    // With no place left in the pool for the dummy check, the verdict is the stored hash's too.
+    const full = createPasswordHasher({ cost: { ...LOW, memoryCost: 16384, timeCost: 3 }, concurrency: 1, maxQueue: 0 });
+    await full.prepare();
+    await expect(full.verify(cheaper, 'wrong')).resolves.toEqual({ ok: false, needsRehash: false });
   });
 });
 
