@@ -1,5 +1,4 @@
-import { createServer, type Server, type ServerResponse } from 'node:http';
-import type { Socket } from 'node:net';
+import { createServer, type Server } from 'node:http';
 import { availableParallelism } from 'node:os';
 import { corsEnabled, createApp } from './app.js';
 import { systemClock, type Clock } from './clock.js';
@@ -14,6 +13,7 @@ import { createSessionIssuer } from './flows/session-issuer.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
+import { createConnectionDrain } from './http/connection-drain.js';
 import { answerJwksBeforeKoa } from './http/jwks-before-koa.js';
 import { createKeyring, KeyringError } from './keys/keyring.js';
 import { batchedOutput } from './observability/log-output.js';
@@ -32,9 +32,6 @@ import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
 const DRAIN_TIMEOUT_MS = 10_000;
 /** While draining, how often connections that have fallen idle are closed. */
 const IDLE_SWEEP_MS = 20;
-/** A connection's response to its latest request, set on the socket (no bookkeeping per request). */
-const ANSWERING = Symbol('answering');
-type AnsweringSocket = Socket & { [ANSWERING]?: ServerResponse };
 const HOUR_MS = 3_600_000;
 /** Clients are served from memory this long: a change made with the CLI reaches every instance within it. */
 const CLIENT_CACHE = { ttlMs: 10_000, maxEntries: 10_000 };
@@ -178,23 +175,13 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
   const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: corsEnabled(config) });
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
-  /** Set at shutdown: every answer not yet begun from then on closes its connection (`Connection: close`). */
-  let draining = false;
-  /** The open connections, each with the response it answers last: at shutdown, those running are told to close too. */
-  const connections = new Set<AnsweringSocket>();
+  const drain = createConnectionDrain();
   const server = createServer(
     // Node checks the running requests' times every connectionsCheckingInterval.
     { requestTimeout, headersTimeout: requestTimeout, connectionsCheckingInterval: Math.max(1, Math.floor(Math.min(5_000, requestTimeout / 4))) },
-    (request, response) => {
-      if (draining) response.shouldKeepAlive = false;
-      else (request.socket as AnsweringSocket)[ANSWERING] = response;
-      listener(request, response);
-    },
+    drain.listener(listener),
   )
-    .on('connection', (socket: Socket) => {
-      connections.add(socket);
-      socket.once('close', () => connections.delete(socket));
-    })
+    .on('connection', drain.track)
     .listen(config.port, config.host);
   try {
     await new Promise<void>((resolve, reject) => {
@@ -229,11 +216,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       // lost, and the retry with the spent token taken for reuse. So the answers still to come say
       // Connection: close, which the client's next request waits for, and each connection is
       // closed as it falls idle (one whose answer had begun, too).
-      draining = true;
-      for (const connection of connections) {
-        const response = connection[ANSWERING];
-        if (response !== undefined && !response.headersSent) response.shouldKeepAlive = false;
-      }
+      drain.begin();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       const idleSweep = setInterval(() => server.closeIdleConnections(), IDLE_SWEEP_MS);
       server.closeIdleConnections();
