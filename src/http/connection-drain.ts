@@ -23,7 +23,9 @@ export function createConnectionDrain(): ConnectionDrain {
   const connections = new Set<AnsweringSocket>();
   /** Answers told to close by the drain, which a request pipelined behind one takes over. */
   const closedByDrain = new WeakSet<ServerResponse>();
+  /** Makes an answer close its connection; one closing it already (the client asked) is left as it is. */
   const closeAfter = (response: ServerResponse) => {
+    if (!response.shouldKeepAlive) return;
     response.shouldKeepAlive = false;
     closedByDrain.add(response);
   };
@@ -33,13 +35,12 @@ export function createConnectionDrain(): ConnectionDrain {
       const socket = request.socket as AnsweringSocket;
       if (draining) {
         // Node runs a request pipelined behind an unfinished answer at once, and holds its answer
-        // until that one has ended: the connection then closes after the later one.
+        // until that one has ended. After an answer gone out saying close (finished or not) this
+        // one's would be dropped with the connection, its work done for nothing: it is not run.
+        // Else the close passes to it from the earlier answer, if the drain set it there.
         const before = socket[ANSWERING];
-        if (before !== undefined && !before.writableFinished) {
-          // Gone out saying close: this answer would be dropped with the connection, its work done for nothing.
-          if (before.headersSent && !before.shouldKeepAlive) return;
-          if (!before.headersSent && closedByDrain.has(before)) before.shouldKeepAlive = true;
-        }
+        if (before?.headersSent === true && !before.shouldKeepAlive) return;
+        if (before !== undefined && !before.headersSent && closedByDrain.has(before)) before.shouldKeepAlive = true;
         closeAfter(response);
       }
       socket[ANSWERING] = response;

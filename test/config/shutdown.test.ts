@@ -79,33 +79,6 @@ it('SIGTERM makes the answer to a request running on a kept-alive connection say
   expect(await exited).toBe(0);
 });
 
-it('SIGTERM answers a request pipelined behind a running one too, and closes the connection after the later answer', async () => {
-  const { port, child, exited } = await startedAuthd(SLOW_LOGINS);
-  const socket = connect(port, '127.0.0.1');
-  let received = '';
-  socket.on('data', (chunk: Buffer) => (received += chunk.toString()));
-  socket.on('error', () => undefined);
-  const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()));
-  const body = 'grant_type=password&username=nobody&password=x';
-  socket.write(
-    `POST /token HTTP/1.1\r\nHost: authd\r\nContent-Type: application/x-www-form-urlencoded\r\n` +
-      `Authorization: ${basicAuth('web', 's3cret')}\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-  );
-  await new Promise((resolve) => setTimeout(resolve, 30));
-  child.kill('SIGTERM');
-  await new Promise((resolve) => setTimeout(resolve, 10));
-  // Sent while the login still runs: Node starts it at once and holds its answer behind the login's.
-  socket.write('GET /healthz HTTP/1.1\r\nHost: authd\r\n\r\n');
-  await closed;
-
-  const answers = received.split(/(?=HTTP\/1\.1 )/).map((answer) => /^HTTP\/1\.1 (\d+)[^]*?\r\nConnection: (\S+)\r\n/i.exec(answer)?.slice(1));
-  expect(answers).toEqual([
-    ['400', 'keep-alive'],
-    ['200', 'close'],
-  ]);
-  expect(await exited).toBe(0);
-});
-
 it('SIGHUP re-reads the keyring at once: a key rotated by another process is published without waiting for the 60 s reload', async () => {
   const { port, child, output, exited } = await startedAuthd();
   try {
