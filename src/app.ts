@@ -21,7 +21,7 @@ import type { Metrics } from './observability/metrics.js';
 
 /** Everything the HTTP layer needs, built by main.ts (or a test) and passed in. */
 export interface AppDependencies {
-  readonly config: Pick<Config, 'issuer' | 'corsOrigins' | 'trustProxy'>;
+  readonly config: Pick<Config, 'issuer' | 'corsOrigins' | 'trustedProxies'>;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly keys: JwksSource;
@@ -44,7 +44,10 @@ export function createApp(deps: AppDependencies): Koa {
   // Behind a proxy, the client's address is the one the proxy appended: the last X-Forwarded-For
   // entry. Earlier entries are whatever the client sent, and would let it pick its own IP for the
   // login throttle.
-  const app = new Koa({ proxy: deps.config.trustProxy, maxIpsCount: 1 });
+  // koa keeps the last maxIpsCount entries of X-Forwarded-For and takes the first of them: the
+  // address the outermost trusted proxy saw. Entries before it are whatever the client wrote.
+  const hops = deps.config.trustedProxies;
+  const app = new Koa({ proxy: hops > 0, maxIpsCount: Math.max(hops, 1) });
   app.silent = true;
   app.use(requestId());
   app.use(observeRequests(deps.logger, deps.metrics));

@@ -26,7 +26,11 @@ export interface Config {
   readonly loginMaxFailures: number;
   readonly loginLockSeconds: number;
   readonly corsOrigins: readonly string[];
-  readonly trustProxy: boolean;
+  /**
+   * How many proxies in front of authd append to X-Forwarded-For (TRUST_PROXY): the client's address
+   * is that many entries from its end; 0 takes the connection's address and ignores the header.
+   */
+  readonly trustedProxies: number;
   readonly logLevel: (typeof LOG_LEVELS)[number];
   /** libuv's threadpool size (UV_THREADPOOL_SIZE), which bounds the argon2 workers. */
   readonly threadpoolSize: number;
@@ -133,7 +137,12 @@ const corsOrigins = z
   .transform((value) => value.split(',').map((part) => part.trim()).filter((part) => part !== ''))
   .pipe(z.array(origin));
 
-const boolean = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+/** `true` is one proxy, `false` none, or a number of them: the hops to count back in X-Forwarded-For. */
+const trustedProxies = z
+  .string()
+  .regex(/^(?:true|false|\d{1,2})$/, { message: 'must be true, false or the number of proxies in front of authd (0 to 10)' })
+  .transform((value) => (value === 'true' ? 1 : value === 'false' ? 0 : Number(value)))
+  .pipe(z.number().max(10, { message: 'must be true, false or the number of proxies in front of authd (0 to 10)' }));
 
 const schema = z.object({
   NODE_ENV: z.string().default('development'),
@@ -157,7 +166,7 @@ const schema = z.object({
   LOGIN_MAX_FAILURES: integer(1, 1000).default(5),
   LOGIN_LOCK_SECONDS: seconds(1).default(900),
   CORS_ORIGINS: corsOrigins.default([]),
-  TRUST_PROXY: boolean.default(false),
+  TRUST_PROXY: trustedProxies.default(0),
   LOG_LEVEL: z.enum(LOG_LEVELS).default('info'),
   // Read by libuv when the process starts; authd sizes its argon2 workers to it.
   UV_THREADPOOL_SIZE: integer(2, 1024).default(DEFAULT_THREADPOOL_SIZE),
@@ -216,7 +225,7 @@ export function loadConfig(env: NodeJS.ProcessEnv): Config {
     loginMaxFailures: e.LOGIN_MAX_FAILURES,
     loginLockSeconds: e.LOGIN_LOCK_SECONDS,
     corsOrigins: Object.freeze(e.CORS_ORIGINS),
-    trustProxy: e.TRUST_PROXY,
+    trustedProxies: e.TRUST_PROXY,
     logLevel: e.LOG_LEVEL,
     threadpoolSize: e.UV_THREADPOOL_SIZE,
   });

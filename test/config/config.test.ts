@@ -30,7 +30,7 @@ describe('loadConfig', () => {
       loginMaxFailures: 5,
       loginLockSeconds: 900,
       corsOrigins: [],
-      trustProxy: false,
+      trustedProxies: 0,
       logLevel: 'info',
       threadpoolSize: 4,
     });
@@ -71,10 +71,16 @@ describe('loadConfig', () => {
       keyRotationInterval: 0,
       argon2: { memoryCost: 65536, timeCost: 3, parallelism: 2 },
       corsOrigins: ['https://a.example.com', 'http://localhost:3000'],
-      trustProxy: true,
+      trustedProxies: 1,
       logLevel: 'warn',
       threadpoolSize: 17,
     });
+  });
+
+  it('reads TRUST_PROXY as a number of proxies: true is one, false none', () => {
+    expect([undefined, 'false', '0', 'true', '1', '2', '10'].map((value) => loadConfig(value === undefined ? {} : { TRUST_PROXY: value }).trustedProxies)).toEqual([
+      0, 0, 0, 1, 1, 2, 10,
+    ]);
   });
 
   it('takes lifetimes and rotation intervals of a few seconds, as tests of expiry set them', () => {
@@ -131,7 +137,9 @@ describe('loadConfig', () => {
     [{ ACCESS_TOKEN_TTL: '0' }, 'ACCESS_TOKEN_TTL must be at least 1 (got "0")'],
     [{ REFRESH_FAMILY_MAX_AGE: '0' }, 'REFRESH_FAMILY_MAX_AGE must be at least 1 (got "0")'],
     [{ KEY_ROTATION_INTERVAL: '-1' }, 'KEY_ROTATION_INTERVAL must be at least 0 (got "-1")'],
-    [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY'],
+    [{ TRUST_PROXY: 'yes' }, 'TRUST_PROXY must be true, false or the number of proxies in front of authd (0 to 10) (got "yes")'],
+    [{ TRUST_PROXY: '11' }, 'TRUST_PROXY must be true, false or the number of proxies in front of authd (0 to 10) (got "11")'],
+    [{ TRUST_PROXY: '-1' }, 'TRUST_PROXY must be true, false or the number of proxies in front of authd (0 to 10)'],
     [{ LOG_LEVEL: 'verbose' }, 'LOG_LEVEL'],
     [{ LOGIN_MAX_FAILURES: '0' }, 'LOGIN_MAX_FAILURES must be at least 1'],
     [{ UV_THREADPOOL_SIZE: 'many' }, 'UV_THREADPOOL_SIZE must be a whole number (got "many")'],
