@@ -41,11 +41,9 @@ export const corsEnabled = (config: Pick<Config, 'corsOrigins'>): boolean => con
  * a plain GET of the key set, which src/http/jwks-before-koa.ts answers ahead of koa.
  */
 export function createApp(deps: AppDependencies): Koa {
-  // Behind a proxy, the client's address is the one the proxy appended: the last X-Forwarded-For
-  // entry. Earlier entries are whatever the client sent, and would let it pick its own IP for the
-  // login throttle.
-  // koa keeps the last maxIpsCount entries of X-Forwarded-For and takes the first of them: the
-  // address the outermost trusted proxy saw. Entries before it are whatever the client wrote.
+  // Behind proxies, the client's address is the one the outermost trusted proxy appended: koa keeps
+  // the last maxIpsCount entries of X-Forwarded-For and takes the first of them. Earlier entries are
+  // whatever the client sent, and would let it pick its own IP for the login throttle.
   const hops = deps.config.trustedProxies;
   const app = new Koa({ proxy: hops > 0, maxIpsCount: Math.max(hops, 1) });
   app.silent = true;

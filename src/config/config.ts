@@ -138,11 +138,12 @@ const corsOrigins = z
   .pipe(z.array(origin));
 
 /** `true` is one proxy, `false` none, or a number of them: the hops to count back in X-Forwarded-For. */
+const TRUSTED_PROXIES_REFUSAL = { message: 'must be true, false or the number of proxies in front of authd (0 to 10)' };
 const trustedProxies = z
   .string()
-  .regex(/^(?:true|false|\d{1,2})$/, { message: 'must be true, false or the number of proxies in front of authd (0 to 10)' })
+  .regex(/^(?:true|false|\d{1,2})$/, TRUSTED_PROXIES_REFUSAL)
   .transform((value) => (value === 'true' ? 1 : value === 'false' ? 0 : Number(value)))
-  .pipe(z.number().max(10, { message: 'must be true, false or the number of proxies in front of authd (0 to 10)' }));
+  .pipe(z.number().max(10, TRUSTED_PROXIES_REFUSAL));
 
 const schema = z.object({
   NODE_ENV: z.string().default('development'),

@@ -164,7 +164,9 @@ export function createPasswordHasher({
    */
   let currentHead: string | undefined;
   const currentWork = cost.memoryCost * cost.timeCost;
-  const costsLessThanCurrent = (hash: string): boolean => workOf(hash) < currentWork;
+  // A hash with the current head is at the current cost: most logins' hash, read without parsing.
+  const costsLessThanCurrent = (hash: string): boolean =>
+    !(currentHead !== undefined && hash.startsWith(currentHead)) && workOf(hash) < currentWork;
   const needsRehash = (hash: string): boolean => {
     if (currentHead !== undefined && hash.startsWith(currentHead)) return false;
     // needsRehash compares version and cost but not the type, so an argon2i/argon2d hash is checked here.

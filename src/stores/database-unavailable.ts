@@ -43,6 +43,15 @@ const isUnavailable = (error: unknown): boolean => {
 const inner = (error: object): unknown =>
   (error as { cause?: unknown }).cause ?? (error as { meta?: { driverAdapterError?: unknown } }).meta?.driverAdapterError;
 
+/** An error and what it wraps, outermost first, five deep at most. */
+function* wrapped(error: unknown): Generator<object> {
+  let current: unknown = error;
+  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
+    yield current;
+    current = inner(current);
+  }
+}
+
 /**
  * Whether an error from Prisma or node-postgres means Postgres could not be reached or could not
  * serve (worth a retry), as opposed to a query that failed. Looks through what errors wrap.
@@ -50,11 +59,7 @@ const inner = (error: object): unknown =>
 export function isDatabaseUnavailable(error: unknown): boolean {
   // A transaction aborted for a deadlock reaches here only once the store's own retries of it have failed.
   if (isTransactionConflict(error)) return true;
-  let current: unknown = error;
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
-    if (isUnavailable(current)) return true;
-    current = inner(current);
-  }
+  for (const current of wrapped(error)) if (isUnavailable(current)) return true;
   return false;
 }
 
@@ -74,10 +79,9 @@ const PROBLEMS: readonly [DatabaseProblem, ReadonlySet<string>][] = [
  */
 export function databaseProblem(error: unknown): { problem: DatabaseProblem; code: string } | undefined {
   const unavailable = isDatabaseUnavailable(error);
-  let current: unknown = error;
   /** The innermost code, which names the cause rather than a wrapper; only a plain code, never a message. */
   let innermostCode = 'no code';
-  for (let depth = 0; depth < 5 && typeof current === 'object' && current !== null; depth += 1) {
+  for (const current of wrapped(error)) {
     const { code, kind, originalCode } = current as { code?: unknown; kind?: unknown; originalCode?: unknown };
     const codes = [originalCode, code, kind].filter((value): value is string => typeof value === 'string' && PLAIN_CODE.test(value));
     innermostCode = codes[0] ?? innermostCode;
@@ -87,7 +91,6 @@ export function databaseProblem(error: unknown): { problem: DatabaseProblem; cod
         if (found !== undefined) return { problem, code: found };
       }
     }
-    current = inner(current);
   }
   return unavailable ? { problem: 'unavailable', code: innermostCode } : undefined;
 }
