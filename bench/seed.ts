@@ -102,7 +102,7 @@ export async function seedBenchDatabase(databaseUrl: string, redisUrl: string, c
 export async function accessTokenMinter(keysDir: string, issuer: string): Promise<() => Promise<string>> {
   const [file] = (await readdir(keysDir)).filter((name) => name.endsWith('.json'));
   if (file === undefined) throw new Error(`no key file in ${keysDir}`);
-  const key = await readKeyFile(join(keysDir, file));
+  const { key } = await readKeyFile(join(keysDir, file));
   const accessTokens = createAccessTokenIssuer({ issuer, keys: { activeKey: () => key }, clock: systemClock });
   return async () =>
     (await accessTokens.issue({ subject: 'bench-cc', clientId: 'bench-cc', audience: 'https://api.example.test', scopes: ['read'], ttlSeconds: 3600 })).token;

@@ -1,13 +1,27 @@
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import { KeyFileError, readKeyFile, type KeyRecord } from './key-file.js';
 
 export type DirectoryRead =
-  /** `unread`: the key files skipped, whose previous version (if any) `keys` keeps. */
-  | { readonly ok: true; readonly keys: ReadonlyMap<string, KeyRecord>; readonly unread: readonly string[] }
+  | {
+      readonly ok: true;
+      readonly keys: ReadonlyMap<string, KeyRecord>;
+      /** The key files skipped, whose previous version (if any) `keys` keeps. */
+      readonly unread: readonly string[];
+      /** What other users may reach, with its mode: key files they may read or write, and the directory (`.`) if they may add files to it. */
+      readonly exposed: ReadonlyMap<string, number>;
+    }
   | { readonly ok: false; readonly code: string };
+
+/**
+ * Mode bits that let users other than the owner and the file's group read or write a key file, and
+ * add files to the directory. The group's bits are left alone: a group is a common way to give the
+ * server its keys (a Kubernetes fsGroup).
+ */
+const OTHERS_READ_OR_WRITE = 0o006;
+const OTHERS_WRITE = 0o002;
 
 const reasonOf = (error: unknown) => (error instanceof KeyFileError ? error.message : `unexpected ${error instanceof Error ? error.name : typeof error}`);
 
@@ -40,14 +54,22 @@ export async function readKeyDirectory(dir: string, previous: ReadonlyMap<string
     names = (await readdir(dir)).filter((name) => name.endsWith('.json')).sort();
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code ?? 'error';
-    return code === 'ENOENT' && previous.size === 0 ? { ok: true, keys: new Map(), unread: [] } : { ok: false, code };
+    return code === 'ENOENT' && previous.size === 0 ? { ok: true, keys: new Map(), unread: [], exposed: new Map() } : { ok: false, code };
   }
   const keys = new Map<string, KeyRecord>();
   const unread: string[] = [];
+  const exposed = new Map<string, number>();
+  // Read a moment ago: a directory gone since is reported by the next read, not as exposed.
+  const directoryMode = await stat(dir).then(
+    (stats) => stats.mode & 0o7777,
+    () => 0,
+  );
+  if ((directoryMode & OTHERS_WRITE) !== 0) exposed.set('.', directoryMode);
   for (const name of names) {
     try {
-      const key = await readKeyFile(join(dir, name));
+      const { key, mode } = await readKeyFile(join(dir, name));
       keys.set(key.kid, withKeyObjectsKept(previous.get(key.kid), key));
+      if ((mode & OTHERS_READ_OR_WRITE) !== 0) exposed.set(name, mode);
     } catch (error) {
       // Map lookup by the file's stem: a strange file name can match no kid but cannot reach a prototype.
       const kept = previous.get(name.slice(0, -'.json'.length));
@@ -56,5 +78,5 @@ export async function readKeyDirectory(dir: string, previous: ReadonlyMap<string
       logger.warn({ file: name, reason: reasonOf(error), keptPrevious: kept !== undefined }, 'keyring: skipped a key file');
     }
   }
-  return { ok: true, keys, unread };
+  return { ok: true, keys, unread, exposed };
 }

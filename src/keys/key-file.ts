@@ -48,15 +48,21 @@ export function generateKeyRecord(created: Date, activates: Date): KeyRecord {
   return { kid: newKid(created), created, activates, retires: null, revoked: null, privateKey, publicKey };
 }
 
+/** A key read from its file, and the file's permission bits (those of the file a symlink names). */
+export interface KeyFileRead {
+  readonly key: KeyRecord;
+  readonly mode: number;
+}
+
 /** Reads and strictly validates one key file; throws KeyFileError with a reason fit for the log. */
-export async function readKeyFile(path: string): Promise<KeyRecord> {
-  const json = await readJsonObject(path);
+export async function readKeyFile(path: string): Promise<KeyFileRead> {
+  const { json, mode } = await readJsonObject(path);
   const kid = json['kid'];
   if (typeof kid !== 'string' || !KID_PATTERN.test(kid)) throw new KeyFileError('kid is missing or malformed');
   if (basename(path) !== keyFileName(kid)) throw new KeyFileError(`kid ${kid} does not match the file name`);
   if (json['alg'] !== 'ES256') throw new KeyFileError('alg must be ES256');
   const privateKey = p256PrivateKey(json['privateKey']);
-  return {
+  const key = {
     kid,
     created: isoDate(json['created'], 'created'),
     activates: isoDate(json['activates'], 'activates'),
@@ -65,12 +71,14 @@ export async function readKeyFile(path: string): Promise<KeyRecord> {
     privateKey,
     publicKey: createPublicKey(privateKey),
   };
+  return { key, mode };
 }
 
-async function readJsonObject(path: string): Promise<Record<string, unknown>> {
+async function readJsonObject(path: string): Promise<{ json: Record<string, unknown>; mode: number }> {
   let text: string;
+  let mode: number;
   try {
-    text = await readRegularFile(path);
+    ({ text, mode } = await readRegularFile(path));
   } catch (error) {
     if (error instanceof KeyFileError) throw error;
     throw new KeyFileError(`unreadable (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
@@ -83,7 +91,7 @@ async function readJsonObject(path: string): Promise<Record<string, unknown>> {
     throw new KeyFileError('not valid JSON');
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new KeyFileError('not a JSON object');
-  return parsed as Record<string, unknown>;
+  return { json: parsed as Record<string, unknown>, mode };
 }
 
 function p256PrivateKey(pem: unknown): KeyObject {
@@ -204,11 +212,12 @@ export async function writeKeyFile(dir: string, key: KeyRecord): Promise<void> {
  * Opened without blocking and checked first: reading a FIFO named like a key file would wait for a
  * writer for ever, and hold every reload and rotation behind it.
  */
-async function readRegularFile(path: string): Promise<string> {
+async function readRegularFile(path: string): Promise<{ text: string; mode: number }> {
   const file = await open(path, constants.O_RDONLY | constants.O_NONBLOCK);
   try {
-    if (!(await file.stat()).isFile()) throw new KeyFileError('not a regular file');
-    return await file.readFile('utf8');
+    const stats = await file.stat();
+    if (!stats.isFile()) throw new KeyFileError('not a regular file');
+    return { text: await file.readFile('utf8'), mode: stats.mode & 0o7777 };
   } finally {
     await file.close();
   }

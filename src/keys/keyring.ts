@@ -110,6 +110,8 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
   let keys: ReadonlyMap<string, KeyRecord> = new Map();
   /** Key files the last read skipped (corrupt, unreadable). */
   let unread: readonly string[] = [];
+  /** What the last read found other users may reach: each is warned of once, until it is fixed. */
+  let exposed: ReadonlySet<string> = new Set();
   let loaded = false;
   let cached: Snapshot | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -164,10 +166,21 @@ export function createKeyring({ dir, clock, logger, rotationInterval, monotonicN
     return view(key);
   };
 
+  const warnOfNewExposure = (found: ReadonlyMap<string, number>) => {
+    for (const [name, mode] of found) {
+      if (exposed.has(name)) continue;
+      const octal = mode.toString(8).padStart(4, '0');
+      if (name === '.') logger.warn({ dir, mode: octal }, 'keyring: other users may add key files to KEYS_DIR, and so sign tokens; chmod o-w it');
+      else logger.warn({ file: name, mode: octal }, 'keyring: other users may read or write a key file; chmod 600 it (a mounted secret: defaultMode 0400)');
+    }
+    exposed = new Set(found.keys());
+  };
+
   /** `required`: a read that fails throws even after a first load (a key must not be created on the strength of an old read). */
   const reloadNow = async ({ required = false } = {}) => {
     const result = await readKeyDirectory(dir, keys, logger);
     if (result.ok) {
+      warnOfNewExposure(result.exposed);
       keys = result.keys;
       unread = result.unread;
       cached = undefined;

@@ -89,7 +89,8 @@ describe('writeKeyFile', () => {
       revoked: null,
       privateKey: expect.stringMatching(/^-----BEGIN PRIVATE KEY-----\n[\s\S]+\n-----END PRIVATE KEY-----\n$/),
     });
-    const read = await readKeyFile(join(dir, `${key.kid}.json`));
+    const { key: read, mode } = await readKeyFile(join(dir, `${key.kid}.json`));
+    expect(mode).toBe(0o600);
     expect(read).toMatchObject({ kid: key.kid, created: CREATED, activates: new Date(CREATED.getTime() + 360_000), revoked: null });
     expect(read.retires).toEqual(new Date(Date.UTC(2027, 0, 1)));
     expect(read.publicKey.export({ format: 'jwk' })).toEqual(key.publicKey.export({ format: 'jwk' }));
@@ -114,7 +115,7 @@ describe('writeKeyFile', () => {
     const key = generateKeyRecord(CREATED, CREATED);
     await writeKeyFile(dir, key);
     await writeKeyFile(dir, { ...key, revoked: CREATED });
-    expect((await readKeyFile(join(dir, `${key.kid}.json`))).revoked).toEqual(CREATED);
+    expect((await readKeyFile(join(dir, `${key.kid}.json`))).key.revoked).toEqual(CREATED);
     expect(await readdir(dir)).toEqual([`${key.kid}.json`]);
   });
 });
@@ -122,7 +123,7 @@ describe('writeKeyFile', () => {
 describe('readKeyFile', () => {
   it('accepts a hand-written file with offsets and absent optional dates', async () => {
     const path = await writeRaw(`${KID}.json`, document({ activates: '2026-11-22T12:06:00+02:00', retires: undefined, revoked: undefined }));
-    const key = await readKeyFile(path);
+    const { key } = await readKeyFile(path);
     expect(key.activates).toEqual(new Date(Date.UTC(2026, 10, 22, 10, 6)));
     expect(key.retires).toBeNull();
     expect(key.revoked).toBeNull();

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdir, mkdtemp, readdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readdir, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { jest } from '@jest/globals';
@@ -161,6 +161,38 @@ describe('reading KEYS_DIR', () => {
     await unlink(dir);
     await keyring.reload();
     expect(keyring.activeKey()!.kid).toBe(active);
+  });
+
+  it('warns once of each key file other users may read or write, and of a directory they may add key files to, until it is fixed', async () => {
+    const exposureWarnings = () =>
+      logs.lines.filter((line) => String(line['msg']).startsWith('keyring: other users')).map((line) => [line['level'], line['file'] ?? line['dir'], line['mode']]);
+    const keyring = await open();
+    await keyring.ensureKey();
+    const { kid } = keyring.activeKey()!;
+    await keyring.reload();
+    expect(exposureWarnings()).toEqual([]);
+
+    // A mounted secret's default: a symlink to a file of mode 0644. The mode is the file's it names.
+    await rename(join(dir, `${kid}.json`), join(dir, 'real-key'));
+    await chmod(join(dir, 'real-key'), 0o644);
+    await symlink(join(dir, 'real-key'), join(dir, `${kid}.json`));
+    await keyring.reload();
+    await keyring.reload();
+    expect(exposureWarnings()).toEqual([['warn', `${kid}.json`, '0644']]);
+
+    // The group's bits are not warned of; fixed and exposed again, it is warned of again.
+    await chmod(join(dir, 'real-key'), 0o640);
+    await keyring.reload();
+    await chmod(join(dir, 'real-key'), 0o602);
+    await chmod(dir, 0o777);
+    await keyring.reload();
+    await keyring.reload();
+    expect(exposureWarnings()).toEqual([
+      ['warn', `${kid}.json`, '0644'],
+      ['warn', dir, '0777'],
+      ['warn', `${kid}.json`, '0602'],
+    ]);
+    expect(keyring.activeKey()!.kid).toBe(kid);
   });
 
   it('treats a missing directory as an empty keyring on first load', async () => {
