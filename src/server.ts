@@ -13,6 +13,7 @@ import { createSessionIssuer } from './flows/session-issuer.js';
 import { clientCredentialsGrant } from './grants/client-credentials.js';
 import { passwordGrant } from './grants/password.js';
 import { refreshTokenGrant } from './grants/refresh-token.js';
+import { answerClientErrors } from './http/client-errors.js';
 import { createConnectionDrain } from './http/connection-drain.js';
 import { answerJwksBeforeKoa } from './http/jwks-before-koa.js';
 import { createKeyring, KeyringError } from './keys/keyring.js';
@@ -182,6 +183,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     drain.listener(listener),
   )
     .on('connection', drain.track)
+    .on('clientError', answerClientErrors(logger, metrics, drain.answering))
     .listen(config.port, config.host);
   try {
     await new Promise<void>((resolve, reject) => {

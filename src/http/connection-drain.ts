@@ -11,6 +11,8 @@ export interface ConnectionDrain {
   listener(next: RequestListener): RequestListener;
   /** For the server's 'connection' event. */
   track(socket: Socket): void;
+  /** The connection's latest answer, while it is not finished. */
+  answering(socket: Socket): ServerResponse | undefined;
   begin(): void;
 }
 
@@ -45,6 +47,10 @@ export function createConnectionDrain(): ConnectionDrain {
       }
       socket[ANSWERING] = response;
       next(request, response);
+    },
+    answering(socket) {
+      const response = (socket as AnsweringSocket)[ANSWERING];
+      return response?.writableFinished === false ? response : undefined;
     },
     track(socket) {
       connections.add(socket);
