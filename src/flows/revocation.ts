@@ -23,7 +23,7 @@ const otherClients = () => unauthorizedClient('token was issued to another clien
 /**
  * RFC 7009. The token's shape decides what it is (`token_type_hint` is only a hint): a refresh
  * token revokes its whole family and denylists the family's access tokens; an access token of
- * ours joins the denylist until it expires. Tokens that are unknown, invalid or expired need no
+ * ours joins the denylist until it expires, even before its `nbf`. Tokens that are unknown, invalid or expired need no
  * work; a live token of another client (one introspection calls active) is refused and left
  * alone, and another client's spent, revoked or expired token is answered as an unknown one.
  */
@@ -49,10 +49,12 @@ export function createRevocation(deps: RevocationDeps) {
 
   const revokeAccessToken = async (client: Client, token: string) => {
     const result = deps.verifyAccessToken(token);
-    if (!result.valid) return;
+    // A token whose nbf is still ahead here was issued by an instance whose clock runs ahead of
+    // this one's, and resource servers (60 s of tolerance) accept it already: it is revoked too.
+    if (!result.valid && result.reason !== 'not yet valid') return;
     const { jti, exp, client_id: owner } = result.claims;
     if (owner !== client.clientId) {
-      // Refused only while introspection would call it active; a denylisted one is an invalid token (RFC 7009 §2.2).
+      // Refused while it is not denylisted (resource servers accept it); a denylisted one is an invalid token (RFC 7009 §2.2).
       if (!(await denylist.isRevoked(jti))) throw otherClients();
       return;
     }

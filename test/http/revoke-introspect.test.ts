@@ -170,6 +170,25 @@ describe('POST /revoke', () => {
     expect(rows).toEqual([{ reason: 'revoked', expires_at: new Date(exp * 1000) }]);
   });
 
+  it('denylists a token whose nbf is still ahead of its clock (issued by an instance whose clock runs ahead)', async () => {
+    const [header, payload] = parts(await serviceToken());
+    const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString()) as { kid: string };
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { jti: string; nbf: number; iat: number; exp: number };
+    const ahead = { ...claims, jti: `${claims.jti}-ahead`, nbf: claims.nbf + 30, iat: claims.iat + 30, exp: claims.exp + 30 };
+    const { privateKey } = JSON.parse(await readFile(join(server.keysDir, `${kid}.json`), 'utf8')) as { privateKey: string };
+    const signingInput = `${header}.${b64(ahead)}`;
+    const signature = sign('sha256', Buffer.from(signingInput), { key: createPrivateKey(privateKey), dsaEncoding: 'ieee-p1363' });
+    const token = `${signingInput}.${signature.toString('base64url')}`;
+    expect(await introspect(token)).toEqual({ active: false });
+
+    expect((await revoke(token, 'rs')).status).toBe(400);
+    expect(await server.redis.client.get(`authd:revoked:${ahead.jti}`)).toBeNull();
+    expect((await revoke(token, 'svc')).status).toBe(200);
+    expect(await server.redis.client.get(`authd:revoked:${ahead.jti}`)).toBe('revoked');
+    const rows = await server.db.query<{ expires_at: Date }>('SELECT expires_at FROM revocations WHERE jti = $1', [ahead.jti]);
+    expect(rows).toEqual([{ expires_at: new Date(ahead.exp * 1000) }]);
+  });
+
   it('counts the revocations it makes by token type in /metrics, and not the no-ops', async () => {
     const revoked = (type: string) => metricValue(server.baseUrl, `authd_revocations_total{token_type="${type}"}`);
     const before = [await revoked('access_token'), await revoked('refresh_token')];

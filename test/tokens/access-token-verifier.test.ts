@@ -32,7 +32,7 @@ const signed = (head: unknown, payload: unknown, key: KeyObject = ours.privateKe
   return `${input}.${sign('sha256', Buffer.from(input), { key, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
 };
 
-const INVALID = { valid: false, expired: false };
+const INVALID = { valid: false, reason: 'invalid' };
 
 describe('access token verification', () => {
   it('accepts a token it issued, with its claims', () => {
@@ -45,9 +45,10 @@ describe('access token verification', () => {
   });
 
   it('has no clock tolerance: expired at exp, not yet valid before nbf', () => {
-    expect(verify(signed(header, { ...claims, exp: NOW }))).toEqual({ valid: false, expired: true });
+    expect(verify(signed(header, { ...claims, exp: NOW }))).toEqual({ valid: false, reason: 'expired' });
     expect(verify(signed(header, { ...claims, exp: NOW + 1 })).valid).toBe(true);
-    expect(verify(signed(header, { ...claims, nbf: NOW + 1 }))).toEqual(INVALID);
+    expect(verify(signed(header, { ...claims, nbf: NOW + 1 }))).toEqual({ valid: false, reason: 'not yet valid', claims: { ...claims, nbf: NOW + 1 } });
+    expect(verify(signed(header, { ...claims, nbf: NOW + 1, exp: NOW }))).toEqual({ valid: false, reason: 'expired' });
   });
 
   it('refuses alg none, HMAC keyed with the public key, and other algorithms', () => {
@@ -147,7 +148,7 @@ describe('access token verification', () => {
       advance(599);
       expect(verifyCached(token).valid).toBe(true);
       advance(1);
-      expect(verifyCached(token)).toEqual({ valid: false, expired: true });
+      expect(verifyCached(token)).toEqual({ valid: false, reason: 'expired' });
     });
 
     it('keep their claims out of reach of callers', () => {
