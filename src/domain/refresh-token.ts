@@ -21,10 +21,19 @@ export interface RefreshTokenRecord {
 
 export type NewRefreshToken = Omit<RefreshTokenRecord, 'usedAt' | 'revokedAt' | 'replacedById'>;
 
+/** A stored token looked up by its hash, with whether its user is disabled. */
+export interface FoundRefreshToken extends RefreshTokenRecord {
+  readonly userDisabled: boolean;
+}
+
 /**
- * Unspent, unrevoked and within its own and its family's lifetime: what introspection calls active.
- * (Within REFRESH_REUSE_GRACE its owner may still exchange the family's most recently spent token,
- * which is not live.)
+ * Unspent, unrevoked, within its own and its family's lifetime, and its user not disabled: what
+ * introspection calls active, and what rotation would accept. (Within REFRESH_REUSE_GRACE its
+ * owner may still exchange the family's most recently spent token, which is not live.)
  */
-export const isLiveRefreshToken = (token: RefreshTokenRecord, now: number): boolean =>
-  token.usedAt === null && token.revokedAt === null && token.expiresAt.getTime() > now && token.familyExpiresAt.getTime() > now;
+export const isLiveRefreshToken = (token: FoundRefreshToken, now: number): boolean =>
+  !token.userDisabled &&
+  token.usedAt === null &&
+  token.revokedAt === null &&
+  token.expiresAt.getTime() > now &&
+  token.familyExpiresAt.getTime() > now;

@@ -20,7 +20,8 @@ const INACTIVE = { active: false } as const;
 /**
  * RFC 7662. An access token is active when it verifies (signature by a non-revoked key of ours,
  * issuer, type, not expired — no tolerance) and its jti is not denylisted. A refresh token is
- * active when it is unspent, unrevoked and unexpired. Anything else is `{active:false}`.
+ * active when it is unspent, unrevoked, unexpired and its user not disabled. Anything else is
+ * `{active:false}`.
  */
 export function createIntrospection({ verifyAccessToken, denylist, refreshTokens, clock }: IntrospectionDeps) {
   return async function introspect(token: string): Promise<IntrospectionResponse> {

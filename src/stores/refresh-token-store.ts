@@ -1,4 +1,4 @@
-import type { NewRefreshToken, RefreshTokenRecord } from '../domain/refresh-token.js';
+import type { FoundRefreshToken, NewRefreshToken, RefreshTokenRecord } from '../domain/refresh-token.js';
 import { denylistedIfExpiringAfter, type RevocationReason, type RevokedAccessToken } from '../domain/revocation.js';
 import type { RefreshToken as RefreshTokenRow } from '../generated/prisma/client.js';
 import { deleteInBatches, PRUNE_BATCH, type Database, type DatabaseTransaction, type SqlPool } from './database.js';
@@ -85,7 +85,7 @@ export interface RefreshTokenStore {
    * but work on the family.
    */
   withLockedToken<T>(tokenHash: string, now: Date, work: (family: LockedFamily | undefined) => Promise<T>): Promise<T>;
-  findByHash(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  findByHash(tokenHash: string): Promise<FoundRefreshToken | undefined>;
   /** Revokes every live family of a user; returns the access tokens denylisted (already recorded). */
   revokeUserFamilies(userId: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
   listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
@@ -120,7 +120,10 @@ const INSERT_REFRESH_TOKEN = `INSERT INTO refresh_tokens (${INSERTED_COLUMNS})
   FROM users u WHERE u.id = $4::uuid AND NOT u.disabled
   FOR SHARE`;
 
-const FIND_BY_HASH = `SELECT ${RECORD_COLUMNS} FROM refresh_tokens WHERE token_hash = $1`;
+/** The token with whether its user is disabled (a disable commits before its sessions are revoked). */
+const FIND_BY_HASH = `SELECT ${RECORD_COLUMNS},
+  (SELECT u.disabled FROM users u WHERE u.id = refresh_tokens.user_id) AS "userDisabled"
+  FROM refresh_tokens WHERE token_hash = $1`;
 
 /**
  * Spends a live token and inserts its successor in one statement (so one round trip and one
@@ -386,8 +389,10 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     },
 
     async findByHash(tokenHash) {
-      const { rows } = await sql.query<RefreshTokenRow>({ name: 'authd_refresh_by_hash', text: FIND_BY_HASH, values: [tokenHash] });
-      return rows[0] === undefined ? undefined : toRefreshTokenRecord(rows[0]);
+      const { rows } = await sql.query<RefreshTokenRow & { userDisabled: boolean | null }>({ name: 'authd_refresh_by_hash', text: FIND_BY_HASH, values: [tokenHash] });
+      const row = rows[0];
+      // No user row (none can be missing while the foreign key holds) counts as disabled.
+      return row === undefined ? undefined : { ...toRefreshTokenRecord(row), userDisabled: row.userDisabled !== false };
     },
 
     async revokeUserFamilies(userId, now, reason) {

@@ -60,6 +60,21 @@ describe('POST /introspect', () => {
     expect(JSON.stringify(body)).not.toMatch(/[0-9a-f]{64}/);
   });
 
+  it("reports a disabled user's refresh token inactive before their sessions are revoked, and lets another client's /revoke pass it by", async () => {
+    await seed.addUser('carol', 'pw-carol');
+    const { refresh_token: refreshToken } = (
+      await postForm(`${server.baseUrl}/token`, { grant_type: 'password', username: 'carol', password: 'pw-carol' }, as('web'))
+    ).body as { refresh_token: string };
+    expect(await introspect(refreshToken)).toMatchObject({ active: true });
+    // What `user disable` commits first; its sessions' revocation follows in another transaction.
+    await server.db.query("UPDATE users SET disabled = true WHERE username = 'carol'");
+    expect(await introspect(refreshToken)).toEqual({ active: false });
+    expect((await revoke(refreshToken, 'svc')).status).toBe(200);
+    expect(await server.db.query('SELECT revoked_at FROM refresh_tokens WHERE user_id = (SELECT id FROM users WHERE username = $1)', ['carol'])).toEqual([
+      { revoked_at: null },
+    ]);
+  });
+
   it('requires a confidential client', async () => {
     const token = await serviceToken();
     const publicClient = await postForm(`${server.baseUrl}/introspect`, { token, client_id: 'spa' });
