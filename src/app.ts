@@ -11,6 +11,7 @@ import { revokeRoutes } from './http/routes/revoke.js';
 import { tokenRoutes } from './http/routes/token.js';
 import { handleErrors } from './http/middleware/errors.js';
 import { observeRequests } from './http/middleware/observe.js';
+import { refuseOtherSitesPages } from './http/middleware/origin.js';
 import { requestId } from './http/middleware/request-id.js';
 import { healthRoutes, type ReadinessCheck } from './http/routes/health.js';
 import { jwksRoutes, type JwksSource } from './http/routes/jwks.js';
@@ -61,6 +62,7 @@ export function createApp(deps: AppDependencies): Koa {
       }),
     );
   }
+  app.use(refuseOtherSitesPages(new Set([new URL(deps.config.issuer).origin, ...deps.config.corsOrigins])));
   // One router for every endpoint: one route match per request.
   const router = new Router();
   jwksRoutes(router, deps.keys);

@@ -1,12 +1,20 @@
+import { fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { responseSnapshot } from '../support/http.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
 let server: TestServer;
+let seed: Fixtures;
 
 beforeAll(async () => {
-  server = await startTestServer({ env: { CORS_ORIGINS: 'https://app.example.test' } });
+  server = await startTestServer({ env: { CORS_ORIGINS: 'https://app.example.test', LOGIN_MAX_FAILURES: '2' } });
+  seed = fixtures(server);
+  await seed.addUser('dana', 'pw-dana');
+  await seed.addClient({ clientId: 'spa', public: true, grants: ['password', 'refresh_token'] });
 });
-afterAll(() => server.stop());
+afterAll(async () => {
+  await seed.close();
+  await server.stop();
+});
 
 describe('CORS_ORIGINS', () => {
   it('allows exactly the listed origin, preflight included', async () => {
@@ -62,12 +70,34 @@ describe('CORS_ORIGINS', () => {
         headers: { Origin: origin, 'content-type': 'application/x-www-form-urlencoded' },
         body: 'grant_type=client_credentials',
       });
-      expect([token.status, corsHeaders(token)]).toEqual([401, []]);
+      expect([token.status, await token.json(), corsHeaders(token)]).toEqual([
+        400,
+        { error: 'invalid_request', error_description: 'requests from web pages of this origin are not accepted' },
+        [],
+      ]);
       const preflight = await fetch(`${server.baseUrl}/token`, {
         method: 'OPTIONS',
         headers: { Origin: origin, 'Access-Control-Request-Method': 'POST' },
       });
       expect(corsHeaders(preflight)).toEqual([]);
+    }
+  });
+
+  it("refuses other sites' pages before anything runs: their wrong passwords count no failure toward a lock", async () => {
+    const login = (password: string, headers: Record<string, string> = {}) =>
+      postForm(`${server.baseUrl}/token`, { grant_type: 'password', client_id: 'spa', username: 'dana', password }, headers);
+    for (const origin of ['https://evil.example.test', 'null', 'HTTP://evil.example.test']) {
+      for (let attempt = 0; attempt < 3; attempt += 1) expect((await login('wrong', { Origin: origin })).status).toBe(400);
+    }
+    expect(await server.redis.client.keys('*login*')).toEqual([]);
+    expect((await login('pw-dana')).status).toBe(200);
+  });
+
+  it("accepts the issuer's own origin, a listed one and other schemes (a browser extension's) as before", async () => {
+    const origins = [new URL(server.config.issuer).origin, 'https://app.example.test', 'chrome-extension://abcdefghijklmnop'];
+    for (const origin of origins) {
+      const answer = await postForm(`${server.baseUrl}/token`, { grant_type: 'password', client_id: 'spa', username: 'dana', password: 'pw-dana' }, { Origin: origin });
+      expect([origin, answer.status]).toEqual([origin, 200]);
     }
   });
 });

@@ -268,12 +268,14 @@ describe('request handling at /token', () => {
     expect(JSON.parse(body)).toEqual({ error: 'invalid_request' });
   });
 
-  it('sends no CORS headers when CORS_ORIGINS is unset, preflight or not', async () => {
+  it("sends no CORS headers when CORS_ORIGINS is unset, preflight or not, and takes POSTs from another site's pages for none", async () => {
     const origin = { origin: 'https://evil.example.test' };
     const preflight = await fetch(`${server.baseUrl}/token`, { method: 'OPTIONS', headers: { ...origin, 'access-control-request-method': 'POST' } });
     const post = await token({ grant_type: 'client_credentials' }, { ...origin, authorization: basicAuth('svc', serviceSecret) });
-    expect(post.status).toBe(200);
-    for (const headers of [preflight.headers, post.headers]) {
+    expect([post.status, post.body]).toEqual([400, { error: 'invalid_request', error_description: 'requests from web pages of this origin are not accepted' }]);
+    const sameSite = await token({ grant_type: 'client_credentials' }, { origin: new URL(server.config.issuer).origin, authorization: basicAuth('svc', serviceSecret) });
+    expect(sameSite.status).toBe(200);
+    for (const headers of [preflight.headers, post.headers, sameSite.headers]) {
       expect([...headers.keys()].filter((name) => name.startsWith('access-control-'))).toEqual([]);
     }
   });
