@@ -2,15 +2,17 @@ import type { Context } from 'koa';
 import { invalidClient, invalidRequest } from '../errors/oauth-error.js';
 import type { ClientCredentials } from '../flows/client-authentication.js';
 import type { RequestParams } from '../domain/request-params.js';
+import { isRepeatedHeader } from './repeated-header.js';
 
 /**
  * Reads how the client authenticates: HTTP Basic (RFC 6749 §2.3.1, form-encoded id and secret),
  * `client_id`/`client_secret` in the body, or `client_id` alone for a public client.
- * Using two methods at once is `invalid_request`.
+ * Using two methods at once, or sending Authorization twice, is `invalid_request`.
  */
 export function readClientCredentials(ctx: Context, params: RequestParams): ClientCredentials {
   const authorization = ctx.get('authorization');
   if (authorization !== '') {
+    if (isRepeatedHeader(ctx.req, 'authorization')) throw invalidRequest('Authorization sent more than once');
     if (params.get('client_secret') !== undefined) throw invalidRequest('use one client authentication method');
     const basic = parseBasic(authorization);
     const clientId = params.get('client_id');

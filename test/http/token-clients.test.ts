@@ -251,6 +251,51 @@ describe('request handling at /token', () => {
     expect(json.status).toBe(200);
   });
 
+  /** A POST to /token with `headers` as given (a list value is sent as that many header lines) and `body` as bytes. */
+  const rawPost = (headers: Record<string, string | string[]>, body: Buffer) =>
+    new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+      const request = httpRequest(`${server.baseUrl}/token`, { method: 'POST', headers }, (response) => {
+        let text = '';
+        response.setEncoding('utf8');
+        response.on('data', (chunk: string) => (text += chunk));
+        response.on('end', () => resolve({ status: response.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+      });
+      request.on('error', reject);
+      request.end(body);
+    });
+
+  it('refuses a second Authorization or Content-Type, which node would drop, with 400 invalid_request', async () => {
+    const form = 'application/x-www-form-urlencoded';
+    const body = Buffer.from('grant_type=client_credentials');
+    const basic = basicAuth('svc', serviceSecret);
+    expect(await rawPost({ 'content-type': form, authorization: [basic, basicAuth('spa', '')] }, body)).toEqual({
+      status: 400,
+      body: { error: 'invalid_request', error_description: 'Authorization sent more than once' },
+    });
+    expect(await rawPost({ 'content-type': [form, 'application/json'], authorization: basic }, body)).toEqual({
+      status: 400,
+      body: { error: 'invalid_request', error_description: 'Content-Type sent more than once' },
+    });
+    expect((await rawPost({ 'content-type': form, authorization: basic }, body)).status).toBe(200);
+  });
+
+  it('takes UTF-8 bodies only: another charset, bytes or percent-escapes that are not UTF-8 are 400 invalid_request', async () => {
+    const auth = { authorization: basicAuth('svc', serviceSecret) };
+    const notUtf8 = { status: 400, body: { error: 'invalid_request', error_description: 'the body must be UTF-8' } };
+    const form = (charset: string) => ({ ...auth, 'content-type': `application/x-www-form-urlencoded${charset}` });
+    const latin1Scope = Buffer.concat([Buffer.from('grant_type=client_credentials&scope=r'), Buffer.from([0xe4]), Buffer.from('d')]);
+    expect(await rawPost(form('; charset=ISO-8859-1'), Buffer.from('grant_type=client_credentials'))).toEqual(notUtf8);
+    expect(await rawPost(form(''), latin1Scope)).toEqual(notUtf8);
+    expect(await rawPost(form(''), Buffer.from('grant_type=client_credentials&scope=r%E4d'))).toEqual(notUtf8);
+    expect(await rawPost({ ...auth, 'content-type': 'application/json' }, Buffer.concat([Buffer.from('{"grant_type":"client_credentials","x":"'), Buffer.from([0xff]), Buffer.from('"}')]))).toEqual(notUtf8);
+    for (const charset of ['; charset=UTF-8', ';charset="utf-8"', '; charset=utf8', '']) {
+      // A UTF-8 escape passes: the scope it spells is merely not the client's.
+      const accented = await rawPost(form(charset), Buffer.from('grant_type=client_credentials&scope=r%C3%A9ad'));
+      expect([charset, accented.status, (accented.body as { error: string }).error]).toEqual([charset, 400, 'invalid_scope']);
+      expect([charset, (await rawPost(form(charset), Buffer.from('grant_type=client_credentials&scope=read'))).status]).toEqual([charset, 200]);
+    }
+  });
+
   it('stops reading a chunked body at 16 KiB (no Content-Length to trust) with 413 {"error":"invalid_request"}', async () => {
     const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
       const request = httpRequest(`${server.baseUrl}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' } }, (response) => {

@@ -2,6 +2,7 @@ import type { Middleware } from 'koa';
 import getRawBody from 'raw-body';
 import { invalidRequest } from '../../errors/oauth-error.js';
 import { PARAMETERS_THAT_MAY_REPEAT, requestParams, type RequestParams } from '../../domain/request-params.js';
+import { isRepeatedHeader } from '../repeated-header.js';
 
 export const MAX_BODY_BYTES = 16 * 1024;
 
@@ -14,10 +15,42 @@ const mediaTypeOf = (contentType: string): string => {
   return (end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase();
 };
 
+/** The `charset` parameter's value, quoted or not. */
+const CHARSET = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i;
+
+/** Whether the content type names a charset other than UTF-8, the only encoding of OAuth bodies (RFC 6749 Appendix B, RFC 8259 §8.1). */
+const namesOtherCharset = (contentType: string): boolean => {
+  const charset = CHARSET.exec(contentType)?.[2];
+  return charset !== undefined && !/^utf-?8$/i.test(charset);
+};
+
+/** Decodes the body's bytes, refusing any that are not UTF-8 rather than replacing them. */
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A run of percent-escapes in a form body: together they must spell UTF-8, as each value's bytes. */
+const ESCAPE_RUN = /(?:%[0-9A-Fa-f]{2})+/g;
+
+/**
+ * Whether every percent-escaped run of a form body decodes as UTF-8. URLSearchParams turns a byte
+ * that is not (`%E4`, Latin-1's ä) into U+FFFD without a word, so that different wrong bytes
+ * reach a password check as the same string.
+ */
+function escapesAreUtf8(text: string): boolean {
+  for (const [run] of text.matchAll(ESCAPE_RUN)) {
+    try {
+      decodeURIComponent(run);
+    } catch {
+      return false;
+    }
+  }
+  return true;
+}
+
 /**
  * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params` (RequestParams). Any other
- * content type is `invalid_request`, and so are a compressed body (a Content-Encoding other than
- * identity) and a body that is not an object (RFC 6749 §3.1–3.2):
+ * content type is `invalid_request`, and so are a Content-Type sent twice, a charset other than
+ * UTF-8, bytes (or, in a form, percent-escapes) that are not UTF-8, a compressed body (a
+ * Content-Encoding other than identity) and a body that is not an object (RFC 6749 §3.1–3.2):
  * - a parameter sent without a value (empty, or JSON `null`) is left out, as if omitted;
  * - a parameter sent twice is `invalid_request`, even when one of the two is empty: in a form, and
  *   in JSON a name given twice (which JSON.parse would let the last one win) or an array value;
@@ -33,15 +66,25 @@ const mediaTypeOf = (contentType: string): string => {
  */
 export function parseOAuthBody(): Middleware {
   return async (ctx, next) => {
-    const type = mediaTypeOf(ctx.get('content-type'));
+    const contentType = ctx.get('content-type');
+    const type = mediaTypeOf(contentType);
     if (type !== FORM && type !== JSON_TYPE) {
       throw invalidRequest('content type must be application/x-www-form-urlencoded or application/json');
     }
+    if (isRepeatedHeader(ctx.req, 'content-type')) throw invalidRequest('Content-Type sent more than once');
+    if (namesOtherCharset(contentType)) throw invalidRequest('the body must be UTF-8');
     // A compressed body read as it came would be parsed as form or JSON, and refused as garbled.
     const encoding = ctx.get('content-encoding').trim().toLowerCase();
     if (encoding !== '' && encoding !== 'identity') throw invalidRequest('content encoding is not supported; send the body uncompressed');
     const length = ctx.get('content-length');
-    const text = await getRawBody(ctx.req, { limit: MAX_BODY_BYTES, encoding: 'utf-8', ...(length === '' ? {} : { length }) });
+    const bytes = await getRawBody(ctx.req, { limit: MAX_BODY_BYTES, ...(length === '' ? {} : { length }) });
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch {
+      throw invalidRequest('the body must be UTF-8');
+    }
+    if (type === FORM && !escapesAreUtf8(text)) throw invalidRequest('the body must be UTF-8');
     ctx.state.params = type === FORM ? formParams(text) : jsonParams(text);
     await next();
   };
