@@ -183,7 +183,7 @@ async function giveToDirectoryOwner(file: FileHandle, dir: string): Promise<void
 }
 
 /**
- * Writes `<kid>.json` atomically (temporary file in the same directory, fsync, rename) with mode
+ * Writes `<kid>.json` atomically (temporary file in the same directory, fsync, rename, fsync of the directory) with mode
  * 0600 whatever the umask, owned by the directory's owner, creating the directory with mode 0700
  * if it is missing.
  */
@@ -204,6 +204,24 @@ export async function writeKeyFile(dir: string, key: KeyRecord): Promise<void> {
   } catch (error) {
     await unlink(temporary).catch(() => undefined);
     throw error;
+  }
+  await syncDirectory(dir);
+}
+
+/**
+ * Makes the directory's entries durable: a rename is on disk only once its directory is. A key
+ * revocation writes the replacement key first and the revocation after; a power cut must not keep
+ * the second and lose the first. File systems that cannot sync a directory (EINVAL) are left as
+ * they are.
+ */
+async function syncDirectory(dir: string): Promise<void> {
+  const handle = await open(dir, constants.O_RDONLY);
+  try {
+    await handle.sync().catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'EINVAL' && error.code !== 'EISDIR') throw error;
+    });
+  } finally {
+    await handle.close();
   }
 }
 
