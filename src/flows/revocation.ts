@@ -4,7 +4,7 @@ import { isLiveRefreshToken } from '../domain/refresh-token.js';
 import { unauthorizedClient } from '../errors/oauth-error.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { RefreshTokenStore } from '../stores/refresh-token-store.js';
+import type { FamilyRevocation, RefreshTokenStore } from '../stores/refresh-token-store.js';
 import type { AccessTokenVerifier } from '../tokens/access-token-verifier.js';
 import { hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js';
 import type { Denylist } from './denylist.js';
@@ -23,7 +23,8 @@ const otherClients = () => unauthorizedClient('token was issued to another clien
 /**
  * RFC 7009. The token's shape decides what it is (`token_type_hint` is only a hint): a refresh
  * token revokes its whole family and denylists the family's access tokens; an access token of
- * ours joins the denylist until it expires, even before its `nbf`. Tokens that are unknown, invalid or expired need no
+ * ours joins the denylist until it expires, even before its `nbf`. A token revoked already is
+ * left as it is, neither counted nor audited again. Tokens that are unknown, invalid or expired need no
  * work; a live token of another client (one introspection calls active) is refused and left
  * alone, and another client's spent, revoked or expired token is answered as an unknown one.
  */
@@ -39,9 +40,12 @@ export function createRevocation(deps: RevocationDeps) {
       if (isLiveRefreshToken(known, deps.clock.now())) throw otherClients();
       return;
     }
-    const denied = await refreshTokens.withLockedToken(tokenHash, new Date(deps.clock.now()), async (family) =>
-      family === undefined ? [] : (await family.revokeFamily('family_revoked')).denied,
+    const revoked = await refreshTokens.withLockedToken(tokenHash, new Date(deps.clock.now()), async (family): Promise<FamilyRevocation | undefined> =>
+      family?.revokeFamily('family_revoked'),
     );
+    // Revoked before (reuse detection, a logout sent twice) or pruned meanwhile: nothing changed, nothing to tell.
+    if (revoked === undefined || revoked.revokedTokens === 0) return;
+    const { denied } = revoked;
     await denylist.publish(denied);
     metrics.revocations.inc({ token_type: 'refresh_token' });
     audit('family_revoked', { family_id: known.familyId, client_id: client.clientId, access_tokens_denylisted: denied.length });
@@ -53,11 +57,11 @@ export function createRevocation(deps: RevocationDeps) {
     // this one's, and resource servers (60 s of tolerance) accept it already: it is revoked too.
     if (!result.valid && result.reason !== 'not yet valid') return;
     const { jti, exp, client_id: owner } = result.claims;
-    if (owner !== client.clientId) {
-      // Refused while it is not denylisted (resource servers accept it); a denylisted one is an invalid token (RFC 7009 §2.2).
-      if (!(await denylist.isRevoked(jti))) throw otherClients();
-      return;
-    }
+    // A denylisted token is an invalid one (RFC 7009 §2.2): its owner's revocation changes nothing,
+    // and another client's is refused only while the token is not denylisted (resource servers accept it).
+    const alreadyRevoked = await denylist.isRevoked(jti);
+    if (owner !== client.clientId && !alreadyRevoked) throw otherClients();
+    if (alreadyRevoked || owner !== client.clientId) return;
     await denylist.revoke([{ jti, expiresAt: new Date(exp * 1000), reason: 'revoked' }]);
     metrics.revocations.inc({ token_type: 'access_token' });
     audit('token_revoked', { jti, client_id: client.clientId });

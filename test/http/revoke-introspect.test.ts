@@ -207,11 +207,19 @@ describe('POST /revoke', () => {
   it('counts the revocations it makes by token type in /metrics, and not the no-ops', async () => {
     const revoked = (type: string) => metricValue(server.baseUrl, `authd_revocations_total{token_type="${type}"}`);
     const before = [await revoked('access_token'), await revoked('refresh_token')];
-    expect((await revoke(await serviceToken(), 'svc')).status).toBe(200);
-    expect((await revoke((await userTokens()).refresh_token, 'web')).status).toBe(200);
+    const linesBefore = server.logs.lines.length;
+    const accessToken = await serviceToken();
+    const { refresh_token: refreshToken } = await userTokens();
+    // Each revoked twice (a logout sent again): the second changes nothing, and is neither counted nor audited.
+    for (let time = 0; time < 2; time += 1) {
+      expect((await revoke(accessToken, 'svc')).status).toBe(200);
+      expect((await revoke(refreshToken, 'web')).status).toBe(200);
+    }
     expect((await revoke('garbage', 'svc')).status).toBe(200);
     expect((await revoke(`rt_${'C'.repeat(43)}`, 'svc')).status).toBe(200);
     expect([await revoked('access_token'), await revoked('refresh_token')]).toEqual([before[0]! + 1, before[1]! + 1]);
+    const audited = server.logs.lines.slice(linesBefore).filter((line) => line['audit'] === true).map((line) => line['event']);
+    expect(audited.filter((event) => event === 'token_revoked' || event === 'family_revoked').sort()).toEqual(['family_revoked', 'token_revoked']);
   });
 
   it('revokes a refresh token family with its access tokens, whatever the hint says', async () => {
