@@ -11,6 +11,7 @@ import { newJti } from '../tokens/access-token.js';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from '../tokens/refresh-token.js';
 import type { AccessTokenIssuer, IssuedAccessToken } from './access-token-issuer.js';
 import type { Denylist } from './denylist.js';
+import { completeFamilyRevocation } from './family-revocation.js';
 import { accessTokenTtl, grantedScopes } from './token-policy.js';
 
 export interface RotationPolicy {
@@ -46,7 +47,7 @@ export interface Rotation {
 /** What the locked slow path decided; errors are thrown only after its transaction commits. */
 type Outcome =
   | { kind: 'rotated'; successor: RotatedRefreshToken['successor']; roles: readonly string[]; denied: RevokedAccessToken[] }
-  | { kind: 'reused'; token: RefreshTokenRecord; denied: RevokedAccessToken[] }
+  | { kind: 'reused'; token: RefreshTokenRecord; denied: RevokedAccessToken[]; spent: readonly string[] }
   | { kind: 'refused'; error: Error };
 
 const invalidToken = () => invalidGrant('refresh token is invalid, expired or revoked');
@@ -108,17 +109,15 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
     }
 
     if (outcome.kind === 'refused') throw outcome.error;
-    await deps.denylist.publish(outcome.denied);
     if (outcome.kind === 'reused') {
-      deps.metrics.refreshReuseDetected.inc();
-      deps.audit('refresh_reuse_detected', {
-        family_id: outcome.token.familyId,
-        sub: outcome.token.userId,
-        client_id: client.clientId,
-        access_tokens_denylisted: outcome.denied.length,
+      const { token } = outcome;
+      await completeFamilyRevocation(deps, outcome, now, 'refresh_reuse', (denylisted) => {
+        deps.metrics.refreshReuseDetected.inc();
+        deps.audit('refresh_reuse_detected', { family_id: token.familyId, sub: token.userId, client_id: client.clientId, access_tokens_denylisted: denylisted });
       });
       throw invalidToken();
     }
+    await deps.denylist.publish(outcome.denied);
     const { successor, roles } = outcome;
     const scopes = requested ?? successor.scope.filter((scope) => client.scopes.includes(scope));
     const accessToken = await accessTokens.issue({
@@ -161,11 +160,11 @@ async function decide(family: LockedFamily | undefined, d: Decision): Promise<Ou
       successor.usedAt === null &&
       successor.revokedAt === null;
     if (!withinGrace) {
-      const { revokedTokens, denied } = await family.revokeFamily('refresh_reuse');
+      const { revokedTokens, denied, spent } = await family.revokeFamily('refresh_reuse');
       // Nothing left to revoke: the family was revoked before, and its old tokens are refused as revoked
       // ones are, without another reuse alert (a revocation leaves its long-spent tokens unmarked).
       if (revokedTokens === 0) return refuse(invalidToken());
-      return { kind: 'reused', token, denied };
+      return { kind: 'reused', token, denied, spent };
     }
     supersededSuccessor = successor;
   }

@@ -8,11 +8,12 @@ import type { FamilyRevocation, RefreshTokenStore } from '../stores/refresh-toke
 import type { AccessTokenVerifier } from '../tokens/access-token-verifier.js';
 import { hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js';
 import type { Denylist } from './denylist.js';
+import { completeFamilyRevocation } from './family-revocation.js';
 
 export interface RevocationDeps {
   readonly verifyAccessToken: AccessTokenVerifier;
   readonly denylist: Pick<Denylist, 'revoke' | 'publish' | 'isRevoked'>;
-  readonly refreshTokens: Pick<RefreshTokenStore, 'findByHash' | 'withLockedToken'>;
+  readonly refreshTokens: Pick<RefreshTokenStore, 'findByHash' | 'withLockedToken' | 'finishRevocation'>;
   readonly clock: Clock;
   readonly audit: Audit;
   readonly metrics: Pick<Metrics, 'revocations'>;
@@ -40,15 +41,14 @@ export function createRevocation(deps: RevocationDeps) {
       if (isLiveRefreshToken(known, deps.clock.now())) throw otherClients();
       return;
     }
-    const revoked = await refreshTokens.withLockedToken(tokenHash, new Date(deps.clock.now()), async (family): Promise<FamilyRevocation | undefined> =>
-      family?.revokeFamily('family_revoked'),
-    );
+    const now = new Date(deps.clock.now());
+    const revoked = await refreshTokens.withLockedToken(tokenHash, now, async (family): Promise<FamilyRevocation | undefined> => family?.revokeFamily('family_revoked'));
     // Revoked before (reuse detection, a logout sent twice) or pruned meanwhile: nothing changed, nothing to tell.
     if (revoked === undefined || revoked.revokedTokens === 0) return;
-    const { denied } = revoked;
-    await denylist.publish(denied);
-    metrics.revocations.inc({ token_type: 'refresh_token' });
-    audit('family_revoked', { family_id: known.familyId, client_id: client.clientId, access_tokens_denylisted: denied.length });
+    await completeFamilyRevocation(deps, revoked, now, 'family_revoked', (denylisted) => {
+      metrics.revocations.inc({ token_type: 'refresh_token' });
+      audit('family_revoked', { family_id: known.familyId, client_id: client.clientId, access_tokens_denylisted: denylisted });
+    });
   };
 
   const revokeAccessToken = async (client: Client, token: string) => {

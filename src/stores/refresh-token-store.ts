@@ -34,15 +34,17 @@ export interface RotateLiveInput {
   readonly accessTokenExpiresAt: Date;
 }
 
-/** What a revocation wrote. */
+/** What a revocation of a family wrote in its transaction, and what it left for `finishRevocation`. */
 export interface FamilyRevocation {
-  /** Tokens it marked revoked: none when the family had been revoked already. */
+  /** Tokens it marked revoked, and spent ones it left to mark: none when the family had been revoked already. */
   readonly revokedTokens: number;
   /**
-   * The access tokens it denylisted (recorded in Postgres; Redis is the caller's): those unexpired,
-   * or expired less than EXPIRY_SKEW_MARGIN_MS ago by the clock that revoked them.
+   * The access tokens it denylisted (recorded in Postgres; Redis is the caller's): those of its
+   * live tokens unexpired, or expired less than EXPIRY_SKEW_MARGIN_MS ago by the clock that revoked them.
    */
   readonly denied: RevokedAccessToken[];
+  /** Spent tokens whose access token is still live: `finishRevocation` revokes them, after the transaction. */
+  readonly spent: readonly string[];
 }
 
 /** Operations on a family while one of its tokens is row-locked, inside one transaction. */
@@ -53,7 +55,10 @@ export interface LockedFamily {
   isUserEnabled(userId: string): Promise<{ enabled: boolean; roles: readonly string[] }>;
   /** Revokes one token and denylists (durably) its unexpired access token. */
   revokeToken(token: RefreshTokenRecord, reason: RevocationReason): Promise<RevokedAccessToken[]>;
-  /** Revokes every live token of the family and denylists their unexpired access tokens. */
+  /**
+   * Revokes every live token of the family and denylists their unexpired access tokens; the spent
+   * tokens whose access token is live are left to `finishRevocation`, after the transaction.
+   */
   revokeFamily(reason: RevocationReason): Promise<FamilyRevocation>;
   /** Stores a new successor of the locked token, marks the token spent if it was not, and links the two. */
   replaceSuccessor(successor: NewRefreshToken): Promise<RefreshTokenRecord>;
@@ -86,7 +91,12 @@ export interface RefreshTokenStore {
    */
   withLockedToken<T>(tokenHash: string, now: Date, work: (family: LockedFamily | undefined) => Promise<T>): Promise<T>;
   findByHash(tokenHash: string): Promise<FoundRefreshToken | undefined>;
-  /** Revokes every live family of a user; returns the access tokens denylisted (already recorded). */
+  /**
+   * Revokes the spent tokens a family's revocation left (`FamilyRevocation.spent`), a batch of
+   * PRUNE_BATCH per transaction; returns their access tokens, denylisted (recorded in Postgres).
+   */
+  finishRevocation(spent: readonly string[], now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
+  /** Revokes every family of a user, as a family's revocation and its finish do; returns the access tokens denylisted (already recorded). */
   revokeUserFamilies(userId: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
   listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
   /**
@@ -219,24 +229,30 @@ export function familiesInBatches(families: readonly { familyId: string; rows: n
 /** What a revocation selects the tokens by, and the column that holds it. */
 type RevokedBy = 'id' | 'familyId' | 'userId';
 /**
- * A revocation's two statements, for the tokens whose `column` is $1.
+ * A revocation's statements, for the tokens whose `column` is $1.
  *
- * `revoke` revokes, at the time $2, the tokens a revocation changes anything for, one statement
- * however many, and returns their access tokens. Those are the live tokens and the spent ones
- * whose access token has not expired, or expired less than EXPIRY_SKEW_MARGIN_MS ago ($3). A spent
- * token whose access token expired before that is left as it is: no rotation takes a spent token,
- * and its access token needs no denylisting. Presented again, it is reuse, or, once its family is
- * revoked, refused as a revoked token is (the revocation then marks nothing). So a revocation
- * writes a family's last access-token lifetime of rotations, not its whole history: a month of
- * rotations every 15 minutes is ~2,900 rows, and a user's families add up.
+ * `revokeLive` revokes, at the time $2, the live tokens (unspent, unrevoked), one statement however
+ * many, and returns their access tokens. Once it commits, nothing of the family can be refreshed.
+ *
+ * `spentToRevoke` finds, as of $2, the spent tokens whose access token has not expired, or expired
+ * less than EXPIRY_SKEW_MARGIN_MS ago: they are revoked afterwards (REVOKE_SPENT), in batches, each
+ * in a transaction of its own, so that the live tokens' revocation does not wait for them. A thief
+ * rotating a stolen token back to back grows its family by a row a rotation, each with a live
+ * access token: revoked in one statement with the live one, hundreds of thousands of them took
+ * longer than the statement and transaction timeouts, the revocation was undone, and the family
+ * lived on. A spent token whose access token expired before that is left as it is: no rotation
+ * takes a spent token, and its access token needs no denylisting. Presented again, it is reuse,
+ * or, once its family is revoked, refused as a revoked token is.
  *
  * `liveTokenLeft` says whether a live token is left among them: read by a new statement, so from
  * a new snapshot.
  */
 const revocationSql = (column: string) => ({
-  revoke: `UPDATE refresh_tokens SET revoked_at = $2
-  WHERE ${column} = $1::uuid AND revoked_at IS NULL AND (used_at IS NULL OR access_token_expires_at > $3)
+  revokeLive: `UPDATE refresh_tokens SET revoked_at = $2
+  WHERE ${column} = $1::uuid AND revoked_at IS NULL AND used_at IS NULL
   RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`,
+  spentToRevoke: `SELECT id FROM refresh_tokens
+  WHERE ${column} = $1::uuid AND revoked_at IS NULL AND used_at IS NOT NULL AND access_token_expires_at > $2`,
   liveTokenLeft: `SELECT EXISTS (
   SELECT 1 FROM refresh_tokens WHERE ${column} = $1::uuid AND used_at IS NULL AND revoked_at IS NULL) AS "left"`,
 });
@@ -246,12 +262,16 @@ const REVOCATION_SQL: Record<RevokedBy, ReturnType<typeof revocationSql>> = {
   userId: revocationSql('user_id'),
 };
 
+/** Revokes, at the time $2, the spent tokens $1 not revoked since they were found, and returns their access tokens. */
+const REVOKE_SPENT = `UPDATE refresh_tokens SET revoked_at = $2
+  WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL
+  RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`;
+
 /**
- * How long one of these transactions may run: a revocation of a family a thief has grown must
- * finish, or the family stays alive (Prisma's default of 5 s ended it with a 500 at ~100,000
- * rows; 150,000 take ~8.5 s here). Each statement in it is also bounded by the pool's query timeout
- * (30 s), which stops authd waiting but not Postgres working: a family of some millions of rows
- * would still not be revoked in time.
+ * How long one of these transactions may run. A revocation's holds the family's live tokens and the
+ * ids of its spent ones (a family a thief has grown: some hundreds of thousands); each batch of
+ * `finishRevocation` holds PRUNE_BATCH rows. Each statement is also bounded by the pool's query
+ * timeout (30 s).
  */
 const TRANSACTION_TIMEOUT_MS = 60_000;
 
@@ -260,10 +280,13 @@ const CONFLICT_ATTEMPTS = 3;
 
 export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations: RevocationStore): RefreshTokenStore {
   /**
-   * `work` in a transaction, run again when Postgres aborts it for a deadlock: a refresh in its
-   * grace window locks the spent token and then its successor, while a revocation of that
-   * successor (or of the user's families) locks them the other way round. Postgres aborts one of
-   * the two, which would otherwise answer 500, or leave a disabled user's tokens off the denylist.
+   * `work` in a transaction, run again when Postgres aborts it for a deadlock or a serialization
+   * failure, which would otherwise answer 500, or leave a disabled user's tokens off the denylist.
+   * A refresh in its grace window locks the spent token and then its successor; a revocation's
+   * transaction locks live tokens only, and `finishRevocation`'s batches lock spent ones, each in a
+   * transaction of its own, so the two no longer wait on each other in a circle (they did while a
+   * revocation locked the spent tokens too). Two revocations of overlapping tokens (a user's and
+   * one of their families') may still lock shared rows in different orders.
    */
   const inTransaction = async <T>(work: (tx: DatabaseTransaction) => Promise<T>): Promise<T> => {
     for (let attempt = 1; ; attempt += 1) {
@@ -276,19 +299,17 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
   };
 
   /**
-   * Marks the tokens of a token, a family or a user revoked (those revocationSql's `revoke` selects) and
-   * records the unexpired access tokens issued with them, a statement for each however many there
-   * are: a thief who rotates a stolen token for a minute grows its family by ~100,000 rows, each
-   * with a live access token, and reuse detection must still revoke them all inside its
-   * transaction (row by row through Prisma it took 30 s).
+   * Marks the live tokens of a token, a family or a user revoked and records their unexpired access
+   * tokens, a statement for each however many there are; and finds the spent tokens whose access
+   * token is live, which `finishRevocation` revokes once this transaction has committed.
    *
    * Repeated until a pass finds nothing and no live token is left: a rotation running at the same
    * moment (or a grace exchange) holds the row lock of the token it spends, so the update waits for
    * it, but the successor it inserts is not in this pass's snapshot (READ COMMITTED). Postgres then
-   * checks the waited-for row again as the rotation left it: spent, and often with its access token
-   * expired (clients refresh once it has), it no longer matches, so the pass may find nothing at
-   * all. The successor, committed by then, is what the next statement sees. A rotation that starts
-   * after a pass has locked its token finds it revoked and does nothing.
+   * checks the waited-for row again as the rotation left it: spent, it no longer matches, so the
+   * pass may find nothing at all. The successor, committed by then, is what the next statement
+   * sees. A rotation that starts after a pass has locked its token finds it revoked and does
+   * nothing. The spent tokens are looked for after the passes, so that one spent meanwhile is found.
    *
    * The access tokens are recorded once the passes are done, in one statement: Postgres stamps a
    * revocation when its statement starts, and catch-up looks only CATCH_UP_MARGIN_MS (30 s) behind
@@ -300,17 +321,38 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     const expiringAfter = denylistedIfExpiringAfter(now);
     let revokedTokens = 0;
     for (;;) {
-      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOCATION_SQL[by].revoke, value, now, expiringAfter);
+      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOCATION_SQL[by].revokeLive, value, now);
       if (rows.length === 0) {
         const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL[by].liveTokenLeft, value);
         if (left) continue;
-        await revocations.record(denied, tx);
-        return { revokedTokens, denied };
+        break;
       }
       revokedTokens += rows.length;
       // Not push(...): past ~125,000 arguments a spread call overflows the stack.
       for (const row of rows) if (row.expiresAt > expiringAfter) denied.push({ jti: row.jti, expiresAt: row.expiresAt, reason });
     }
+    const spent = (await tx.$queryRawUnsafe<{ id: string }[]>(REVOCATION_SQL[by].spentToRevoke, value, expiringAfter)).map(({ id }) => id);
+    await revocations.record(denied, tx);
+    return { revokedTokens: revokedTokens + spent.length, denied, spent };
+  };
+
+  /** Marks the spent tokens `ids` revoked and records their access tokens unexpired by `now`, in `tx`. */
+  const revokeSpent = async (tx: DatabaseTransaction, ids: readonly string[], now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> => {
+    if (ids.length === 0) return [];
+    const expiringAfter = denylistedIfExpiringAfter(now);
+    const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOKE_SPENT, ids, now);
+    const denied = rows.filter((row) => row.expiresAt > expiringAfter).map((row) => ({ jti: row.jti, expiresAt: row.expiresAt, reason }));
+    await revocations.record(denied, tx);
+    return denied;
+  };
+
+  const finishRevocation = async (spent: readonly string[], now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> => {
+    const denied: RevokedAccessToken[] = [];
+    for (let at = 0; at < spent.length; at += PRUNE_BATCH) {
+      const batch = spent.slice(at, at + PRUNE_BATCH);
+      for (const token of await inTransaction((tx) => revokeSpent(tx, batch, now, reason))) denied.push(token);
+    }
+    return denied;
   };
 
   return {
@@ -374,7 +416,10 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
             const user = await tx.user.findUnique({ where: { id: userId }, select: { disabled: true, roles: true } });
             return { enabled: user !== null && !user.disabled, roles: user?.roles ?? [] };
           },
-          revokeToken: async (target, reason) => (await revokeWhere(tx, 'id', target.id, now, reason)).denied,
+          async revokeToken(target, reason) {
+            const { denied, spent } = await revokeWhere(tx, 'id', target.id, now, reason);
+            return denied.concat(await revokeSpent(tx, spent, now, reason));
+          },
           revokeFamily: (reason) => revokeWhere(tx, 'familyId', token.familyId, now, reason),
           async replaceSuccessor(successor) {
             const created = await tx.refreshToken.create({ data: { ...successor, scope: [...successor.scope] } });
@@ -395,8 +440,11 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       return row === undefined ? undefined : { ...toRefreshTokenRecord(row), userDisabled: row.userDisabled !== false };
     },
 
+    finishRevocation,
+
     async revokeUserFamilies(userId, now, reason) {
-      return (await inTransaction((tx) => revokeWhere(tx, 'userId', userId, now, reason))).denied;
+      const { denied, spent } = await inTransaction((tx) => revokeWhere(tx, 'userId', userId, now, reason));
+      return denied.concat(await finishRevocation(spent, now, reason));
     },
 
     async pruneDeadFamilies(now, stop) {

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
 import { createRefreshTokenStore, familiesInBatches, type FamilyRevocation, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
+import type { RevocationReason, RevokedAccessToken } from '../../src/domain/revocation.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { explainingDeletes, planNodes, rowsToDelete } from '../support/plans.js';
 
@@ -47,6 +48,13 @@ const insertToken = async (
   return token;
 };
 
+/** A family's whole revocation, as the flows make it: its transaction, then the finish of its spent tokens. */
+const revokeFamilyOf = async (tokenHash: string, reason: RevocationReason): Promise<{ revokedTokens: number; denied: RevokedAccessToken[] }> => {
+  const now = new Date();
+  const { revokedTokens, denied, spent } = await store.withLockedToken(tokenHash, now, (family) => family!.revokeFamily(reason));
+  return { revokedTokens, denied: denied.concat(await store.finishRevocation(spent, now, reason)) };
+};
+
 describe('rotating in one statement', () => {
   const rotate = (tokenHash: string, clientId = 'web') =>
     store.rotateLive({
@@ -87,7 +95,7 @@ describe('revoking a family', () => {
    * Runs `revoke` while another connection's transaction, after `halfway`, holds its row locks, and
    * commits that transaction once the revocation waits for it; what `halfway` made, and the revocation.
    */
-  const revokedDuring = async <T>(halfway: (other: pg.Client) => Promise<T>, revoke: () => Promise<FamilyRevocation>) => {
+  const revokedDuring = async <T>(halfway: (other: pg.Client) => Promise<T>, revoke: () => Promise<Pick<FamilyRevocation, 'revokedTokens' | 'denied'>>) => {
     const other = new pg.Client({ connectionString: testDb.url });
     await other.connect();
     try {
@@ -117,7 +125,7 @@ describe('revoking a family', () => {
         await rotation.query('UPDATE refresh_tokens SET used_at = now() WHERE id = $1', [live.id]);
         return insertToken(rotation, familyId, false);
       },
-      () => store.withLockedToken(reused.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse')),
+      () => revokeFamilyOf(reused.hash, 'refresh_reuse'),
     );
     const withLiveAccessTokens = accessExpiresInMs > 0 ? [reused, live, successor] : [successor];
     // What reuse detection reads: marks made, so the family was live and the reuse is reported.
@@ -145,7 +153,7 @@ describe('revoking a family', () => {
         await exchange.query('UPDATE refresh_tokens SET replaced_by_id = $1 WHERE id = $2', [made.id, spent.id]);
         return made;
       },
-      () => store.withLockedToken(older.hash, new Date(), (family) => family!.revokeFamily('family_revoked')),
+      () => revokeFamilyOf(older.hash, 'family_revoked'),
     );
     expect(revocation).toEqual({ revokedTokens: 1, denied: [{ jti: fresh.jti, expiresAt: expect.any(Date), reason: 'family_revoked' }] });
     const [row] = await testDb.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE id = $1', [fresh.id]);
@@ -162,7 +170,7 @@ describe('revoking a family with a history', () => {
     const spentRecently = [...(await Promise.all([1, 2].map(() => insertToken(testDb, familyId, true)))), spentAMinuteAgo];
     const live = await insertToken(testDb, familyId, false);
 
-    const { revokedTokens, denied } = await store.withLockedToken(spentLongAgo[0]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'));
+    const { revokedTokens, denied } = await revokeFamilyOf(spentLongAgo[0]!.hash, 'refresh_reuse');
 
     const written = [...spentRecently, live];
     expect(revokedTokens).toBe(4);
@@ -176,7 +184,7 @@ describe('revoking a family with a history', () => {
     ]);
     expect(recorded.map(({ jti }) => jti)).toEqual(written.map(({ jti }) => jti).sort());
     // A second revocation finds nothing left to write.
-    expect(await store.withLockedToken(spentLongAgo[1]!.hash, new Date(), (family) => family!.revokeFamily('refresh_reuse'))).toEqual({ revokedTokens: 0, denied: [] });
+    expect(await revokeFamilyOf(spentLongAgo[1]!.hash, 'refresh_reuse')).toEqual({ revokedTokens: 0, denied: [] });
   });
 });
 
@@ -184,7 +192,7 @@ describe('revoking a family that a thief has grown', () => {
   /** Rotations a stolen token can make in a minute or two, each with an access token still live. */
   const ROTATIONS = 150_000;
 
-  it(`revokes all ${ROTATIONS.toLocaleString('en')} of its tokens and records every live access token in one transaction`, async () => {
+  it(`ends the family in a transaction of its own, then revokes all ${ROTATIONS.toLocaleString('en')} spent tokens in batches, recording every live access token`, async () => {
     const familyId = randomUUID();
     await testDb.query(
       `INSERT INTO refresh_tokens (id, token_hash, family_id, user_id, client_id, audience, created_at, expires_at,
@@ -194,15 +202,25 @@ describe('revoking a family that a thief has grown', () => {
        FROM generate_series(1, $3) AS n`,
       [familyId, userId, ROTATIONS],
     );
-    const { revokedTokens, denied } = await store.withLockedToken('grown-1', new Date(), (family) => family!.revokeFamily('refresh_reuse'));
-    expect(revokedTokens).toBe(ROTATIONS);
-    expect(denied).toHaveLength(ROTATIONS);
-    const [counts] = await testDb.query<{ live: number; recorded: number }>(
-      `SELECT (SELECT count(*)::int FROM refresh_tokens WHERE family_id = $1 AND revoked_at IS NULL) AS live,
-              (SELECT count(*)::int FROM revocations WHERE jti LIKE 'grown-jti-%' AND reason = 'refresh_reuse') AS recorded`,
-      [familyId],
-    );
-    expect(counts).toEqual({ live: 0, recorded: ROTATIONS });
+    const counts = async () =>
+      (
+        await testDb.query<{ live: number; unrevoked: number; recorded: number }>(
+          `SELECT count(*) FILTER (WHERE used_at IS NULL AND revoked_at IS NULL)::int AS live,
+                  count(*) FILTER (WHERE revoked_at IS NULL)::int AS unrevoked,
+                  (SELECT count(*)::int FROM revocations WHERE jti LIKE 'grown-jti-%' AND reason = 'refresh_reuse') AS recorded
+           FROM refresh_tokens WHERE family_id = $1`,
+          [familyId],
+        )
+      )[0];
+    const now = new Date();
+    const revocation = await store.withLockedToken('grown-1', now, (family) => family!.revokeFamily('refresh_reuse'));
+    // Committed: nothing of the family can be refreshed, whatever its spent tokens' revocation meets.
+    expect([revocation.revokedTokens, revocation.denied.map(({ jti }) => jti), revocation.spent.length]).toEqual([ROTATIONS, [`grown-jti-${ROTATIONS}`], ROTATIONS - 1]);
+    expect(await counts()).toEqual({ live: 0, unrevoked: ROTATIONS - 1, recorded: 1 });
+
+    const rest = await store.finishRevocation(revocation.spent, now, 'refresh_reuse');
+    expect(rest).toHaveLength(ROTATIONS - 1);
+    expect(await counts()).toEqual({ live: 0, unrevoked: 0, recorded: ROTATIONS });
   }, 60_000);
 });
 
@@ -272,7 +290,7 @@ describe('deadlocks', () => {
     return { familyId, spent, successor };
   };
 
-  it('runs again the transaction Postgres aborts when a grace exchange and a revocation lock two tokens in opposite orders', async () => {
+  it('settles a grace exchange and a revocation of its successor that reach the two tokens in opposite orders', async () => {
     const { familyId, spent, successor } = await rotatedFamily();
     const [spentLocked, successorLocked] = [signal(), signal()];
     // The grace path: the spent token, then its successor. The revocation of the successor: it, then the whole family.
@@ -288,32 +306,34 @@ describe('deadlocks', () => {
     });
     const [graceResult, revoked] = await Promise.all([grace, revocation]);
     expect(graceResult?.id).toBe(successor.id);
-    expect(revoked.denied.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
+    expect(revoked.denied.map(({ jti }) => jti)).toEqual([successor.jti]);
+    expect(revoked.spent).toEqual([spent.id]);
+    expect((await store.finishRevocation(revoked.spent, new Date(), 'family_revoked')).map(({ jti }) => jti)).toEqual([spent.jti]);
     const rows = await testDb.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(rows).toEqual([{ revoked: true }, { revoked: true }]);
   });
 
-  it('runs the revocation again when it is the one Postgres aborts', async () => {
+  it('ends the family without waiting for a grace exchange that holds its spent token, which the finish revokes after it', async () => {
     const { spent, successor } = await rotatedFamily();
-    const [spentLocked, successorLocked] = [signal(), signal()];
+    const [spentLocked, familyEnded] = [signal(), signal()];
     let attempts = 0;
-    // The revocation waits first, so its deadlock check runs first and aborts it.
-    const revocation = store.withLockedToken(successor.hash, new Date(), async (family) => {
-      attempts += 1;
-      successorLocked.resolve();
-      await spentLocked.promise;
-      return family!.revokeFamily('family_revoked');
-    });
+    // Before the split a revocation locked every spent token with a live access token in its
+    // transaction, so this order deadlocked and Postgres aborted one of the two.
     const grace = store.withLockedToken(spent.hash, new Date(), async (family) => {
       spentLocked.resolve();
-      await successorLocked.promise;
-      await testDb.blockedOnALock('the revocation');
+      await familyEnded.promise;
       return family!.lockToken(successor.id);
     });
-    const [revoked, graceResult] = await Promise.all([revocation, grace]);
-    expect(attempts).toBe(2);
-    expect(graceResult?.id).toBe(successor.id);
-    expect(revoked.denied.map(({ jti }) => jti).sort()).toEqual([spent.jti, successor.jti].sort());
+    await spentLocked.promise;
+    const revoked = await store.withLockedToken(successor.hash, new Date(), (family) => {
+      attempts += 1;
+      return family!.revokeFamily('family_revoked');
+    });
+    familyEnded.resolve();
+    // The grace exchange reads the successor as the revocation committed it: revoked, so it exchanges nothing.
+    expect(await grace).toMatchObject({ id: successor.id, revokedAt: expect.any(Date) });
+    expect([attempts, revoked.denied.map(({ jti }) => jti), revoked.spent]).toEqual([1, [successor.jti], [spent.id]]);
+    expect((await store.finishRevocation(revoked.spent, new Date(), 'family_revoked')).map(({ jti }) => jti)).toEqual([spent.jti]);
   });
 });
 
