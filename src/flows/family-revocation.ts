@@ -1,5 +1,5 @@
 import type { RevocationReason } from '../domain/revocation.js';
-import type { FamilyRevocation, RefreshTokenStore } from '../stores/refresh-token-store.js';
+import type { FamilyRevocation, RefreshTokenStore, RevokedSessions } from '../stores/refresh-token-store.js';
 import type { Denylist } from './denylist.js';
 
 export interface FamilyRevocationDeps {
@@ -8,14 +8,17 @@ export interface FamilyRevocationDeps {
 }
 
 /**
- * After a family's revocation has committed (nothing of it can be refreshed any more): publishes
- * its live tokens' denylisted access tokens, then revokes its spent tokens whose access tokens are
- * live, in batches, and publishes those. `report` is told how many were denylisted, also when a
- * batch fails: what was recorded by then reaches Redis at the next sync.
+ * After a revocation of sessions has committed (nothing of them can be refreshed any more):
+ * publishes its live tokens' denylisted access tokens, then revokes their spent tokens whose access
+ * tokens are live, a batch at a time, publishing each. `report` is told how many were denylisted,
+ * also when a batch fails: what was recorded by then reaches Redis at the next sync, and the next
+ * revocation of the same sessions (another presentation of one of their tokens, say) goes on
+ * with the rest.
  */
-export async function completeFamilyRevocation(
+export async function completeRevocation(
   { refreshTokens, denylist }: FamilyRevocationDeps,
-  revocation: Pick<FamilyRevocation, 'denied' | 'spent'>,
+  of: RevokedSessions,
+  revocation: FamilyRevocation,
   now: Date,
   reason: RevocationReason,
   report: (accessTokensDenylisted: number) => void,
@@ -24,9 +27,10 @@ export async function completeFamilyRevocation(
   try {
     await denylist.publish(revocation.denied);
     denylisted = revocation.denied.length;
-    const rest = await refreshTokens.finishRevocation(revocation.spent, now, reason);
-    await denylist.publish(rest);
-    denylisted += rest.length;
+    await refreshTokens.finishRevocation(of, now, reason, async (denied) => {
+      await denylist.publish(denied);
+      denylisted += denied.length;
+    });
   } finally {
     report(denylisted);
   }

@@ -6,12 +6,12 @@ import type { RevokedAccessToken } from '../domain/revocation.js';
 import { invalidGrant, invalidScope, invalidTarget } from '../errors/oauth-error.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
-import type { LockedFamily, RefreshTokenStore, RotatedRefreshToken } from '../stores/refresh-token-store.js';
+import type { FamilyRevocation, LockedFamily, RefreshTokenStore, RotatedRefreshToken } from '../stores/refresh-token-store.js';
 import { newJti } from '../tokens/access-token.js';
 import { hashRefreshToken, looksLikeRefreshToken, newRefreshToken } from '../tokens/refresh-token.js';
 import type { AccessTokenIssuer, IssuedAccessToken } from './access-token-issuer.js';
 import type { Denylist } from './denylist.js';
-import { completeFamilyRevocation } from './family-revocation.js';
+import { completeRevocation } from './family-revocation.js';
 import { accessTokenTtl, grantedScopes } from './token-policy.js';
 
 export interface RotationPolicy {
@@ -47,10 +47,13 @@ export interface Rotation {
 /** What the locked slow path decided; errors are thrown only after its transaction commits. */
 type Outcome =
   | { kind: 'rotated'; successor: RotatedRefreshToken['successor']; roles: readonly string[]; denied: RevokedAccessToken[] }
-  | { kind: 'reused'; token: RefreshTokenRecord; denied: RevokedAccessToken[]; spent: readonly string[] }
-  | { kind: 'refused'; error: Error };
+  | { kind: 'reused'; token: RefreshTokenRecord; revocation: FamilyRevocation }
+  /** `revokedFamily`: a family revoked before, whose spent tokens' revocation is taken up again (one cut short goes on). */
+  | { kind: 'refused'; error: Error; revokedFamily?: string };
 
 const invalidToken = () => invalidGrant('refresh token is invalid, expired or revoked');
+
+const NOTHING_REVOKED: FamilyRevocation = { revokedTokens: 0, denied: [] };
 
 /**
  * Exchanges a refresh token for a new access token and a new refresh token of the same family.
@@ -108,10 +111,14 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
       );
     }
 
-    if (outcome.kind === 'refused') throw outcome.error;
+    if (outcome.kind === 'refused') {
+      const { revokedFamily } = outcome;
+      if (revokedFamily !== undefined) await completeRevocation(deps, { familyId: revokedFamily }, NOTHING_REVOKED, now, 'refresh_reuse', () => undefined);
+      throw outcome.error;
+    }
     if (outcome.kind === 'reused') {
       const { token } = outcome;
-      await completeFamilyRevocation(deps, outcome, now, 'refresh_reuse', (denylisted) => {
+      await completeRevocation(deps, { familyId: token.familyId }, outcome.revocation, now, 'refresh_reuse', (denylisted) => {
         deps.metrics.refreshReuseDetected.inc();
         deps.audit('refresh_reuse_detected', { family_id: token.familyId, sub: token.userId, client_id: client.clientId, access_tokens_denylisted: denylisted });
       });
@@ -160,11 +167,11 @@ async function decide(family: LockedFamily | undefined, d: Decision): Promise<Ou
       successor.usedAt === null &&
       successor.revokedAt === null;
     if (!withinGrace) {
-      const { revokedTokens, denied, spent } = await family.revokeFamily('refresh_reuse');
-      // Nothing left to revoke: the family was revoked before, and its old tokens are refused as revoked
+      const revocation = await family.revokeFamily('refresh_reuse');
+      // No live token to revoke: the family was revoked before, and its old tokens are refused as revoked
       // ones are, without another reuse alert (a revocation leaves its long-spent tokens unmarked).
-      if (revokedTokens === 0) return refuse(invalidToken());
-      return { kind: 'reused', token, denied, spent };
+      if (revocation.revokedTokens === 0) return { kind: 'refused', error: invalidToken(), revokedFamily: token.familyId };
+      return { kind: 'reused', token, revocation };
     }
     supersededSuccessor = successor;
   }

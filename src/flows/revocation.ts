@@ -8,7 +8,7 @@ import type { FamilyRevocation, RefreshTokenStore } from '../stores/refresh-toke
 import type { AccessTokenVerifier } from '../tokens/access-token-verifier.js';
 import { hashRefreshToken, looksLikeRefreshToken } from '../tokens/refresh-token.js';
 import type { Denylist } from './denylist.js';
-import { completeFamilyRevocation } from './family-revocation.js';
+import { completeRevocation } from './family-revocation.js';
 
 export interface RevocationDeps {
   readonly verifyAccessToken: AccessTokenVerifier;
@@ -43,9 +43,15 @@ export function createRevocation(deps: RevocationDeps) {
     }
     const now = new Date(deps.clock.now());
     const revoked = await refreshTokens.withLockedToken(tokenHash, now, async (family): Promise<FamilyRevocation | undefined> => family?.revokeFamily('family_revoked'));
-    // Revoked before (reuse detection, a logout sent twice) or pruned meanwhile: nothing changed, nothing to tell.
-    if (revoked === undefined || revoked.revokedTokens === 0) return;
-    await completeFamilyRevocation(deps, revoked, now, 'family_revoked', (denylisted) => {
+    if (revoked === undefined) return;
+    const of = { familyId: known.familyId };
+    // Revoked before (reuse detection, a logout sent twice): nothing to tell, and a revocation of its
+    // spent tokens cut short goes on.
+    if (revoked.revokedTokens === 0) {
+      await completeRevocation(deps, of, revoked, now, 'family_revoked', () => undefined);
+      return;
+    }
+    await completeRevocation(deps, of, revoked, now, 'family_revoked', (denylisted) => {
       metrics.revocations.inc({ token_type: 'refresh_token' });
       audit('family_revoked', { family_id: known.familyId, client_id: client.clientId, access_tokens_denylisted: denylisted });
     });

@@ -34,18 +34,19 @@ export interface RotateLiveInput {
   readonly accessTokenExpiresAt: Date;
 }
 
-/** What a revocation of a family wrote in its transaction, and what it left for `finishRevocation`. */
+/** What a revocation wrote in its transaction; `finishRevocation` then revokes the spent tokens. */
 export interface FamilyRevocation {
-  /** Tokens it marked revoked, and spent ones it left to mark: none when the family had been revoked already. */
+  /** Live tokens it marked revoked: none when the family had been revoked already. */
   readonly revokedTokens: number;
   /**
-   * The access tokens it denylisted (recorded in Postgres; Redis is the caller's): those of its
-   * live tokens unexpired, or expired less than EXPIRY_SKEW_MARGIN_MS ago by the clock that revoked them.
+   * The access tokens of those tokens it denylisted (recorded in Postgres; Redis is the caller's):
+   * those unexpired, or expired less than EXPIRY_SKEW_MARGIN_MS ago by the clock that revoked them.
    */
   readonly denied: RevokedAccessToken[];
-  /** Spent tokens whose access token is still live: `finishRevocation` revokes them, after the transaction. */
-  readonly spent: readonly string[];
 }
+
+/** Whose revoked sessions `finishRevocation` finishes: one family's, or every one of a user's. */
+export type RevokedSessions = { readonly familyId: string } | { readonly userId: string };
 
 /** Operations on a family while one of its tokens is row-locked, inside one transaction. */
 export interface LockedFamily {
@@ -53,7 +54,7 @@ export interface LockedFamily {
   /** Locks and reads another token of the family (the successor). */
   lockToken(id: string): Promise<RefreshTokenRecord | undefined>;
   isUserEnabled(userId: string): Promise<{ enabled: boolean; roles: readonly string[] }>;
-  /** Revokes one token and denylists (durably) its unexpired access token. */
+  /** Revokes one live token and denylists (durably) its unexpired access token. */
   revokeToken(token: RefreshTokenRecord, reason: RevocationReason): Promise<RevokedAccessToken[]>;
   /**
    * Revokes every live token of the family and denylists their unexpired access tokens; the spent
@@ -92,12 +93,15 @@ export interface RefreshTokenStore {
   withLockedToken<T>(tokenHash: string, now: Date, work: (family: LockedFamily | undefined) => Promise<T>): Promise<T>;
   findByHash(tokenHash: string): Promise<FoundRefreshToken | undefined>;
   /**
-   * Revokes the spent tokens a family's revocation left (`FamilyRevocation.spent`), a batch of
-   * PRUNE_BATCH per transaction; returns their access tokens, denylisted (recorded in Postgres).
+   * Revokes, a batch of PRUNE_BATCH per transaction, the spent tokens whose access token is live
+   * of the family or the user's families that have no live token left (a revoked one: a new
+   * session of the user is left alone), and hands each batch's access tokens, denylisted
+   * (recorded in Postgres), to `publish`. Returns how many it denylisted. Run after the
+   * revocation's transaction; run again, it goes on where a failed one stopped.
    */
-  finishRevocation(spent: readonly string[], now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
-  /** Revokes every family of a user, as a family's revocation and its finish do; returns the access tokens denylisted (already recorded). */
-  revokeUserFamilies(userId: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]>;
+  finishRevocation(of: RevokedSessions, now: Date, reason: RevocationReason, publish: (denied: RevokedAccessToken[]) => Promise<void>): Promise<number>;
+  /** Revokes the live tokens of every family of a user, as `revokeFamily` does, in a transaction. */
+  revokeUserFamilies(userId: string, now: Date, reason: RevocationReason): Promise<FamilyRevocation>;
   listUserFamilies(userId: string, now: Date): Promise<FamilySummary[]>;
   /**
    * Deletes the rows of families none of whose refresh or access tokens is still within its
@@ -234,15 +238,21 @@ type RevokedBy = 'id' | 'familyId' | 'userId';
  * `revokeLive` revokes, at the time $2, the live tokens (unspent, unrevoked), one statement however
  * many, and returns their access tokens. Once it commits, nothing of the family can be refreshed.
  *
- * `spentToRevoke` finds, as of $2, the spent tokens whose access token has not expired, or expired
- * less than EXPIRY_SKEW_MARGIN_MS ago: they are revoked afterwards (REVOKE_SPENT), in batches, each
- * in a transaction of its own, so that the live tokens' revocation does not wait for them. A thief
- * rotating a stolen token back to back grows its family by a row a rotation, each with a live
- * access token: revoked in one statement with the live one, hundreds of thousands of them took
- * longer than the statement and transaction timeouts, the revocation was undone, and the family
- * lived on. A spent token whose access token expired before that is left as it is: no rotation
- * takes a spent token, and its access token needs no denylisting. Presented again, it is reuse,
- * or, once its family is revoked, refused as a revoked token is.
+ * `revokeSpent` revokes, at the time $2, up to $4 spent tokens whose access token has not expired,
+ * or expired less than EXPIRY_SKEW_MARGIN_MS before $3, of families with no live token; run in
+ * batches after the revocation has committed, each in a transaction of its own, so that ending the
+ * family does not wait for them. A thief rotating a stolen token back to back grows its family by
+ * a row a rotation, each with a live access token: revoked in one statement with the live one,
+ * hundreds of thousands of them took longer than the statement and transaction timeouts, the
+ * revocation was undone, and the family lived on. Each batch finds its rows again from the table,
+ * so a finish cut short (a failure, a shutdown) is taken up by the next one. A spent token whose
+ * access token expired before that is left as it is: no rotation takes a spent token, and its
+ * access token needs no denylisting. Presented again, it is reuse, or, once its family is
+ * revoked, refused as a revoked token is.
+ *
+ * (The families with a live token are found once, by an uncorrelated subquery that Postgres hashes:
+ * a NOT EXISTS correlated by family walks the whole family again for each of its rows, and a batch
+ * of a family of 150,000 rows outlasted the 30 s timeout.)
  *
  * `liveTokenLeft` says whether a live token is left among them: read by a new statement, so from
  * a new snapshot.
@@ -251,8 +261,13 @@ const revocationSql = (column: string) => ({
   revokeLive: `UPDATE refresh_tokens SET revoked_at = $2
   WHERE ${column} = $1::uuid AND revoked_at IS NULL AND used_at IS NULL
   RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`,
-  spentToRevoke: `SELECT id FROM refresh_tokens
-  WHERE ${column} = $1::uuid AND revoked_at IS NULL AND used_at IS NOT NULL AND access_token_expires_at > $2`,
+  revokeSpent: `UPDATE refresh_tokens SET revoked_at = $2
+  WHERE revoked_at IS NULL AND id = ANY(ARRAY(
+    SELECT t.id FROM refresh_tokens t
+    WHERE t.${column} = $1::uuid AND t.revoked_at IS NULL AND t.used_at IS NOT NULL AND t.access_token_expires_at > $3
+      AND t.family_id NOT IN (SELECT live.family_id FROM refresh_tokens live WHERE live.${column} = $1::uuid AND live.used_at IS NULL AND live.revoked_at IS NULL)
+    LIMIT $4))
+  RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`,
   liveTokenLeft: `SELECT EXISTS (
   SELECT 1 FROM refresh_tokens WHERE ${column} = $1::uuid AND used_at IS NULL AND revoked_at IS NULL) AS "left"`,
 });
@@ -261,11 +276,6 @@ const REVOCATION_SQL: Record<RevokedBy, ReturnType<typeof revocationSql>> = {
   familyId: revocationSql('family_id'),
   userId: revocationSql('user_id'),
 };
-
-/** Revokes, at the time $2, the spent tokens $1 not revoked since they were found, and returns their access tokens. */
-const REVOKE_SPENT = `UPDATE refresh_tokens SET revoked_at = $2
-  WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL
-  RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`;
 
 /**
  * How long one of these transactions may run. A revocation's holds the family's live tokens and the
@@ -300,16 +310,15 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
 
   /**
    * Marks the live tokens of a token, a family or a user revoked and records their unexpired access
-   * tokens, a statement for each however many there are; and finds the spent tokens whose access
-   * token is live, which `finishRevocation` revokes once this transaction has committed.
+   * tokens, a statement for each however many there are. The spent tokens whose access token is
+   * live are left to `finishRevocation`, once this transaction has committed.
    *
    * Repeated until a pass finds nothing and no live token is left: a rotation running at the same
    * moment (or a grace exchange) holds the row lock of the token it spends, so the update waits for
    * it, but the successor it inserts is not in this pass's snapshot (READ COMMITTED). Postgres then
    * checks the waited-for row again as the rotation left it: spent, it no longer matches, so the
    * pass may find nothing at all. The successor, committed by then, is what the next statement
-   * sees. A rotation that starts after a pass has locked its token finds it revoked and does
-   * nothing. The spent tokens are looked for after the passes, so that one spent meanwhile is found.
+   * sees. A rotation that starts after a pass has locked its token finds it revoked and does nothing.
    *
    * The access tokens are recorded once the passes are done, in one statement: Postgres stamps a
    * revocation when its statement starts, and catch-up looks only CATCH_UP_MARGIN_MS (30 s) behind
@@ -325,35 +334,28 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       if (rows.length === 0) {
         const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL[by].liveTokenLeft, value);
         if (left) continue;
-        break;
+        await revocations.record(denied, tx);
+        return { revokedTokens, denied };
       }
       revokedTokens += rows.length;
-      // Not push(...): past ~125,000 arguments a spread call overflows the stack.
       for (const row of rows) if (row.expiresAt > expiringAfter) denied.push({ jti: row.jti, expiresAt: row.expiresAt, reason });
     }
-    const spent = (await tx.$queryRawUnsafe<{ id: string }[]>(REVOCATION_SQL[by].spentToRevoke, value, expiringAfter)).map(({ id }) => id);
-    await revocations.record(denied, tx);
-    return { revokedTokens: revokedTokens + spent.length, denied, spent };
   };
 
-  /** Marks the spent tokens `ids` revoked and records their access tokens unexpired by `now`, in `tx`. */
-  const revokeSpent = async (tx: DatabaseTransaction, ids: readonly string[], now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> => {
-    if (ids.length === 0) return [];
-    const expiringAfter = denylistedIfExpiringAfter(now);
-    const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOKE_SPENT, ids, now);
-    const denied = rows.filter((row) => row.expiresAt > expiringAfter).map((row) => ({ jti: row.jti, expiresAt: row.expiresAt, reason }));
-    await revocations.record(denied, tx);
-    return denied;
-  };
-
-  const finishRevocation = async (spent: readonly string[], now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> => {
-    const denied: RevokedAccessToken[] = [];
-    for (let at = 0; at < spent.length; at += PRUNE_BATCH) {
-      const batch = spent.slice(at, at + PRUNE_BATCH);
-      for (const token of await inTransaction((tx) => revokeSpent(tx, batch, now, reason))) denied.push(token);
-    }
-    return denied;
-  };
+  /** A batch of `revokeSpent` in a transaction of its own, its access tokens recorded with it. */
+  const revokeSpentBatch = (by: 'familyId' | 'userId', value: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> =>
+    inTransaction(async (tx) => {
+      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(
+        REVOCATION_SQL[by].revokeSpent,
+        value,
+        now,
+        denylistedIfExpiringAfter(now),
+        PRUNE_BATCH,
+      );
+      const denied = rows.map((row) => ({ jti: row.jti, expiresAt: row.expiresAt, reason }));
+      await revocations.record(denied, tx);
+      return denied;
+    });
 
   return {
     async insert(token) {
@@ -416,10 +418,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
             const user = await tx.user.findUnique({ where: { id: userId }, select: { disabled: true, roles: true } });
             return { enabled: user !== null && !user.disabled, roles: user?.roles ?? [] };
           },
-          async revokeToken(target, reason) {
-            const { denied, spent } = await revokeWhere(tx, 'id', target.id, now, reason);
-            return denied.concat(await revokeSpent(tx, spent, now, reason));
-          },
+          revokeToken: async (target, reason) => (await revokeWhere(tx, 'id', target.id, now, reason)).denied,
           revokeFamily: (reason) => revokeWhere(tx, 'familyId', token.familyId, now, reason),
           async replaceSuccessor(successor) {
             const created = await tx.refreshToken.create({ data: { ...successor, scope: [...successor.scope] } });
@@ -440,11 +439,20 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       return row === undefined ? undefined : { ...toRefreshTokenRecord(row), userDisabled: row.userDisabled !== false };
     },
 
-    finishRevocation,
+    async finishRevocation(of, now, reason, publish) {
+      const [by, value] = 'familyId' in of ? (['familyId', of.familyId] as const) : (['userId', of.userId] as const);
+      let denylisted = 0;
+      for (;;) {
+        const denied = await revokeSpentBatch(by, value, now, reason);
+        denylisted += denied.length;
+        await publish(denied);
+        // Fewer than a batch: none left (rows another finish took at the same moment are its to publish).
+        if (denied.length < PRUNE_BATCH) return denylisted;
+      }
+    },
 
-    async revokeUserFamilies(userId, now, reason) {
-      const { denied, spent } = await inTransaction((tx) => revokeWhere(tx, 'userId', userId, now, reason));
-      return denied.concat(await finishRevocation(spent, now, reason));
+    revokeUserFamilies(userId, now, reason) {
+      return inTransaction((tx) => revokeWhere(tx, 'userId', userId, now, reason));
     },
 
     async pruneDeadFamilies(now, stop) {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
-import { createRefreshTokenStore, familiesInBatches, type FamilyRevocation, type RefreshTokenStore } from '../../src/stores/refresh-token-store.js';
+import { createRefreshTokenStore, familiesInBatches, type FamilyRevocation, type RefreshTokenStore, type RevokedSessions } from '../../src/stores/refresh-token-store.js';
 import { createRevocationStore } from '../../src/stores/revocation-store.js';
 import type { RevocationReason, RevokedAccessToken } from '../../src/domain/revocation.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
@@ -48,11 +48,24 @@ const insertToken = async (
   return token;
 };
 
+/** Every access token a finish of `of`'s revocation denylists, in the order of its batches. */
+const finish = async (of: RevokedSessions, now = new Date(), reason: RevocationReason = 'refresh_reuse'): Promise<RevokedAccessToken[]> => {
+  const denied: RevokedAccessToken[] = [];
+  await store.finishRevocation(of, now, reason, async (batch) => {
+    for (const token of batch) denied.push(token);
+  });
+  return denied;
+};
+
 /** A family's whole revocation, as the flows make it: its transaction, then the finish of its spent tokens. */
 const revokeFamilyOf = async (tokenHash: string, reason: RevocationReason): Promise<{ revokedTokens: number; denied: RevokedAccessToken[] }> => {
   const now = new Date();
-  const { revokedTokens, denied, spent } = await store.withLockedToken(tokenHash, now, (family) => family!.revokeFamily(reason));
-  return { revokedTokens, denied: denied.concat(await store.finishRevocation(spent, now, reason)) };
+  let familyId = '';
+  const { revokedTokens, denied } = await store.withLockedToken(tokenHash, now, (family) => {
+    familyId = family!.token.familyId;
+    return family!.revokeFamily(reason);
+  });
+  return { revokedTokens, denied: denied.concat(await finish({ familyId }, now, reason)) };
 };
 
 describe('rotating in one statement', () => {
@@ -128,8 +141,8 @@ describe('revoking a family', () => {
       () => revokeFamilyOf(reused.hash, 'refresh_reuse'),
     );
     const withLiveAccessTokens = accessExpiresInMs > 0 ? [reused, live, successor] : [successor];
-    // What reuse detection reads: marks made, so the family was live and the reuse is reported.
-    expect(revocation.revokedTokens).toBe(withLiveAccessTokens.length);
+    // What reuse detection reads: a live token revoked, so the family was live and the reuse is reported.
+    expect(revocation.revokedTokens).toBe(1);
     expect(revocation.denied.map(({ jti }) => jti).sort()).toEqual(withLiveAccessTokens.map(({ jti }) => jti).sort());
     const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(rows).toHaveLength(3);
@@ -173,7 +186,7 @@ describe('revoking a family with a history', () => {
     const { revokedTokens, denied } = await revokeFamilyOf(spentLongAgo[0]!.hash, 'refresh_reuse');
 
     const written = [...spentRecently, live];
-    expect(revokedTokens).toBe(4);
+    expect(revokedTokens).toBe(1);
     expect(denied.map(({ jti }) => jti).sort()).toEqual(written.map(({ jti }) => jti).sort());
     const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(new Map(rows.map(({ id, revoked }) => [id, revoked]))).toEqual(
@@ -185,6 +198,31 @@ describe('revoking a family with a history', () => {
     expect(recorded.map(({ jti }) => jti)).toEqual(written.map(({ jti }) => jti).sort());
     // A second revocation finds nothing left to write.
     expect(await revokeFamilyOf(spentLongAgo[1]!.hash, 'refresh_reuse')).toEqual({ revokedTokens: 0, denied: [] });
+  });
+});
+
+describe("revoking a user's families", () => {
+  it('revokes the spent tokens of the families it ended, and leaves a session begun after it alone', async () => {
+    const user = randomUUID();
+    await testDb.query(`INSERT INTO users (id, username, username_normalized, password_hash, updated_at) VALUES ($1, $2, $2, 'x', now())`, [user, `user-${user}`]);
+    const tokenOf = async (familyId: string, used: boolean) => {
+      const token = await insertToken(testDb, familyId, used);
+      await testDb.query('UPDATE refresh_tokens SET user_id = $1 WHERE id = $2', [user, token.id]);
+      return token;
+    };
+    const [ended, begunAfter] = [randomUUID(), randomUUID()];
+    const endedTokens = [await tokenOf(ended, true), await tokenOf(ended, false)];
+    const now = new Date();
+    const revocation = await store.revokeUserFamilies(user, now, 'sessions_revoked');
+    // A login and a rotation between the revocation's transaction and its finish.
+    const newSession = [await tokenOf(begunAfter, true), await tokenOf(begunAfter, false)];
+    const finished = await finish({ userId: user }, now, 'sessions_revoked');
+
+    expect([revocation.revokedTokens, revocation.denied.map(({ jti }) => jti), finished.map(({ jti }) => jti)]).toEqual([1, [endedTokens[1]!.jti], [endedTokens[0]!.jti]]);
+    const rows = await testDb.query<{ id: string; revoked: boolean }>('SELECT id, revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE user_id = $1', [user]);
+    expect(new Map(rows.map(({ id, revoked }) => [id, revoked]))).toEqual(
+      new Map([...endedTokens.map(({ id }) => [id, true] as const), ...newSession.map(({ id }) => [id, false] as const)]),
+    );
   });
 });
 
@@ -215,11 +253,20 @@ describe('revoking a family that a thief has grown', () => {
     const now = new Date();
     const revocation = await store.withLockedToken('grown-1', now, (family) => family!.revokeFamily('refresh_reuse'));
     // Committed: nothing of the family can be refreshed, whatever its spent tokens' revocation meets.
-    expect([revocation.revokedTokens, revocation.denied.map(({ jti }) => jti), revocation.spent.length]).toEqual([ROTATIONS, [`grown-jti-${ROTATIONS}`], ROTATIONS - 1]);
+    expect([revocation.revokedTokens, revocation.denied.map(({ jti }) => jti)]).toEqual([1, [`grown-jti-${ROTATIONS}`]]);
     expect(await counts()).toEqual({ live: 0, unrevoked: ROTATIONS - 1, recorded: 1 });
 
-    const rest = await store.finishRevocation(revocation.spent, now, 'refresh_reuse');
-    expect(rest).toHaveLength(ROTATIONS - 1);
+    // A finish cut short (here after its first batch) leaves no trace to go on from but the table: the next one goes on.
+    const cutShort = store.finishRevocation({ familyId }, now, 'refresh_reuse', async () => {
+      throw new Error('the process stopped');
+    });
+    await expect(cutShort).rejects.toThrow('the process stopped');
+    expect(await counts()).toEqual({ live: 0, unrevoked: ROTATIONS - 1 - 10_000, recorded: 1 + 10_000 });
+    const batches: number[] = [];
+    const denylisted = await store.finishRevocation({ familyId }, now, 'refresh_reuse', async (batch) => {
+      batches.push(batch.length);
+    });
+    expect([denylisted, batches.length, Math.max(...batches)]).toEqual([ROTATIONS - 1 - 10_000, 14, 10_000]);
     expect(await counts()).toEqual({ live: 0, unrevoked: 0, recorded: ROTATIONS });
   }, 60_000);
 });
@@ -307,14 +354,13 @@ describe('deadlocks', () => {
     const [graceResult, revoked] = await Promise.all([grace, revocation]);
     expect(graceResult?.id).toBe(successor.id);
     expect(revoked.denied.map(({ jti }) => jti)).toEqual([successor.jti]);
-    expect(revoked.spent).toEqual([spent.id]);
-    expect((await store.finishRevocation(revoked.spent, new Date(), 'family_revoked')).map(({ jti }) => jti)).toEqual([spent.jti]);
+    expect((await finish({ familyId })).map(({ jti }) => jti)).toEqual([spent.jti]);
     const rows = await testDb.query<{ revoked: boolean }>('SELECT revoked_at IS NOT NULL AS revoked FROM refresh_tokens WHERE family_id = $1', [familyId]);
     expect(rows).toEqual([{ revoked: true }, { revoked: true }]);
   });
 
   it('ends the family without waiting for a grace exchange that holds its spent token, which the finish revokes after it', async () => {
-    const { spent, successor } = await rotatedFamily();
+    const { familyId, spent, successor } = await rotatedFamily();
     const [spentLocked, familyEnded] = [signal(), signal()];
     let attempts = 0;
     // Before the split a revocation locked every spent token with a live access token in its
@@ -332,8 +378,8 @@ describe('deadlocks', () => {
     familyEnded.resolve();
     // The grace exchange reads the successor as the revocation committed it: revoked, so it exchanges nothing.
     expect(await grace).toMatchObject({ id: successor.id, revokedAt: expect.any(Date) });
-    expect([attempts, revoked.denied.map(({ jti }) => jti), revoked.spent]).toEqual([1, [successor.jti], [spent.id]]);
-    expect((await store.finishRevocation(revoked.spent, new Date(), 'family_revoked')).map(({ jti }) => jti)).toEqual([spent.jti]);
+    expect([attempts, revoked.denied.map(({ jti }) => jti)]).toEqual([1, [successor.jti]]);
+    expect((await finish({ familyId })).map(({ jti }) => jti)).toEqual([spent.jti]);
   });
 });
 
