@@ -279,16 +279,21 @@ describe('request handling at /token', () => {
     expect((await rawPost({ 'content-type': form, authorization: basic }, body)).status).toBe(200);
   });
 
-  it('takes UTF-8 bodies only: another charset, bytes or percent-escapes that are not UTF-8 are 400 invalid_request', async () => {
+  it('takes UTF-8 bodies only: bytes, percent-escapes or JSON escapes that are not UTF-8 are 400 invalid_request, whatever the charset says', async () => {
     const auth = { authorization: basicAuth('svc', serviceSecret) };
     const notUtf8 = { status: 400, body: { error: 'invalid_request', error_description: 'the body must be UTF-8' } };
     const form = (charset: string) => ({ ...auth, 'content-type': `application/x-www-form-urlencoded${charset}` });
+    const json = { ...auth, 'content-type': 'application/json' };
     const latin1Scope = Buffer.concat([Buffer.from('grant_type=client_credentials&scope=r'), Buffer.from([0xe4]), Buffer.from('d')]);
-    expect(await rawPost(form('; charset=ISO-8859-1'), Buffer.from('grant_type=client_credentials'))).toEqual(notUtf8);
+    expect(await rawPost(form('; charset=ISO-8859-1'), latin1Scope)).toEqual(notUtf8);
     expect(await rawPost(form(''), latin1Scope)).toEqual(notUtf8);
     expect(await rawPost(form(''), Buffer.from('grant_type=client_credentials&scope=r%E4d'))).toEqual(notUtf8);
-    expect(await rawPost({ ...auth, 'content-type': 'application/json' }, Buffer.concat([Buffer.from('{"grant_type":"client_credentials","x":"'), Buffer.from([0xff]), Buffer.from('"}')]))).toEqual(notUtf8);
-    for (const charset of ['; charset=UTF-8', ';charset="utf-8"', '; charset=utf8', '']) {
+    expect(await rawPost(json, Buffer.concat([Buffer.from('{"grant_type":"client_credentials","x":"'), Buffer.from([0xff]), Buffer.from('"}')]))).toEqual(notUtf8);
+    for (const escaped of ['"\\ud800"', '"a\\udfffb"', '["\\ud800"]']) {
+      expect([escaped, await rawPost(json, Buffer.from(`{"grant_type":"client_credentials","scope":${escaped}}`))]).toEqual([escaped, notUtf8]);
+    }
+    // An ASCII body means the same in UTF-8 whatever its label says (Apache HttpClient sends ISO-8859-1).
+    for (const charset of ['; charset=UTF-8', ';charset="utf-8"', '; charset=utf8', '; charset=ISO-8859-1', '']) {
       // A UTF-8 escape passes: the scope it spells is merely not the client's.
       const accented = await rawPost(form(charset), Buffer.from('grant_type=client_credentials&scope=r%C3%A9ad'));
       expect([charset, accented.status, (accented.body as { error: string }).error]).toEqual([charset, 400, 'invalid_scope']);

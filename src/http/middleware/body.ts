@@ -15,15 +15,6 @@ const mediaTypeOf = (contentType: string): string => {
   return (end === -1 ? contentType : contentType.slice(0, end)).trim().toLowerCase();
 };
 
-/** The `charset` parameter's value, quoted or not. */
-const CHARSET = /;\s*charset\s*=\s*("?)([^";\s]*)\1/i;
-
-/** Whether the content type names a charset other than UTF-8, the only encoding of OAuth bodies (RFC 6749 Appendix B, RFC 8259 §8.1). */
-const namesOtherCharset = (contentType: string): boolean => {
-  const charset = CHARSET.exec(contentType)?.[2];
-  return charset !== undefined && !/^utf-?8$/i.test(charset);
-};
-
 /** Decodes the body's bytes, refusing any that are not UTF-8 rather than replacing them. */
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
@@ -48,9 +39,11 @@ function escapesAreUtf8(text: string): boolean {
 
 /**
  * Parses form or JSON bodies of at most 16 KiB into `ctx.state.params` (RequestParams). Any other
- * content type is `invalid_request`, and so are a Content-Type sent twice, a charset other than
- * UTF-8, bytes (or, in a form, percent-escapes) that are not UTF-8, a compressed body (a
- * Content-Encoding other than identity) and a body that is not an object (RFC 6749 §3.1–3.2):
+ * content type is `invalid_request`, and so are a Content-Type sent twice, bytes (or, in a form,
+ * percent-escapes, or in JSON, escaped lone surrogates) that are not UTF-8, a compressed body (a
+ * Content-Encoding other than identity) and a body that is not an object (RFC 6749 §3.1–3.2). A
+ * `charset` parameter is not read: an ASCII body means the same in UTF-8 whatever it is labelled
+ * (Apache HttpClient labels its forms ISO-8859-1), and one that is not ASCII must be UTF-8:
  * - a parameter sent without a value (empty, or JSON `null`) is left out, as if omitted;
  * - a parameter sent twice is `invalid_request`, even when one of the two is empty: in a form, and
  *   in JSON a name given twice (which JSON.parse would let the last one win) or an array value;
@@ -66,13 +59,11 @@ function escapesAreUtf8(text: string): boolean {
  */
 export function parseOAuthBody(): Middleware {
   return async (ctx, next) => {
-    const contentType = ctx.get('content-type');
-    const type = mediaTypeOf(contentType);
+    const type = mediaTypeOf(ctx.get('content-type'));
     if (type !== FORM && type !== JSON_TYPE) {
       throw invalidRequest('content type must be application/x-www-form-urlencoded or application/json');
     }
     if (isRepeatedHeader(ctx.req, 'content-type')) throw invalidRequest('Content-Type sent more than once');
-    if (namesOtherCharset(contentType)) throw invalidRequest('the body must be UTF-8');
     // A compressed body read as it came would be parsed as form or JSON, and refused as garbled.
     const encoding = ctx.get('content-encoding').trim().toLowerCase();
     if (encoding !== '' && encoding !== 'identity') throw invalidRequest('content encoding is not supported; send the body uncompressed');
@@ -120,6 +111,9 @@ function jsonParams(text: string): RequestParams {
   const malformed = new Map<string, string>();
   const repeated = new Set<string>();
   for (const [name, value] of Object.entries(body)) {
+    if (!isWellFormed(name) || (typeof value === 'string' && !isWellFormed(value)) || (isListOfStrings(value) && !value.every(isWellFormed))) {
+      throw invalidRequest('the body must be UTF-8');
+    }
     if (typeof value === 'string') {
       if (value !== '') values.set(name, value);
     } else if (PARAMETERS_THAT_MAY_REPEAT.has(name) && isListOfStrings(value)) {
@@ -135,6 +129,12 @@ function jsonParams(text: string): RequestParams {
 }
 
 const isListOfStrings = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string');
+
+/** A surrogate without its pair: what a JSON escape such as `\ud800` makes, and no UTF-8 can hold. */
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** String.prototype.isWellFormed (ES2024, past this project's ES2023 lib). */
+const isWellFormed = (text: string): boolean => !LONE_SURROGATE.test(text);
 
 const JSON_WHITESPACE = new Set([' ', '\t', '\n', '\r']);
 
