@@ -86,18 +86,30 @@ describe('CORS_ORIGINS', () => {
   it("refuses other sites' pages before anything runs: their wrong passwords count no failure toward a lock", async () => {
     const login = (password: string, headers: Record<string, string> = {}) =>
       postForm(`${server.baseUrl}/token`, { grant_type: 'password', client_id: 'spa', username: 'dana', password }, headers);
-    for (const origin of ['https://evil.example.test', 'null', 'HTTP://evil.example.test']) {
-      for (let attempt = 0; attempt < 3; attempt += 1) expect((await login('wrong', { Origin: origin })).status).toBe(400);
+    const pages: Record<string, string>[] = [
+      { Origin: 'https://evil.example.test' },
+      { Origin: 'HTTP://evil.example.test' },
+      // A sandboxed frame, or a redirect from another site.
+      { Origin: 'null' },
+      { Origin: 'null', 'Sec-Fetch-Site': 'cross-site' },
+    ];
+    for (const headers of pages) {
+      for (let attempt = 0; attempt < 3; attempt += 1) expect((await login('wrong', headers)).status).toBe(400);
     }
     expect(await server.redis.client.keys('*login*')).toEqual([]);
     expect((await login('pw-dana')).status).toBe(200);
   });
 
-  it("accepts the issuer's own origin, a listed one and other schemes (a browser extension's) as before", async () => {
-    const origins = [new URL(server.config.issuer).origin, 'https://app.example.test', 'chrome-extension://abcdefghijklmnop'];
-    for (const origin of origins) {
-      const answer = await postForm(`${server.baseUrl}/token`, { grant_type: 'password', client_id: 'spa', username: 'dana', password: 'pw-dana' }, { Origin: origin });
-      expect([origin, answer.status]).toEqual([origin, 200]);
+  it("accepts the issuer's own origin (also as null from its own no-referrer pages), a listed one and other schemes (a browser extension's)", async () => {
+    const pages: Record<string, string>[] = [
+      { Origin: new URL(server.config.issuer).origin },
+      { Origin: 'null', 'Sec-Fetch-Site': 'same-origin' },
+      { Origin: 'https://app.example.test' },
+      { Origin: 'chrome-extension://abcdefghijklmnop' },
+    ];
+    for (const headers of pages) {
+      const answer = await postForm(`${server.baseUrl}/token`, { grant_type: 'password', client_id: 'spa', username: 'dana', password: 'pw-dana' }, headers);
+      expect([headers, answer.status]).toEqual([headers, 200]);
     }
   });
 });

@@ -1,8 +1,15 @@
 import type { Middleware } from 'koa';
 import { invalidRequest } from '../../errors/oauth-error.js';
 
-/** What a web page's request carries as its Origin: its http(s) origin, or `null` (a sandboxed frame, a data: URL). */
+/** What a web page's request carries as its Origin: its http(s) origin, or `null` (a sandboxed frame, a data: URL, a redirect). */
 const isWebPageOrigin = (origin: string): boolean => origin === 'null' || /^https?:\/\//i.test(origin);
+
+/**
+ * `Origin: null` from a page of the issuer's own site: a browser sends it for a same-origin POST
+ * when the page's Referrer-Policy is no-referrer (helmet's default), and says where the request
+ * comes from in Sec-Fetch-Site, which no page can set.
+ */
+const isOwnSitesNull = (origin: string, fetchSite: string): boolean => origin === 'null' && fetchSite === 'same-origin';
 
 /**
  * Refuses a POST that a web page of a site not in `allowed` made its visitor's browser send.
@@ -17,7 +24,7 @@ export function refuseOtherSitesPages(allowed: ReadonlySet<string>): Middleware 
   return async (ctx, next) => {
     if (ctx.method === 'POST') {
       const origin = ctx.get('Origin');
-      if (origin !== '' && !allowed.has(origin) && isWebPageOrigin(origin)) {
+      if (origin !== '' && !allowed.has(origin) && isWebPageOrigin(origin) && !isOwnSitesNull(origin, ctx.get('Sec-Fetch-Site'))) {
         throw invalidRequest('requests from web pages of this origin are not accepted');
       }
     }
