@@ -1,5 +1,6 @@
 import { timingSafeEqual, type KeyObject } from 'node:crypto';
-import { readdir, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../observability/logger.js';
 import { KeyFileError, readKeyFile, type KeyRecord } from './key-file.js';
@@ -22,6 +23,13 @@ export type DirectoryRead =
  */
 const OTHERS_READ_OR_WRITE = 0o006;
 const OTHERS_WRITE = 0o002;
+
+/** A read-only mount (a Kubernetes secret's, whose root is mode 1777): nobody can add a file to it, whatever its mode says. */
+const isReadOnlyMount = (dir: string): Promise<boolean> =>
+  access(dir, constants.W_OK).then(
+    () => false,
+    (error: NodeJS.ErrnoException) => error.code === 'EROFS',
+  );
 
 const reasonOf = (error: unknown) => (error instanceof KeyFileError ? error.message : `unexpected ${error instanceof Error ? error.name : typeof error}`);
 
@@ -64,7 +72,7 @@ export async function readKeyDirectory(dir: string, previous: ReadonlyMap<string
     (stats) => stats.mode & 0o7777,
     () => 0,
   );
-  if ((directoryMode & OTHERS_WRITE) !== 0) exposed.set('.', directoryMode);
+  if ((directoryMode & OTHERS_WRITE) !== 0 && !(await isReadOnlyMount(dir))) exposed.set('.', directoryMode);
   for (const name of names) {
     try {
       const { key, mode } = await readKeyFile(join(dir, name));

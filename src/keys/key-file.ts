@@ -211,15 +211,14 @@ export async function writeKeyFile(dir: string, key: KeyRecord): Promise<void> {
 /**
  * Makes the directory's entries durable: a rename is on disk only once its directory is. A key
  * revocation writes the replacement key first and the revocation after; a power cut must not keep
- * the second and lose the first. File systems that cannot sync a directory (EINVAL) are left as
- * they are.
+ * the second and lose the first. Best effort: the file is in place once renamed, so a directory
+ * that cannot be opened or synced (Windows, some network file systems) fails nothing.
  */
 async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY);
+  const handle = await open(dir, constants.O_RDONLY).catch(() => undefined);
+  if (handle === undefined) return;
   try {
-    await handle.sync().catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EINVAL' && error.code !== 'EISDIR') throw error;
-    });
+    await handle.sync().catch(() => undefined);
   } finally {
     await handle.close();
   }

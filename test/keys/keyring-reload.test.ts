@@ -195,6 +195,29 @@ describe('reading KEYS_DIR', () => {
     expect(keyring.activeKey()!.kid).toBe(kid);
   });
 
+  const canMount = process.getuid?.() === 0 && spawnSync('mount', ['--version']).status === 0;
+  (canMount ? it : it.skip)('warns of no directory others may write that is a read-only mount (a Kubernetes secret: mode 1777, read-only)', async () => {
+    const exposureWarnings = () => logs.lines.filter((line) => String(line['msg']).startsWith('keyring: other users may add')).map((line) => line['dir']);
+    const keyring = await open();
+    await keyring.ensureKey();
+    await chmod(dir, 0o1777);
+    const mounted = `${dir}-mounted`;
+    await mkdir(mounted);
+    expect(spawnSync('mount', ['--bind', dir, mounted]).status).toBe(0);
+    try {
+      expect(spawnSync('mount', ['-o', 'remount,ro,bind', mounted]).status).toBe(0);
+      const readOnly = createKeyring({ dir: mounted, clock, logger: logs.logger, rotationInterval: 0 });
+      await readOnly.load();
+      expect(readOnly.activeKey()!.kid).toBe(keyring.activeKey()!.kid);
+      expect(exposureWarnings()).toEqual([]);
+      // The control: the same directory, writable.
+      await keyring.reload();
+      expect(exposureWarnings()).toEqual([dir]);
+    } finally {
+      spawnSync('umount', [mounted]);
+    }
+  });
+
   it('treats a missing directory as an empty keyring on first load', async () => {
     const keyring = await open();
     expect(keyring.list()).toEqual([]);
