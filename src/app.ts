@@ -10,6 +10,7 @@ import { introspectRoutes } from './http/routes/introspect.js';
 import { revokeRoutes } from './http/routes/revoke.js';
 import { tokenRoutes } from './http/routes/token.js';
 import { handleErrors } from './http/middleware/errors.js';
+import { parseOAuthBody } from './http/middleware/body.js';
 import { observeRequests } from './http/middleware/observe.js';
 import { refuseOtherSitesPages } from './http/middleware/origin.js';
 import { requestId } from './http/middleware/request-id.js';
@@ -62,16 +63,17 @@ export function createApp(deps: AppDependencies): Koa {
       }),
     );
   }
-  app.use(refuseOtherSitesPages(new Set([new URL(deps.config.issuer).origin, ...deps.config.corsOrigins])));
   // One router for every endpoint: one route match per request.
   const router = new Router();
+  // Every OAuth POST's first steps, in its route (so that a refusal is logged under the route).
+  const entry = [refuseOtherSitesPages(new Set([new URL(deps.config.issuer).origin, ...deps.config.corsOrigins])), parseOAuthBody()];
   jwksRoutes(router, deps.keys);
   metadataRoutes(router, { issuer: deps.config.issuer, scopesSupported: deps.scopesSupported });
   healthRoutes(router, deps.readiness);
   metricsRoutes(router, deps.metrics.registry);
-  tokenRoutes(router, { clients: deps.clients, grants: deps.grants, metrics: deps.metrics });
-  revokeRoutes(router, { clients: deps.clients, revoke: deps.revoke });
-  introspectRoutes(router, { clients: deps.clients, introspect: deps.introspect });
+  tokenRoutes(router, { clients: deps.clients, grants: deps.grants, metrics: deps.metrics, entry });
+  revokeRoutes(router, { clients: deps.clients, revoke: deps.revoke, entry });
+  introspectRoutes(router, { clients: deps.clients, introspect: deps.introspect, entry });
   app.use(router.routes()).use(router.allowedMethods());
   return app;
 }

@@ -183,7 +183,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     drain.listener(listener),
   )
     .on('connection', drain.track)
-    .on('clientError', answerClientErrors(logger, metrics, drain.answering))
+    .on('clientError', answerClientErrors(logger, metrics, drain.latestAnswer))
     .listen(config.port, config.host);
   try {
     await new Promise<void>((resolve, reject) => {

@@ -11,8 +11,8 @@ export interface ConnectionDrain {
   listener(next: RequestListener): RequestListener;
   /** For the server's 'connection' event. */
   track(socket: Socket): void;
-  /** The connection's latest answer, while it is not finished. */
-  answering(socket: Socket): ServerResponse | undefined;
+  /** The answer to the connection's latest request, finished or not. */
+  latestAnswer(socket: Socket): ServerResponse | undefined;
   begin(): void;
 }
 
@@ -48,10 +48,7 @@ export function createConnectionDrain(): ConnectionDrain {
       socket[ANSWERING] = response;
       next(request, response);
     },
-    answering(socket) {
-      const response = (socket as AnsweringSocket)[ANSWERING];
-      return response?.writableFinished === false ? response : undefined;
-    },
+    latestAnswer: (socket) => (socket as AnsweringSocket)[ANSWERING],
     track(socket) {
       connections.add(socket);
       socket.once('close', () => connections.delete(socket));

@@ -98,4 +98,18 @@ describe('requests node answers itself, before authd sees them', () => {
       ['unparsed', 400],
     ]);
   });
+
+  it('writes nothing into an answer node has begun to send, as node does: pipelined behind a key set being sent', async () => {
+    const answer = await exchange('GET /.well-known/jwks.json HTTP/1.1\r\nHost: authd\r\n\r\nGET /healthz HTTP/1.1\r\nHost: authd\r\n\r\nNOT-HTTP\r\n\r\n');
+    expect(answer.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 200']);
+    expect(answer).toContain('"keys"');
+    expect(unparsedLines()).toEqual([]);
+  });
+
+  it('logs a body that stops arriving after its request was answered (refused before it was read) once, as that request', async () => {
+    const head = 'POST /token HTTP/1.1\r\nHost: authd\r\nOrigin: https://evil.example.test\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n';
+    const answer = await exchange(`${head}grant_type=`);
+    expect(answer.match(/HTTP\/1\.1 \d{3}/g)).toEqual(['HTTP/1.1 400', 'HTTP/1.1 408']);
+    expect(newLines().filter((line) => line['msg'] === 'request').map((line) => [line['route'], line['status']])).toEqual([['/token', 400]]);
+  });
 });

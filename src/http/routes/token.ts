@@ -1,5 +1,5 @@
 import type { RouterInstance } from '@koa/router';
-import type { Context } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { isGrantType, type Client, type GrantType } from '../../domain/client.js';
 import { unauthorizedClient, unsupportedGrantType } from '../../errors/oauth-error.js';
 import { authenticateClient, type ClientLookup } from '../../flows/client-authentication.js';
@@ -7,7 +7,6 @@ import type { Grant, TokenRequest, TokenResponse } from '../../grants/grant.js';
 import type { Metrics } from '../../observability/metrics.js';
 import { abandonedSignal } from '../abandoned.js';
 import { withoutPort } from '../client-address.js';
-import { parseOAuthBody } from '../middleware/body.js';
 import { readClientCredentials } from '../client-credentials.js';
 import { requiredParam, type RequestParams } from '../../domain/request-params.js';
 
@@ -15,6 +14,8 @@ export interface TokenRouteDeps {
   readonly clients: ClientLookup;
   readonly grants: readonly Grant[];
   readonly metrics: Pick<Metrics, 'tokensIssued'>;
+  /** What every OAuth POST passes through first (app.ts: the origin check, the body's parsing into `ctx.state.params`). */
+  readonly entry: readonly Middleware[];
 }
 
 /**
@@ -44,7 +45,7 @@ class HttpTokenRequest implements TokenRequest {
 }
 
 /** `POST /token` and `POST /token/refresh`: authenticate the client, check it may use the grant, run the grant. */
-export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }: TokenRouteDeps): void {
+export function tokenRoutes(router: RouterInstance, { clients, grants, metrics, entry }: TokenRouteDeps): void {
   const byType = new Map<GrantType, Grant>(grants.map((grant) => [grant.grantType, grant]));
 
   const exchange = async (ctx: Context, grantTypeParam: string) => {
@@ -61,8 +62,8 @@ export function tokenRoutes(router: RouterInstance, { clients, grants, metrics }
   };
 
   router
-    .post('/token', parseOAuthBody(), (ctx) => exchange(ctx, requiredParam(ctx.state.params as RequestParams, 'grant_type')))
-    .post('/token/refresh', parseOAuthBody(), (ctx) => exchange(ctx, 'refresh_token'));
+    .post('/token', ...entry, (ctx) => exchange(ctx, requiredParam(ctx.state.params as RequestParams, 'grant_type')))
+    .post('/token/refresh', ...entry, (ctx) => exchange(ctx, 'refresh_token'));
 }
 
 /** RFC 6749 §5.1: token responses are never cached. */
