@@ -12,22 +12,20 @@ const isWebPageOrigin = (origin: string): boolean => origin === 'null' || /^http
 const isOwnSitesNull = (origin: string, fetchSite: string): boolean => origin === 'null' && fetchSite === 'same-origin';
 
 /**
- * Refuses a POST that a web page of a site not in `allowed` made its visitor's browser send.
- * CORS only keeps such a page from reading the answer: a form-encoded POST is a "simple" request,
- * sent without a preflight and run in full. From another site's page a password-grant request of
+ * For the OAuth POST routes: refuses a request that a web page of a site not in `allowed` made its
+ * visitor's browser send. CORS only keeps such a page from reading the answer: a form-encoded POST
+ * is a "simple" request, sent without a preflight and run in full. From another site's page a password-grant request of
  * a public client counts a failed login against the visitor's IP, and a hundred of them lock that
  * IP (an office's, a carrier's) out of every account. Requests without an Origin (servers, native
  * apps) and from other schemes (a browser extension's) are left alone: no page of another site
  * sends them.
  */
 export function refuseOtherSitesPages(allowed: ReadonlySet<string>): Middleware {
-  return async (ctx, next) => {
-    if (ctx.method === 'POST') {
-      const origin = ctx.get('Origin');
-      if (origin !== '' && !allowed.has(origin) && isWebPageOrigin(origin) && !isOwnSitesNull(origin, ctx.get('Sec-Fetch-Site'))) {
-        throw invalidRequest('requests from web pages of this origin are not accepted');
-      }
+  return (ctx, next) => {
+    const origin = ctx.get('Origin');
+    if (origin !== '' && !allowed.has(origin) && isWebPageOrigin(origin) && !isOwnSitesNull(origin, ctx.get('Sec-Fetch-Site'))) {
+      throw invalidRequest('requests from web pages of this origin are not accepted');
     }
-    await next();
+    return next();
   };
 }
