@@ -152,7 +152,8 @@ const servers: ChildProcess[] = [];
 const stoppedForTheRow = new Set<ChildProcess>();
 try {
   // One refresh token per rotation, for up to 10,000 rotations a second: a fast moment of the AMD VM
-  // ran the row at ~4,000 a second (110 µs each) and spent the 4,000 a second seeded before.
+  // ran the row at ~4,000 a second (110 µs each) and spent the 4,000 a second seeded before. As
+  // many access tokens are minted for the revocation row (which the 12-04 machine ran at ~9,000).
   // With --against, two servers in turns rotate for the whole duration each, in each of two passes.
   const rotations = (durationSeconds + warmUpSeconds) * 10_000 * (against === undefined ? 1 : 4);
   const seeded = await seedBenchDatabase(benchDatabaseUrl, benchRedisUrl, config.argon2, rotations);
@@ -164,6 +165,7 @@ try {
     connections,
     ...seeded,
     mintAccessToken: await accessTokenMinter(keysDir, config.issuer),
+    spendableRequests: rotations,
   };
   // Before any load and before the peers start, so that nothing but authd's own timers wakes it.
   log('measuring authd idle');
