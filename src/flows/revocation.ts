@@ -26,8 +26,9 @@ const otherClients = () => unauthorizedClient('token was issued to another clien
  * token revokes its whole family and denylists the family's access tokens; an access token of
  * ours joins the denylist until it expires, even before its `nbf`. A token revoked already is
  * left as it is, neither counted nor audited again. Tokens that are unknown, invalid or expired need no
- * work; a live token of another client (one introspection calls active) is refused and left
- * alone, and another client's spent, revoked or expired token is answered as an unknown one.
+ * work; another client's live token (an access token not denylisted, a refresh token introspection
+ * calls active) is refused and left alone, and its spent, revoked or expired one is answered as an
+ * unknown one.
  */
 export function createRevocation(deps: RevocationDeps) {
   const { refreshTokens, denylist, audit, metrics } = deps;
@@ -63,11 +64,10 @@ export function createRevocation(deps: RevocationDeps) {
     // this one's, and resource servers (60 s of tolerance) accept it already: it is revoked too.
     if (!result.valid && result.reason !== 'not yet valid') return;
     const { jti, exp, client_id: owner } = result.claims;
-    // A denylisted token is an invalid one (RFC 7009 §2.2): its owner's revocation changes nothing,
-    // and another client's is refused only while the token is not denylisted (resource servers accept it).
-    const alreadyRevoked = await denylist.isRevoked(jti);
-    if (owner !== client.clientId && !alreadyRevoked) throw otherClients();
-    if (alreadyRevoked || owner !== client.clientId) return;
+    // A denylisted token is an invalid one (RFC 7009 §2.2), whoever sends it: nothing to do. One that
+    // is not, resource servers accept: another client's is refused.
+    if (await denylist.isRevoked(jti)) return;
+    if (owner !== client.clientId) throw otherClients();
     await denylist.revoke([{ jti, expiresAt: new Date(exp * 1000), reason: 'revoked' }]);
     metrics.revocations.inc({ token_type: 'access_token' });
     audit('token_revoked', { jti, client_id: client.clientId });

@@ -14,11 +14,11 @@ const isOwnSitesNull = (origin: string, fetchSite: string): boolean => origin ==
 /**
  * For the OAuth POST routes: refuses a request that a web page of a site not in `allowed` made its
  * visitor's browser send. CORS only keeps such a page from reading the answer: a form-encoded POST
- * is a "simple" request, sent without a preflight and run in full. From another site's page a password-grant request of
- * a public client counts a failed login against the visitor's IP, and a hundred of them lock that
- * IP (an office's, a carrier's) out of every account. Requests without an Origin (servers, native
- * apps) and from other schemes (a browser extension's) are left alone: no page of another site
- * sends them.
+ * is a "simple" request, sent without a preflight and run in full. From another site's page, a
+ * password-grant request of a public client counts a failed login against the visitor's IP, and a
+ * hundred of them lock that IP (an office's, a carrier's) out of every account. Requests without
+ * an Origin (servers, native apps) and from other schemes (a browser extension's) are left alone:
+ * no page of another site sends them.
  */
 export function refuseOtherSitesPages(allowed: ReadonlySet<string>): Middleware {
   return (ctx, next) => {
