@@ -278,10 +278,9 @@ const REVOCATION_SQL: Record<RevokedBy, ReturnType<typeof revocationSql>> = {
 };
 
 /**
- * How long one of these transactions may run. A revocation's holds the family's live tokens and the
- * ids of its spent ones (a family a thief has grown: some hundreds of thousands); each batch of
- * `finishRevocation` holds PRUNE_BATCH rows. Each statement is also bounded by the pool's query
- * timeout (30 s).
+ * How long one of these transactions may run. A revocation's marks the live tokens of a family or
+ * of a user's families (few, however large a family has grown); each batch of `finishRevocation`
+ * PRUNE_BATCH spent ones. Each statement is also bounded by the pool's query timeout (30 s).
  */
 const TRANSACTION_TIMEOUT_MS = 60_000;
 
