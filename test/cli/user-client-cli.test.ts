@@ -136,6 +136,7 @@ describe('authd client add', () => {
   it('refuses a client_id outside the pattern', () => {
     oneLineError(authd(['client', 'add', 'has:colon']), 'a client_id is 1 to 128 characters of A-Z a-z 0-9 . _ ~ -');
     oneLineError(authd(['client', 'add', 'x'.repeat(129)]), 'a client_id is 1 to 128 characters of A-Z a-z 0-9 . _ ~ -');
+    oneLineError(authd(['client', 'add', '3F2C1B9E-8D4A-4C6B-9E1F-2A3B4C5D6E7F']), 'a client_id may not have the form of a UUID: users are named so in tokens');
   });
 });
 

@@ -26,9 +26,15 @@ const ttl = (value: string): number => {
   return seconds;
 };
 
+/** What user ids look like (the `sub` of their tokens), in any case. */
+const UUID_FORM = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** Checks the options and returns the client's grant types. */
 function grantTypesOf(clientId: string, options: AddOptions): GrantType[] {
   if (!CLIENT_ID_PATTERN.test(clientId)) throw new CliError('a client_id is 1 to 128 characters of A-Z a-z 0-9 . _ ~ -');
+  // A client_credentials token's sub is its client_id, and a user's sub is the user's UUID: a client
+  // named like one would get tokens a resource server could take for that user's (RFC 9068 §5).
+  if (UUID_FORM.test(clientId)) throw new CliError('a client_id may not have the form of a UUID: users are named so in tokens');
   const unknown = options.grant.find((grant) => !isGrantType(grant));
   if (unknown !== undefined) throw new CliError(`unknown grant ${JSON.stringify(unknown)}; grants are ${GRANT_TYPES.join(', ')}`);
   const badScope = options.scope.find((scope) => !SCOPE_TOKEN.test(scope));
