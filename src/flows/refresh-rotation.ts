@@ -118,8 +118,9 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
     }
     if (outcome.kind === 'reused') {
       const { token } = outcome;
+      // Counted as soon as the family is ended; the audit line, with what was denylisted, once its spent tokens are too.
+      deps.metrics.refreshReuseDetected.inc();
       await completeRevocation(deps, { familyId: token.familyId }, outcome.revocation, now, 'refresh_reuse', (denylisted) => {
-        deps.metrics.refreshReuseDetected.inc();
         deps.audit('refresh_reuse_detected', { family_id: token.familyId, sub: token.userId, client_id: client.clientId, access_tokens_denylisted: denylisted });
       });
       throw invalidToken();

@@ -52,8 +52,8 @@ export function createRevocation(deps: RevocationDeps) {
       await completeRevocation(deps, of, revoked, now, 'family_revoked', () => undefined);
       return;
     }
+    metrics.revocations.inc({ token_type: 'refresh_token' });
     await completeRevocation(deps, of, revoked, now, 'family_revoked', (denylisted) => {
-      metrics.revocations.inc({ token_type: 'refresh_token' });
       audit('family_revoked', { family_id: known.familyId, client_id: client.clientId, access_tokens_denylisted: denylisted });
     });
   };

@@ -238,21 +238,21 @@ type RevokedBy = 'id' | 'familyId' | 'userId';
  * `revokeLive` revokes, at the time $2, the live tokens (unspent, unrevoked), one statement however
  * many, and returns their access tokens. Once it commits, nothing of the family can be refreshed.
  *
- * `revokeSpent` revokes, at the time $2, up to $4 spent tokens whose access token has not expired,
- * or expired less than EXPIRY_SKEW_MARGIN_MS before $3, of families with no live token; run in
- * batches after the revocation has committed, each in a transaction of its own, so that ending the
- * family does not wait for them. A thief rotating a stolen token back to back grows its family by
- * a row a rotation, each with a live access token: revoked in one statement with the live one,
- * hundreds of thousands of them took longer than the statement and transaction timeouts, the
- * revocation was undone, and the family lived on. Each batch finds its rows again from the table,
- * so a finish cut short (a failure, a shutdown) is taken up by the next one. A spent token whose
- * access token expired before that is left as it is: no rotation takes a spent token, and its
- * access token needs no denylisting. Presented again, it is reuse, or, once its family is
- * revoked, refused as a revoked token is.
+ * `spentToRevoke` finds, as of $2, the spent tokens whose access token has not expired, or expired
+ * less than EXPIRY_SKEW_MARGIN_MS before, of families with no live token (a user's new session is
+ * left alone), freshest access token first. `finishRevocation` reads them once the revocation has
+ * committed, and revokes them in batches (REVOKE_SPENT), each in a transaction of its own, so that
+ * ending the family does not wait for them. A thief rotating a stolen token back to back grows its
+ * family by a row a rotation, each with a live access token: revoked in one statement with the
+ * live one, hundreds of thousands of them took longer than the statement and transaction
+ * timeouts, the revocation was undone, and the family lived on. Read from the table, a finish cut
+ * short (a failure, a shutdown) is taken up by the next one. A spent token whose access token
+ * expired before that is left as it is: no rotation takes a spent token, and its access token needs
+ * no denylisting. Presented again, it is reuse, or, once its family is revoked, refused as a
+ * revoked token is.
  *
- * (The families with a live token are found once, by an uncorrelated subquery that Postgres hashes:
- * a NOT EXISTS correlated by family walks the whole family again for each of its rows, and a batch
- * of a family of 150,000 rows outlasted the 30 s timeout.)
+ * (The families with a live token are found once, by an uncorrelated subquery that Postgres
+ * hashes: a NOT EXISTS correlated by family walks the whole family again for each of its rows.)
  *
  * `liveTokenLeft` says whether a live token is left among them: read by a new statement, so from
  * a new snapshot.
@@ -261,13 +261,10 @@ const revocationSql = (column: string) => ({
   revokeLive: `UPDATE refresh_tokens SET revoked_at = $2
   WHERE ${column} = $1::uuid AND revoked_at IS NULL AND used_at IS NULL
   RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`,
-  revokeSpent: `UPDATE refresh_tokens SET revoked_at = $2
-  WHERE revoked_at IS NULL AND id = ANY(ARRAY(
-    SELECT t.id FROM refresh_tokens t
-    WHERE t.${column} = $1::uuid AND t.revoked_at IS NULL AND t.used_at IS NOT NULL AND t.access_token_expires_at > $3
-      AND t.family_id NOT IN (SELECT live.family_id FROM refresh_tokens live WHERE live.${column} = $1::uuid AND live.used_at IS NULL AND live.revoked_at IS NULL)
-    LIMIT $4))
-  RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`,
+  spentToRevoke: `SELECT id FROM refresh_tokens t
+  WHERE t.${column} = $1::uuid AND t.revoked_at IS NULL AND t.used_at IS NOT NULL AND t.access_token_expires_at > $2
+    AND t.family_id NOT IN (SELECT live.family_id FROM refresh_tokens live WHERE live.${column} = $1::uuid AND live.used_at IS NULL AND live.revoked_at IS NULL)
+  ORDER BY t.access_token_expires_at DESC`,
   liveTokenLeft: `SELECT EXISTS (
   SELECT 1 FROM refresh_tokens WHERE ${column} = $1::uuid AND used_at IS NULL AND revoked_at IS NULL) AS "left"`,
 });
@@ -276,6 +273,11 @@ const REVOCATION_SQL: Record<RevokedBy, ReturnType<typeof revocationSql>> = {
   familyId: revocationSql('family_id'),
   userId: revocationSql('user_id'),
 };
+
+/** Revokes, at the time $2, those of the spent tokens $1 not revoked since they were found, and returns their access tokens. */
+const REVOKE_SPENT = `UPDATE refresh_tokens SET revoked_at = $2
+  WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL
+  RETURNING access_token_jti AS jti, access_token_expires_at AS "expiresAt"`;
 
 /**
  * How long one of these transactions may run. A revocation's marks the live tokens of a family or
@@ -341,16 +343,10 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     }
   };
 
-  /** A batch of `revokeSpent` in a transaction of its own, its access tokens recorded with it. */
-  const revokeSpentBatch = (by: 'familyId' | 'userId', value: string, now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> =>
+  /** Revokes the spent tokens `ids` in a transaction of its own, their access tokens recorded with them. */
+  const revokeSpentBatch = (ids: readonly string[], now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> =>
     inTransaction(async (tx) => {
-      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(
-        REVOCATION_SQL[by].revokeSpent,
-        value,
-        now,
-        denylistedIfExpiringAfter(now),
-        PRUNE_BATCH,
-      );
+      const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOKE_SPENT, ids, now);
       const denied = rows.map((row) => ({ jti: row.jti, expiresAt: row.expiresAt, reason }));
       await revocations.record(denied, tx);
       return denied;
@@ -440,14 +436,20 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
 
     async finishRevocation(of, now, reason, publish) {
       const [by, value] = 'familyId' in of ? (['familyId', of.familyId] as const) : (['userId', of.userId] as const);
+      // Read once, then revoked by id: a batch that found its rows again from the family each time
+      // walked the rows revoked before it, and one running beside another finish could stop early.
+      const { rows } = await sql.query<{ id: string }>(REVOCATION_SQL[by].spentToRevoke, [value, denylistedIfExpiringAfter(now)]);
       let denylisted = 0;
-      for (;;) {
-        const denied = await revokeSpentBatch(by, value, now, reason);
+      for (let at = 0; at < rows.length; at += PRUNE_BATCH) {
+        const denied = await revokeSpentBatch(
+          rows.slice(at, at + PRUNE_BATCH).map(({ id }) => id),
+          now,
+          reason,
+        );
         denylisted += denied.length;
         await publish(denied);
-        // Fewer than a batch: none left (rows another finish took at the same moment are its to publish).
-        if (denied.length < PRUNE_BATCH) return denylisted;
       }
+      return denylisted;
     },
 
     revokeUserFamilies(userId, now, reason) {
