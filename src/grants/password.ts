@@ -6,7 +6,7 @@ import type { SessionIssuer } from '../flows/session-issuer.js';
 import { grantedAudience, grantedScopes, requestedAudience } from '../flows/token-policy.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
-import { HashAbandonedError, HasherBusyError, type PasswordHasher } from '../passwords/password-hasher.js';
+import { HashAbandonedError, HasherBusyError, isPossiblePassword, type PasswordHasher } from '../passwords/password-hasher.js';
 import { requiredParam } from '../domain/request-params.js';
 import type { Grant } from './grant.js';
 
@@ -88,6 +88,9 @@ interface LoginCredentials {
  */
 async function authenticateUser(deps: PasswordGrantDeps, { username, password, ip, clientId, abandoned }: LoginCredentials) {
   const { users, passwords, throttle, audit } = deps;
+  // No password longer than any can be is a guess: refused as a wrong one, but neither counted nor
+  // held (counted, each such request would store a throttle key without any argon2 work to pace it).
+  if (!isPossiblePassword(password)) throw badCredentials();
   const attempt = await throttle.begin(username, ip, abandoned);
   if (attempt.refused) {
     deps.metrics.loginRefused.inc({ reason: attempt.reason });

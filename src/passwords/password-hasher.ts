@@ -73,7 +73,8 @@ export interface PasswordHasherOptions {
   readonly metrics?: Pick<Metrics, 'argon2QueueDepth' | 'argon2Workers' | 'argon2Abandoned'>;
 }
 
-const usable = (password: string) => password !== '' && Buffer.byteLength(password) <= MAX_PASSWORD_BYTES;
+/** Whether any user's password could be `password`: 1 to MAX_PASSWORD_BYTES bytes. */
+export const isPossiblePassword = (password: string): boolean => password !== '' && Buffer.byteLength(password) <= MAX_PASSWORD_BYTES;
 
 /** How long a finished check's answer may be held for its group; see answer-groups.ts. */
 const ANSWER_GROUP_MAX_WAIT_MS = 100;
@@ -180,17 +181,17 @@ export function createPasswordHasher({
     run(() => argon2.verify(hash, password).catch(() => false), abandoned);
 
   const verifyDummy = async (password: string, abandoned?: AbortSignal): Promise<void> => {
-    if (!usable(password)) return;
+    if (!isPossiblePassword(password)) return;
     await matches(await dummy(), password, abandoned);
   };
 
   return {
     async hash(password) {
-      if (!usable(password)) throw new RangeError(`password must be 1 to ${MAX_PASSWORD_BYTES} bytes`);
+      if (!isPossiblePassword(password)) throw new RangeError(`password must be 1 to ${MAX_PASSWORD_BYTES} bytes`);
       return run(() => argon2.hash(password, options));
     },
     async verify(hash, password, abandoned) {
-      if (!usable(password)) return NO_MATCH;
+      if (!isPossiblePassword(password)) return NO_MATCH;
       const matching = matches(hash, password, abandoned);
       // A hash made at a lower cost (before the cost was raised), or unreadable, would answer a
       // wrong password sooner than an unknown user is answered, telling that the account exists:

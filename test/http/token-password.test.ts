@@ -167,6 +167,19 @@ describe('grant_type=password', () => {
     ]);
   });
 
+  it('answers a password longer than any can be (1,025 bytes) as a wrong one, but counts it toward no lock and stores nothing for it', async () => {
+    const tooLong = 'x'.repeat(1025);
+    const throttleKeys = async () => (await server.redis.client.keys('*login*')).sort();
+    const keysBefore = await throttleKeys();
+    for (let i = 0; i < 5; i += 1) {
+      const answer = await login(`nobody-${i}`, tooLong, '203.0.113.60');
+      expect([answer.status, answer.body]).toEqual([400, { error: 'invalid_grant', error_description: 'invalid username or password' }]);
+    }
+    for (let i = 0; i < 5; i += 1) expect((await login('alice', tooLong, '203.0.113.60')).status).toBe(400);
+    expect(await throttleKeys()).toEqual(keysBefore);
+    expect((await login('alice', 'correct horse battery', '203.0.113.60')).status).toBe(200);
+  });
+
   it('tries only LOGIN_MAX_FAILURES of the guesses for one pair sent at once, and refuses the rest with the lock before any password work', async () => {
     const ip = '203.0.113.80';
     const answers = await Promise.all(Array.from({ length: 10 }, () => login('alice', 'wrong', ip)));
