@@ -33,12 +33,16 @@ export interface SessionIssuer {
    * A login: an access token and the first refresh token of a new family, stored as its hash.
    * Undefined when the user was disabled after it was read (the access token made is never handed out).
    */
-  start(input: { user: User; client: Client; scopes: readonly string[]; audience: string }): Promise<NewSession | undefined>;
+  /**
+   * Starts a session for a user whose password was checked against `passwordHash` (as stored now:
+   * after a rehash, the new one); undefined when the user is disabled or has another password by then.
+   */
+  start(input: { user: User; passwordHash: string; client: Client; scopes: readonly string[]; audience: string }): Promise<NewSession | undefined>;
 }
 
 export function createSessionIssuer({ policy, accessTokens, refreshTokens, clock }: SessionIssuerDeps): SessionIssuer {
   return {
-    async start({ user, client, scopes, audience }) {
+    async start({ user, passwordHash, client, scopes, audience }) {
       const accessToken = await accessTokens.issue({
         subject: user.id,
         clientId: client.clientId,
@@ -64,7 +68,7 @@ export function createSessionIssuer({ policy, accessTokens, refreshTokens, clock
         familyExpiresAt,
         accessTokenJti: accessToken.jti,
         accessTokenExpiresAt: accessToken.expiresAt,
-      });
+      }, { passwordHash });
       return stored ? { accessToken, refreshToken, familyId } : undefined;
     },
   };

@@ -45,11 +45,14 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const audience = grantedAudience(client, requestedAudience(request.params), deps.issuer);
 
       const { user, needsRehash } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
-      if (needsRehash) await upgradeHash(deps, user, password);
-      const session = await deps.sessions.start({ user, client, scopes, audience });
+      const passwordHash = needsRehash ? await upgradeHash(deps, user, password) : user.passwordHash;
+      const session = await deps.sessions.start({ user, passwordHash, client, scopes, audience });
       if (session === undefined) {
-        // Disabled after the lookup: a disabled user's answer. The right password has already reset the pair.
-        loginFailed(deps, { username, ip, clientId: client.clientId }, 'disabled');
+        // Disabled, or given another password, after the lookup: a session on the old password must
+        // not outlive the change (nor the `sessions revoke` that follows it). The answer is a wrong
+        // password's; the right password has already reset the pair.
+        const now = await deps.users.findByUsername(username);
+        loginFailed(deps, { username, ip, clientId: client.clientId }, now === undefined || now.disabled ? 'disabled' : 'bad_password');
         throw badCredentials();
       }
       audit('login_succeeded', { sub: user.id, ip, client_id: client.clientId, family_id: session.familyId });
@@ -136,11 +139,18 @@ async function checkPassword(passwords: PasswordHasher, user: User | undefined, 
   }
 }
 
-/** Re-hashes with the current cost after a good login; skipped (until the next login) when the hasher is busy. */
-async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, password: string): Promise<void> {
+/**
+ * Re-hashes with the current cost after a good login; skipped (until the next login) when the
+ * hasher is busy. Returns the hash the user's password is now stored as, if this login's password
+ * is still theirs: the new one, or the one it was checked against when the rehash was skipped or
+ * found the password changed meanwhile.
+ */
+async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, password: string): Promise<string> {
   try {
-    await users.updatePasswordHash(user.id, await passwords.hash(password), { ifCurrent: user.passwordHash });
+    const rehashed = await passwords.hash(password);
+    return (await users.updatePasswordHash(user.id, rehashed, { ifCurrent: user.passwordHash })) ? rehashed : user.passwordHash;
   } catch (error) {
     if (!(error instanceof HasherBusyError)) throw error;
+    return user.passwordHash;
   }
 }

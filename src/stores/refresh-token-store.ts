@@ -76,8 +76,11 @@ export interface FamilySummary {
 }
 
 export interface RefreshTokenStore {
-  /** Stores the first token of a new family (a login); false when the user is disabled (or gone) by then. */
-  insert(token: NewRefreshToken): Promise<boolean>;
+  /**
+   * Stores the first token of a new family (a login) whose password was checked against
+   * `passwordHash`; false when the user is disabled, gone, or has another password by then.
+   */
+  insert(token: NewRefreshToken, login: { readonly passwordHash: string }): Promise<boolean>;
   /**
    * Spends a live token of this client and stores its successor in one statement: under
    * concurrent use exactly one caller gets `rotated`. `not-live` when the token exists but was not
@@ -124,14 +127,17 @@ const INSERTED_COLUMNS = `id, token_hash, family_id, user_id, client_id, scope, 
 
 /**
  * The first token of a session: every password login inserts one, unless its user has been
- * disabled meanwhile. FOR SHARE makes the check wait for a disable running at the same moment and
- * read what it committed, and makes a disable that comes after wait for the insert: so either the
- * login inserts nothing, or its family exists before the disable's revocation looks for families.
+ * disabled meanwhile, or given another password ($13: the hash the login's password was checked
+ * against, or the one its rehash wrote). FOR SHARE makes the check wait for a disable or a password
+ * change running at the same moment and read what it committed, and makes one that comes after
+ * wait for the insert: so either the login inserts nothing, or its family exists before the
+ * revocation that follows a disable (or an operator's `sessions revoke` after a password change)
+ * looks for families.
  */
 const INSERT_REFRESH_TOKEN = `INSERT INTO refresh_tokens (${INSERTED_COLUMNS})
   SELECT $1::uuid, $2::text, $3::uuid, u.id, $5::text, $6::text[], $7::text, $8::timestamptz, $9::timestamptz,
          $10::timestamptz, $11::text, $12::timestamptz
-  FROM users u WHERE u.id = $4::uuid AND NOT u.disabled
+  FROM users u WHERE u.id = $4::uuid AND NOT u.disabled AND u.password_hash = $13::text
   FOR SHARE`;
 
 /** The token with whether its user is disabled (a disable commits before its sessions are revoked). */
@@ -353,7 +359,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     });
 
   return {
-    async insert(token) {
+    async insert(token, { passwordHash }) {
       const { rowCount } = await sql.query({
         name: 'authd_insert_refresh_token',
         text: INSERT_REFRESH_TOKEN,
@@ -370,6 +376,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
           token.familyExpiresAt,
           token.accessTokenJti,
           token.accessTokenExpiresAt,
+          passwordHash,
         ],
       });
       return rowCount === 1;

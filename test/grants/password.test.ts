@@ -139,19 +139,31 @@ describe('password grant and the login throttle', () => {
     expect(await attemptsLeft(throttle, 'carol', '203.0.113.3')).toBe(MAX_FAILURES);
   });
 
-  it('answers as for a disabled user when the user is disabled between the lookup and the session\'s start', async () => {
+  it.each([
+    ['disabled', (user: User): User => ({ ...user, disabled: true }), 'disabled'],
+    ['given another password', (user: User): User => ({ ...user, passwordHash: 'another hash' }), 'bad_password'],
+  ])("answers as for a wrong password when the user is %s between the check and the session's start", async (_, meanwhile, reason) => {
     const user: User = { id: 'u4', username: 'frank', passwordHash: await passwords.hash('pw'), roles: [], disabled: false };
-    const users: PasswordUsers = { findByUsername: async () => user, updatePasswordHash: async () => true };
+    let lookups = 0;
+    const users: PasswordUsers = { findByUsername: async () => (lookups++ === 0 ? user : meanwhile(user)), updatePasswordHash: async () => true };
     const metrics = createMetrics({ defaultMetrics: false });
-    const disabledMeanwhile: SessionIssuer = { start: async () => undefined };
+    const checkedAgainst: string[] = [];
+    // The store's answer when the user row no longer matches (refresh-token-store.test.ts checks the store itself).
+    const changedMeanwhile: SessionIssuer = {
+      start: async ({ passwordHash }) => {
+        checkedAgainst.push(passwordHash);
+        return undefined;
+      },
+    };
     const audited: [string, Record<string, unknown>][] = [];
     const audit: Audit = (event, fields) => audited.push([event, fields]);
-    await expect(grantWith(users, throttleUnder('disabled-meanwhile'), passwords, metrics, disabledMeanwhile, audit).handle(request('frank', '203.0.113.4'))).rejects.toMatchObject({
+    await expect(grantWith(users, throttleUnder(`changed-meanwhile-${reason}`), passwords, metrics, changedMeanwhile, audit).handle(request('frank', '203.0.113.4'))).rejects.toMatchObject({
       code: 'invalid_grant',
       description: 'invalid username or password',
     });
+    expect(checkedAgainst).toEqual([user.passwordHash]);
     expect((await metrics.loginFailures.get()).values.map(({ labels, value }) => [labels, value])).toEqual([[{}, 1]]);
-    expect(audited).toEqual([['login_failed', { username: 'frank', ip: '203.0.113.4', client_id: 'web', reason: 'disabled' }]]);
+    expect(audited).toEqual([['login_failed', { username: 'frank', ip: '203.0.113.4', client_id: 'web', reason }]]);
   });
 });
 

@@ -298,26 +298,34 @@ describe('starting a session', () => {
   };
   const familyCount = async (user: string) => (await testDb.query('SELECT 1 FROM refresh_tokens WHERE user_id = $1', [user])).length;
 
-  it('stores the first token of an enabled user, and nothing for a disabled one', async () => {
-    const [enabled, disabled] = [await addUser(false), await addUser(true)];
-    expect(await store.insert(firstToken(enabled))).toBe(true);
-    expect(await store.insert(firstToken(disabled))).toBe(false);
-    expect([await familyCount(enabled), await familyCount(disabled)]).toEqual([1, 0]);
+  /** The login's check, as the users added here store their password: the hash 'x'. */
+  const checkedAgainstX = { passwordHash: 'x' };
+
+  it('stores the first token of an enabled user, and nothing for a disabled one or one whose password is not the one checked', async () => {
+    const [enabled, disabled, changed] = [await addUser(false), await addUser(true), await addUser(false)];
+    expect(await store.insert(firstToken(enabled), checkedAgainstX)).toBe(true);
+    expect(await store.insert(firstToken(disabled), checkedAgainstX)).toBe(false);
+    expect(await store.insert(firstToken(changed), { passwordHash: 'the hash before a change' })).toBe(false);
+    expect([await familyCount(enabled), await familyCount(disabled), await familyCount(changed)]).toEqual([1, 0, 0]);
   });
 
-  it('waits for a disable running at the same moment, and then stores nothing', async () => {
+  it.each([
+    ['a disable', 'UPDATE users SET disabled = true WHERE id = $1'],
+    // `user password`, which an operator follows with `sessions revoke`: a login checked against the old password must not start a session after it.
+    ['a password change', "UPDATE users SET password_hash = 'y' WHERE id = $1"],
+  ])('waits for %s running at the same moment, and then stores nothing', async (_, change) => {
     const user = await addUser(false);
-    const disabling = new pg.Client({ connectionString: testDb.url });
-    await disabling.connect();
+    const changing = new pg.Client({ connectionString: testDb.url });
+    await changing.connect();
     try {
-      await disabling.query('BEGIN');
-      await disabling.query('UPDATE users SET disabled = true WHERE id = $1', [user]);
-      const inserting = store.insert(firstToken(user));
+      await changing.query('BEGIN');
+      await changing.query(change, [user]);
+      const inserting = store.insert(firstToken(user), checkedAgainstX);
       await testDb.blockedOnALock('the insert');
-      await disabling.query('COMMIT');
+      await changing.query('COMMIT');
       expect(await inserting).toBe(false);
     } finally {
-      await disabling.end();
+      await changing.end();
     }
     expect(await familyCount(user)).toBe(0);
   });
