@@ -104,6 +104,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     try {
       await cache.add(tokens, now());
     } catch (error) {
+      distrustRedis();
       logger.warn({ err: describeError(error), count: tokens.length }, 'denylist: Redis write failed; Postgres holds the revocation');
     }
   };
@@ -153,6 +154,15 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
    */
   let seededSinceConnect = false;
   let reseeds = 0;
+  /**
+   * After a write Redis refused while it may still answer reads (a replica after a failover, a
+   * full memory): a key it lacks proves nothing until a re-seed that starts after this ends (the
+   * next sync's), so Postgres answers meanwhile. A re-seed running now does not count.
+   */
+  const distrustRedis = () => {
+    seededSinceConnect = false;
+    reseeds += 1;
+  };
 
   /**
    * The re-seeds running: a sync re-seeds when none runs and none has ended since the connection

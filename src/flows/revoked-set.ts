@@ -8,14 +8,15 @@ export interface RevokedEntry {
 export const MAX_REVOKED_ENTRIES = 1_000_000;
 
 /**
- * An in-process copy of the denylist: the jtis of unexpired revoked access tokens. It answers
- * only while it is known to be complete — loaded from Postgres after a confirmed subscription
- * to the revocation channel, with every message since added — and says "don't know" otherwise,
- * so the caller asks Redis or Postgres instead. Each load gets a generation: losing the
+ * An in-process copy of the denylist: the jtis of unexpired revoked access tokens. It says a
+ * token it holds is revoked at any time, and one it does not hold is not only while it is known
+ * to be complete — loaded from Postgres after a confirmed subscription to the revocation channel,
+ * with every message since added; otherwise it says "don't know", so the caller asks Redis or
+ * Postgres instead. Each load gets a generation: losing the
  * subscription during a load makes that load's completion void.
  */
 export interface RevokedSet {
-  /** true or false while complete; undefined when the caller must look elsewhere. */
+  /** true for a revocation it holds; false while complete; else undefined: the caller must look elsewhere. */
   lookup(jti: string, nowMs: number): boolean | undefined;
   add(entries: readonly RevokedEntry[]): void;
   /** The copy may have missed revocations from now on (subscription lost); returns a new generation. */
@@ -46,9 +47,10 @@ export function createRevokedSet(maxEntries = MAX_REVOKED_ENTRIES): RevokedSet {
   };
   return {
     lookup(jti, nowMs) {
-      if (!complete) return undefined;
       const expiresAt = entries.get(jti);
-      return expiresAt !== undefined && expiresAt > nowMs;
+      // A revocation it holds is a fact, complete or not: only "not revoked" needs the whole list.
+      if (expiresAt !== undefined && expiresAt > nowMs) return true;
+      return complete ? false : undefined;
     },
     add(added) {
       if (overflowed) return;

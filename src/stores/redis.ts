@@ -13,7 +13,14 @@ export function createRedis(redisUrl: string): Redis {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     commandTimeout: 1000,
+    // A connection that stops answering while commands wait (the host gone, its address moved to
+    // another) is dropped and made again, rather than left to the kernel's retransmissions for
+    // some 15 minutes: the new connection's 'ready' re-seeds the denylist.
+    socketTimeout: 5000,
     connectTimeout: 2000,
+    // A primary demoted by a failover refuses writes (READONLY) on a connection that stays open:
+    // reconnecting finds the new primary through the same address, and re-seeds it.
+    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     // A command sent before a dropped connection may have run: sent again after the reconnect, a
     // throttle step (a failure, a success) would count twice. Not sent again, it fails only by

@@ -61,6 +61,25 @@ describe('denylist', () => {
     expect(await denylist.isRevoked('b')).toBe(false);
   });
 
+  it('answers from Postgres once Redis refuses a write while it answers reads (a replica after a failover), until a re-seed ends', async () => {
+    const store = createRevocationStore(live.sql);
+    const cache = createDenylistCache(redis);
+    let refusing = false;
+    const readOnly = { ...cache, add: (...args: Parameters<typeof cache.add>) => (refusing ? Promise.reject(new Error('READONLY You can\'t write against a read only replica.')) : cache.add(...args)) };
+    const denylist = createDenylist({ store, cache: readOnly, feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    await denylist.reseed();
+    refusing = true;
+    await denylist.revoke([{ jti: 'refused-here', expiresAt: soon(), reason: 'revoked' }]);
+    // Revoked by another instance, whose write the same Redis refused too: only Postgres holds it.
+    await store.record([{ jti: 'refused-there', expiresAt: soon(), reason: 'revoked' }]);
+    expect([await denylist.isRevoked('refused-here'), await denylist.isRevoked('refused-there'), await denylist.isRevoked('never-revoked')]).toEqual([true, true, false]);
+    refusing = false;
+    await denylist.sync();
+    expect(await testRedis.client.get('authd:revoked:refused-there')).toBe('revoked');
+    await testDb.query(`DELETE FROM revocations WHERE jti LIKE 'refused-%'`);
+    await testRedis.client.del('authd:revoked:refused-here', 'authd:revoked:refused-there');
+  });
+
   it('answers from Postgres while Redis has lost its keys (a flush or restart) and is not re-seeded yet', async () => {
     const denylist = createDenylist({ store: createRevocationStore(live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.reseed();
