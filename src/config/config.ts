@@ -111,6 +111,19 @@ function percentDecodes(value: string): boolean {
   }
 }
 
+/**
+ * A Redis URL whose database, if it names one (the path, or ioredis's `?db=`), is a number: ioredis
+ * reads `/abc` as no database and uses 0, and goes on with 0 when Redis refuses the one named.
+ */
+const redisUrl = url(['redis:', 'rediss:'], { credentials: true }).refine(
+  (value) => {
+    const parsed = new URL(value);
+    const databases = [parsed.pathname.replace(/^\//, ''), ...parsed.searchParams.getAll('db')].filter((database) => database !== '');
+    return databases.every((database) => /^\d{1,5}$/.test(database));
+  },
+  { message: 'must name its database, if any, by number (redis://host:6379/0)' },
+);
+
 const issuer = url(['http:', 'https:']).refine(
   (value) => {
     const parsed = new URL(value);
@@ -151,7 +164,7 @@ const schema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   ISSUER: issuer.default('http://localhost:8080'),
   DATABASE_URL: url(['postgres:', 'postgresql:'], { hostOptional: true, credentials: true }).optional(),
-  REDIS_URL: url(['redis:', 'rediss:'], { credentials: true }).optional(),
+  REDIS_URL: redisUrl.optional(),
   KEYS_DIR: z.string().min(1).default('./keys'),
   // SPEC sets no lower bound: a lifetime of a few seconds is what a test of expiry needs.
   ACCESS_TOKEN_TTL: seconds(1, MAX_ACCESS_TOKEN_TTL_SECONDS).default(900),

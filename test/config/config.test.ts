@@ -131,6 +131,8 @@ describe('loadConfig', () => {
     [{ DATABASE_URL: 'postgresql://authd@/authd?password=S3cret' }, 'DATABASE_URL must be a URL with scheme postgres:// or postgresql:// and a host, or ?host= naming a socket directory (got "postgresql://***@/authd?password=***")'],
     [{ REDIS_URL: 'http://cache?password=S3cret&db=1' }, 'REDIS_URL must be a URL with scheme redis:// or rediss:// (got "http://cache?password=***&db=1")'],
     [{ REDIS_URL: 'redis://:p%zz@cache:6379' }, 'REDIS_URL must have its user and password percent-encoded (a % as %25) (got "redis://:***@cache:6379")'],
+    [{ REDIS_URL: 'redis://:S3cret@cache:6379/abc' }, 'REDIS_URL must name its database, if any, by number (redis://host:6379/0) (got "redis://:***@cache:6379/abc")'],
+    [{ REDIS_URL: 'redis://cache:6379?db=two' }, 'REDIS_URL must name its database, if any, by number (redis://host:6379/0)'],
     [{ DATABASE_URL: 'postgres://authd:p%ff@db/authd' }, 'DATABASE_URL must have its user and password percent-encoded (a % as %25) (got "postgres://authd:***@db/authd")'],
     [{ ISSUER: 'https://us%e9r@auth.example.com' }, 'ISSUER must be an http(s) URL without a trailing slash, query, fragment or credentials'],
     [{ DATABASE_URL: 'postgresql://us%e9r@/authd?host=/var/run/postgresql' }, 'DATABASE_URL must have its user and password percent-encoded (a % as %25) (got "postgresql://***@/authd?host=/var/run/postgresql")'],
