@@ -88,10 +88,16 @@ const NO_MATCH: PasswordVerdict = { ok: false, needsRehash: false };
  */
 const phcHead = (hash: string): string => hash.split('$', 4).join('$') + '$';
 
-/** Memory × passes of a PHC argon2 hash (its parameters in any order): its work, near enough; 0 when it names none. */
+/** Memory × passes ÷ lanes: the time an argon2 check takes, near enough (node-argon2 runs a thread a lane). */
+const timeOf = (memoryCost: number, timeCost: number, parallelism: number): number => (memoryCost * timeCost) / Math.max(parallelism, 1);
+
+const PARAMETER = { m: /(?:^|,)m=(\d+)(?:,|$)/, t: /(?:^|,)t=(\d+)(?:,|$)/, p: /(?:^|,)p=(\d+)(?:,|$)/ } as const;
+
+/** timeOf a PHC argon2 hash (its parameters in any order); 0 when it names no memory or passes. */
 const workOf = (hash: string): number => {
   const parameters = /^\$argon2(?:id|i|d)\$(?:v=\d+\$)?([^$]*)\$/.exec(hash)?.[1] ?? '';
-  return Number(/(?:^|,)m=(\d+)(?:,|$)/.exec(parameters)?.[1] ?? 0) * Number(/(?:^|,)t=(\d+)(?:,|$)/.exec(parameters)?.[1] ?? 0);
+  const parameter = (name: keyof typeof PARAMETER, absent: number) => Number(PARAMETER[name].exec(parameters)?.[1] ?? absent);
+  return timeOf(parameter('m', 0), parameter('t', 0), parameter('p', 1));
 };
 
 /**
@@ -164,7 +170,7 @@ export function createPasswordHasher({
    * parses were 3.7% of a login's main-thread time in `perf`.
    */
   let currentHead: string | undefined;
-  const currentWork = cost.memoryCost * cost.timeCost;
+  const currentWork = timeOf(cost.memoryCost, cost.timeCost, cost.parallelism);
   // A hash with the current head is at the current cost: most logins' hash, read without parsing.
   const costsLessThanCurrent = (hash: string): boolean =>
     !(currentHead !== undefined && hash.startsWith(currentHead)) && workOf(hash) < currentWork;

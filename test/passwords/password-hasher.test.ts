@@ -91,6 +91,8 @@ describe('a wrong password for a hash of another cost', () => {
     await current.prepare();
     const cheaper = await createPasswordHasher({ cost: LOW }).hash('s3cret');
     const dearer = await createPasswordHasher({ cost: { ...LOW, memoryCost: 4096, timeCost: 2 } }).hash('s3cret');
+    // The same memory and passes on two lanes: checked on two threads, in about half the time.
+    const moreLanes = await createPasswordHasher({ cost: { ...CURRENT, parallelism: 2 } }).hash('s3cret');
     // Written in the reference order (m,t,p), as other argon2 libraries do: read the same.
     const cheaperInReferenceOrder = cheaper.replace('$m=1024,p=1,t=1$', '$m=1024,t=1,p=1$');
     const same = await current.hash('s3cret');
@@ -101,6 +103,7 @@ describe('a wrong password for a hash of another cost', () => {
         [cheaper, ['1024/1', '2048/2']],
         [cheaperInReferenceOrder, ['1024/1', '2048/2']],
         [dearer, ['4096/2']],
+        [moreLanes, ['2048/2', '2048/2']],
         [same, ['2048/2']],
         ['not-a-hash', ['not-a-hash', '2048/2']],
       ] as const) {
