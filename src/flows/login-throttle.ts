@@ -102,14 +102,17 @@ export const MAX_WAITING = 16;
 
 /**
  * The address a counter is kept for. An IPv6 host is usually given a whole /64 and can send from
- * any address in it, so IPv6 addresses count per /64; an IPv4 address seen through a dual-stack
- * socket (::ffff:a.b.c.d) counts as that IPv4 address.
+ * any address in it, so IPv6 addresses count per /64. An IPv4 address seen through a dual-stack
+ * socket (::ffff:a.b.c.d), or through a NAT64/SIIT translator's well-known prefix
+ * (64:ff9b::a.b.c.d, RFC 6052), counts as that IPv4 address: per /64, every IPv4 client behind
+ * such a translator would share one counter, and a hundred failures of anyone lock out them all.
  */
 export function throttledAddress(ip: string): string {
   if (!isIPv6(ip)) return ip;
   const hextets = expandIPv6(ip.split('%')[0]!);
   const isMapped = hextets.slice(0, 5).every((group) => group === 0) && hextets[5] === 0xffff;
-  if (isMapped) return [hextets[6]! >> 8, hextets[6]! & 0xff, hextets[7]! >> 8, hextets[7]! & 0xff].join('.');
+  const isTranslated = hextets[0] === 0x64 && hextets[1] === 0xff9b && hextets.slice(2, 6).every((group) => group === 0);
+  if (isMapped || isTranslated) return [hextets[6]! >> 8, hextets[6]! & 0xff, hextets[7]! >> 8, hextets[7]! & 0xff].join('.');
   return `${hextets.slice(0, 4).map((group) => group.toString(16)).join(':')}::/64`;
 }
 
