@@ -45,7 +45,7 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const audience = grantedAudience(client, requestedAudience(request.params), deps.issuer);
 
       const { user, needsRehash } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
-      const passwordHash = needsRehash ? await upgradeHash(deps, user, password) : user.passwordHash;
+      const passwordHash = needsRehash ? await upgradeHash(deps, user, username, password) : user.passwordHash;
       const session = await deps.sessions.start({ user, passwordHash, client, scopes, audience });
       if (session === undefined) {
         // Disabled, or given another password, after the lookup: a session on the old password must
@@ -141,16 +141,26 @@ async function checkPassword(passwords: PasswordHasher, user: User | undefined, 
 
 /**
  * Re-hashes with the current cost after a good login; skipped (until the next login) when the
- * hasher is busy. Returns the hash the user's password is now stored as, if this login's password
- * is still theirs: the new one, or the one it was checked against when the rehash was skipped or
- * found the password changed meanwhile.
+ * hasher is busy. Returns the hash the session is to be started against (see SessionIssuer.start):
+ * the new one; the one the password was checked against when the rehash was skipped; and when
+ * the stored hash changed meanwhile, the stored one if this password matches it (another login
+ * of the user rehashed first), else the old one, so that no session starts (the password was changed).
  */
-async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, password: string): Promise<string> {
+async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, username: string, password: string): Promise<string> {
+  let rehashed: string;
   try {
-    const rehashed = await passwords.hash(password);
-    return (await users.updatePasswordHash(user.id, rehashed, { ifCurrent: user.passwordHash })) ? rehashed : user.passwordHash;
+    rehashed = await passwords.hash(password);
   } catch (error) {
     if (!(error instanceof HasherBusyError)) throw error;
     return user.passwordHash;
+  }
+  if (await users.updatePasswordHash(user.id, rehashed, { ifCurrent: user.passwordHash })) return rehashed;
+  const stored = (await users.findByUsername(username))?.passwordHash;
+  if (stored === undefined) return user.passwordHash;
+  try {
+    return (await passwords.verify(stored, password)).ok ? stored : user.passwordHash;
+  } catch (error) {
+    if (error instanceof HasherBusyError) throw temporarilyUnavailable(error.retryAfterSeconds);
+    throw error;
   }
 }

@@ -167,6 +167,56 @@ describe('password grant and the login throttle', () => {
   });
 });
 
+describe('password grant and a rehash', () => {
+  /** A user whose hash was made at an older cost than `passwords`', so that a good login rehashes it. */
+  const olderUser = async (id: string): Promise<User> => ({
+    id,
+    username: id,
+    passwordHash: await createPasswordHasher({ cost: { ...LOW, timeCost: 2 } }).hash('pw'),
+    roles: [],
+    disabled: false,
+  });
+  /** What each session start was told the password was checked against. */
+  const recording = (checkedAgainst: string[]): SessionIssuer => ({
+    start: async (input) => {
+      checkedAgainst.push(input.passwordHash);
+      return sessions.start(input);
+    },
+  });
+
+  it('starts the session against its own rehash', async () => {
+    const user = await olderUser('gina');
+    let stored = user.passwordHash;
+    const users: PasswordUsers = {
+      findByUsername: async () => ({ ...user, passwordHash: stored }),
+      updatePasswordHash: async (_, hash, { ifCurrent }) => (stored === ifCurrent ? ((stored = hash), true) : false),
+    };
+    const checkedAgainst: string[] = [];
+    await grantWith(users, throttleUnder('rehash-own'), passwords, undefined, recording(checkedAgainst)).handle(request('gina', '203.0.113.5'));
+    expect(checkedAgainst).toEqual([stored]);
+    expect(stored).not.toBe(user.passwordHash);
+  });
+
+  it.each([
+    ['another login of the user rehashed the same password first', 'the stored hash', 'pw'],
+    ['the password was changed meanwhile', 'the hash checked, so that none starts', 'a new password'],
+  ])('when %s, starts the session against %s', async (_, expected, storedPassword) => {
+    const user = await olderUser('hank');
+    const storedMeanwhile = await passwords.hash(storedPassword);
+    const users: PasswordUsers = {
+      // The lookup before the check reads the old hash; every later one, what was stored meanwhile.
+      findByUsername: (() => {
+        let lookups = 0;
+        return async () => (lookups++ === 0 ? user : { ...user, passwordHash: storedMeanwhile });
+      })(),
+      updatePasswordHash: async () => false,
+    };
+    const checkedAgainst: string[] = [];
+    await grantWith(users, throttleUnder(`rehash-${storedPassword}`), passwords, undefined, recording(checkedAgainst)).handle(request('hank', '203.0.113.6'));
+    expect(checkedAgainst).toEqual([expected === 'the stored hash' ? storedMeanwhile : user.passwordHash]);
+  });
+});
+
 describe('password grant and argon2', () => {
   it('does one argon2 verification for a wrong password, an unknown user, a disabled user and a username no user can have', async () => {
     const hasher = createPasswordHasher({ cost: LOW });
