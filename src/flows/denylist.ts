@@ -144,7 +144,14 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   /** Sets the keys Redis lacks of revocations Postgres holds (one read per page; most are usually there). */
   const restoreMissing = async (tokens: readonly RevokedAccessToken[]) => {
     const missing = await cache.missing(tokens);
-    if (missing.length > 0) await cache.add(missing, now(), { announce: false });
+    if (missing.length === 0) return;
+    try {
+      await cache.add(missing, now(), { announce: false });
+    } catch (error) {
+      // Keys it lacks and will not take: until a re-seed ends, they prove nothing here either.
+      distrustRedis();
+      throw error;
+    }
   };
 
   /**

@@ -2,6 +2,9 @@ import { Redis } from 'ioredis';
 
 export type { Redis };
 
+/** How often a READONLY reply may make the client reconnect (see createRedis). */
+const READONLY_RECONNECT_MS = 30_000;
+
 /**
  * An ioredis client that fails fast while disconnected (no offline queue) and gives up on a
  * command Redis does not answer within a second (a hung server or a dropped link keeps the
@@ -9,6 +12,7 @@ export type { Redis };
  * hang; it keeps reconnecting.
  */
 export function createRedis(redisUrl: string): Redis {
+  let lastReadOnlyReconnect = Number.NEGATIVE_INFINITY;
   return new Redis(redisUrl, {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
@@ -19,8 +23,14 @@ export function createRedis(redisUrl: string): Redis {
     socketTimeout: 5000,
     connectTimeout: 2000,
     // A primary demoted by a failover refuses writes (READONLY) on a connection that stays open:
-    // reconnecting finds the new primary through the same address, and re-seeds it.
-    reconnectOnError: (error) => (error.message.startsWith('READONLY') ? 1 : false),
+    // reconnecting finds the new primary through the same address, and re-seeds it. At most once
+    // every READONLY_RECONNECT_MS: where the address stays on the replica, every reconnect's
+    // re-seed meets READONLY again, and reconnecting each time would loop for ever.
+    reconnectOnError: (error) => {
+      if (!error.message.startsWith('READONLY') || Date.now() - lastReadOnlyReconnect < READONLY_RECONNECT_MS) return false;
+      lastReadOnlyReconnect = Date.now();
+      return 1;
+    },
     retryStrategy: (attempt) => Math.min(attempt * 200, 2000),
     // A command sent before a dropped connection may have run: sent again after the reconnect, a
     // throttle step (a failure, a success) would count twice. Not sent again, it fails only by

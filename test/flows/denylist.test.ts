@@ -80,6 +80,23 @@ describe('denylist', () => {
     await testRedis.client.del('authd:revoked:refused-here', 'authd:revoked:refused-there');
   });
 
+  it('answers from Postgres once a sync finds Redis lacking keys it refuses to take, with no copy to answer (an overflowed one)', async () => {
+    const store = createRevocationStore(live.sql);
+    const cache = createDenylistCache(redis);
+    let refusing = false;
+    const readOnly = { ...cache, add: (...args: Parameters<typeof cache.add>) => (refusing ? Promise.reject(new Error('OOM command not allowed')) : cache.add(...args)) };
+    // A copy of size 0 overflows at once and answers nothing, as one past its bound does.
+    const denylist = createDenylist({ store, cache: readOnly, feed: createRevocationFeed(redis), clock, logger: logs.logger, copyLimit: 0 });
+    await denylist.reseed();
+    refusing = true;
+    // Revoked by another instance, whose write Redis refused: only Postgres holds it.
+    await store.record([{ jti: 'refused-elsewhere', expiresAt: soon(), reason: 'revoked' }]);
+    await denylist.sync().catch(() => undefined);
+    expect([await denylist.isRevoked('refused-elsewhere'), await denylist.isRevoked('never-revoked')]).toEqual([true, false]);
+    refusing = false;
+    await testDb.query(`DELETE FROM revocations WHERE jti = 'refused-elsewhere'`);
+  });
+
   it('answers from Postgres while Redis has lost its keys (a flush or restart) and is not re-seeded yet', async () => {
     const denylist = createDenylist({ store: createRevocationStore(live.sql), cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
     await denylist.reseed();

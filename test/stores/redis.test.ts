@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { ROOT } from '../support/cli.js';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { redisReady } from '../../src/stores/redis.js';
+import { createRedis, redisReady } from '../../src/stores/redis.js';
 import { closedPort } from '../support/net.js';
 import { leaseTestRedis, proxiedAuthdRedis, type TestRedis } from '../support/redis.js';
 
@@ -12,6 +12,17 @@ beforeAll(async () => {
 afterAll(() => redis.release());
 
 describe('the Redis client authd makes', () => {
+  it('reconnects on a READONLY reply (a demoted primary) at most once every 30 s, and on no other error', () => {
+    const client = createRedis(redis.url);
+    try {
+      const reconnectOnError = client.options.reconnectOnError!;
+      const readOnly = new Error("READONLY You can't write against a read only replica.");
+      expect([reconnectOnError(readOnly), reconnectOnError(readOnly), reconnectOnError(new Error('OOM command not allowed'))]).toEqual([1, false, false]);
+    } finally {
+      client.disconnect();
+    }
+  });
+
   it('lets the process exit soon after disconnect() while Redis is down', async () => {
     // ioredis arms a timer on disconnect() that only the stream's next close clears; a stream that
     // Redis refused has already closed, so the timer held the process for its whole length (2 s
