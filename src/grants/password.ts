@@ -45,15 +45,22 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
       const audience = grantedAudience(client, requestedAudience(request.params), deps.issuer);
 
       const { user, needsRehash } = await authenticateUser(deps, { username, password, ip, clientId: client.clientId, abandoned: request.abandoned });
-      const passwordHash = needsRehash ? await upgradeHash(deps, user, username, password) : user.passwordHash;
-      const session = await deps.sessions.start({ user, passwordHash, client, scopes, audience });
+      const passwordHash = needsRehash ? await upgradeHash(deps, user, password) : user.passwordHash;
+      const start = (checkedAgainst: string) => deps.sessions.start({ user, passwordHash: checkedAgainst, client, scopes, audience });
+      let session = await start(passwordHash);
       if (session === undefined) {
-        // Disabled, or given another password, after the lookup: a session on the old password must
-        // not outlive the change (nor the `sessions revoke` that follows it). The answer is a wrong
-        // password's; the right password has already reset the pair.
+        // The stored hash is not the one checked: the user was disabled, or given another password
+        // (a session on the old one must not outlive the change, nor the `sessions revoke` that
+        // follows it), or another login rehashed the same password. Checked once more against
+        // what is stored, only that last one starts its session.
         const now = await deps.users.findByUsername(username);
-        loginFailed(deps, { username, ip, clientId: client.clientId }, now === undefined || now.disabled ? 'disabled' : 'bad_password');
-        throw badCredentials();
+        const rehashedElsewhere = now !== undefined && !now.disabled && now.passwordHash !== passwordHash && (await matchesStored(deps, now.passwordHash, password));
+        if (rehashedElsewhere) session = await start(now.passwordHash);
+        if (session === undefined) {
+          // The answer is a wrong password's; the right password has already reset the pair.
+          loginFailed(deps, { username, ip, clientId: client.clientId }, now === undefined || now.disabled ? 'disabled' : 'bad_password');
+          throw badCredentials();
+        }
       }
       audit('login_succeeded', { sub: user.id, ip, client_id: client.clientId, family_id: session.familyId });
       return {
@@ -141,24 +148,24 @@ async function checkPassword(passwords: PasswordHasher, user: User | undefined, 
 
 /**
  * Re-hashes with the current cost after a good login; skipped (until the next login) when the
- * hasher is busy. Returns the hash the session is to be started against (see SessionIssuer.start):
- * the new one; the one the password was checked against when the rehash was skipped; and when
- * the stored hash changed meanwhile, the stored one if this password matches it (another login
- * of the user rehashed first), else the old one, so that no session starts (the password was changed).
+ * hasher is busy. Returns the hash the user's password is stored as, as far as this login knows:
+ * the new one, or, when the rehash was skipped or the stored hash had changed meanwhile, the one
+ * the password was checked against.
  */
-async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, username: string, password: string): Promise<string> {
-  let rehashed: string;
+async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, password: string): Promise<string> {
   try {
-    rehashed = await passwords.hash(password);
+    const rehashed = await passwords.hash(password);
+    return (await users.updatePasswordHash(user.id, rehashed, { ifCurrent: user.passwordHash })) ? rehashed : user.passwordHash;
   } catch (error) {
     if (!(error instanceof HasherBusyError)) throw error;
     return user.passwordHash;
   }
-  if (await users.updatePasswordHash(user.id, rehashed, { ifCurrent: user.passwordHash })) return rehashed;
-  const stored = (await users.findByUsername(username))?.passwordHash;
-  if (stored === undefined) return user.passwordHash;
+}
+
+/** Whether `password` matches a stored hash read after the login's check; a busy hasher is a 503. */
+async function matchesStored({ passwords }: PasswordGrantDeps, stored: string, password: string): Promise<boolean> {
   try {
-    return (await passwords.verify(stored, password)).ok ? stored : user.passwordHash;
+    return (await passwords.verify(stored, password)).ok;
   } catch (error) {
     if (error instanceof HasherBusyError) throw temporarilyUnavailable(error.retryAfterSeconds);
     throw error;

@@ -7,7 +7,7 @@ import { passwordGrant, type PasswordUsers } from '../../src/grants/password.js'
 import { requestParams } from '../../src/domain/request-params.js';
 import type { Audit } from '../../src/observability/audit.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createPasswordHasher, type PasswordHasher } from '../../src/passwords/password-hasher.js';
+import { createPasswordHasher, HasherBusyError, type PasswordHasher } from '../../src/passwords/password-hasher.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
@@ -176,11 +176,11 @@ describe('password grant and a rehash', () => {
     roles: [],
     disabled: false,
   });
-  /** What each session start was told the password was checked against. */
-  const recording = (checkedAgainst: string[]): SessionIssuer => ({
+  /** A session issuer that starts a session only against the stored hash, as the store's insert does; it notes each start's hash. */
+  const storeLike = (stored: () => string, checkedAgainst: string[]): SessionIssuer => ({
     start: async (input) => {
       checkedAgainst.push(input.passwordHash);
-      return sessions.start(input);
+      return input.passwordHash === stored() ? sessions.start(input) : undefined;
     },
   });
 
@@ -192,28 +192,35 @@ describe('password grant and a rehash', () => {
       updatePasswordHash: async (_, hash, { ifCurrent }) => (stored === ifCurrent ? ((stored = hash), true) : false),
     };
     const checkedAgainst: string[] = [];
-    await grantWith(users, throttleUnder('rehash-own'), passwords, undefined, recording(checkedAgainst)).handle(request('gina', '203.0.113.5'));
+    await grantWith(users, throttleUnder('rehash-own'), passwords, undefined, storeLike(() => stored, checkedAgainst)).handle(request('gina', '203.0.113.5'));
     expect(checkedAgainst).toEqual([stored]);
     expect(stored).not.toBe(user.passwordHash);
   });
 
   it.each([
-    ['another login of the user rehashed the same password first', 'the stored hash', 'pw'],
-    ['the password was changed meanwhile', 'the hash checked, so that none starts', 'a new password'],
-  ])('when %s, starts the session against %s', async (_, expected, storedPassword) => {
+    ['another login of the user rehashed the same password first', 'pw', 'lost', true],
+    ['another login of the user rehashed the same password while the hasher was too busy for this one', 'pw', 'busy', true],
+    ['the password was changed meanwhile', 'a new password', 'lost', false],
+  ])('when %s, starts a session only if the password matches what is stored', async (_, storedPassword, rehash, starts) => {
     const user = await olderUser('hank');
     const storedMeanwhile = await passwords.hash(storedPassword);
+    let lookups = 0;
     const users: PasswordUsers = {
       // The lookup before the check reads the old hash; every later one, what was stored meanwhile.
-      findByUsername: (() => {
-        let lookups = 0;
-        return async () => (lookups++ === 0 ? user : { ...user, passwordHash: storedMeanwhile });
-      })(),
+      findByUsername: async () => (lookups++ === 0 ? user : { ...user, passwordHash: storedMeanwhile }),
       updatePasswordHash: async () => false,
     };
+    const busyForRehash: PasswordHasher = { ...passwords, hash: () => Promise.reject(new HasherBusyError()) };
     const checkedAgainst: string[] = [];
-    await grantWith(users, throttleUnder(`rehash-${storedPassword}`), passwords, undefined, recording(checkedAgainst)).handle(request('hank', '203.0.113.6'));
-    expect(checkedAgainst).toEqual([expected === 'the stored hash' ? storedMeanwhile : user.passwordHash]);
+    const grant = grantWith(users, throttleUnder(`rehash-${rehash}-${storedPassword}`), rehash === 'busy' ? busyForRehash : passwords, undefined, storeLike(() => storedMeanwhile, checkedAgainst));
+    const answer = grant.handle(request('hank', '203.0.113.6'));
+    if (starts) {
+      await expect(answer).resolves.toMatchObject({ refresh_token: 'rt' });
+      expect(checkedAgainst).toEqual([user.passwordHash, storedMeanwhile]);
+    } else {
+      await expect(answer).rejects.toMatchObject({ code: 'invalid_grant' });
+      expect(checkedAgainst).toEqual([user.passwordHash]);
+    }
   });
 });
 
