@@ -88,8 +88,12 @@ const NO_MATCH: PasswordVerdict = { ok: false, needsRehash: false };
  */
 const phcHead = (hash: string): string => hash.split('$', 4).join('$') + '$';
 
-/** Memory × passes ÷ lanes: the time an argon2 check takes, near enough (node-argon2 runs a thread a lane). */
-const timeOf = (memoryCost: number, timeCost: number, parallelism: number): number => (memoryCost * timeCost) / Math.max(parallelism, 1);
+/**
+ * Memory × passes ÷ the lanes that run at once: the time an argon2 check takes, near enough
+ * (node-argon2 runs a thread a lane, and a host runs as many at once as it has cores).
+ */
+const timeOf = (memoryCost: number, timeCost: number, parallelism: number): number =>
+  (memoryCost * timeCost) / Math.max(Math.min(parallelism, availableParallelism()), 1);
 
 const PARAMETER = { m: /(?:^|,)m=(\d+)(?:,|$)/, t: /(?:^|,)t=(\d+)(?:,|$)/, p: /(?:^|,)p=(\d+)(?:,|$)/ } as const;
 

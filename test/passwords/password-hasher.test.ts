@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { jest } from '@jest/globals';
 import argon2 from 'argon2';
 import { createMetrics } from '../../src/observability/metrics.js';
@@ -115,6 +116,22 @@ describe('a wrong password for a hash of another cost', () => {
       verifications.mockClear();
       expect(await current.verify(cheaper, 's3cret')).toEqual({ ok: true, needsRehash: true });
       expect(work()).toEqual(['1024/1', '2048/2']);
+    } finally {
+      verifications.mockRestore();
+    }
+  });
+
+  it('counts only the lanes the host can run at once: a hash on more lanes than cores is no cheaper', async () => {
+    const cores = availableParallelism();
+    const current = createPasswordHasher({ cost: { ...CURRENT, parallelism: Math.min(cores, 2) } });
+    await current.prepare();
+    // Lanes past the cores run one after another: on this host, as slow as the current cost's own.
+    const beyondCores = await createPasswordHasher({ cost: { ...CURRENT, parallelism: cores + 1 } }).hash('s3cret');
+    const verifications = jest.spyOn(argon2, 'verify');
+    try {
+      await current.verify(beyondCores, 'wrong');
+      // With more than two cores, cores + 1 lanes do run faster than two: then the dummy check runs beside.
+      expect(verifications.mock.calls.length).toBe(cores <= 2 ? 1 : 2);
     } finally {
       verifications.mockRestore();
     }
