@@ -26,7 +26,7 @@ import { repeatAfter } from './repeat-after.js';
 import { settlesWithin } from './settles-within.js';
 import { cachedClientLookup, cachedScopesInUse } from './stores/cached-client-lookup.js';
 import { pingDatabase } from './stores/database.js';
-import { pingRedis, redisReady } from './stores/redis.js';
+import { pingRedis, redisReady, refusedDatabase } from './stores/redis.js';
 import { createAccessTokenVerifier } from './tokens/access-token-verifier.js';
 
 /** How long SIGTERM waits for in-flight requests before closing connections anyway. */
@@ -173,7 +173,16 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     return Promise.all([...periodicWork.map((stop) => stop()), denylist.settled()]);
   };
 
-  if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) logger.warn('starting without Redis: denylist checks fall back to Postgres');
+  if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) {
+    logger.warn('starting without Redis: denylist checks fall back to Postgres');
+  } else {
+    const refused = await refusedDatabase(data.redis).catch(() => undefined);
+    if (refused !== undefined) {
+      await settlesWithin(stopBackgroundWork(), DRAIN_TIMEOUT_MS);
+      await data.close();
+      throw new ConfigError(refused);
+    }
+  }
   const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: corsEnabled(config) });
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
   const drain = createConnectionDrain();

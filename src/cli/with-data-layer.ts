@@ -2,7 +2,7 @@ import { systemClock } from '../clock.js';
 import type { Config } from '../config/config.js';
 import { createDataLayer, requireServices, type DataLayer } from '../data-layer.js';
 import type { User } from '../domain/user.js';
-import { redisReady } from '../stores/redis.js';
+import { redisReady, refusedDatabase } from '../stores/redis.js';
 import { cliLogger } from './cli-logger.js';
 import { CliError, loadRuntimeConfig } from './context.js';
 
@@ -22,7 +22,10 @@ export async function withDataLayer<T>(work: (data: DataLayer, config: Config) =
   const config = requireServices(loadRuntimeConfig());
   const data = createDataLayer(config, cliLogger(config), systemClock);
   try {
-    if (waitForRedis) await redisReady(data.redis, REDIS_WAIT_MS);
+    if (waitForRedis && (await redisReady(data.redis, REDIS_WAIT_MS))) {
+      const refused = await refusedDatabase(data.redis).catch(() => undefined);
+      if (refused !== undefined) throw new CliError(refused);
+    }
     return await work(data, config);
   } finally {
     await data.close();

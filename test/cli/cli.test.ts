@@ -161,6 +161,14 @@ describe('authd sessions with a slow Redis', () => {
     }
     expect(await redis.client.get('authd:revoked:jti-dave')).toBe('sessions_revoked');
   });
+
+  it('refuses a REDIS_URL database Redis refused (past its count) rather than write the revocations into database 0', () => {
+    const url = new URL(redis.url);
+    url.pathname = '/99';
+    const result = runAuthd({ ...environment.env, REDIS_URL: url.toString() }, ['sessions', 'revoke', 'dave']);
+    // Before it, the log line of Redis's own refusal of the SELECT.
+    expect([result.status, result.stdout, result.stderr.split('\n').at(-2)]).toEqual([1, '', 'authd: REDIS_URL names database 99, which Redis refused (authd would use database 0)']);
+  });
 });
 
 describe('authd with a database it cannot use', () => {

@@ -57,6 +57,12 @@ describe('start-up that cannot use KEYS_DIR, HOST or PORT', () => {
     expect(result.stderr).toBe(`authd: configuration error: KEYS_DIR cannot be read: ${file} (ENOTDIR)\n`);
   });
 
+  it('a REDIS_URL database Redis refuses (past its count) stops with one line, rather than using database 0', () => {
+    const result = start({ ...unreachableServices(), REDIS_URL: 'redis://127.0.0.1:6379/99' });
+    expect(result.status).toBe(1);
+    expect(result.stderr).toBe('authd: configuration error: REDIS_URL names database 99, which Redis refused (authd would use database 0)\n');
+  });
+
   it.each([
     [() => ({ HOST: '192.0.2.1' }), 'HOST 192.0.2.1 is not an address of this machine'],
     [() => ({ PORT: String(occupiedPort) }), () => `PORT ${occupiedPort} is already in use on 127.0.0.1`],
