@@ -172,16 +172,18 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
     denylist.stop();
     return Promise.all([...periodicWork.map((stop) => stop()), denylist.settled()]);
   };
+  /** For a start-up that fails past this point: the background work stopped, the connections closed, `error` thrown. */
+  const abandonStart = async (error: unknown): Promise<never> => {
+    await settlesWithin(stopBackgroundWork(), DRAIN_TIMEOUT_MS);
+    await data.close();
+    throw error;
+  };
 
   if (!(await redisReady(data.redis, REDIS_STARTUP_WAIT_MS))) {
     logger.warn('starting without Redis: denylist checks fall back to Postgres');
   } else {
-    const refused = await refusedDatabase(data.redis).catch(() => undefined);
-    if (refused !== undefined) {
-      await settlesWithin(stopBackgroundWork(), DRAIN_TIMEOUT_MS);
-      await data.close();
-      throw new ConfigError(refused);
-    }
+    const refused = await refusedDatabase(data.redis);
+    if (refused !== undefined) await abandonStart(new ConfigError(refused));
   }
   const listener = answerJwksBeforeKoa(app.callback(), { keys: keyring, logger, metrics, corsEnabled: corsEnabled(config) });
   const requestTimeout = options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS;
@@ -204,9 +206,7 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
       });
     });
   } catch (error) {
-    await settlesWithin(stopBackgroundWork(), DRAIN_TIMEOUT_MS);
-    await data.close();
-    throw error;
+    await abandonStart(error);
   }
   // Once listening, an error of the listening socket (an accept that failed: out of file descriptors
   // or memory) is logged, and the server goes on; without a listener it would end the process.

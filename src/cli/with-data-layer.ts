@@ -23,7 +23,7 @@ export async function withDataLayer<T>(work: (data: DataLayer, config: Config) =
   const data = createDataLayer(config, cliLogger(config), systemClock);
   try {
     if (waitForRedis && (await redisReady(data.redis, REDIS_WAIT_MS))) {
-      const refused = await refusedDatabase(data.redis).catch(() => undefined);
+      const refused = await refusedDatabase(data.redis);
       if (refused !== undefined) throw new CliError(refused);
     }
     return await work(data, config);

@@ -174,12 +174,12 @@ export function createPasswordHasher({
    * parses were 3.7% of a login's main-thread time in `perf`.
    */
   let currentHead: string | undefined;
+  /** A hash with the current head is at the current cost: most logins' hash, known without parsing. */
+  const hasCurrentHead = (hash: string): boolean => currentHead !== undefined && hash.startsWith(currentHead);
   const currentWork = timeOf(cost.memoryCost, cost.timeCost, cost.parallelism);
-  // A hash with the current head is at the current cost: most logins' hash, read without parsing.
-  const costsLessThanCurrent = (hash: string): boolean =>
-    !(currentHead !== undefined && hash.startsWith(currentHead)) && workOf(hash) < currentWork;
+  const costsLessThanCurrent = (hash: string): boolean => !hasCurrentHead(hash) && workOf(hash) < currentWork;
   const needsRehash = (hash: string): boolean => {
-    if (currentHead !== undefined && hash.startsWith(currentHead)) return false;
+    if (hasCurrentHead(hash)) return false;
     // needsRehash compares version and cost but not the type, so an argon2i/argon2d hash is checked here.
     const needs = !hash.startsWith('$argon2id$') || argon2.needsRehash(hash, options);
     if (!needs) currentHead = phcHead(hash);

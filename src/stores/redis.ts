@@ -48,11 +48,12 @@ export function createRedis(redisUrl: string): Redis {
 /**
  * What is wrong, when the database the URL names is not the one the connection uses: ioredis goes on
  * in database 0 when Redis refuses the SELECT of one past its count (`/16` by default). Needs
- * Redis 6.2 (CLIENT INFO); an older one is taken at its word.
+ * Redis 6.2 (CLIENT INFO): an older one, or one that refuses the command, is taken at its word.
  */
 export async function refusedDatabase(redis: Redis): Promise<string | undefined> {
   const named = redis.options.db ?? 0;
-  const used = Number(/(?:^|\s)db=(\d+)/.exec(String(await redis.call('CLIENT', 'INFO')))?.[1] ?? named);
+  const info = await redis.call('CLIENT', 'INFO').then(String, () => '');
+  const used = Number(/(?:^|\s)db=(\d+)/.exec(info)?.[1] ?? named);
   return used === named ? undefined : `REDIS_URL names database ${named}, which Redis refused (authd would use database ${used})`;
 }
 
