@@ -45,16 +45,12 @@ export function createRevocation(deps: RevocationDeps) {
     const now = new Date(deps.clock.now());
     const revoked = await refreshTokens.withLockedToken(tokenHash, now, async (family): Promise<FamilyRevocation | undefined> => family?.revokeFamily('family_revoked'));
     if (revoked === undefined) return;
-    const of = { familyId: known.familyId };
-    // Revoked before (reuse detection, a logout sent twice): nothing to tell, and a revocation of its
+    // Revoked before (reuse detection, a logout sent twice): nothing to tell, but a revocation of its
     // spent tokens cut short goes on.
-    if (revoked.revokedTokens === 0) {
-      await completeRevocation(deps, of, revoked, now, 'family_revoked', () => undefined);
-      return;
-    }
-    metrics.revocations.inc({ token_type: 'refresh_token' });
-    await completeRevocation(deps, of, revoked, now, 'family_revoked', (denylisted) => {
-      audit('family_revoked', { family_id: known.familyId, client_id: client.clientId, access_tokens_denylisted: denylisted });
+    const changed = revoked.revokedTokens > 0;
+    if (changed) metrics.revocations.inc({ token_type: 'refresh_token' });
+    await completeRevocation(deps, { familyId: known.familyId }, revoked, now, 'family_revoked', (denylisted) => {
+      if (changed) audit('family_revoked', { family_id: known.familyId, client_id: client.clientId, access_tokens_denylisted: denylisted });
     });
   };
 

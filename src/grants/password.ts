@@ -54,7 +54,11 @@ export function passwordGrant(deps: PasswordGrantDeps): Grant {
         // follows it), or another login rehashed the same password. Checked once more against
         // what is stored, only that last one starts its session.
         const now = await deps.users.findByUsername(username);
-        const rehashedElsewhere = now !== undefined && !now.disabled && now.passwordHash !== passwordHash && (await matchesStored(deps, now.passwordHash, password));
+        const rehashedElsewhere =
+          now !== undefined &&
+          !now.disabled &&
+          now.passwordHash !== passwordHash &&
+          (await checkPassword(deps.passwords, now, password, request.abandoned, request.abandoned)).ok;
         if (rehashedElsewhere) session = await start(now.passwordHash);
         if (session === undefined) {
           // The answer is a wrong password's; the right password has already reset the pair.
@@ -159,15 +163,5 @@ async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, 
   } catch (error) {
     if (!(error instanceof HasherBusyError)) throw error;
     return user.passwordHash;
-  }
-}
-
-/** Whether `password` matches a stored hash read after the login's check; a busy hasher is a 503. */
-async function matchesStored({ passwords }: PasswordGrantDeps, stored: string, password: string): Promise<boolean> {
-  try {
-    return (await passwords.verify(stored, password)).ok;
-  } catch (error) {
-    if (error instanceof HasherBusyError) throw temporarilyUnavailable(error.retryAfterSeconds);
-    throw error;
   }
 }
