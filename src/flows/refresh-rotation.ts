@@ -59,7 +59,8 @@ const NOTHING_REVOKED: FamilyRevocation = { revokedTokens: 0, denied: [] };
  * Exchanges a refresh token for a new access token and a new refresh token of the same family.
  * The common case is one conditional statement in Postgres (exactly one concurrent caller wins);
  * everything else is decided with the token's row locked: reuse of a spent token revokes the
- * family and denylists its access tokens, except the grace exchange of the most recently spent one.
+ * family and denylists its access tokens, except the grace exchange of the most recently spent one,
+ * and so does a token that a grace exchange superseded.
  */
 export function createRefreshRotation(deps: RefreshRotationDeps) {
   const { policy, refreshTokens, accessTokens, clock } = deps;
@@ -156,7 +157,18 @@ async function decide(family: LockedFamily | undefined, d: Decision): Promise<Ou
   const refuse = (error: Error): Outcome => ({ kind: 'refused', error });
   if (family === undefined || family.token.clientId !== d.client.clientId) return refuse(invalidToken());
   const { token } = family;
-  if (token.revokedAt !== null) return refuse(invalidToken());
+  if (token.revokedAt !== null) {
+    // Revoked before it was spent, in a family with a live token left: a grace exchange superseded
+    // it, so two parties held its predecessor, and this one is the party that lost the race. RFC
+    // 9700 §4.14.2: an invalidated token presented tells of a breach, and the live token is revoked.
+    // Otherwise a thief exchanging a stolen token inside the window kept the session for good,
+    // while its holder's refreshes were refused unseen. In a family revoked before, nothing is left.
+    if (token.usedAt === null) {
+      const revocation = await family.revokeFamily('refresh_reuse');
+      if (revocation.revokedTokens > 0) return { kind: 'reused', token, revocation };
+    }
+    return refuse(invalidToken());
+  }
 
   let supersededSuccessor: RefreshTokenRecord | undefined;
   if (token.usedAt !== null) {
