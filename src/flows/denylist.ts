@@ -24,8 +24,12 @@ const CATCH_UP_MARGIN_MS = 30_000;
 export const COPY_RETRY_AFTER_OVERFLOW_MS = 5 * 60_000;
 
 export interface Denylist {
-  /** Records revocations in Postgres (the commit), then Redis (best effort; re-seeding repairs it). */
-  revoke(tokens: readonly RevokedAccessToken[]): Promise<void>;
+  /**
+   * Records revocations in Postgres (the commit), then Redis (best effort; re-seeding repairs it).
+   * Returns how many Postgres had not recorded before (another revocation of the same token may
+   * have committed first).
+   */
+  revoke(tokens: readonly RevokedAccessToken[]): Promise<number>;
   /** Pushes revocations already recorded in Postgres (inside a transaction) to Redis. */
   publish(tokens: readonly RevokedAccessToken[]): Promise<void>;
   /**
@@ -277,8 +281,9 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
 
   return {
     async revoke(tokens) {
-      await store.record(tokens);
+      const recorded = await store.record(tokens);
       await publish(tokens);
+      return recorded;
     },
     publish,
     async isRevoked(jti) {

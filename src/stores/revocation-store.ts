@@ -50,7 +50,8 @@ export interface RecordedRevocation extends RevokedAccessToken {
 
 /** The durable copy of the denylist: every revocation is written here before Redis. */
 export interface RevocationStore {
-  record(tokens: readonly RevokedAccessToken[], tx?: DatabaseTransaction): Promise<void>;
+  /** Returns how many were not recorded before (a jti recorded already is left as it was). */
+  record(tokens: readonly RevokedAccessToken[], tx?: DatabaseTransaction): Promise<number>;
   isRevoked(jti: string): Promise<boolean>;
   /**
    * Unexpired revocations, a page of at most `limit` at a time in jti order, those after `after`
@@ -70,11 +71,11 @@ export interface RevocationStore {
 export function createRevocationStore(sql: SqlPool): RevocationStore {
   return {
     async record(tokens, tx) {
-      if (tokens.length === 0) return;
+      if (tokens.length === 0) return 0;
       const values = [tokens.map((t) => t.jti), tokens.map((t) => t.expiresAt), tokens.map((t) => t.reason)];
       // One statement however many (createMany sent 100,000 rows as four statements of 32,766 parameters).
-      if (tx !== undefined) await tx.$executeRawUnsafe(RECORD_REVOCATIONS, ...values);
-      else await sql.query({ name: 'authd_record_revocations', text: RECORD_REVOCATIONS, values });
+      if (tx !== undefined) return tx.$executeRawUnsafe(RECORD_REVOCATIONS, ...values);
+      return (await sql.query({ name: 'authd_record_revocations', text: RECORD_REVOCATIONS, values })).rowCount ?? 0;
     },
     async isRevoked(jti) {
       return (await sql.query({ name: 'authd_is_revoked', text: 'SELECT 1 FROM revocations WHERE jti = $1', values: [jti] })).rowCount === 1;

@@ -222,6 +222,22 @@ describe('POST /revoke', () => {
     expect(audited.filter((event) => event === 'token_revoked' || event === 'family_revoked').sort()).toEqual(['family_revoked', 'token_revoked']);
   });
 
+  it('counts and audits once an access token revoked by many requests at once', async () => {
+    const revoked = () => metricValue(server.baseUrl, 'authd_revocations_total{token_type="access_token"}');
+    const before = await revoked();
+    const linesBefore = server.logs.lines.length;
+    const token = await serviceToken();
+    const { jti } = JSON.parse(Buffer.from(parts(token)[1], 'base64url').toString()) as { jti: string };
+    // Twelve connections open first, so that the twelve revocations reach the server together.
+    await Promise.all(Array.from({ length: 12 }, () => revoke('garbage', 'svc')));
+    const answers = await Promise.all(Array.from({ length: 12 }, () => revoke(token, 'svc')));
+    expect(answers.map((answer) => answer.status)).toEqual(Array(12).fill(200));
+    expect(await revoked()).toBe(before + 1);
+    const audited = server.logs.lines.slice(linesBefore).filter((line) => line['event'] === 'token_revoked' && line['jti'] === jti);
+    expect(audited).toHaveLength(1);
+    expect(await server.redis.client.get(`authd:revoked:${jti}`)).toBe('revoked');
+  });
+
   it('revokes a refresh token family with its access tokens, whatever the hint says', async () => {
     const { access_token, refresh_token } = await userTokens();
     expect((await revoke(refresh_token, 'web', 'access_token')).status).toBe(200);
