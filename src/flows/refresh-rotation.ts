@@ -48,8 +48,11 @@ export interface Rotation {
 type Outcome =
   | { kind: 'rotated'; successor: RotatedRefreshToken['successor']; roles: readonly string[]; denied: RevokedAccessToken[] }
   | { kind: 'reused'; token: RefreshTokenRecord; revocation: FamilyRevocation }
-  /** `revokedFamily`: a family revoked before, whose spent tokens' revocation is taken up again (one cut short goes on). */
-  | { kind: 'refused'; error: Error; revokedFamily?: string };
+  /**
+   * `revokedFamily`: a family revoked before, whose spent tokens' revocation is taken up again (one
+   * cut short goes on). `superseded`: a token a grace exchange replaced, told in the audit log.
+   */
+  | { kind: 'refused'; error: Error; revokedFamily?: string; superseded?: RefreshTokenRecord };
 
 const invalidToken = () => invalidGrant('refresh token is invalid, expired or revoked');
 
@@ -59,8 +62,7 @@ const NOTHING_REVOKED: FamilyRevocation = { revokedTokens: 0, denied: [] };
  * Exchanges a refresh token for a new access token and a new refresh token of the same family.
  * The common case is one conditional statement in Postgres (exactly one concurrent caller wins);
  * everything else is decided with the token's row locked: reuse of a spent token revokes the
- * family and denylists its access tokens, except the grace exchange of the most recently spent one,
- * and so does a token that a grace exchange superseded.
+ * family and denylists its access tokens, except the grace exchange of the most recently spent one.
  */
 export function createRefreshRotation(deps: RefreshRotationDeps) {
   const { policy, refreshTokens, accessTokens, clock } = deps;
@@ -113,7 +115,10 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
     }
 
     if (outcome.kind === 'refused') {
-      const { revokedFamily } = outcome;
+      const { revokedFamily, superseded } = outcome;
+      if (superseded !== undefined) {
+        deps.audit('refresh_superseded_presented', { family_id: superseded.familyId, sub: superseded.userId, client_id: client.clientId });
+      }
       if (revokedFamily !== undefined) await completeRevocation(deps, { familyId: revokedFamily }, NOTHING_REVOKED, now, 'refresh_reuse', () => undefined);
       throw outcome.error;
     }
@@ -158,16 +163,12 @@ async function decide(family: LockedFamily | undefined, d: Decision): Promise<Ou
   if (family === undefined || family.token.clientId !== d.client.clientId) return refuse(invalidToken());
   const { token } = family;
   if (token.revokedAt !== null) {
-    // Revoked before it was spent, in a family with a live token left: a grace exchange superseded
-    // it, so two parties held its predecessor, and this one is the party that lost the race. RFC
-    // 9700 §4.14.2: an invalidated token presented tells of a breach, and the live token is revoked.
-    // Otherwise a thief exchanging a stolen token inside the window kept the session for good,
-    // while its holder's refreshes were refused unseen. In a family revoked before, nothing is left.
-    if (token.usedAt === null) {
-      const revocation = await family.revokeFamily('refresh_reuse');
-      if (revocation.revokedTokens > 0) return { kind: 'reused', token, revocation };
-    }
-    return refuse(invalidToken());
+    // Revoked before it was spent, in a family that lives on: a grace exchange replaced it, so two
+    // parties held its predecessor (two tabs, or a thief who exchanged a stolen token inside the
+    // window, whose session would otherwise go on unseen). SPEC keeps the family and refuses this
+    // token (RFC 9700 §4.14.2 would end the family); the audit line tells the operator.
+    const superseded = token.usedAt === null && (await family.hasLiveToken());
+    return { kind: 'refused', error: invalidToken(), ...(superseded ? { superseded: token } : {}) };
   }
 
   let supersededSuccessor: RefreshTokenRecord | undefined;

@@ -5,6 +5,7 @@ export type AuditEvent =
   | 'login_failed'
   | 'login_locked'
   | 'refresh_reuse_detected'
+  | 'refresh_superseded_presented'
   | 'token_revoked'
   | 'family_revoked'
   | 'sessions_revoked';

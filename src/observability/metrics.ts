@@ -74,7 +74,7 @@ export function createMetrics({ defaultMetrics = true, denylistCopy, logOutput }
     }),
     refreshReuseDetected: new Counter({
       name: 'authd_refresh_reuse_detected_total',
-      help: 'Spent refresh tokens presented again, or tokens a grace exchange had superseded (the family was revoked)',
+      help: 'Spent refresh tokens presented again (the family was revoked)',
       registers,
     }),
     revocations: new Counter({

@@ -54,6 +54,8 @@ export interface LockedFamily {
   /** Locks and reads another token of the family (the successor). */
   lockToken(id: string): Promise<RefreshTokenRecord | undefined>;
   isUserEnabled(userId: string): Promise<{ enabled: boolean; roles: readonly string[] }>;
+  /** Whether the family still has a live token (unspent, unrevoked). */
+  hasLiveToken(): Promise<boolean>;
   /** Revokes one live token and denylists (durably) its unexpired access token. */
   revokeToken(token: RefreshTokenRecord, reason: RevocationReason): Promise<RevokedAccessToken[]>;
   /**
@@ -419,6 +421,10 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
           async isUserEnabled(userId) {
             const user = await tx.user.findUnique({ where: { id: userId }, select: { disabled: true, roles: true } });
             return { enabled: user !== null && !user.disabled, roles: user?.roles ?? [] };
+          },
+          async hasLiveToken() {
+            const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL.familyId.liveTokenLeft, token.familyId);
+            return left;
           },
           revokeToken: async (target, reason) => (await revokeWhere(tx, 'id', target.id, now, reason)).denied,
           revokeFamily: (reason) => revokeWhere(tx, 'familyId', token.familyId, now, reason),
