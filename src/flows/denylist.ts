@@ -26,8 +26,8 @@ export const COPY_RETRY_AFTER_OVERFLOW_MS = 5 * 60_000;
 export interface Denylist {
   /**
    * Records revocations in Postgres (the commit), then Redis (best effort; re-seeding repairs it).
-   * Returns how many Postgres had not recorded before (another revocation of the same token may
-   * have committed first).
+   * Returns how many Postgres had not recorded before: one recorded already (another revocation of
+   * the same token committed first) is left to the revocation that recorded it, reason and all.
    */
   revoke(tokens: readonly RevokedAccessToken[]): Promise<number>;
   /** Pushes revocations already recorded in Postgres (inside a transaction) to Redis. */
@@ -282,8 +282,8 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   return {
     async revoke(tokens) {
       const recorded = await store.record(tokens);
-      await publish(tokens);
-      return recorded;
+      await publish(recorded);
+      return recorded.length;
     },
     publish,
     async isRevoked(jti) {

@@ -40,7 +40,8 @@ export interface FamilyRevocation {
   readonly revokedTokens: number;
   /**
    * The access tokens of those tokens it denylisted (recorded in Postgres; Redis is the caller's):
-   * those unexpired, or expired less than EXPIRY_SKEW_MARGIN_MS ago by the clock that revoked them.
+   * those unexpired, or expired less than EXPIRY_SKEW_MARGIN_MS ago by the clock that revoked them,
+   * and not recorded before (a `/revoke` of the access token, with its own reason).
    */
   readonly denied: RevokedAccessToken[];
 }
@@ -343,8 +344,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
       if (rows.length === 0) {
         const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL[by].liveTokenLeft, value);
         if (left) continue;
-        await revocations.record(denied, tx);
-        return { revokedTokens, denied };
+        return { revokedTokens, denied: await revocations.record(denied, tx) };
       }
       revokedTokens += rows.length;
       for (const row of rows) if (row.expiresAt > expiringAfter) denied.push({ jti: row.jti, expiresAt: row.expiresAt, reason });
@@ -355,9 +355,10 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
   const revokeSpentBatch = (ids: readonly string[], now: Date, reason: RevocationReason): Promise<RevokedAccessToken[]> =>
     inTransaction(async (tx) => {
       const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOKE_SPENT, ids, now);
-      const denied = rows.map((row) => ({ jti: row.jti, expiresAt: row.expiresAt, reason }));
-      await revocations.record(denied, tx);
-      return denied;
+      return revocations.record(
+        rows.map((row) => ({ jti: row.jti, expiresAt: row.expiresAt, reason })),
+        tx,
+      );
     });
 
   return {

@@ -11,7 +11,8 @@ import { deleteInBatches, type DatabaseTransaction, type SqlPool } from './datab
 const RECORD_REVOCATIONS = `INSERT INTO revocations (jti, expires_at, reason, revoked_at)
   SELECT jti, expires_at, reason, statement_timestamp()
   FROM unnest($1::text[], $2::timestamptz[], $3::text[]) AS t(jti, expires_at, reason)
-  ON CONFLICT (jti) DO NOTHING`;
+  ON CONFLICT (jti) DO NOTHING
+  RETURNING jti`;
 
 /**
  * Recent revocations in pages, in the order of an index on (revoked_at, jti): the first page those
@@ -50,8 +51,11 @@ export interface RecordedRevocation extends RevokedAccessToken {
 
 /** The durable copy of the denylist: every revocation is written here before Redis. */
 export interface RevocationStore {
-  /** Returns how many were not recorded before (a jti recorded already is left as it was). */
-  record(tokens: readonly RevokedAccessToken[], tx?: DatabaseTransaction): Promise<number>;
+  /**
+   * Returns those it recorded: a jti recorded before (by another revocation of the same token, or
+   * of its family) is left as it was, with its reason, and is not returned.
+   */
+  record(tokens: readonly RevokedAccessToken[], tx?: DatabaseTransaction): Promise<RevokedAccessToken[]>;
   isRevoked(jti: string): Promise<boolean>;
   /**
    * Unexpired revocations, a page of at most `limit` at a time in jti order, those after `after`
@@ -71,11 +75,15 @@ export interface RevocationStore {
 export function createRevocationStore(sql: SqlPool): RevocationStore {
   return {
     async record(tokens, tx) {
-      if (tokens.length === 0) return 0;
+      if (tokens.length === 0) return [];
       const values = [tokens.map((t) => t.jti), tokens.map((t) => t.expiresAt), tokens.map((t) => t.reason)];
       // One statement however many (createMany sent 100,000 rows as four statements of 32,766 parameters).
-      if (tx !== undefined) return tx.$executeRawUnsafe(RECORD_REVOCATIONS, ...values);
-      return (await sql.query({ name: 'authd_record_revocations', text: RECORD_REVOCATIONS, values })).rowCount ?? 0;
+      const rows =
+        tx !== undefined
+          ? await tx.$queryRawUnsafe<{ jti: string }[]>(RECORD_REVOCATIONS, ...values)
+          : (await sql.query<{ jti: string }>({ name: 'authd_record_revocations', text: RECORD_REVOCATIONS, values })).rows;
+      const recorded = new Set(rows.map(({ jti }) => jti));
+      return tokens.filter(({ jti }) => recorded.has(jti));
     },
     async isRevoked(jti) {
       return (await sql.query({ name: 'authd_is_revoked', text: 'SELECT 1 FROM revocations WHERE jti = $1', values: [jti] })).rowCount === 1;

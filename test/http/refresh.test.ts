@@ -249,6 +249,25 @@ describe('reuse detection (grace 0)', () => {
     expect(metrics).toMatch(/^authd_refresh_reuse_detected_total [1-9]/m);
   });
 
+  it('leaves an access token revoked before its family as it was recorded: reason kept in Postgres and Redis, not counted again', async () => {
+    const first = await login();
+    const revoked = await postForm(`${server.baseUrl}/revoke`, { token: first.access_token }, auth());
+    expect(revoked.status).toBe(200);
+    const second = await refresh(first.refresh_token);
+    const secondAccess = second.body['access_token'] as string;
+    const familyId = (await server.db.query<{ family_id: string }>(`SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [first.refresh_token]))[0]!.family_id;
+
+    expect(await refresh(first.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    const reasons = async (jti: string) => [
+      (await server.db.query<{ reason: string }>('SELECT reason FROM revocations WHERE jti = $1', [jti]))[0]?.reason,
+      await server.redis.client.get(`authd:revoked:${jti}`),
+    ];
+    expect(await reasons(jtiOf(first.access_token))).toEqual(['revoked', 'revoked']);
+    expect(await reasons(jtiOf(secondAccess))).toEqual(['refresh_reuse', 'refresh_reuse']);
+    const alert = server.logs.lines.find((line) => line['event'] === 'refresh_reuse_detected' && line['family_id'] === familyId);
+    expect(alert).toMatchObject({ access_tokens_denylisted: 1 });
+  });
+
   it('revokes what is live of a family whose old tokens outlived their access tokens, and refuses them afterwards without another alert', async () => {
     const first = await login();
     const second = await refresh(first.refresh_token);
