@@ -50,9 +50,9 @@ type Outcome =
   | { kind: 'reused'; token: RefreshTokenRecord; revocation: FamilyRevocation }
   /**
    * `revokedFamily`: a family revoked before, whose spent tokens' revocation is taken up again (one
-   * cut short goes on). `superseded`: a token a grace exchange replaced, told in the audit log.
+   * cut short goes on). `told`: an audit line, written once the transaction has committed.
    */
-  | { kind: 'refused'; error: Error; revokedFamily?: string; superseded?: RefreshTokenRecord };
+  | { kind: 'refused'; error: Error; revokedFamily?: string; told?: Parameters<Audit> };
 
 const invalidToken = () => invalidGrant('refresh token is invalid, expired or revoked');
 
@@ -115,10 +115,8 @@ export function createRefreshRotation(deps: RefreshRotationDeps) {
     }
 
     if (outcome.kind === 'refused') {
-      const { revokedFamily, superseded } = outcome;
-      if (superseded !== undefined) {
-        deps.audit('refresh_superseded_presented', { family_id: superseded.familyId, sub: superseded.userId, client_id: client.clientId });
-      }
+      const { revokedFamily, told } = outcome;
+      if (told !== undefined) deps.audit(...told);
       if (revokedFamily !== undefined) await completeRevocation(deps, { familyId: revokedFamily }, NOTHING_REVOKED, now, 'refresh_reuse', () => undefined);
       throw outcome.error;
     }
@@ -160,15 +158,23 @@ interface Decision {
 /** The slow path, run with the presented token's row locked. */
 async function decide(family: LockedFamily | undefined, d: Decision): Promise<Outcome> {
   const refuse = (error: Error): Outcome => ({ kind: 'refused', error });
-  if (family === undefined || family.token.clientId !== d.client.clientId) return refuse(invalidToken());
+  if (family === undefined) return refuse(invalidToken());
   const { token } = family;
+  if (token.clientId !== d.client.clientId) {
+    // Left alone (SPEC), but told: a client holding another's token is a misconfiguration or a thief.
+    const fields = { token_type: 'refresh_token', family_id: token.familyId, client_id: d.client.clientId, owner_client_id: token.clientId };
+    return { kind: 'refused', error: invalidToken(), told: ['token_of_another_client', fields] };
+  }
   if (token.revokedAt !== null) {
     // Revoked before it was spent, in a family that lives on: a grace exchange replaced it, so two
     // parties held its predecessor (two tabs, or a thief who exchanged a stolen token inside the
     // window, whose session would otherwise go on unseen). SPEC keeps the family and refuses this
     // token (RFC 9700 §4.14.2 would end the family); the audit line tells the operator.
-    const superseded = token.usedAt === null && (await family.hasLiveToken());
-    return { kind: 'refused', error: invalidToken(), ...(superseded ? { superseded: token } : {}) };
+    if (token.usedAt === null && (await family.hasLiveToken())) {
+      const fields = { family_id: token.familyId, sub: token.userId, client_id: d.client.clientId };
+      return { kind: 'refused', error: invalidToken(), told: ['refresh_superseded_presented', fields] };
+    }
+    return refuse(invalidToken());
   }
 
   let supersededSuccessor: RefreshTokenRecord | undefined;

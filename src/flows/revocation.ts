@@ -28,7 +28,8 @@ const otherClients = () => unauthorizedClient('token was issued to another clien
  * left as it is, neither counted nor audited again. Tokens that are unknown, invalid or expired need no
  * work; another client's live token (an access token not denylisted, a refresh token introspection
  * calls active) is refused and left alone, and its spent, revoked or expired one is answered as an
- * unknown one.
+ * unknown one. Either way the audit log tells (`token_of_another_client`): the answer tells the
+ * sender whether the token is live, which a thief may ask without tripping reuse detection.
  */
 export function createRevocation(deps: RevocationDeps) {
   const { refreshTokens, denylist, audit, metrics } = deps;
@@ -38,6 +39,7 @@ export function createRevocation(deps: RevocationDeps) {
     const known = await refreshTokens.findByHash(tokenHash);
     if (known === undefined) return;
     if (known.clientId !== client.clientId) {
+      audit('token_of_another_client', { token_type: 'refresh_token', family_id: known.familyId, client_id: client.clientId, owner_client_id: known.clientId });
       // Spent, revoked or expired, it is an invalid token: 200 and no effect (RFC 7009 §2.2).
       if (isLiveRefreshToken(known, deps.clock.now())) throw otherClients();
       return;
@@ -60,10 +62,12 @@ export function createRevocation(deps: RevocationDeps) {
     // this one's, and resource servers (60 s of tolerance) accept it already: it is revoked too.
     if (!result.valid && result.reason !== 'not yet valid') return;
     const { jti, exp, client_id: owner } = result.claims;
+    const ours = owner === client.clientId;
+    if (!ours) audit('token_of_another_client', { token_type: 'access_token', jti, client_id: client.clientId, owner_client_id: owner });
     // A denylisted token is an invalid one (RFC 7009 §2.2), whoever sends it: nothing to do. One that
     // is not, resource servers accept: another client's is refused.
     if (await denylist.isRevoked(jti)) return;
-    if (owner !== client.clientId) throw otherClients();
+    if (!ours) throw otherClients();
     // Two revocations of one token at once both pass the check above; the one Postgres took first counts.
     if ((await denylist.revoke([{ jti, expiresAt: new Date(exp * 1000), reason: 'revoked' }])) === 0) return;
     metrics.revocations.inc({ token_type: 'access_token' });

@@ -7,6 +7,7 @@ export type AuditEvent =
   | 'refresh_reuse_detected'
   | 'refresh_superseded_presented'
   | 'token_revoked'
+  | 'token_of_another_client'
   | 'family_revoked'
   | 'sessions_revoked';
 

@@ -138,10 +138,13 @@ describe('refresh rotation', () => {
     expect((await refresh(first.refresh_token)).status).toBe(200);
   });
 
-  it('refuses a token presented by another client and leaves its family alone', async () => {
+  it('refuses a token presented by another client, leaves its family alone, and tells the audit log', async () => {
     const first = await login();
+    const familyId = (await server.db.query<{ family_id: string }>(`SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [first.refresh_token]))[0]!.family_id;
     expect(await refresh(first.refresh_token, {}, auth('other', otherSecret))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect((await familyRows(first.refresh_token)).every((row) => row.revoked_at === null)).toBe(true);
+    const told = server.logs.lines.filter((line) => line['event'] === 'token_of_another_client' && line['family_id'] === familyId);
+    expect(told).toEqual([expect.objectContaining({ audit: true, token_type: 'refresh_token', client_id: 'other', owner_client_id: 'web' })]);
     expect((await refresh(first.refresh_token)).status).toBe(200);
   });
 

@@ -255,6 +255,24 @@ describe('POST /revoke', () => {
     expect(await introspect(refresh_token)).toMatchObject({ active: true });
   });
 
+  it("tells the audit log of every revocation of another client's token, live or not: the answer tells its sender which", async () => {
+    const linesBefore = server.logs.lines.length;
+    const told = () => server.logs.lines.slice(linesBefore).filter((line) => line['event'] === 'token_of_another_client');
+    const access = await serviceToken();
+    const { jti } = JSON.parse(Buffer.from(parts(access)[1], 'base64url').toString()) as { jti: string };
+    const { refresh_token: spent } = await userTokens();
+    const familyId = (await server.db.query<{ family_id: string }>(`SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [spent]))[0]!.family_id;
+    expect((await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: spent }, as('web'))).status).toBe(200);
+
+    expect((await revoke(access, 'web')).status).toBe(400);
+    expect((await revoke(spent, 'svc')).status).toBe(200);
+    expect(told()).toEqual([
+      expect.objectContaining({ audit: true, token_type: 'access_token', jti, client_id: 'web', owner_client_id: 'svc' }),
+      expect.objectContaining({ audit: true, token_type: 'refresh_token', family_id: familyId, client_id: 'svc', owner_client_id: 'web' }),
+    ]);
+    expect(told().map((line) => JSON.stringify(line)).join('\n')).not.toContain(access.split('.')[2]!);
+  });
+
   it("answers another client's spent, revoked or family-revoked token as an unknown one: 200, and nothing changes", async () => {
     const { refresh_token: spent } = await userTokens();
     const rotated = await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: spent }, as('web'));
