@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { Client } from '../domain/client.js';
 import { isLiveRefreshToken } from '../domain/refresh-token.js';
+import { denylistedIfExpiringAfter } from '../domain/revocation.js';
 import { unauthorizedClient } from '../errors/oauth-error.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -58,16 +59,23 @@ export function createRevocation(deps: RevocationDeps) {
 
   const revokeAccessToken = async (client: Client, token: string) => {
     const result = deps.verifyAccessToken(token);
-    // A token whose nbf is still ahead here was issued by an instance whose clock runs ahead of
-    // this one's, and resource servers (60 s of tolerance) accept it already: it is revoked too.
-    if (!result.valid && result.reason !== 'not yet valid') return;
+    if (!result.valid && result.reason === 'invalid') return;
     const { jti, exp, client_id: owner } = result.claims;
     const ours = owner === client.clientId;
     if (!ours) audit('token_of_another_client', { token_type: 'access_token', jti, client_id: client.clientId, owner_client_id: owner });
+    // Revoked too: a token whose nbf is still ahead here (an instance whose clock runs ahead issued
+    // it, and resource servers, with 60 s of tolerance, accept it already), and one expired here
+    // that an instance or resource server whose clock runs behind may still take, as ending a
+    // session covers them (EXPIRY_SKEW_MARGIN_MS). Past that it is no token at all.
+    const expired = !result.valid && result.reason === 'expired';
+    if (expired && exp * 1000 <= denylistedIfExpiringAfter(new Date(deps.clock.now())).getTime()) return;
     // A denylisted token is an invalid one (RFC 7009 §2.2), whoever sends it: nothing to do. One that
-    // is not, resource servers accept: another client's is refused.
+    // is not, resource servers may accept: another client's is refused, unless it has expired here.
     if (await denylist.isRevoked(jti)) return;
-    if (!ours) throw otherClients();
+    if (!ours) {
+      if (expired) return;
+      throw otherClients();
+    }
     // Two revocations of one token at once both pass the check above; the one Postgres took first counts.
     if ((await denylist.revoke([{ jti, expiresAt: new Date(exp * 1000), reason: 'revoked' }])) === 0) return;
     metrics.revocations.inc({ token_type: 'access_token' });

@@ -19,9 +19,12 @@ export interface VerifiedAccessToken {
 
 export type VerifyResult =
   | { readonly valid: true; readonly claims: VerifiedAccessToken }
-  | { readonly valid: false; readonly reason: 'invalid' | 'expired' }
-  /** Ours in every way but that its `nbf` is still ahead of this clock (the issuing instance's may run ahead of it). */
-  | { readonly valid: false; readonly reason: 'not yet valid'; readonly claims: VerifiedAccessToken };
+  | { readonly valid: false; readonly reason: 'invalid' }
+  /**
+   * Ours in every way but that its `exp` has passed, or its `nbf` is still ahead, by this clock
+   * (another instance's, or a resource server's, may be behind or ahead of it).
+   */
+  | { readonly valid: false; readonly reason: 'expired' | 'not yet valid'; readonly claims: VerifiedAccessToken };
 
 const MAX_TOKEN_LENGTH = 8192;
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -33,7 +36,6 @@ const ACCESS_TOKEN_TYPES = new Set(['at+jwt', 'application/at+jwt']);
 export const VERIFIED_CACHE_ENTRIES = 10_000;
 
 const INVALID: VerifyResult = { valid: false, reason: 'invalid' };
-const EXPIRED: VerifyResult = { valid: false, reason: 'expired' };
 
 /** A base64url JSON object, or undefined for anything else. */
 function decodeObject(segment: string): Record<string, unknown> | undefined {
@@ -51,7 +53,7 @@ const isNumericDate = (value: unknown): value is number => typeof value === 'num
 /** exp and nbf against the clock: checked on every use, cached or not. */
 function checkLifetime(claims: VerifiedAccessToken, now: number): VerifyResult {
   const nbf = claims['nbf'];
-  if (claims.exp <= now) return EXPIRED;
+  if (claims.exp <= now) return { valid: false, reason: 'expired', claims };
   if (typeof nbf === 'number' && nbf > now) return { valid: false, reason: 'not yet valid', claims };
   return { valid: true, claims };
 }
@@ -68,7 +70,7 @@ interface Verified {
  * choose), `typ` at+jwt, no `crit`, and a `kid` naming a key of our keyring that may still verify;
  * the signature checked with that key before any claim is read; then our issuer, the required
  * claims, `exp` and `nbf` with no clock tolerance. Never throws; says whether a token that is
- * not valid is one of ours that has expired, or whose `nbf` is still ahead (with its claims).
+ * not valid is one of ours that has expired, or whose `nbf` is still ahead, with its claims.
  *
  * node:crypto verifies synchronously in the calling thread: jose's `jwtVerify` goes through
  * WebCrypto and cost about twice as much CPU per token for the same checks. A token string that

@@ -204,6 +204,28 @@ describe('POST /revoke', () => {
     expect(rows).toEqual([{ expires_at: new Date(ahead.exp * 1000) }]);
   });
 
+  it('denylists a token expired here by less than the skew margin (a clock behind may still take it), and not one expired longer', async () => {
+    const [header, payload] = parts(await serviceToken());
+    const { kid } = JSON.parse(Buffer.from(header, 'base64url').toString()) as { kid: string };
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { jti: string; nbf: number; iat: number; exp: number };
+    const { privateKey } = JSON.parse(await readFile(join(server.keysDir, `${kid}.json`), 'utf8')) as { privateKey: string };
+    const now = Math.floor(Date.now() / 1000);
+    const expiredAgo = (seconds: number, jti: string) => {
+      const signingInput = `${header}.${b64({ ...claims, jti, iat: now - 900, nbf: now - 900, exp: now - seconds })}`;
+      const signature = sign('sha256', Buffer.from(signingInput), { key: createPrivateKey(privateKey), dsaEncoding: 'ieee-p1363' });
+      return `${signingInput}.${signature.toString('base64url')}`;
+    };
+    const revokedRows = (jti: string) => server.db.query<{ reason: string; expires_at: Date }>('SELECT reason, expires_at FROM revocations WHERE jti = $1', [jti]);
+
+    // Another client's: an invalid token to it (200), left alone.
+    expect(await revoke(expiredAgo(30, `${claims.jti}-lately`), 'rs')).toMatchObject({ status: 200, body: '' });
+    expect(await revokedRows(`${claims.jti}-lately`)).toEqual([]);
+    expect((await revoke(expiredAgo(30, `${claims.jti}-lately`), 'svc')).status).toBe(200);
+    expect(await revokedRows(`${claims.jti}-lately`)).toEqual([{ reason: 'revoked', expires_at: new Date((now - 30) * 1000) }]);
+    expect((await revoke(expiredAgo(300, `${claims.jti}-long-ago`), 'svc')).status).toBe(200);
+    expect(await revokedRows(`${claims.jti}-long-ago`)).toEqual([]);
+  });
+
   it('counts the revocations it makes by token type in /metrics, and not the no-ops', async () => {
     const revoked = (type: string) => metricValue(server.baseUrl, `authd_revocations_total{token_type="${type}"}`);
     const before = [await revoked('access_token'), await revoked('refresh_token')];
