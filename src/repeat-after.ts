@@ -1,5 +1,5 @@
 /**
- * Runs `work` `ms` from now and then `ms` after each run has ended, so that a run that outlasts
+ * Runs `work` `firstAfterMs` (by default `ms`) from now and then `ms` after each run has ended, so that a run that outlasts
  * the period (a slow Postgres) is never joined by the next; returns what stops it. The timer does
  * not keep the process alive.
  *
@@ -7,7 +7,7 @@
  * them) and resolves once that run has ended, so that a shutdown closes its connections under no
  * work still using them.
  */
-export function repeatAfter(ms: number, work: (signal: AbortSignal) => Promise<unknown>): () => Promise<void> {
+export function repeatAfter(ms: number, work: (signal: AbortSignal) => Promise<unknown>, { firstAfterMs = ms } = {}): () => Promise<void> {
   const stopping = new AbortController();
   let timer: NodeJS.Timeout;
   let running: Promise<void> | undefined;
@@ -22,10 +22,10 @@ export function repeatAfter(ms: number, work: (signal: AbortSignal) => Promise<u
       if (!stopping.signal.aborted) schedule();
     });
   };
-  const schedule = () => {
-    timer = setTimeout(run, ms).unref();
+  const schedule = (after = ms) => {
+    timer = setTimeout(run, after).unref();
   };
-  schedule();
+  schedule(firstAfterMs);
   return async () => {
     stopping.abort();
     clearTimeout(timer);

@@ -34,6 +34,8 @@ const DRAIN_TIMEOUT_MS = 10_000;
 /** While draining, how often connections that have fallen idle are closed. */
 const IDLE_SWEEP_MS = 20;
 const HOUR_MS = 3_600_000;
+/** When the prunes first run after start: at random between these. */
+const FIRST_PRUNE_AFTER_MS = { min: 60_000, max: 600_000 };
 /** Clients are served from memory this long: a change made with the CLI reaches every instance within it. */
 const CLIENT_CACHE = { ttlMs: 10_000, maxEntries: 10_000 };
 /** How long start-up waits for Redis before serving without it. */
@@ -156,10 +158,14 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   // Connected while the keyring loaded: the first 'ready' has gone by.
   if (data.redis.status === 'ready') reseedDenylist();
   denylist.follow();
+  // The prunes' first runs come a few minutes after start, at random: a fleet whose instances all
+  // restart within the hour (rolling deploys, autoscaling) would otherwise never prune, and
+  // instances started together do not all scan the tables at once.
+  const firstPrune = () => ({ firstAfterMs: FIRST_PRUNE_AFTER_MS.min + Math.random() * (FIRST_PRUNE_AFTER_MS.max - FIRST_PRUNE_AFTER_MS.min) });
   const periodicWork = [
     repeatAfter(options.denylistSyncMs ?? 10_000, () => syncDenylist().catch(logFailure('denylist sync'))),
-    repeatAfter(HOUR_MS, (stopping) => denylist.pruneExpired(stopping).catch(logFailure('revocation pruning'))),
-    repeatAfter(HOUR_MS, (stopping) => refreshTokens.pruneDeadFamilies(new Date(clock.now()), stopping).catch(logFailure('refresh token pruning'))),
+    repeatAfter(HOUR_MS, (stopping) => denylist.pruneExpired(stopping).catch(logFailure('revocation pruning')), firstPrune()),
+    repeatAfter(HOUR_MS, (stopping) => refreshTokens.pruneDeadFamilies(new Date(clock.now()), stopping).catch(logFailure('refresh token pruning')), firstPrune()),
   ];
   /**
    * Ends the keyring's reloads and the periodic work (a prune stops after its running batch): at

@@ -31,6 +31,21 @@ describe('repeatAfter', () => {
     expect(work).toHaveBeenCalledTimes(2);
   });
 
+  it('runs first after firstAfterMs when given, then a period after each run', async () => {
+    jest.useFakeTimers();
+    const work = jest.fn(() => Promise.resolve());
+    const stop = repeatAfter(1000, work, { firstAfterMs: 100 });
+    await jest.advanceTimersByTimeAsync(99);
+    expect(work).toHaveBeenCalledTimes(0);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(work).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(999);
+    expect(work).toHaveBeenCalledTimes(1);
+    await jest.advanceTimersByTimeAsync(1);
+    expect(work).toHaveBeenCalledTimes(2);
+    await stop();
+  });
+
   it('stops by aborting the running run and resolves once that run has ended', async () => {
     jest.useFakeTimers();
     let end: () => void = () => undefined;
