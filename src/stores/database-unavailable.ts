@@ -11,10 +11,18 @@ const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P203
 
 /**
  * SQLSTATEs of a server that is there but cannot serve: connection exceptions (class 08, but not
- * 08P01, a protocol violation, which is a bug), shutting down or starting up (57P01–57P03), too
- * many connections (53300), a statement cancelled past the session's statement_timeout (57014).
+ * 08P01, a protocol violation, which is a bug), shutting down or starting up (57P01–57P03), out of
+ * resources (class 53: disk full, out of memory, too many connections, a configured limit), a
+ * statement cancelled past the session's statement_timeout (57014) or a lock not had within the
+ * role's lock_timeout (55P03), a server that takes no writes (25006: a standby after a failover,
+ * or a database set read-only when its storage filled), and I/O errors (58000, 58030).
  */
-const UNAVAILABLE_SQLSTATES = new Set(['08000', '08001', '08003', '08004', '08006', '57P01', '57P02', '57P03', '53300', '57014']);
+const UNAVAILABLE_SQLSTATES = new Set([
+  '08000', '08001', '08003', '08004', '08006',
+  '57P01', '57P02', '57P03',
+  '53000', '53100', '53200', '53300', '53400',
+  '57014', '55P03', '25006', '58000', '58030',
+]);
 
 /** Kinds of Prisma's driver-adapter errors (`meta.driverAdapterError.cause`) that mean the same. */
 const ADAPTER_KINDS = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections']);

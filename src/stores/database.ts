@@ -63,9 +63,14 @@ export function connectDatabase(databaseUrl: string, { poolSize = 10, queryTimeo
   };
 }
 
-/** Resolves when Postgres answers a trivial query. */
+/**
+ * Resolves when Postgres answers and takes writes: a standby (a failover that left the pool's
+ * address on the old primary) or a read-only database answers reads while every refresh, login and
+ * revocation fails.
+ */
 export async function pingDatabase(sql: SqlPool): Promise<void> {
-  await sql.query('SELECT 1');
+  const { rows } = await sql.query<{ writable: boolean }>(`SELECT NOT pg_is_in_recovery() AND current_setting('transaction_read_only') = 'off' AS writable`);
+  if (rows[0]?.writable !== true) throw new Error('postgres takes no writes');
 }
 
 /** Rows a prune deletes per statement: a backlog never makes one long statement. */

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { connectDatabase, type DatabaseConnections } from '../../src/stores/database.js';
+import { connectDatabase, pingDatabase, type DatabaseConnections } from '../../src/stores/database.js';
 import { isDatabaseUnavailable } from '../../src/stores/database-unavailable.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { closedPort, proxiedUrl } from '../support/net.js';
@@ -71,9 +71,24 @@ describe('isDatabaseUnavailable', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('Raw query failed. Code: `40P01`'), { code: 'P2010', meta: { driverAdapterError: conflict } }))).toBe(true);
   });
 
-  it('is true for a server that is shutting down or out of connections', () => {
+  it('is true for a server that takes no writes (a standby, a read-only database), and readiness fails for it', async () => {
+    const readOnly = connectDatabase(`${testDb.url}${testDb.url.includes('?') ? '&' : '?'}options=${encodeURIComponent('-c default_transaction_read_only=on')}`, { poolSize: 1 });
+    try {
+      const refused = await failure(() => readOnly.sql.query(`INSERT INTO revocations (jti, expires_at, reason, revoked_at) VALUES ('ro', now(), 'revoked', now())`));
+      expect(refused).toMatchObject({ code: '25006' });
+      expect(isDatabaseUnavailable(refused)).toBe(true);
+      expect(isDatabaseUnavailable(await failure(() => readOnly.db.revocation.create({ data: { jti: 'ro', expiresAt: new Date(), reason: 'revoked', revokedAt: new Date() } })))).toBe(true);
+      await expect(pingDatabase(readOnly.sql)).rejects.toThrow('postgres takes no writes');
+      await expect(pingDatabase(live.sql)).resolves.toBeUndefined();
+    } finally {
+      await readOnly.close();
+    }
+  });
+
+  it('is true for a server that is shutting down or out of resources', () => {
     expect(isDatabaseUnavailable(Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' }))).toBe(true);
     expect(isDatabaseUnavailable(Object.assign(new Error('sorry, too many clients already'), { code: '53300' }))).toBe(true);
+    expect(isDatabaseUnavailable(Object.assign(new Error('could not extend file: No space left on device'), { code: '53100' }))).toBe(true);
   });
 
   it('is true when this host runs out of file descriptors or local ports to connect with (a 503, not a 500)', () => {
