@@ -6,7 +6,7 @@ import type { SessionIssuer } from '../flows/session-issuer.js';
 import { grantedAudience, grantedScopes, requestedAudience } from '../flows/token-policy.js';
 import type { Audit } from '../observability/audit.js';
 import type { Metrics } from '../observability/metrics.js';
-import { HashAbandonedError, HasherBusyError, isPossiblePassword, type PasswordHasher } from '../passwords/password-hasher.js';
+import { HashAbandonedError, HasherBusyError, HasherFailedError, isPossiblePassword, type PasswordHasher } from '../passwords/password-hasher.js';
 import { requiredParam } from '../domain/request-params.js';
 import type { Grant } from './grant.js';
 
@@ -152,7 +152,7 @@ async function checkPassword(passwords: PasswordHasher, user: User | undefined, 
 
 /**
  * Re-hashes with the current cost after a good login; skipped (until the next login) when the
- * hasher is busy. Returns the hash the user's password is stored as, as far as this login knows:
+ * hasher is busy or argon2 cannot run. Returns the hash the user's password is stored as, as far as this login knows:
  * the new one, or, when the rehash was skipped or the stored hash had changed meanwhile, the one
  * the password was checked against.
  */
@@ -161,7 +161,8 @@ async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, 
     const rehashed = await passwords.hash(password);
     return (await users.updatePasswordHash(user.id, rehashed, { ifCurrent: user.passwordHash })) ? rehashed : user.passwordHash;
   } catch (error) {
-    if (!(error instanceof HasherBusyError)) throw error;
+    // The login has succeeded: a re-hash that cannot run now is tried at the next one.
+    if (!(error instanceof HasherBusyError) && !(error instanceof HasherFailedError)) throw error;
     return user.passwordHash;
   }
 }

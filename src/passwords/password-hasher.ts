@@ -25,6 +25,25 @@ export class HashAbandonedError extends Error {
   readonly code = 'ERR_HASH_ABANDONED';
 }
 
+/**
+ * argon2 could not run on this host (it ran out of memory or threads): no verdict, which must not
+ * count as a wrong password. Left to the error middleware: a 500 and an error line.
+ */
+export class HasherFailedError extends Error {
+  override readonly name = 'HasherFailedError';
+  readonly code = 'ERR_HASHER_FAILED';
+}
+
+/** What the argon2 binding rejects with when the host failed it rather than the hash (argon2's own messages). */
+const HOST_FAILURES = new Set(['Memory allocation error', 'Threading failure']);
+
+/** The HasherFailedError for a host failure; undefined for anything else argon2 refuses (an unparsable hash, its parameters). */
+const hostFailure = (error: unknown): HasherFailedError | undefined => {
+  // Not `instanceof Error`: the binding's errors may come from another realm (a vm context, jest's).
+  const message = typeof error === 'object' && error !== null ? (error as { message?: unknown }).message : undefined;
+  return typeof message === 'string' && HOST_FAILURES.has(message) ? new HasherFailedError(`argon2 could not run: ${message}`, { cause: error }) : undefined;
+};
+
 export interface PasswordVerdict {
   readonly ok: boolean;
   /** The stored hash was made with another type or cost than the configured one (only ever true when `ok`). */
@@ -35,7 +54,8 @@ export interface PasswordHasher {
   /** An argon2id PHC string at the configured cost. Throws RangeError for an empty or oversized password. */
   hash(password: string): Promise<string>;
   /**
-   * A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw. A
+   * A malformed stored hash, an empty or an oversized password is `ok: false`, never a throw;
+   * HasherFailedError when argon2 could not run on this host (no verdict). A
    * hash of a lower cost than the configured one, or a malformed one, is checked beside the work
    * of `verifyDummy`, and answered once both end.
    * When `abandoned` has fired by the time the job would start, the job is dropped with
@@ -187,8 +207,18 @@ export function createPasswordHasher({
   };
 
   const matches = (hash: string, password: string, abandoned?: AbortSignal): Promise<boolean> =>
-    // argon2.verify rejects a hash it cannot parse; that is a wrong password, not a server error.
-    run(() => argon2.verify(hash, password).catch(() => false), abandoned);
+    // argon2.verify rejects a hash it cannot parse, or whose parameters it refuses; that is a wrong
+    // password, not a server error. A host out of memory or threads is one: it would otherwise
+    // count the right password as a failure, and lock its user out.
+    run(
+      () =>
+        argon2.verify(hash, password).catch((error: unknown) => {
+          const failed = hostFailure(error);
+          if (failed !== undefined) throw failed;
+          return false;
+        }),
+      abandoned,
+    );
 
   const verifyDummy = async (password: string, abandoned?: AbortSignal): Promise<void> => {
     if (!isPossiblePassword(password)) return;
@@ -198,7 +228,11 @@ export function createPasswordHasher({
   return {
     async hash(password) {
       if (!isPossiblePassword(password)) throw new RangeError(`password must be 1 to ${MAX_PASSWORD_BYTES} bytes`);
-      return run(() => argon2.hash(password, options));
+      return run(() =>
+        argon2.hash(password, options).catch((error: unknown) => {
+          throw hostFailure(error) ?? error;
+        }),
+      );
     },
     async verify(hash, password, abandoned) {
       if (!isPossiblePassword(password)) return NO_MATCH;

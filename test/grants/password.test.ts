@@ -7,7 +7,7 @@ import { passwordGrant, type PasswordUsers } from '../../src/grants/password.js'
 import { requestParams } from '../../src/domain/request-params.js';
 import type { Audit } from '../../src/observability/audit.js';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createPasswordHasher, HasherBusyError, type PasswordHasher } from '../../src/passwords/password-hasher.js';
+import { createPasswordHasher, HasherBusyError, HasherFailedError, type PasswordHasher } from '../../src/passwords/password-hasher.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
@@ -99,6 +99,21 @@ describe('password grant and the login throttle', () => {
       await expect(grant.handle(request('alice', '203.0.113.1'))).rejects.toThrow('connection terminated');
     }
     expect(await attemptsLeft(throttle, 'alice', '203.0.113.1')).toBe(MAX_FAILURES);
+  });
+
+  it('counts no failure, and audits none, when argon2 cannot run: the right password must not lock its user out', async () => {
+    const throttle = throttleUnder('argon2-fails');
+    // A stored cost of 4 TiB: argon2's allocation really fails, as on a host out of memory.
+    const passwordHash = (await passwords.hash('pw')).replace('m=1024', 'm=4294967295');
+    const user: User = { id: 'u-oom', username: 'erin', passwordHash, roles: [], disabled: false };
+    const users: PasswordUsers = { findByUsername: async () => user, updatePasswordHash: async () => false };
+    const audited: string[] = [];
+    const grant = grantWith(users, throttle, passwords, createMetrics({ defaultMetrics: false }), sessions, (event) => audited.push(event));
+    for (let i = 0; i < MAX_FAILURES + 1; i += 1) {
+      await expect(grant.handle(request('erin', '203.0.113.5'))).rejects.toBeInstanceOf(HasherFailedError);
+    }
+    expect(audited).toEqual([]);
+    expect(await attemptsLeft(throttle, 'erin', '203.0.113.5')).toBe(MAX_FAILURES);
   });
 
   it('answers a locked pair 429 even when the lookup fails', async () => {

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os';
 import { jest } from '@jest/globals';
 import argon2 from 'argon2';
 import { createMetrics } from '../../src/observability/metrics.js';
-import { createPasswordHasher, HashAbandonedError, HasherBusyError, MAX_PASSWORD_BYTES } from '../../src/passwords/password-hasher.js';
+import { createPasswordHasher, HashAbandonedError, HasherBusyError, HasherFailedError, MAX_PASSWORD_BYTES } from '../../src/passwords/password-hasher.js';
 
 /** Cheap enough for tests; only the tests about cost use another one. */
 const LOW = { memoryCost: 1024, timeCost: 1, parallelism: 1 };
@@ -50,6 +50,18 @@ describe('password hasher', () => {
     const referenceOrder = hash.replace('$m=1024,p=1,t=1$', '$m=1024,t=1,p=1$');
     expect(referenceOrder).toContain('$m=1024,t=1,p=1$');
     expect(await hasher.verify(referenceOrder, 's3cret')).toEqual({ ok: true, needsRehash: false });
+  });
+
+  it('throws HasherFailedError, not a wrong password, when argon2 cannot get the memory a check needs', async () => {
+    // A stored cost of 4 TiB: the real allocation fails, as it does on a host out of memory.
+    const hash = (await hasher.hash('s3cret')).replace('m=1024', 'm=4294967295');
+    const failed = await hasher.verify(hash, 's3cret').then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(failed).toBeInstanceOf(HasherFailedError);
+    expect(failed).toMatchObject({ message: 'argon2 could not run: Memory allocation error' });
+    await expect(createPasswordHasher({ cost: { ...LOW, memoryCost: 2 ** 32 - 1 } }).hash('s3cret')).rejects.toBeInstanceOf(HasherFailedError);
   });
 
   it('treats a malformed stored hash, an empty and an oversized password as a plain failure', async () => {
