@@ -167,13 +167,18 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   let reseeds = 0;
   /**
    * After a write Redis refused while it may still answer reads (a replica after a failover, a
-   * full memory): a key it lacks proves nothing until a re-seed that starts after this ends (the
-   * next sync's), so Postgres answers meanwhile. A re-seed running now does not count.
+   * full memory), or a closed connection: a key it lacks proves nothing until a re-seed that starts
+   * after this ends (the next sync's, or the next connection's), so Postgres answers meanwhile. A
+   * re-seed running now does not count.
    */
   const distrustRedis = () => {
     seededSinceConnect = false;
     reseeds += 1;
   };
+  // And from the moment the connection closes: the Redis it reconnects to may be one restarted from
+  // a snapshot, and a check sent before the re-seed of that connection starts (one queued while it
+  // was down, or any once shutdown has stopped re-seeds) would take its word.
+  cache.onDisconnect(distrustRedis);
 
   /**
    * The re-seeds running: a sync re-seeds when none runs and none has ended since the connection

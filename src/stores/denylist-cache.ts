@@ -36,6 +36,8 @@ export interface DenylistCache {
   missing<T extends { readonly jti: string }>(tokens: readonly T[]): Promise<T[]>;
   /** Whether Redis still holds the marker set after the last complete seeding. */
   isSeeded(): Promise<boolean>;
+  /** Calls `listener` each time the connection to Redis closes (it reconnects by itself). */
+  onDisconnect(listener: () => void): void;
   /** Starts a seeding; returns its id for `markSeeded`. */
   beginSeeding(): Promise<string>;
   /** Sets the marker after a seeding, unless Redis was flushed since it began; says whether it did. */
@@ -70,6 +72,9 @@ export function createDenylistCache(redis: Redis): DenylistCache {
     },
     async isSeeded() {
       return (await redis.exists(SEEDED_MARKER)) === 1;
+    },
+    onDisconnect(listener) {
+      redis.on('close', listener);
     },
     async beginSeeding() {
       const id = randomUUID();

@@ -1,3 +1,4 @@
+import { once } from 'node:events';
 import { COPY_RETRY_AFTER_OVERFLOW_MS, createDenylist } from '../../src/flows/denylist.js';
 import { OAuthError } from '../../src/errors/oauth-error.js';
 import { createDenylistCache } from '../../src/stores/denylist-cache.js';
@@ -130,6 +131,27 @@ describe('denylist', () => {
     await testDb.query(`DELETE FROM revocations WHERE jti = 'after-snapshot'`);
     // Re-seeded since: Redis answers (Postgres no longer holds it).
     expect(await denylist.isRevoked('after-snapshot')).toBe(true);
+  });
+
+  it('answers from Postgres from the moment its Redis connection closes, even with no re-seed after it (a shutdown has stopped them)', async () => {
+    const own = createRedis(testRedis.url);
+    const feed = createRevocationFeed(own);
+    try {
+      expect(await redisReady(own, 2000)).toBe(true);
+      const denylist = createDenylist({ store: createRevocationStore(live.sql), cache: createDenylistCache(own), feed, clock, logger: logs.logger });
+      await denylist.reseed();
+      // Recorded by another instance; the Redis restored from a snapshot lacks its key but has the marker.
+      await createRevocationStore(live.sql).record([{ jti: 'before-restart', expiresAt: soon(), reason: 'revoked' }]);
+      expect(await denylist.isRevoked('before-restart')).toBe(false); // seeded, so Redis is trusted: the case this guards
+      const reconnected = once(own, 'ready');
+      own.disconnect(true);
+      await reconnected;
+      expect(await denylist.isRevoked('before-restart')).toBe(true);
+    } finally {
+      await feed.close();
+      own.disconnect();
+      await testDb.query(`DELETE FROM revocations WHERE jti = 'before-restart'`);
+    }
   });
 
   it('still records with Redis down and answers from Postgres', async () => {
