@@ -9,7 +9,8 @@ export type AuditEvent =
   | 'token_revoked'
   | 'token_of_another_client'
   | 'family_revoked'
-  | 'sessions_revoked';
+  | 'sessions_revoked'
+  | 'client_secret_replaced';
 
 /** Writes one audit line: `{"audit":true,"event":…}` plus the fields (never a secret or token). */
 export type Audit = (event: AuditEvent, fields: Record<string, unknown>) => void;

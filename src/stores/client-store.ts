@@ -9,6 +9,8 @@ export type NewClient = Omit<Client, 'createdAt'>;
 export interface ClientStore {
   find(clientId: string): Promise<Client | undefined>;
   create(client: NewClient): Promise<Client>;
+  /** Replaces a confidential client's secret hash: `public` for a client without one, `missing` for no such client. */
+  replaceSecret(clientId: string, secretHash: string): Promise<'replaced' | 'public' | 'missing'>;
   list(): Promise<Client[]>;
   /** Every scope any client is allowed, sorted, for discovery metadata. */
   scopesInUse(): Promise<string[]>;
@@ -47,6 +49,11 @@ export function createClientStore(db: Database, sql: SqlPool): ClientStore {
         if (isUniqueViolation(error)) throw new DuplicateError(`client "${client.clientId}" already exists`);
         throw error;
       }
+    },
+    async replaceSecret(clientId, secretHash) {
+      const { count } = await db.client.updateMany({ where: { clientId, secretHash: { not: null } }, data: { secretHash } });
+      if (count === 1) return 'replaced';
+      return (await db.client.findUnique({ where: { clientId }, select: { clientId: true } })) === null ? 'missing' : 'public';
     },
     async list() {
       return (await db.client.findMany({ orderBy: { clientId: 'asc' } })).map(toClient);

@@ -79,6 +79,33 @@ describe('authd user: names', () => {
   });
 });
 
+describe('authd client secret', () => {
+  // `client list` below expects the clients of `client add` alone.
+  afterAll(() => db.query(`DELETE FROM clients WHERE client_id LIKE 'rotated%'`));
+
+  it("replaces a confidential client's secret, prints the new one once, and keeps only its SHA-256", async () => {
+    const added = authd(['client', 'add', 'rotated']);
+    const first = /client_secret: ([A-Za-z0-9_-]{43})/.exec(added.stdout)![1]!;
+    const result = authd(['client', 'secret', 'rotated']);
+    expect(result.status).toBe(0);
+    expect(result.stderr).toBe('');
+    const [idLine, secretLine, end] = result.stdout.split('\n');
+    expect([idLine, end]).toEqual(['client_id: rotated', '']);
+    const second = /^client_secret: ([A-Za-z0-9_-]{43})$/.exec(secretLine!)![1]!;
+    expect(second).not.toBe(first);
+    expect(await db.query(`SELECT secret_hash FROM clients WHERE client_id = 'rotated'`)).toEqual([
+      { secret_hash: createHash('sha256').update(second).digest('hex') },
+    ]);
+  });
+
+  it('refuses a public client and an unknown one with one line, changing nothing', async () => {
+    expect(authd(['client', 'add', 'rotated-public', '--public']).status).toBe(0);
+    oneLineError(authd(['client', 'secret', 'rotated-public']), 'client "rotated-public" is public: it has no secret');
+    expect(await db.query(`SELECT secret_hash FROM clients WHERE client_id = 'rotated-public'`)).toEqual([{ secret_hash: null }]);
+    oneLineError(authd(['client', 'secret', 'nobody']), 'no client "nobody"');
+  });
+});
+
 describe('authd client add', () => {
   it('stores every option; the secret is printed once and only its SHA-256 is kept', async () => {
     const result = authd([

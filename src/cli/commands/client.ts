@@ -85,6 +85,20 @@ export function registerClientCommands(program: Command): void {
     );
 
   client
+    .command('secret <client_id>')
+    .description("replace a confidential client's secret: the new one is printed once, and the old one stops working")
+    .action((clientId: string) =>
+      withDataLayer(async (data) => {
+        const secret = generateClientSecret();
+        const replaced = await data.clients.replaceSecret(clientId, hashClientSecret(secret));
+        if (replaced === 'missing') throw new CliError(`no client ${JSON.stringify(clientId)}`);
+        if (replaced === 'public') throw new CliError(`client ${JSON.stringify(clientId)} is public: it has no secret`);
+        data.audit('client_secret_replaced', { client_id: clientId });
+        process.stdout.write(`client_id: ${clientId}\nclient_secret: ${secret}\n`);
+      }),
+    );
+
+  client
     .command('list')
     .description('every client, without secrets')
     .action(() =>
