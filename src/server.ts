@@ -155,6 +155,8 @@ export async function startServer(baseConfig: Config, options: ServerOptions = {
   const logFailure = (what: string) => (error: unknown) => logger.warn({ err: describeError(error) }, `${what} failed`);
   const reseedDenylist = () => void denylist.reseed().catch(logFailure('denylist re-seed'));
   data.redis.on('ready', reseedDenylist);
+  // Never taken off: a close during the shutdown drain must still end Redis's word.
+  data.redis.on('close', denylist.disconnected);
   // Connected while the keyring loaded: the first 'ready' has gone by.
   if (data.redis.status === 'ready') reseedDenylist();
   denylist.follow();

@@ -25,9 +25,10 @@ export const COPY_RETRY_AFTER_OVERFLOW_MS = 5 * 60_000;
 
 export interface Denylist {
   /**
-   * Records revocations in Postgres (the commit), then Redis (best effort; re-seeding repairs it).
-   * Returns how many Postgres had not recorded before: one recorded already (another revocation of
-   * the same token committed first) is left to the revocation that recorded it, reason and all.
+   * Records revocations in Postgres (the commit), then Redis (best effort; re-seeding repairs it),
+   * also those Postgres had recorded before: the revocation that recorded one may not have told
+   * Redis yet, and the caller's answer must not come before it. Returns how many Postgres had
+   * not recorded before (another revocation of the same token may have committed first).
    */
   revoke(tokens: readonly RevokedAccessToken[]): Promise<number>;
   /** Pushes revocations already recorded in Postgres (inside a transaction) to Redis. */
@@ -52,6 +53,13 @@ export interface Denylist {
    * checks that reach past the in-process copy ask Postgres.
    */
   reseed(): Promise<number>;
+  /**
+   * The connection to Redis has closed (run at each 'close'): the Redis it reconnects to may be one
+   * restarted from a snapshot, so until a re-seed started after this ends, checks that reach past
+   * the in-process copy ask Postgres. Without it, a check sent before the next connection's re-seed
+   * starts (one queued while Redis was down, or any once shutdown has stopped re-seeds) took its word.
+   */
+  disconnected(): void;
   /**
    * Keeps Redis complete: a full re-seed when Redis lost the marker of the last seeding (flush,
    * restart) or no re-seed of this process has ended since it connected (none ran, or it failed),
@@ -175,10 +183,6 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     seededSinceConnect = false;
     reseeds += 1;
   };
-  // And from the moment the connection closes: the Redis it reconnects to may be one restarted from
-  // a snapshot, and a check sent before the re-seed of that connection starts (one queued while it
-  // was down, or any once shutdown has stopped re-seeds) would take its word.
-  cache.onDisconnect(distrustRedis);
 
   /**
    * The re-seeds running: a sync re-seeds when none runs and none has ended since the connection
@@ -287,7 +291,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   return {
     async revoke(tokens) {
       const recorded = await store.record(tokens);
-      await publish(recorded);
+      await publish(tokens);
       return recorded.length;
     },
     publish,
@@ -324,6 +328,7 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
     },
     copyState: () => ({ complete: copy.isComplete(), size: copy.size() }),
     reseed,
+    disconnected: distrustRedis,
     sync: syncs.run,
     stop() {
       stopped = true;

@@ -25,12 +25,13 @@ const otherClients = () => unauthorizedClient('token was issued to another clien
 /**
  * RFC 7009. The token's shape decides what it is (`token_type_hint` is only a hint): a refresh
  * token revokes its whole family and denylists the family's access tokens; an access token of
- * ours joins the denylist until it expires, even before its `nbf`. A token revoked already is
- * left as it is, neither counted nor audited again. Tokens that are unknown, invalid or expired need no
- * work; another client's live token (an access token not denylisted, a refresh token introspection
- * calls active) is refused and left alone, and its spent, revoked or expired one is answered as an
- * unknown one. Either way the audit log tells (`token_of_another_client`): the answer tells the
- * sender whether the token is live, which a thief may ask without tripping reuse detection.
+ * ours joins the denylist until it expires, even before its `nbf`, or within EXPIRY_SKEW_MARGIN_MS
+ * after its `exp`. A token revoked already is left as it is, neither counted nor audited again.
+ * Tokens that are unknown, invalid or expired longer than that need no work. Another client's
+ * live token (an access token not denylisted, a refresh token introspection calls active) is
+ * refused and left alone, and its spent, revoked or expired one is answered as an unknown one;
+ * either way the audit log tells (`token_of_another_client`): the answer tells the sender whether
+ * the token is live, which a thief may ask without tripping reuse detection.
  */
 export function createRevocation(deps: RevocationDeps) {
   const { refreshTokens, denylist, audit, metrics } = deps;
@@ -61,21 +62,20 @@ export function createRevocation(deps: RevocationDeps) {
     const result = deps.verifyAccessToken(token);
     if (!result.valid && result.reason === 'invalid') return;
     const { jti, exp, client_id: owner } = result.claims;
-    const ours = owner === client.clientId;
-    if (!ours) audit('token_of_another_client', { token_type: 'access_token', jti, client_id: client.clientId, owner_client_id: owner });
     // Revoked too: a token whose nbf is still ahead here (an instance whose clock runs ahead issued
     // it, and resource servers, with 60 s of tolerance, accept it already), and one expired here
     // that an instance or resource server whose clock runs behind may still take, as ending a
     // session covers them (EXPIRY_SKEW_MARGIN_MS). Past that it is no token at all.
     const expired = !result.valid && result.reason === 'expired';
     if (expired && exp * 1000 <= denylistedIfExpiringAfter(new Date(deps.clock.now())).getTime()) return;
-    // A denylisted token is an invalid one (RFC 7009 §2.2), whoever sends it: nothing to do. One that
-    // is not, resource servers may accept: another client's is refused, unless it has expired here.
-    if (await denylist.isRevoked(jti)) return;
-    if (!ours) {
-      if (expired) return;
+    if (owner !== client.clientId) {
+      audit('token_of_another_client', { token_type: 'access_token', jti, client_id: client.clientId, owner_client_id: owner });
+      // Expired here or denylisted, it is an invalid token to its sender (RFC 7009 §2.2): nothing to
+      // do. Otherwise resource servers accept it, and another client's is refused.
+      if (expired || (await denylist.isRevoked(jti))) return;
       throw otherClients();
     }
+    if (await denylist.isRevoked(jti)) return;
     // Two revocations of one token at once both pass the check above; the one Postgres took first counts.
     if ((await denylist.revoke([{ jti, expiresAt: new Date(exp * 1000), reason: 'revoked' }])) === 0) return;
     metrics.revocations.inc({ token_type: 'access_token' });

@@ -36,8 +36,7 @@ export interface DenylistCache {
   missing<T extends { readonly jti: string }>(tokens: readonly T[]): Promise<T[]>;
   /** Whether Redis still holds the marker set after the last complete seeding. */
   isSeeded(): Promise<boolean>;
-  /** Calls `listener` each time the connection to Redis closes (it reconnects by itself). */
-  onDisconnect(listener: () => void): void;
+
   /** Starts a seeding; returns its id for `markSeeded`. */
   beginSeeding(): Promise<string>;
   /** Sets the marker after a seeding, unless Redis was flushed since it began; says whether it did. */
@@ -53,8 +52,9 @@ export function createDenylistCache(redis: Redis): DenylistCache {
       if (live.length === 0) return;
       const pipeline = redis.pipeline();
       // Expiring at the token's exp by Redis's clock (TTL = exp − now there), not after a TTL
-      // worked out on this host: a host whose clock runs ahead would make the key go early.
-      for (const token of live) pipeline.set(denylistKey(token.jti), token.reason, 'EXAT', Math.ceil(token.expiresAt.getTime() / 1000));
+      // worked out on this host: a host whose clock runs ahead would make the key go early. NX: a
+      // key set already keeps its reason (two revocations of one token at once).
+      for (const token of live) pipeline.set(denylistKey(token.jti), token.reason, 'EXAT', Math.ceil(token.expiresAt.getTime() / 1000), 'NX');
       if (announce) pipeline.publish(channel, encodeRevocations(live));
       const results = await pipeline.exec();
       const failed = results?.find(([error]) => error !== null);
@@ -73,9 +73,7 @@ export function createDenylistCache(redis: Redis): DenylistCache {
     async isSeeded() {
       return (await redis.exists(SEEDED_MARKER)) === 1;
     },
-    onDisconnect(listener) {
-      redis.on('close', listener);
-    },
+
     async beginSeeding() {
       const id = randomUUID();
       await redis.set(seedingKey(id), '1', 'EX', SEEDING_TTL_SECONDS);

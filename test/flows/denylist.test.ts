@@ -139,6 +139,7 @@ describe('denylist', () => {
     try {
       expect(await redisReady(own, 2000)).toBe(true);
       const denylist = createDenylist({ store: createRevocationStore(live.sql), cache: createDenylistCache(own), feed, clock, logger: logs.logger });
+      own.on('close', denylist.disconnected); // what the server runs at each Redis 'close'
       await denylist.reseed();
       // Recorded by another instance; the Redis restored from a snapshot lacks its key but has the marker.
       await createRevocationStore(live.sql).record([{ jti: 'before-restart', expiresAt: soon(), reason: 'revoked' }]);
@@ -152,6 +153,20 @@ describe('denylist', () => {
       own.disconnect();
       await testDb.query(`DELETE FROM revocations WHERE jti = 'before-restart'`);
     }
+  });
+
+  it('tells Redis of a revocation another one recorded first (its publish may not have come yet), keeping the reason its key was set with', async () => {
+    const store = createRevocationStore(live.sql);
+    const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
+    // Another revocation of the same token has committed and not yet told Redis.
+    await store.record([{ jti: 'recorded-first', expiresAt: soon(), reason: 'refresh_reuse' }]);
+    expect(await denylist.revoke([{ jti: 'recorded-first', expiresAt: soon(), reason: 'revoked' }])).toBe(0);
+    expect(await testRedis.client.get('authd:revoked:recorded-first')).toBe('revoked');
+    // Its own publish then comes: the key keeps the reason it has.
+    await denylist.publish([{ jti: 'recorded-first', expiresAt: soon(), reason: 'refresh_reuse' }]);
+    expect(await testRedis.client.get('authd:revoked:recorded-first')).toBe('revoked');
+    expect(await denylist.revoke([{ jti: 'recorded-now', expiresAt: soon(), reason: 'revoked' }])).toBe(1);
+    await testDb.query(`DELETE FROM revocations WHERE jti IN ('recorded-first', 'recorded-now')`);
   });
 
   it('still records with Redis down and answers from Postgres', async () => {
