@@ -26,6 +26,8 @@ export interface OAuthErrorOptions {
   basicChallenge?: boolean;
   /** Leave `error_description` out of the body. */
   omitDescription?: boolean;
+  /** The server-side failure behind a 5xx, logged (redacted) by the error middleware, never shown. */
+  cause?: unknown;
 }
 
 /**
@@ -47,7 +49,7 @@ export class OAuthError extends Error {
     readonly options: OAuthErrorOptions = {},
   ) {
     const described = errorDescription(description);
-    super(`${code}: ${described}`);
+    super(`${code}: ${described}`, options.cause === undefined ? undefined : { cause: options.cause });
     this.description = described;
     this.status = options.status ?? STATUS[code];
   }
@@ -64,5 +66,5 @@ export const invalidScope = (description: string) => new OAuthError('invalid_sco
 export const invalidTarget = (description: string) => new OAuthError('invalid_target', description);
 export const tooManyRequests = (retryAfter: number) =>
   new OAuthError('too_many_requests', 'too many requests', { retryAfter, omitDescription: true });
-export const temporarilyUnavailable = (retryAfter: number, description = 'temporarily unavailable') =>
-  new OAuthError('temporarily_unavailable', description, { retryAfter, omitDescription: true });
+export const temporarilyUnavailable = (retryAfter: number, description = 'temporarily unavailable', cause?: unknown) =>
+  new OAuthError('temporarily_unavailable', description, { retryAfter, omitDescription: true, cause });

@@ -25,6 +25,9 @@ export interface PasswordGrantDeps {
   readonly metrics: Pick<Metrics, 'loginFailures' | 'loginRefused'>;
 }
 
+/** Seconds a client is asked to wait when argon2 could not run on this host. */
+const HASHER_FAILED_RETRY_AFTER = 5;
+
 /** The one answer for a wrong password, an unknown user and a disabled user. */
 const badCredentials = () => invalidGrant('invalid username or password');
 
@@ -144,6 +147,8 @@ async function checkPassword(passwords: PasswordHasher, user: User | undefined, 
     return await passwords.verify(user.passwordHash, password, stop);
   } catch (error) {
     if (error instanceof HasherBusyError) throw temporarilyUnavailable(error.retryAfterSeconds);
+    // The host could not run argon2 (out of memory or threads): no verdict, counted for no one.
+    if (error instanceof HasherFailedError) throw temporarilyUnavailable(HASHER_FAILED_RETRY_AFTER, 'password check failed', error);
     // No verdict: nothing is counted for or against the pair.
     if (error instanceof HashAbandonedError) throw temporarilyUnavailable(1, abandoned.aborted ? 'client disconnected' : 'the login waited too long');
     throw error;

@@ -27,7 +27,7 @@ export class HashAbandonedError extends Error {
 
 /**
  * argon2 could not run on this host (it ran out of memory or threads): no verdict, which must not
- * count as a wrong password. Left to the error middleware: a 500 and an error line.
+ * count as a wrong password. A login answers it 503 with Retry-After and a warning line.
  */
 export class HasherFailedError extends Error {
   override readonly name = 'HasherFailedError';

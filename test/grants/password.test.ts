@@ -110,7 +110,9 @@ describe('password grant and the login throttle', () => {
     const audited: string[] = [];
     const grant = grantWith(users, throttle, passwords, createMetrics({ defaultMetrics: false }), sessions, (event) => audited.push(event));
     for (let i = 0; i < MAX_FAILURES + 1; i += 1) {
-      await expect(grant.handle(request('erin', '203.0.113.5'))).rejects.toBeInstanceOf(HasherFailedError);
+      const refused = grant.handle(request('erin', '203.0.113.5'));
+      await expect(refused).rejects.toMatchObject({ code: 'temporarily_unavailable', status: 503, options: { retryAfter: 5 } });
+      await expect(refused).rejects.toHaveProperty('cause', expect.any(HasherFailedError));
     }
     expect(audited).toEqual([]);
     expect(await attemptsLeft(throttle, 'erin', '203.0.113.5')).toBe(MAX_FAILURES);

@@ -149,6 +149,23 @@ describe('grant_type=password', () => {
     expect(audited.map((line) => [line['username'], line['reason']])).toEqual([['ali\u0000ce', 'unknown_user'], ['alice\n', 'unknown_user'], ['\u007falice', 'unknown_user']]);
   });
 
+  it('answers 503 with Retry-After and a warning when argon2 cannot run, counting no failure even past the lock limit', async () => {
+    const user = await seed.addUser('oom', 'correct horse battery');
+    // A stored cost of 4 TiB: argon2's allocation really fails, as on a host out of memory.
+    await server.db.query(`UPDATE users SET password_hash = regexp_replace(password_hash, 'm=[0-9]+', 'm=4294967295') WHERE id = $1`, [user.id]);
+    const linesBefore = server.logs.lines.length;
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      const answer = await login('oom', 'correct horse battery', '198.51.100.60');
+      expect([answer.status, answer.body, answer.headers.get('retry-after')]).toEqual([503, { error: 'temporarily_unavailable' }, '5']);
+    }
+    const lines = server.logs.lines.slice(linesBefore);
+    expect(lines.filter((line) => line['msg'] === 'password check failed')).toEqual(
+      Array(4).fill(expect.objectContaining({ level: 'warn', err: expect.objectContaining({ message: 'argon2 could not run: Memory allocation error' }) })),
+    );
+    expect(lines.filter((line) => line['event'] === 'login_failed' || line['event'] === 'login_locked')).toEqual([]);
+    expect(server.logs.raw()).not.toContain('correct horse battery');
+  });
+
   it('locks a (username, IP) pair after LOGIN_MAX_FAILURES, even for the right password, and not other IPs', async () => {
     for (let i = 0; i < 3; i += 1) expect((await login('alice', 'wrong', '203.0.113.50')).status).toBe(400);
     const locked = await login('alice', 'correct horse battery', '203.0.113.50');

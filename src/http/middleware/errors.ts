@@ -21,7 +21,8 @@ const UNROUTED: Readonly<Record<number, string>> = { 404: 'no such endpoint', 40
 /**
  * The one place errors become responses, every one RFC 6749 §5.2 JSON with `no-store`: OAuthError
  * as it says; client errors from body parsing as `invalid_request` (413 kept for oversized bodies);
- * Postgres out of reach as 503 `temporarily_unavailable` with Retry-After and a warning; the
+ * Postgres out of reach as 503 `temporarily_unavailable` with Retry-After and a warning (so is an
+ * OAuthError with a `cause`: the failure behind it is logged, never shown); the
  * router's 404, 405 and 501 as `invalid_request`; anything else as a generic 500 `server_error`
  * and a log line without secrets.
  */
@@ -54,6 +55,7 @@ export function handleErrors(logger: Logger): Middleware {
         return;
       }
       const { options } = oauthError;
+      if (options.cause !== undefined) logger.warn({ reqId: ctx.state.requestId, err: describeError(options.cause) }, oauthError.description);
       ctx.status = oauthError.status;
       ctx.body = options.omitDescription
         ? { error: oauthError.code }
