@@ -177,10 +177,18 @@ export function createPasswordHasher({
     return answer;
   };
 
+  /** argon2id at the configured cost, in the pool; a host failure as HasherFailedError. */
+  const hashInPool = (password: string): Promise<string> =>
+    run(() =>
+      argon2.hash(password, options).catch((error: unknown) => {
+        throw hostFailure(error) ?? error;
+      }),
+    );
+
   let dummyHash: Promise<string> | undefined;
   const dummy = (): Promise<string> => {
     // Cached once made; a refusal (busy pool) is not cached, the next unknown user tries again.
-    dummyHash ??= run(() => argon2.hash('authd dummy password', options)).catch((error: unknown) => {
+    dummyHash ??= hashInPool('authd dummy password').catch((error: unknown) => {
       dummyHash = undefined;
       throw error;
     });
@@ -228,11 +236,7 @@ export function createPasswordHasher({
   return {
     async hash(password) {
       if (!isPossiblePassword(password)) throw new RangeError(`password must be 1 to ${MAX_PASSWORD_BYTES} bytes`);
-      return run(() =>
-        argon2.hash(password, options).catch((error: unknown) => {
-          throw hostFailure(error) ?? error;
-        }),
-      );
+      return hashInPool(password);
     },
     async verify(hash, password, abandoned) {
       if (!isPossiblePassword(password)) return NO_MATCH;

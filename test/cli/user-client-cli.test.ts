@@ -86,13 +86,15 @@ describe('authd client secret', () => {
   it("replaces a confidential client's secret, prints the new one once, and keeps only its SHA-256", async () => {
     const added = authd(['client', 'add', 'rotated']);
     const first = /client_secret: ([A-Za-z0-9_-]{43})/.exec(added.stdout)![1]!;
-    const result = authd(['client', 'secret', 'rotated']);
+    const result = authd(['client', 'secret', 'rotated'], '', { LOG_LEVEL: 'info' });
     expect(result.status).toBe(0);
-    expect(result.stderr).toBe('');
     const [idLine, secretLine, end] = result.stdout.split('\n');
     expect([idLine, end]).toEqual(['client_id: rotated', '']);
     const second = /^client_secret: ([A-Za-z0-9_-]{43})$/.exec(secretLine!)![1]!;
     expect(second).not.toBe(first);
+    const audited = result.stderr.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>).filter((line) => line['audit'] === true);
+    expect(audited).toEqual([expect.objectContaining({ event: 'client_secret_replaced', client_id: 'rotated' })]);
+    expect(result.stderr).not.toContain(second);
     expect(await db.query(`SELECT secret_hash FROM clients WHERE client_id = 'rotated'`)).toEqual([
       { secret_hash: createHash('sha256').update(second).digest('hex') },
     ]);

@@ -1,0 +1,14 @@
+import { readFileSync } from 'node:fs';
+
+/**
+ * Whether this host refuses an allocation far beyond its memory (4 TiB), as Linux does unless told
+ * to overcommit always (`vm.overcommit_memory=1`, which Redis hosts often set): there, argon2 would
+ * get the memory and fill it, and the test runner would be killed rather than see the refusal.
+ */
+export const refusesHugeAllocations = ((): boolean => {
+  try {
+    return readFileSync('/proc/sys/vm/overcommit_memory', 'utf8').trim() !== '1';
+  } catch {
+    return false;
+  }
+})();
