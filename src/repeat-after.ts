@@ -1,7 +1,7 @@
 /**
- * Runs `work` `firstAfterMs` (by default `ms`) from now and then `ms` after each run has ended, so that a run that outlasts
- * the period (a slow Postgres) is never joined by the next; returns what stops it. The timer does
- * not keep the process alive.
+ * Runs `work` `firstAfterMs` (by default `ms`) from now and then `ms` after each run has ended, so
+ * that a run that outlasts the period (a slow Postgres) is never joined by the next; returns what
+ * stops it. The timer does not keep the process alive.
  *
  * Stopping aborts the signal the running run was given (work that goes in steps stops between
  * them) and resolves once that run has ended, so that a shutdown closes its connections under no

@@ -157,9 +157,9 @@ async function checkPassword(passwords: PasswordHasher, user: User | undefined, 
 
 /**
  * Re-hashes with the current cost after a good login; skipped (until the next login) when the
- * hasher is busy or argon2 cannot run. Returns the hash the user's password is stored as, as far as this login knows:
- * the new one, or, when the rehash was skipped or the stored hash had changed meanwhile, the one
- * the password was checked against.
+ * hasher is busy or argon2 cannot run. Returns the hash the user's password is stored as, as far
+ * as this login knows: the new one, or, when the rehash was skipped or the stored hash had changed
+ * meanwhile, the one the password was checked against.
  */
 async function upgradeHash({ passwords, users }: PasswordGrantDeps, user: User, password: string): Promise<string> {
   try {

@@ -36,7 +36,6 @@ export interface DenylistCache {
   missing<T extends { readonly jti: string }>(tokens: readonly T[]): Promise<T[]>;
   /** Whether Redis still holds the marker set after the last complete seeding. */
   isSeeded(): Promise<boolean>;
-
   /** Starts a seeding; returns its id for `markSeeded`. */
   beginSeeding(): Promise<string>;
   /** Sets the marker after a seeding, unless Redis was flushed since it began; says whether it did. */
@@ -73,7 +72,6 @@ export function createDenylistCache(redis: Redis): DenylistCache {
     async isSeeded() {
       return (await redis.exists(SEEDED_MARKER)) === 1;
     },
-
     async beginSeeding() {
       const id = randomUUID();
       await redis.set(seedingKey(id), '1', 'EX', SEEDING_TTL_SECONDS);
