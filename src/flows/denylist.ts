@@ -110,11 +110,15 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   const copy = createRevokedSet(copyLimit);
   let subscribed = false;
 
-  /** Announces revocations Postgres already holds: this instance's copy at once, Redis and the others next. */
-  const publish = async (tokens: readonly RevokedAccessToken[]) => {
+  /**
+   * Announces revocations Postgres already holds: this instance's copy at once, Redis and the others
+   * next. `ifAbsent` for those another revocation recorded: its reason is the one that stands.
+   */
+  const publish = async (tokens: readonly RevokedAccessToken[], { ifAbsent = false } = {}) => {
+    if (tokens.length === 0) return;
     copy.add(tokens);
     try {
-      await cache.add(tokens, now());
+      await cache.add(tokens, now(), { ifAbsent });
     } catch (error) {
       distrustRedis();
       logger.warn({ err: describeError(error), count: tokens.length }, 'denylist: Redis write failed; Postgres holds the revocation');
@@ -291,10 +295,14 @@ export function createDenylist({ store, cache, feed, clock, logger, copyLimit }:
   return {
     async revoke(tokens) {
       const recorded = await store.record(tokens);
-      await publish(tokens);
+      const recordedJtis = new Set(recorded.map(({ jti }) => jti));
+      // Those recorded before are published too, where Redis lacks them: the revocation that
+      // recorded them may not have told Redis yet. Its own publish writes over, so Redis ends on
+      // its reason, Postgres's, whichever comes first.
+      await Promise.all([publish(recorded), publish(tokens.filter(({ jti }) => !recordedJtis.has(jti)), { ifAbsent: true })]);
       return recorded.length;
     },
-    publish,
+    publish: (tokens) => publish(tokens),
     async isRevoked(jti) {
       const known = copy.lookup(jti, clock.now());
       if (known !== undefined) return known;

@@ -75,8 +75,9 @@ export function createRevocation(deps: RevocationDeps) {
       if (expired || (await denylist.isRevoked(jti))) return;
       throw otherClients();
     }
-    if (await denylist.isRevoked(jti)) return;
-    // Two revocations of one token at once both pass the check above; the one Postgres took first counts.
+    // Recorded again even when revoked already (a logout sent twice, or two at once): Postgres keeps
+    // the first, and Redis is told before this answers, which the revocation that recorded it may
+    // not have done yet. Only the one Postgres took counts.
     if ((await denylist.revoke([{ jti, expiresAt: new Date(exp * 1000), reason: 'revoked' }])) === 0) return;
     metrics.revocations.inc({ token_type: 'access_token' });
     audit('token_revoked', { jti, client_id: client.clientId });

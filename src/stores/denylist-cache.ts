@@ -24,9 +24,10 @@ return 1`);
 export interface DenylistCache {
   /**
    * Sets the keys; new revocations are also announced on the revocation channel in the same
-   * round trip (re-seeding copies known ones and announces nothing).
+   * round trip (re-seeding copies known ones and announces nothing). `ifAbsent`: a key set already
+   * keeps its value (for revocations another one recorded in Postgres, whose reason stands).
    */
-  add(tokens: readonly RevokedAccessToken[], now: Date, options?: { announce: boolean }): Promise<void>;
+  add(tokens: readonly RevokedAccessToken[], now: Date, options?: { announce?: boolean; ifAbsent?: boolean }): Promise<void>;
   /**
    * Whether the jti is revoked; undefined when Redis cannot tell because it has lost its keys since
    * the last seeding (a flush, a restart without persistence) and the re-seed has not finished.
@@ -45,15 +46,19 @@ export interface DenylistCache {
 export function createDenylistCache(redis: Redis): DenylistCache {
   const channel = revocationChannel(redis);
   return {
-    async add(tokens, now, { announce } = { announce: true }) {
+    async add(tokens, now, { announce = true, ifAbsent = false } = {}) {
       const expiringAfter = denylistedIfExpiringAfter(now);
       const live = tokens.filter((token) => token.expiresAt > expiringAfter);
       if (live.length === 0) return;
       const pipeline = redis.pipeline();
       // Expiring at the token's exp by Redis's clock (TTL = exp − now there), not after a TTL
-      // worked out on this host: a host whose clock runs ahead would make the key go early. NX: a
-      // key set already keeps its reason (two revocations of one token at once).
-      for (const token of live) pipeline.set(denylistKey(token.jti), token.reason, 'EXAT', Math.ceil(token.expiresAt.getTime() / 1000), 'NX');
+      // worked out on this host: a host whose clock runs ahead would make the key go early.
+      for (const token of live) {
+        const key = denylistKey(token.jti);
+        const exat = Math.ceil(token.expiresAt.getTime() / 1000);
+        if (ifAbsent) pipeline.set(key, token.reason, 'EXAT', exat, 'NX');
+        else pipeline.set(key, token.reason, 'EXAT', exat);
+      }
       if (announce) pipeline.publish(channel, encodeRevocations(live));
       const results = await pipeline.exec();
       const failed = results?.find(([error]) => error !== null);

@@ -155,18 +155,24 @@ describe('denylist', () => {
     }
   });
 
-  it('tells Redis of a revocation another one recorded first (its publish may not have come yet), keeping the reason its key was set with', async () => {
+  it("tells Redis of a revocation another one recorded first (whose publish may not have come yet), ending on Postgres's reason either way", async () => {
     const store = createRevocationStore(live.sql);
     const denylist = createDenylist({ store, cache: createDenylistCache(redis), feed: createRevocationFeed(redis), clock, logger: logs.logger });
-    // Another revocation of the same token has committed and not yet told Redis.
+    const reason = (jti: string) => testRedis.client.get(`authd:revoked:${jti}`);
+    // Another revocation of the same token has committed and not yet told Redis: this one tells it first.
     await store.record([{ jti: 'recorded-first', expiresAt: soon(), reason: 'refresh_reuse' }]);
     expect(await denylist.revoke([{ jti: 'recorded-first', expiresAt: soon(), reason: 'revoked' }])).toBe(0);
-    expect(await testRedis.client.get('authd:revoked:recorded-first')).toBe('revoked');
-    // Its own publish then comes: the key keeps the reason it has.
+    expect(await reason('recorded-first')).toBe('revoked');
     await denylist.publish([{ jti: 'recorded-first', expiresAt: soon(), reason: 'refresh_reuse' }]);
-    expect(await testRedis.client.get('authd:revoked:recorded-first')).toBe('revoked');
+    expect(await reason('recorded-first')).toBe('refresh_reuse');
+    // The other order: the one that recorded it has told Redis already.
+    await store.record([{ jti: 'published-first', expiresAt: soon(), reason: 'refresh_reuse' }]);
+    await denylist.publish([{ jti: 'published-first', expiresAt: soon(), reason: 'refresh_reuse' }]);
+    expect(await denylist.revoke([{ jti: 'published-first', expiresAt: soon(), reason: 'revoked' }])).toBe(0);
+    expect(await reason('published-first')).toBe('refresh_reuse');
     expect(await denylist.revoke([{ jti: 'recorded-now', expiresAt: soon(), reason: 'revoked' }])).toBe(1);
-    await testDb.query(`DELETE FROM revocations WHERE jti IN ('recorded-first', 'recorded-now')`);
+    expect(await reason('recorded-now')).toBe('revoked');
+    await testDb.query(`DELETE FROM revocations WHERE jti IN ('recorded-first', 'published-first', 'recorded-now')`);
   });
 
   it('still records with Redis down and answers from Postgres', async () => {
