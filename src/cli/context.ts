@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { ConfigError, loadConfig, type Config } from '../config/config.js';
 import { redactedStack } from '../observability/logger.js';
+import { HasherFailedError } from '../passwords/password-hasher.js';
 import { databaseProblem, type DatabaseProblem } from '../stores/database-unavailable.js';
 
 /** Thrown by a command for a problem the user can fix; printed as one line, exit code 1. */
@@ -44,6 +45,8 @@ export function exitOnError(error: unknown): never {
     process.stderr.write(`authd: configuration error: ${error.message}\n`);
   } else if (error instanceof CliError) {
     process.stderr.write(`authd: ${error.message}\n`);
+  } else if (error instanceof HasherFailedError) {
+    process.stderr.write(`authd: ${error.message}: this host could not give argon2 the memory or threads it needs (ARGON2_MEMORY_KIB, ARGON2_PARALLELISM)\n`);
   } else if (problem !== undefined) {
     process.stderr.write(`authd: ${DATABASE_ADVICE[problem.problem]} (${problem.code})\n`);
   } else {
