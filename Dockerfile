@@ -1,5 +1,5 @@
 # authd image. Node 22 because Prisma's CLI (run here for `prisma generate`) wants 22; authd itself
-# runs on Node 20.19+.
+# runs on Node 20.19+, 22.12+ or 24+.
 
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
