@@ -157,13 +157,13 @@ interface Decision {
 
 /** The slow path, run with the presented token's row locked. */
 async function decide(family: LockedFamily | undefined, d: Decision): Promise<Outcome> {
-  const refuse = (error: Error): Outcome => ({ kind: 'refused', error });
+  const refuse = (error: Error, told?: Parameters<Audit>): Outcome => ({ kind: 'refused', error, ...(told === undefined ? {} : { told }) });
   if (family === undefined) return refuse(invalidToken());
   const { token } = family;
   if (token.clientId !== d.client.clientId) {
     // Left alone (SPEC), but told: a client holding another's token is a misconfiguration or a thief.
     const fields = { token_type: 'refresh_token', family_id: token.familyId, client_id: d.client.clientId, owner_client_id: token.clientId };
-    return { kind: 'refused', error: invalidToken(), told: ['token_of_another_client', fields] };
+    return refuse(invalidToken(), ['token_of_another_client', fields]);
   }
   if (token.revokedAt !== null) {
     // Revoked before it was spent, in a family that lives on: a grace exchange replaced it, so two
@@ -171,8 +171,7 @@ async function decide(family: LockedFamily | undefined, d: Decision): Promise<Ou
     // window, whose session would otherwise go on unseen). SPEC keeps the family and refuses this
     // token (RFC 9700 §4.14.2 would end the family); the audit line tells the operator.
     if (token.usedAt === null && (await family.hasLiveToken())) {
-      const fields = { family_id: token.familyId, sub: token.userId, client_id: d.client.clientId };
-      return { kind: 'refused', error: invalidToken(), told: ['refresh_superseded_presented', fields] };
+      return refuse(invalidToken(), ['refresh_superseded_presented', { family_id: token.familyId, sub: token.userId, client_id: d.client.clientId }]);
     }
     return refuse(invalidToken());
   }

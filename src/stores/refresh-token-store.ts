@@ -335,6 +335,12 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
    * its last sync for one that committed late, while passes that waited for row locks could have
    * put a first pass's stamp further back than that.
    */
+  /** Whether a live token is left among the tokens whose `by` is `value`, read by a statement of its own (a new snapshot). */
+  const liveTokenLeft = async (tx: DatabaseTransaction, by: RevokedBy, value: string): Promise<boolean> => {
+    const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL[by].liveTokenLeft, value);
+    return left;
+  };
+
   const revokeWhere = async (tx: DatabaseTransaction, by: RevokedBy, value: string, now: Date, reason: RevocationReason): Promise<FamilyRevocation> => {
     const denied: RevokedAccessToken[] = [];
     const expiringAfter = denylistedIfExpiringAfter(now);
@@ -342,8 +348,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
     for (;;) {
       const rows = await tx.$queryRawUnsafe<{ jti: string; expiresAt: Date }[]>(REVOCATION_SQL[by].revokeLive, value, now);
       if (rows.length === 0) {
-        const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL[by].liveTokenLeft, value);
-        if (left) continue;
+        if (await liveTokenLeft(tx, by, value)) continue;
         return { revokedTokens, denied: await revocations.record(denied, tx) };
       }
       revokedTokens += rows.length;
@@ -423,10 +428,7 @@ export function createRefreshTokenStore(db: Database, sql: SqlPool, revocations:
             const user = await tx.user.findUnique({ where: { id: userId }, select: { disabled: true, roles: true } });
             return { enabled: user !== null && !user.disabled, roles: user?.roles ?? [] };
           },
-          async hasLiveToken() {
-            const [{ left }] = await tx.$queryRawUnsafe<[{ left: boolean }]>(REVOCATION_SQL.familyId.liveTokenLeft, token.familyId);
-            return left;
-          },
+          hasLiveToken: () => liveTokenLeft(tx, 'familyId', token.familyId),
           revokeToken: async (target, reason) => (await revokeWhere(tx, 'id', target.id, now, reason)).denied,
           revokeFamily: (reason) => revokeWhere(tx, 'familyId', token.familyId, now, reason),
           async replaceSuccessor(successor) {
