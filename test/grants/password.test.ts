@@ -8,7 +8,7 @@ import { requestParams } from '../../src/domain/request-params.js';
 import type { Audit } from '../../src/observability/audit.js';
 import { createMetrics } from '../../src/observability/metrics.js';
 import { createPasswordHasher, HasherBusyError, HasherFailedError, type PasswordHasher } from '../../src/passwords/password-hasher.js';
-import { refusesHugeAllocations } from '../support/memory.js';
+import { refusesHugeAllocations, withUnallocatableMemory } from '../support/memory.js';
 import { leaseAuthdRedis, type AuthdTestRedis } from '../support/redis.js';
 
 const MAX_FAILURES = 3;
@@ -104,8 +104,8 @@ describe('password grant and the login throttle', () => {
 
   (refusesHugeAllocations ? it : it.skip)('counts no failure, and audits none, when argon2 cannot run: the right password must not lock its user out', async () => {
     const throttle = throttleUnder('argon2-fails');
-    // A stored cost of 4 TiB: argon2's allocation really fails, as on a host out of memory.
-    const passwordHash = (await passwords.hash('pw')).replace('m=1024', 'm=4294967295');
+    // argon2's allocation really fails, as on a host out of memory.
+    const passwordHash = withUnallocatableMemory(await passwords.hash('pw'));
     const user: User = { id: 'u-oom', username: 'erin', passwordHash, roles: [], disabled: false };
     const users: PasswordUsers = { findByUsername: async () => user, updatePasswordHash: async () => false };
     const audited: string[] = [];

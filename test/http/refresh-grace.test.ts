@@ -1,3 +1,4 @@
+import { familyIdOf } from '../support/database.js';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { startTestServer, type TestServer } from '../support/server.js';
 
@@ -64,7 +65,7 @@ describe('REFRESH_REUSE_GRACE=30', () => {
     const t2 = (await refresh(t1)).body['refresh_token'] as string;
     now += 10_000;
     const t2b = (await refresh(t1)).body['refresh_token'] as string;
-    const familyId = (await server.db.query<{ family_id: string }>(`SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [t1]))[0]!.family_id;
+    const familyId = await familyIdOf(server.db, t1);
     const told = () => server.logs.lines.filter((line) => line['event'] === 'refresh_superseded_presented' && line['family_id'] === familyId);
     expect(told()).toHaveLength(0);
 

@@ -1,3 +1,4 @@
+import { familyIdOf } from '../support/database.js';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { claimsOf, jtiOf } from '../support/jwt.js';
 import { tokensIssued } from '../support/metrics.js';
@@ -140,7 +141,7 @@ describe('refresh rotation', () => {
 
   it('refuses a token presented by another client, leaves its family alone, and tells the audit log', async () => {
     const first = await login();
-    const familyId = (await server.db.query<{ family_id: string }>(`SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [first.refresh_token]))[0]!.family_id;
+    const familyId = await familyIdOf(server.db, first.refresh_token);
     expect(await refresh(first.refresh_token, {}, auth('other', otherSecret))).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect((await familyRows(first.refresh_token)).every((row) => row.revoked_at === null)).toBe(true);
     const told = server.logs.lines.filter((line) => line['event'] === 'token_of_another_client' && line['family_id'] === familyId);
@@ -258,7 +259,7 @@ describe('reuse detection (grace 0)', () => {
     expect(revoked.status).toBe(200);
     const second = await refresh(first.refresh_token);
     const secondAccess = second.body['access_token'] as string;
-    const familyId = (await server.db.query<{ family_id: string }>(`SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [first.refresh_token]))[0]!.family_id;
+    const familyId = await familyIdOf(server.db, first.refresh_token);
 
     expect(await refresh(first.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     const reasons = async (jti: string) => [
@@ -281,10 +282,7 @@ describe('reuse detection (grace 0)', () => {
     expect(third.status).toBe(200);
     const thirdAccess = third.body['access_token'] as string;
     const reuseAlerts = () => server.logs.lines.filter((line) => line['event'] === 'refresh_reuse_detected' && line['family_id'] === familyId);
-    const [{ family_id: familyId }] = await server.db.query<{ family_id: string }>(
-      `SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`,
-      [first.refresh_token],
-    );
+    const familyId = await familyIdOf(server.db, first.refresh_token);
 
     expect(await refresh(first.refresh_token)).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
     expect(reuseAlerts()).toEqual([expect.objectContaining({ access_tokens_denylisted: 1 })]);

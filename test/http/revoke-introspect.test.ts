@@ -1,6 +1,7 @@
 import { createHmac, createPrivateKey, generateKeyPairSync, sign } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { familyIdOf } from '../support/database.js';
 import { basicAuth, fixtures, postForm, type Fixtures } from '../support/fixtures.js';
 import { metricValue } from '../support/metrics.js';
 import { startTestServer, type TestServer } from '../support/server.js';
@@ -283,7 +284,7 @@ describe('POST /revoke', () => {
     const access = await serviceToken();
     const { jti } = JSON.parse(Buffer.from(parts(access)[1], 'base64url').toString()) as { jti: string };
     const { refresh_token: spent } = await userTokens();
-    const familyId = (await server.db.query<{ family_id: string }>(`SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [spent]))[0]!.family_id;
+    const familyId = await familyIdOf(server.db, spent);
     expect((await postForm(`${server.baseUrl}/token/refresh`, { refresh_token: spent }, as('web'))).status).toBe(200);
 
     expect((await revoke(access, 'web')).status).toBe(400);

@@ -16,6 +16,12 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
+/** The family of a refresh token, found by the token's hash as authd stores it. */
+export async function familyIdOf(db: Pick<TestDatabase, 'query'>, refreshToken: string): Promise<string> {
+  const rows = await db.query<{ family_id: string }>(`SELECT family_id FROM refresh_tokens WHERE token_hash = encode(sha256($1::bytea), 'hex')`, [refreshToken]);
+  return rows[0]!.family_id;
+}
+
 const urlFor = (name: string): string => {
   const url = new URL(TEST_DATABASE_SERVER_URL);
   url.pathname = `/${name}`;

@@ -12,3 +12,6 @@ export const refusesHugeAllocations = ((): boolean => {
     return false;
   }
 })();
+
+/** `hash` with argon2's largest memory cost (4 TiB), which a host that refuses huge allocations cannot give it. */
+export const withUnallocatableMemory = (hash: string): string => hash.replace(/m=\d+/, `m=${2 ** 32 - 1}`);
